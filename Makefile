@@ -1,0 +1,42 @@
+# Two commands: `make run` (or `make demo`) sets up and runs the app; `make test` sets up and
+# runs every test. Both install what is missing first and are quick when nothing is.
+
+SHELL := /bin/bash
+ARGS ?=
+# The only Leptos variable read at compile time; set for every cargo call so `cargo test`
+# and `cargo leptos build` share one build.
+export LEPTOS_OUTPUT_NAME := livepro
+export LP_SITE_ROOT ?= $(CURDIR)/target/site
+
+.PHONY: run demo test build setup-run setup-test unit e2e fmt lint
+
+run: build
+	target/debug/server run $(ARGS)
+
+demo: build
+	target/debug/server demo $(ARGS)
+
+build: setup-run
+	cargo leptos build
+
+setup-run:
+	@scripts/setup.sh run
+
+setup-test:
+	@scripts/setup.sh test
+
+test: setup-test
+	cargo leptos build
+	$(MAKE) --no-print-directory unit e2e
+
+unit:
+	cargo test -p app -p server
+
+e2e:
+	cd end2end && npm test
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo clippy -p app -p server --all-targets -- -D warnings

@@ -1,0 +1,34 @@
+//! Live processing settings of a stream group.
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+
+use crate::domain::settings::{ProcessChange, SaveOutcome, SettingsChange, StreamProcessing};
+use crate::domain::AppError;
+
+/// Settings of every stream of a group.
+#[server(endpoint = "get_processing")]
+pub async fn get_processing(group_id: i64) -> Result<Vec<StreamProcessing>, AppError> {
+    use crate::ssr::{auth, services::processing, AppState};
+    let state = AppState::from_context()?;
+    let caller = auth::caller(&state).await?;
+    processing::get(&state, &caller, group_id).await
+}
+
+/// Saves changes (all or nothing); stale versions are refused with the current values.
+#[server(input = Json, endpoint = "update_processing")]
+pub async fn update_processing(group_id: i64, changes: Vec<ProcessChange>) -> Result<SaveOutcome, AppError> {
+    use crate::ssr::{auth, services::processing, AppState};
+    let state = AppState::from_context()?;
+    let caller = auth::caller(&state).await?;
+    processing::update(&state, &caller, group_id, &changes).await
+}
+
+/// Who changed which setting of the group, when, from what to what.
+#[server(endpoint = "processing_history")]
+pub async fn processing_history(group_id: i64) -> Result<Vec<SettingsChange>, AppError> {
+    use crate::ssr::{auth, services::processing, AppState};
+    let state = AppState::from_context()?;
+    let caller = auth::caller(&state).await?;
+    processing::history(&state, &caller, group_id).await
+}

@@ -1,0 +1,8 @@
+//! Components: props in, view out. Pages own the data; components show it.
+
+pub mod auth_guard;
+pub mod copy_button;
+pub mod errors;
+pub mod nav;
+pub mod settings_editor;
+pub mod status;

@@ -1,0 +1,51 @@
+//! What the dashboard knows of the media pipeline's jobs: the state of each process of each
+//! stream, and whether a settings change reached a live session.
+
+use serde::{Deserialize, Serialize};
+
+use super::settings::ProcessKind;
+
+/// The state of one process's job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum JobState {
+    /// Not running: no live session, or the process is off.
+    Idle,
+    Starting,
+    Running,
+    /// Crashed and waiting to start again.
+    Restarting { attempt: u32, last_error: String },
+    /// Gave up after repeated failures.
+    Failed { reason: String },
+}
+
+impl JobState {
+    /// Short label for the dashboard.
+    pub fn label(&self) -> &'static str {
+        match self {
+            JobState::Idle => "Idle",
+            JobState::Starting => "Starting",
+            JobState::Running => "Running",
+            JobState::Restarting { .. } => "Restarting",
+            JobState::Failed { .. } => "Failed",
+        }
+    }
+}
+
+/// A job state tagged with its stream and process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobStatus {
+    pub stream_id: i64,
+    pub process: ProcessKind,
+    pub state: JobState,
+}
+
+/// Where a saved settings change takes effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplyMode {
+    /// The group is live and the pipeline applied the change without a reconnect.
+    AppliedLive,
+    /// Not live now: the change applies when the next session starts.
+    NextIngest,
+}

@@ -1,0 +1,13 @@
+//! Domain types and rules: no I/O, compiled to the server and to wasm alike, so the browser
+//! form, the server functions and the REST API all check input with the same code.
+
+pub mod account;
+pub mod error;
+pub mod jobs;
+pub mod packages;
+pub mod roles;
+pub mod settings;
+pub mod streams;
+pub mod time;
+
+pub use error::{AppError, FieldError};

@@ -1,0 +1,10 @@
+//! Pages, one per route. Pages own their resources and actions; components show them.
+
+pub mod home;
+pub mod login;
+pub mod new_stream;
+pub mod not_found;
+pub mod organisation;
+pub mod signup;
+pub mod stream;
+pub mod streams;

@@ -1,0 +1,250 @@
+//! `/streams/:id`: the stream overview. A header with the group's name and status, tabs for
+//! Overview (publish details, streams) and Live Processing.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::{Outlet, A};
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+use crate::api::processing::get_processing;
+use crate::api::streams::{get_stream_group, DeleteStreamGroup, RegenerateStreamKey};
+use crate::components::auth_guard::SignedIn;
+use crate::components::copy_button::CopyButton;
+use crate::components::errors::{action_error, ErrorBox};
+use crate::components::status::LiveBadge;
+use crate::domain::account::SessionInfo;
+use crate::domain::packages::Package;
+use crate::domain::roles::Permission;
+use crate::domain::settings::{ProcessKind, Span};
+use crate::domain::streams::{StreamGroupDetail, StreamRole};
+use crate::domain::time::format_utc;
+use crate::domain::AppError;
+
+/// What the tabs share: the group, reloaded after a key change.
+#[derive(Clone, Copy)]
+struct GroupContext {
+    id: Memo<Option<i64>>,
+    detail: Resource<Result<StreamGroupDetail, AppError>>,
+    regenerate: ServerAction<RegenerateStreamKey>,
+    session: StoredValue<SessionInfo>,
+}
+
+/// The stream overview with its tabs.
+#[component]
+pub fn StreamPage() -> impl IntoView {
+    view! { <SignedIn children=move |session| view! { <StreamFrame session/> }/> }
+}
+
+#[component]
+fn StreamFrame(session: SessionInfo) -> impl IntoView {
+    let params = use_params_map();
+    let id = Memo::new(move |_| params.read().get("id").and_then(|s| s.parse::<i64>().ok()));
+    let regenerate = ServerAction::<RegenerateStreamKey>::new();
+    let detail = Resource::new(
+        move || (id.get(), regenerate.version().get()),
+        |(id, _)| async move {
+            match id {
+                Some(id) => get_stream_group(id).await,
+                None => Err(AppError::NotFound("Stream group".into())),
+            }
+        },
+    );
+    provide_context(GroupContext { id, detail, regenerate, session: StoredValue::new(session) });
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || detail.get().map(|r| match r {
+                Ok(g) => view! {
+                    <Title text=g.name.clone()/>
+                    <div class="page-head">
+                        <div>
+                            <p class="crumbs"><A href="/streams">"Streams"</A> " / "</p>
+                            <h1>{g.name.clone()} " " <LiveBadge status=g.status/></h1>
+                        </div>
+                    </div>
+                    <nav class="tabs page-tabs" aria-label="Stream sections">
+                        <A href=format!("/streams/{}", g.id) exact=true attr:class="tab">"Overview"</A>
+                        <A href=format!("/streams/{}/processing", g.id) attr:class="tab">"Live Processing"</A>
+                    </nav>
+                }.into_any(),
+                Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+            })}
+        </Transition>
+        <Outlet/>
+    }
+}
+
+/// Publish details (RTMP URL and key with copy buttons) and the group's streams.
+#[component]
+pub fn OverviewTab() -> impl IntoView {
+    let ctx = expect_context::<GroupContext>();
+    view! {
+        <Transition fallback=|| ()>
+            {move || ctx.detail.get().and_then(Result::ok).map(|g| view! { <OverviewBody g ctx/> })}
+        </Transition>
+    }
+}
+
+#[component]
+fn OverviewBody(g: StreamGroupDetail, ctx: GroupContext) -> impl IntoView {
+    let role = ctx.session.with_value(|s| s.user.role);
+    let delete = ServerAction::<DeleteStreamGroup>::new();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = delete.value().get() {
+            navigate("/streams", Default::default());
+        }
+    });
+    let confirm_regenerate = RwSignal::new(false);
+    let confirm_delete = RwSignal::new(false);
+    let server_url = g.publish.server_url.clone();
+    let key = g.publish.stream_key.clone();
+    let full = g.publish.full_url();
+    let group_id = g.id;
+    view! {
+        <section class="card" aria-labelledby="publish-title">
+            <h2 id="publish-title">"Publish"</h2>
+            <p class="muted">"Point OBS (Settings → Stream → Custom) or any RTMP encoder with H.264/AAC at these."</p>
+            <dl class="kv">
+                <dt>"Server"</dt>
+                <dd><code id="rtmp-server">{server_url.clone()}</code> <CopyButton text=server_url label="Copy server URL"/></dd>
+                <dt>"Stream key"</dt>
+                <dd>{match key.clone() {
+                    Some(k) => view! { <code id="stream-key" class="secret">{k.clone()}</code> <CopyButton text=k label="Copy stream key"/> }.into_any(),
+                    None => view! { <span class="muted">"Hidden: your role may not see stream keys."</span> }.into_any(),
+                }}</dd>
+                {full.map(|url| view! {
+                    <dt>"Publish URL"</dt>
+                    <dd><code id="publish-url">{url.clone()}</code> <CopyButton text=url label="Copy publish URL"/></dd>
+                })}
+            </dl>
+            {role.can(Permission::RegenerateStreamKey).then(|| view! {
+                <div class="danger-zone">
+                    <Show when=move || confirm_regenerate.get() fallback=move || view! {
+                        <button type="button" class="secondary" on:click=move |_| confirm_regenerate.set(true)>"Regenerate key"</button>
+                    }>
+                        <p>"A new key replaces the current one; a publisher using the old key is disconnected."</p>
+                        <ActionForm action=ctx.regenerate>
+                            <input type="hidden" name="id" value=group_id/>
+                            <button type="submit" class="danger">"Yes, regenerate"</button>
+                            <button type="button" class="secondary" on:click=move |_| confirm_regenerate.set(false)>"Cancel"</button>
+                        </ActionForm>
+                    </Show>
+                    {action_error(move || ctx.regenerate.value().get())}
+                </div>
+            })}
+        </section>
+        <section class="card" aria-labelledby="streams-title">
+            <h2 id="streams-title">"Streams in this group"</h2>
+            <table class="details">
+                <thead><tr><th>"Stream Name"</th><th>"Quality"</th><th>"Resolution"</th><th>"Video bitrate"</th><th>"Role"</th></tr></thead>
+                <tbody>
+                    {g.streams.iter().map(|s| view! {
+                        <tr>
+                            <td>{s.name.clone()}</td>
+                            <td>{s.quality.clone()}</td>
+                            <td>{match (s.width, s.height) { (Some(w), Some(h)) => format!("{w}×{h}"), _ => "as published".into() }}</td>
+                            <td>{s.video_kbps.map(|k| format!("{k} kbps")).unwrap_or_else(|| "as published".into())}</td>
+                            <td>{match s.role { StreamRole::Ingest => "Ingest", StreamRole::Profile => "Transcoding profile" }}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+            <p class="muted small">{format!("Created {}", format_utc(&g.created_at))}</p>
+        </section>
+        {role.can(Permission::EditStreams).then(|| view! {
+            <section class="card danger-zone">
+                <h2>"Delete stream"</h2>
+                <Show when=move || confirm_delete.get() fallback=move || view! {
+                    <button type="button" class="secondary" on:click=move |_| confirm_delete.set(true)>"Delete this stream group…"</button>
+                }>
+                    <p>"This deletes the group, its streams and their settings. Files already made stay until cleaned up."</p>
+                    <ActionForm action=delete>
+                        <input type="hidden" name="id" value=group_id/>
+                        <button type="submit" class="danger">"Delete permanently"</button>
+                        <button type="button" class="secondary" on:click=move |_| confirm_delete.set(false)>"Cancel"</button>
+                    </ActionForm>
+                    {action_error(move || delete.value().get())}
+                </Show>
+            </section>
+        })}
+    }
+}
+
+/// The Live Processing tab: which processes run for each stream, with their settings; an
+/// Upgrade needed panel when the organisation lacks the package.
+#[component]
+pub fn ProcessingTab() -> impl IntoView {
+    let ctx = expect_context::<GroupContext>();
+    let has_package = ctx.session.with_value(|s| s.has(Package::LiveProcessing));
+    if !has_package {
+        return view! { <UpgradeNeeded/> }.into_any();
+    }
+    let settings = Resource::new(move || ctx.id.get(), |id| async move {
+        match id {
+            Some(id) => get_processing(id).await,
+            None => Err(AppError::NotFound("Stream group".into())),
+        }
+    });
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || {
+                let detail = ctx.detail.get().and_then(Result::ok)?;
+                Some(match settings.get()? {
+                    Ok(list) => view! {
+                        <section class="card">
+                            <h2>"Live processes"</h2>
+                            <table class="details">
+                                <thead><tr><th>"Stream Name"</th><th>"Quality"</th>{ProcessKind::ALL.into_iter().map(|k| view! { <th>{k.label()}</th> }).collect_view()}</tr></thead>
+                                <tbody>
+                                    {detail.streams.iter().map(|s| {
+                                        let p = list.iter().find(|p| p.stream_id == s.id).cloned();
+                                        view! {
+                                            <tr>
+                                                <td>{s.name.clone()}</td>
+                                                <td>{s.quality.clone()}</td>
+                                                {ProcessKind::ALL.into_iter().map(|k| {
+                                                    let text = p.as_ref().and_then(|p| p.get(k)).map(|v| describe(&v.config)).unwrap_or_default();
+                                                    view! { <td>{text}</td> }
+                                                }).collect_view()}
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </section>
+                    }.into_any(),
+                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                })
+            }}
+        </Transition>
+    }
+    .into_any()
+}
+
+fn describe(c: &crate::domain::settings::ProcessConfig) -> String {
+    if !c.enabled() {
+        return "Inactive".into();
+    }
+    let mut parts = vec!["Active".to_string()];
+    if let Some(i) = c.interval() {
+        parts.push(format!("every {i} s"));
+    }
+    match c.duration() {
+        Some(Span::Seconds(s)) => parts.push(format!("{s} s")),
+        Some(Span::EntireStream) => parts.push("entire stream".into()),
+        None => {}
+    }
+    parts.join(", ")
+}
+
+/// Shown instead of the tab's content when the organisation lacks live processing.
+#[component]
+pub fn UpgradeNeeded() -> impl IntoView {
+    view! {
+        <section class="card upgrade-panel" role="region" aria-labelledby="upgrade-title">
+            <h2 id="upgrade-title">"Upgrade needed"</h2>
+            <p>"Live Processing (thumbnails, motion clips, recordings and instant replay) is not enabled for your organisation."</p>
+            <p>"Check the " <A href="/organisation#enabled-packages">"Enabled Packages"</A> " section of your organisation; the operator of this server can enable it."</p>
+        </section>
+    }
+}

@@ -1,0 +1,16 @@
+//! Everything in `app` that only exists on the server: the shared state, the database and
+//! its repositories, authentication, and the services both the server functions and the
+//! REST API call. Compiled only with the `ssr` feature.
+
+pub mod auth;
+pub mod clock;
+pub mod db;
+pub mod limiter;
+pub mod passwords;
+pub mod pipeline;
+pub mod repo;
+pub mod services;
+pub mod state;
+pub mod tokens;
+
+pub use state::AppState;

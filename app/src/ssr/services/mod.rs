@@ -1,0 +1,21 @@
+//! Services: what the dashboard's server functions and the REST API both call. Each one
+//! checks the caller's role and the organisation's packages, validates with the domain
+//! rules, and talks to the repositories. No HTTP here.
+
+pub mod accounts;
+pub mod processing;
+pub mod streams;
+
+use super::repo;
+use super::state::{AppState, OrInternal};
+use crate::domain::packages::Package;
+use crate::domain::AppError;
+
+/// Refuses unless `package` is enabled for the organisation.
+pub async fn require_package(state: &AppState, org_id: i64, package: Package) -> Result<(), AppError> {
+    if repo::orgs::has_package(&state.db, org_id, package).await.or_internal()? {
+        Ok(())
+    } else {
+        Err(AppError::PackageRequired(package))
+    }
+}

@@ -1,0 +1,93 @@
+//! Live processing settings of a group: read, change with optimistic concurrency (a stale
+//! version is refused with the current values), the change history, and the hand-over to
+//! the pipeline for hot apply.
+
+use super::super::auth::Caller;
+use super::super::db::begin_write;
+use super::super::repo;
+use super::super::state::{AppState, OrInternal};
+use super::require_package;
+use super::streams::find_group;
+use crate::domain::jobs::ApplyMode;
+use crate::domain::packages::Package;
+use crate::domain::roles::Permission;
+use crate::domain::settings::{validate_changes, ProcessChange, SaveOutcome, SettingsChange, StreamProcessing};
+use crate::domain::AppError;
+
+/// Settings of every stream of a group.
+pub async fn get(state: &AppState, caller: &Caller, group_id: i64) -> Result<Vec<StreamProcessing>, AppError> {
+    caller.require(Permission::ViewStreams)?;
+    require_package(state, caller.organisation_id, Package::LiveProcessing).await?;
+    let group = find_group(state, caller, group_id).await?;
+    repo::settings::for_group(&state.db, group.id).await.or_internal()
+}
+
+/// Saves a batch of changes atomically: all or nothing. Each change names the version it
+/// was based on; if any is stale, nothing is saved and the current values come back.
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    group_id: i64,
+    changes: &[ProcessChange],
+) -> Result<SaveOutcome, AppError> {
+    caller.require(Permission::EditProcessing)?;
+    require_package(state, caller.organisation_id, Package::LiveProcessing).await?;
+    let group = find_group(state, caller, group_id).await?;
+    let valid = validate_changes(changes)?;
+    let now = state.clock.now();
+    let mut tx = begin_write(&state.db).await.or_internal()?;
+    let in_group: Vec<i64> = repo::settings::for_group(&mut *tx, group.id)
+        .await
+        .or_internal()?
+        .iter()
+        .map(|s| s.stream_id)
+        .collect();
+    let mut stale = false;
+    let mut changed = 0;
+    for (stream_id, config, version) in &valid {
+        if !in_group.contains(stream_id) {
+            return Err(AppError::NotFound(format!("Stream {stream_id} in this group")));
+        }
+        let current = repo::settings::get(&mut tx, *stream_id, config.kind())
+            .await
+            .or_internal()?
+            .ok_or_else(|| AppError::NotFound("Settings".into()))?;
+        if current.version != *version {
+            stale = true;
+            continue;
+        }
+        let diff = current.config.diff(config);
+        if diff.is_empty() {
+            continue;
+        }
+        repo::settings::update(&mut tx, *stream_id, config, *version, caller.user_id, now)
+            .await
+            .or_internal()?;
+        for (field, old, new) in diff {
+            repo::settings::record_change(&mut tx, *stream_id, config.kind(), field, &old, &new, caller.user_id, &caller.email, now)
+                .await
+                .or_internal()?;
+        }
+        changed += 1;
+    }
+    if stale {
+        drop(tx);
+        let current = repo::settings::for_group(&state.db, group.id).await.or_internal()?;
+        return Err(AppError::Conflict {
+            message: "Someone else changed these settings after you opened them. Nothing was saved; the current values are shown.".into(),
+            current,
+        });
+    }
+    tx.commit().await.or_internal()?;
+    let apply = if changed > 0 { state.pipeline.settings_changed(group.id) } else { ApplyMode::NextIngest };
+    let settings = repo::settings::for_group(&state.db, group.id).await.or_internal()?;
+    Ok(SaveOutcome { apply, settings, changed })
+}
+
+/// The group's settings history, newest first.
+pub async fn history(state: &AppState, caller: &Caller, group_id: i64) -> Result<Vec<SettingsChange>, AppError> {
+    caller.require(Permission::ViewStreams)?;
+    require_package(state, caller.organisation_id, Package::LiveProcessing).await?;
+    let group = find_group(state, caller, group_id).await?;
+    repo::settings::history(&state.db, group.id, 200).await.or_internal()
+}

@@ -1,0 +1,97 @@
+// Test harness: starts the real server binary on free ports with a fresh data folder,
+// drives Debian's Chromium through playwright-core, saves screenshots for review.
+import { spawn, execFile } from 'node:child_process';
+import { mkdtempSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { chromium } from 'playwright-core';
+
+export const root = resolve(import.meta.dirname, '../..');
+export const serverBin = join(root, 'target/debug/server');
+export const artifacts = join(root, 'end2end/artifacts');
+mkdirSync(artifacts, { recursive: true });
+
+const run = promisify(execFile);
+
+/** Starts a server; resolves once it prints its dashboard URL. */
+export async function startServer({ dataDir, extraArgs = [] } = {}) {
+  dataDir ??= mkdtempSync(join(tmpdir(), 'lp-e2e-'));
+  const common = ['--data-dir', dataDir, '--site-root', join(root, 'target/site')];
+  const proc = spawn(serverBin, ['run', '--listen', '127.0.0.1:0', '--rtmp-listen', '127.0.0.1:0', ...common, ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
+  });
+  let log = '';
+  proc.stderr.on('data', (d) => { log += d; });
+  const url = await new Promise((resolveUrl, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 30000);
+    let out = '';
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/Dashboard: (http:\/\/\S+)/);
+      if (m) { clearTimeout(timer); resolveUrl(m[1]); }
+    });
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}:\n${log}`)); });
+  });
+  return {
+    url,
+    dataDir,
+    proc,
+    log: () => log,
+    /** Runs a server subcommand (e.g. `org enable-package`) on the same data folder. */
+    cli: async (...args) => (await run(serverBin, [...args, ...common])).stdout,
+    stop: async () => {
+      if (proc.exitCode !== null) return;
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Headless Chromium as the machine provides it. */
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--no-first-run', '--disable-quic', '--autoplay-policy=no-user-gesture-required'],
+  });
+}
+
+/** Waits until the wasm has hydrated the page. */
+export async function hydrated(page) {
+  await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30000 });
+}
+
+/** Goes to a path of the server and waits for hydration. */
+export async function visit(page, server, path) {
+  await page.goto(server.url + path);
+  await hydrated(page);
+}
+
+/** Saves a full-page screenshot under end2end/artifacts for review. */
+export async function shot(page, name) {
+  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+}
+
+/** Signs up a new organisation through the form; returns its credentials. */
+export async function signUp(page, server, { org = 'Acme Live', name = 'Ada Owner', email = 'ada@example.com', password = 'correct horse battery' } = {}) {
+  await visit(page, server, '/signup');
+  await page.getByLabel('Organisation name').fill(org);
+  await page.getByLabel('Your name').fill(name);
+  await page.getByLabel('E-mail').fill(email);
+  await page.getByLabel(/^Password/).fill(password);
+  await page.getByRole('button', { name: 'Create organisation' }).click();
+  await page.waitForURL('**/streams');
+  await hydrated(page);
+  return { email, password };
+}
+
+/** Logs in through the form. */
+export async function logIn(page, server, { email, password }) {
+  await visit(page, server, '/login');
+  await page.getByLabel('E-mail').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Installs whatever is missing to run the app (`setup.sh run`) or every test (`setup.sh test`).
+# Quick when everything is there: each step checks first and does nothing if satisfied.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode="${1:-run}"
+toolchain=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
+leptos_version=0.3.11
+wasm_bindgen_version=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
+
+say() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_packages=()
+need_apt() { dpkg -s "$1" >/dev/null 2>&1 || apt_packages+=("$1"); }
+
+# Rust toolchain with the wasm target (rust-toolchain.toml pins it).
+if ! command -v rustup >/dev/null; then
+  say "installing rustup"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --default-toolchain none
+  . "$HOME/.cargo/env"
+fi
+if ! rustup run "$toolchain" rustc --version >/dev/null 2>&1 \
+   || ! rustup target list --toolchain "$toolchain" --installed 2>/dev/null | grep -q wasm32-unknown-unknown; then
+  say "installing Rust $toolchain with wasm32-unknown-unknown"
+  rustup toolchain install "$toolchain" --profile minimal -c rustfmt,clippy -t wasm32-unknown-unknown
+fi
+
+# System packages: ffmpeg for the pipeline, binaryen (wasm-opt) for release builds.
+need_apt ffmpeg
+need_apt binaryen
+if [ "$mode" = test ]; then
+  need_apt chromium
+  need_apt nginx
+  need_apt libnginx-mod-rtmp
+fi
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  say "installing ${apt_packages[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+fi
+
+# cargo-leptos (builds on the pinned toolchain; ~15 min once per machine).
+if ! cargo leptos --version 2>/dev/null | grep -q "$leptos_version"; then
+  say "installing cargo-leptos $leptos_version (takes a while, once)"
+  cargo +"$toolchain" install --locked cargo-leptos --version "$leptos_version"
+fi
+
+# The wasm-bindgen CLI must equal the wasm-bindgen crate in Cargo.lock, or cargo-leptos
+# tries to download one.
+if ! wasm-bindgen --version 2>/dev/null | grep -q "$wasm_bindgen_version"; then
+  say "installing wasm-bindgen-cli $wasm_bindgen_version"
+  cargo +"$toolchain" install wasm-bindgen-cli --version "$wasm_bindgen_version"
+fi
+
+# Browser-side dependencies: hls.js for the player (copied into public/vendor), and
+# playwright-core for the end-to-end tests.
+if [ ! -d end2end/node_modules ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
+  say "installing npm packages (end2end/)"
+  (cd end2end && npm ci --no-audit --no-fund --loglevel=error)
+fi
+say "ready ($mode)"

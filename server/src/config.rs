@@ -1,0 +1,90 @@
+//! Command line and environment: every setting has a flag, an environment variable and an
+//! embedded default, so `server` alone runs on a SQLite file in `./data`.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The Live Processing server: dashboard, RTMP ingest and media pipeline in one process.
+#[derive(Debug, Parser)]
+#[command(name = "server", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Settings shared by every subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address of the dashboard (HTTP).
+    #[arg(long, env = "LP_LISTEN", default_value = "127.0.0.1:3000", global = true)]
+    pub listen: SocketAddr,
+    /// Address of the RTMP ingest.
+    #[arg(long, env = "LP_RTMP_LISTEN", default_value = "0.0.0.0:1935", global = true)]
+    pub rtmp_listen: SocketAddr,
+    /// Folder for the database and every media file; created on first run.
+    #[arg(long, env = "LP_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+    /// Database URL; defaults to the SQLite file `livepro.db` in the data folder.
+    #[arg(long, env = "LP_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Folder with the built site (wasm, JS, CSS, public files) made by cargo-leptos.
+    #[arg(long, env = "LP_SITE_ROOT", default_value = "target/site", global = true)]
+    pub site_root: PathBuf,
+    /// RTMP server URL shown to broadcasters (e.g. rtmp://live.example.com/live); by default
+    /// it is built from the dashboard's host name and the RTMP port.
+    #[arg(long, env = "LP_RTMP_PUBLIC_URL", global = true)]
+    pub rtmp_public_url: Option<String>,
+    /// Mark cookies Secure (set this when the dashboard is served over HTTPS).
+    #[arg(long, env = "LP_SECURE_COOKIES", global = true)]
+    pub secure_cookies: bool,
+}
+
+impl Config {
+    /// The database URL to open.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("livepro.db").display()))
+    }
+
+    /// Defaults with the given data folder and ephemeral ports (for tests).
+    pub fn for_tests(data_dir: PathBuf) -> Self {
+        Self {
+            listen: ([127, 0, 0, 1], 0).into(),
+            rtmp_listen: ([127, 0, 0, 1], 0).into(),
+            data_dir,
+            database_url: None,
+            site_root: PathBuf::from("target/site"),
+            rtmp_public_url: None,
+            secure_cookies: false,
+        }
+    }
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Run,
+    /// Seed a demo organisation, user and stream group, print how to use them, and run.
+    Demo,
+    /// Instance operator commands for organisations.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+}
+
+/// Organisation administration.
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// List organisations with their enabled packages.
+    List,
+    /// Enable a package (live_processing, transcoding) for an organisation (slug or id).
+    EnablePackage { org: String, package: String },
+    /// Disable a package for an organisation.
+    DisablePackage { org: String, package: String },
+}

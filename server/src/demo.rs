@@ -1,0 +1,152 @@
+//! `server demo`: seeds a demo organisation (live processing and transcoding enabled), its
+//! owner with a generated password, and a stream group with an ingest and three transcoding
+//! profiles; prints one block a newcomer can act on; then runs the server. Idempotent: the
+//! same data folder keeps its user, group and key, and the password is printed again only
+//! while it is still the account's password (otherwise a new one is set).
+
+use std::path::Path;
+
+use app::domain::packages::Package;
+use app::domain::roles::Role;
+use app::domain::settings::{ProcessConfig, ProcessInput, ProcessKind, SpanInput};
+use app::domain::streams::NewStreamGroup;
+use app::ssr::auth::Caller;
+use app::ssr::db::begin_write;
+use app::ssr::{passwords, repo, services, tokens, AppState};
+
+use crate::config::Config;
+use crate::{display_addr, BoxError};
+
+/// The demo account's e-mail.
+pub const DEMO_EMAIL: &str = "demo@example.com";
+const DEMO_ORG: &str = "Demo";
+const DEMO_GROUP: &str = "Demo stream";
+const PASSWORD_FILE: &str = "demo-password";
+
+/// What `make demo` prints.
+#[derive(Debug, Clone)]
+pub struct DemoSeed {
+    pub email: String,
+    pub password: String,
+    pub group_id: i64,
+    pub stream_key: String,
+}
+
+/// Creates (or finds) the demo organisation, user and stream group.
+pub async fn seed(state: &AppState, data_dir: &Path) -> Result<DemoSeed, BoxError> {
+    let now = state.clock.now();
+    let org = match repo::orgs::find(&state.db, "demo").await? {
+        Some(org) => org,
+        None => {
+            let mut tx = begin_write(&state.db).await?;
+            let org = repo::orgs::create(&mut tx, DEMO_ORG, now).await?;
+            tx.commit().await?;
+            org
+        }
+    };
+    for package in Package::ALL {
+        repo::orgs::set_package(&state.db, org.id, package, true, now).await?;
+    }
+    let (user_id, password) = demo_user(state, org.id, data_dir).await?;
+    let caller = Caller {
+        user_id,
+        email: DEMO_EMAIL.into(),
+        display_name: "Demo".into(),
+        organisation_id: org.id,
+        organisation_name: org.name.clone(),
+        role: Role::Owner,
+    };
+    let existing = repo::streams::list_groups(&state.db, org.id).await?.into_iter().find(|g| g.name == DEMO_GROUP);
+    let group_id = match existing {
+        Some(g) => g.id,
+        None => services::streams::create_group(state, &caller, &demo_group()).await?,
+    };
+    let ingest = repo::streams::ingest_of(&state.db, group_id).await?.ok_or("demo group has no ingest")?;
+    let stream_key = repo::streams::active_key(&state.db, ingest).await?.ok_or("demo ingest has no key")?;
+    Ok(DemoSeed { email: DEMO_EMAIL.into(), password, group_id, stream_key })
+}
+
+/// The demo user and a password that works now: the saved one if it still verifies,
+/// otherwise a new one.
+async fn demo_user(state: &AppState, org_id: i64, data_dir: &Path) -> Result<(i64, String), BoxError> {
+    let file = data_dir.join(PASSWORD_FILE);
+    let saved = tokio::fs::read_to_string(&file).await.ok().map(|s| s.trim().to_string());
+    let now = state.clock.now();
+    let user = repo::users::find_by_email(&state.db, DEMO_EMAIL).await?;
+    if let (Some(u), Some(saved)) = (&user, &saved) {
+        if passwords::verify(saved.clone(), u.password_hash.clone()).await {
+            ensure_owner(state, org_id, u.id).await?;
+            return Ok((u.id, saved.clone()));
+        }
+    }
+    let password = tokens::new_password();
+    let hash = passwords::hash(password.clone()).await?;
+    let user_id = match user {
+        Some(u) => {
+            repo::users::set_password(&state.db, u.id, &hash).await?;
+            repo::sessions::delete_for_user(&state.db, u.id).await?;
+            u.id
+        }
+        None => {
+            let mut tx = begin_write(&state.db).await?;
+            let id = repo::users::create(&mut tx, DEMO_EMAIL, "Demo", &hash, now).await?;
+            tx.commit().await?;
+            id
+        }
+    };
+    ensure_owner(state, org_id, user_id).await?;
+    write_private(&file, &password).await?;
+    Ok((user_id, password))
+}
+
+async fn ensure_owner(state: &AppState, org_id: i64, user_id: i64) -> Result<(), BoxError> {
+    let mut tx = begin_write(&state.db).await?;
+    repo::users::upsert_membership(&mut tx, org_id, user_id, Role::Owner, state.clock.now()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    tokio::fs::write(path, text).await?;
+    tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).await
+}
+
+/// The demo group: an ingest and 1080p/720p/360p, every process on.
+fn demo_group() -> NewStreamGroup {
+    let settings = ProcessKind::ALL.map(|kind| {
+        let input = match kind {
+            ProcessKind::Thumbnail => ProcessInput { enabled: true, interval: Some(10), duration: None },
+            ProcessKind::MotionClip => ProcessInput { enabled: true, interval: Some(10), duration: Some(SpanInput::Seconds(3)) },
+            ProcessKind::Recording => ProcessInput { enabled: true, interval: None, duration: Some(SpanInput::Seconds(300)) },
+            ProcessKind::Replay => ProcessInput { enabled: true, interval: None, duration: Some(SpanInput::Seconds(300)) },
+        };
+        debug_assert!(ProcessConfig::validate(kind, &input).is_ok());
+        input
+    });
+    NewStreamGroup {
+        name: DEMO_GROUP.into(),
+        profiles: vec!["1080p".into(), "720p".into(), "360p".into()],
+        processing: vec![settings; 4],
+    }
+}
+
+/// The block `make demo` prints.
+pub fn banner(dashboard: &str, seed: &DemoSeed, config: &Config) -> String {
+    format!(
+        "Dashboard: {dashboard}\nLogin:     {}\nPassword:  {}\nPublish:   rtmp://{}/live/{}\n",
+        seed.email,
+        seed.password,
+        display_addr(config.rtmp_listen),
+        seed.stream_key
+    )
+}
+
+/// Seeds, starts the server, prints the block, runs until stopped.
+pub async fn run(config: Config) -> Result<(), BoxError> {
+    let running = crate::start(config.clone()).await?;
+    let seed = seed(&running.state, &config.data_dir).await?;
+    println!("{}", banner(&running.dashboard_url(), &seed, &config));
+    crate::stop_signal().await;
+    running.stop().await
+}

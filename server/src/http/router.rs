@@ -1,0 +1,63 @@
+//! The axum router: Leptos SSR routes and server functions with the app state in context,
+//! the built site's static files, a health check, and the common layers.
+
+use axum::extract::FromRef;
+use axum::http::{header, HeaderValue};
+use axum::routing::get;
+use axum::{middleware, Router};
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use app::ssr::AppState;
+use app::{shell, App};
+
+use super::csrf;
+
+/// What axum handlers share.
+#[derive(Clone)]
+pub struct ServerState {
+    pub leptos: LeptosOptions,
+    pub app: AppState,
+}
+
+impl FromRef<ServerState> for LeptosOptions {
+    fn from_ref(s: &ServerState) -> Self {
+        s.leptos.clone()
+    }
+}
+
+impl FromRef<ServerState> for AppState {
+    fn from_ref(s: &ServerState) -> Self {
+        s.app.clone()
+    }
+}
+
+/// Builds the whole HTTP application.
+pub fn router(state: ServerState) -> Router {
+    let routes = generate_route_list(App);
+    let app_state = state.app.clone();
+    let context = move || provide_context(app_state.clone());
+    let options = state.leptos.clone();
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .leptos_routes_with_context(&state, routes, context.clone(), move || shell(options.clone()))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<ServerState, _>(context, shell))
+        .layer(middleware::from_fn(csrf::same_origin))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,155 @@
+//! The Live Processing server: one process with the dashboard (Leptos SSR and server
+//! functions over axum), and — as the project grows — the RTMP ingest, the ffmpeg job runner
+//! and the REST API. `main` only parses the command line; tests call [`start`] too.
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod http;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::ssr::clock::SystemClock;
+use app::ssr::pipeline::NoPipeline;
+use app::ssr::state::{AppConfig, Limits};
+use app::ssr::{db, AppState};
+use leptos::config::LeptosOptions;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use config::Config;
+use http::router::ServerState;
+
+/// Any error at the top level.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Opens the data folder and the database (creating both on first run) and builds the state.
+pub async fn open_state(config: &Config) -> Result<AppState, BoxError> {
+    tokio::fs::create_dir_all(&config.data_dir).await?;
+    let db = db::connect(&config.database_url()).await?;
+    let app_config = AppConfig {
+        rtmp_public_url: config.rtmp_public_url.clone(),
+        rtmp_port: config.rtmp_listen.port(),
+        secure_cookies: config.secure_cookies,
+        ..AppConfig::default()
+    };
+    Ok(AppState {
+        db,
+        config: Arc::new(app_config),
+        pipeline: Arc::new(NoPipeline),
+        clock: Arc::new(SystemClock),
+        limits: Arc::new(Limits::default()),
+    })
+}
+
+/// A started server.
+pub struct Running {
+    /// Where the dashboard listens (the real port when 0 was asked for).
+    pub http_addr: SocketAddr,
+    /// The shared state (tests use its database).
+    pub state: AppState,
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<(), std::io::Error>>,
+}
+
+impl Running {
+    /// The dashboard URL as a person would open it.
+    pub fn dashboard_url(&self) -> String {
+        format!("http://{}", display_addr(self.http_addr))
+    }
+
+    /// Stops accepting requests, lets running ones finish, and waits.
+    pub async fn stop(self) -> Result<(), BoxError> {
+        self.shutdown.cancel();
+        self.task.await??;
+        Ok(())
+    }
+}
+
+/// Binds the listeners, opens the state and starts serving.
+pub async fn start(config: Config) -> Result<Running, BoxError> {
+    let listener = TcpListener::bind(config.listen).await?;
+    let http_addr = listener.local_addr()?;
+    let state = open_state(&config).await?;
+    let leptos = LeptosOptions::builder()
+        .output_name("livepro")
+        .site_root(config.site_root.display().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(http_addr)
+        .build();
+    let router = http::router(ServerState { leptos, app: state.clone() });
+    let shutdown = CancellationToken::new();
+    spawn_housekeeping(state.clone(), shutdown.clone());
+    let stop = shutdown.clone();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+    });
+    tracing::info!(http.addr = %http_addr, "dashboard listening");
+    Ok(Running { http_addr, state, shutdown, task })
+}
+
+/// Removes expired login sessions every hour.
+fn spawn_housekeeping(state: AppState, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {
+                    let now = state.clock.now();
+                    if let Err(e) = app::ssr::repo::sessions::delete_expired(&state.db, now).await {
+                        tracing::warn!("could not remove expired sessions: {e}");
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// An address as a browser or encoder would dial it: `0.0.0.0` becomes `127.0.0.1`.
+pub fn display_addr(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("127.0.0.1:{}", addr.port())
+    } else {
+        addr.to_string()
+    }
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM). A second signal after
+/// that exits at once.
+pub async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+    tracing::info!("stopping (send the signal again to exit at once)");
+    tokio::spawn(async move {
+        let again = tokio::signal::ctrl_c();
+        tokio::select! {
+            _ = again => {},
+            _ = term.recv() => {},
+        }
+        std::process::exit(130);
+    });
+}
+
+/// Runs until a stop signal, then shuts down gracefully.
+pub async fn run(config: Config) -> Result<(), BoxError> {
+    let running = start(config).await?;
+    println!("Dashboard: {}", running.dashboard_url());
+    stop_signal().await;
+    running.stop().await
+}

@@ -1,0 +1,41 @@
+//! The `server` binary: parses the command line and runs the chosen command.
+
+use clap::Parser;
+use std::process::ExitCode;
+
+use server::config::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Run) {
+            Command::Run => server::run(cli.config).await,
+            Command::Demo => server::demo::run(cli.config).await,
+            Command::Org { command } => {
+                let state = server::open_state(&cli.config).await?;
+                server::cli::org(&state, command).await
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
