@@ -73,7 +73,10 @@ pub fn App() -> impl IntoView {
     // Marks the page as interactive once the wasm has taken over (end-to-end tests wait for it).
     Effect::new(|_| {
         #[cfg(feature = "hydrate")]
-        if let Some(body) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.body()) {
+        if let Some(body) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.body())
+        {
             let _ = body.set_attribute("data-hydrated", "true");
         }
     });

@@ -34,4 +34,3 @@ fn parse_package(key: &str) -> Result<Package, BoxError> {
         format!("unknown package {key:?}; known: {}", known.join(", ")).into()
     })
 }
-

@@ -19,10 +19,20 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address of the dashboard (HTTP).
-    #[arg(long, env = "LP_LISTEN", default_value = "127.0.0.1:3000", global = true)]
+    #[arg(
+        long,
+        env = "LP_LISTEN",
+        default_value = "127.0.0.1:3000",
+        global = true
+    )]
     pub listen: SocketAddr,
     /// Address of the RTMP ingest.
-    #[arg(long, env = "LP_RTMP_LISTEN", default_value = "0.0.0.0:1935", global = true)]
+    #[arg(
+        long,
+        env = "LP_RTMP_LISTEN",
+        default_value = "0.0.0.0:1935",
+        global = true
+    )]
     pub rtmp_listen: SocketAddr,
     /// Folder for the database and every media file; created on first run.
     #[arg(long, env = "LP_DATA_DIR", default_value = "./data", global = true)]
@@ -31,7 +41,12 @@ pub struct Config {
     #[arg(long, env = "LP_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
     /// Folder with the built site (wasm, JS, CSS, public files) made by cargo-leptos.
-    #[arg(long, env = "LP_SITE_ROOT", default_value = "target/site", global = true)]
+    #[arg(
+        long,
+        env = "LP_SITE_ROOT",
+        default_value = "target/site",
+        global = true
+    )]
     pub site_root: PathBuf,
     /// RTMP server URL shown to broadcasters (e.g. rtmp://live.example.com/live); by default
     /// it is built from the dashboard's host name and the RTMP port.

@@ -56,21 +56,40 @@ pub async fn seed(state: &AppState, data_dir: &Path) -> Result<DemoSeed, BoxErro
         organisation_name: org.name.clone(),
         role: Role::Owner,
     };
-    let existing = repo::streams::list_groups(&state.db, org.id).await?.into_iter().find(|g| g.name == DEMO_GROUP);
+    let existing = repo::streams::list_groups(&state.db, org.id)
+        .await?
+        .into_iter()
+        .find(|g| g.name == DEMO_GROUP);
     let group_id = match existing {
         Some(g) => g.id,
         None => services::streams::create_group(state, &caller, &demo_group()).await?,
     };
-    let ingest = repo::streams::ingest_of(&state.db, group_id).await?.ok_or("demo group has no ingest")?;
-    let stream_key = repo::streams::active_key(&state.db, ingest).await?.ok_or("demo ingest has no key")?;
-    Ok(DemoSeed { email: DEMO_EMAIL.into(), password, group_id, stream_key })
+    let ingest = repo::streams::ingest_of(&state.db, group_id)
+        .await?
+        .ok_or("demo group has no ingest")?;
+    let stream_key = repo::streams::active_key(&state.db, ingest)
+        .await?
+        .ok_or("demo ingest has no key")?;
+    Ok(DemoSeed {
+        email: DEMO_EMAIL.into(),
+        password,
+        group_id,
+        stream_key,
+    })
 }
 
 /// The demo user and a password that works now: the saved one if it still verifies,
 /// otherwise a new one.
-async fn demo_user(state: &AppState, org_id: i64, data_dir: &Path) -> Result<(i64, String), BoxError> {
+async fn demo_user(
+    state: &AppState,
+    org_id: i64,
+    data_dir: &Path,
+) -> Result<(i64, String), BoxError> {
     let file = data_dir.join(PASSWORD_FILE);
-    let saved = tokio::fs::read_to_string(&file).await.ok().map(|s| s.trim().to_string());
+    let saved = tokio::fs::read_to_string(&file)
+        .await
+        .ok()
+        .map(|s| s.trim().to_string());
     let now = state.clock.now();
     let user = repo::users::find_by_email(&state.db, DEMO_EMAIL).await?;
     if let (Some(u), Some(saved)) = (&user, &saved) {
@@ -101,7 +120,8 @@ async fn demo_user(state: &AppState, org_id: i64, data_dir: &Path) -> Result<(i6
 
 async fn ensure_owner(state: &AppState, org_id: i64, user_id: i64) -> Result<(), BoxError> {
     let mut tx = begin_write(&state.db).await?;
-    repo::users::upsert_membership(&mut tx, org_id, user_id, Role::Owner, state.clock.now()).await?;
+    repo::users::upsert_membership(&mut tx, org_id, user_id, Role::Owner, state.clock.now())
+        .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -116,10 +136,26 @@ async fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 fn demo_group() -> NewStreamGroup {
     let settings = ProcessKind::ALL.map(|kind| {
         let input = match kind {
-            ProcessKind::Thumbnail => ProcessInput { enabled: true, interval: Some(10), duration: None },
-            ProcessKind::MotionClip => ProcessInput { enabled: true, interval: Some(10), duration: Some(SpanInput::Seconds(3)) },
-            ProcessKind::Recording => ProcessInput { enabled: true, interval: None, duration: Some(SpanInput::Seconds(300)) },
-            ProcessKind::Replay => ProcessInput { enabled: true, interval: None, duration: Some(SpanInput::Seconds(300)) },
+            ProcessKind::Thumbnail => ProcessInput {
+                enabled: true,
+                interval: Some(10),
+                duration: None,
+            },
+            ProcessKind::MotionClip => ProcessInput {
+                enabled: true,
+                interval: Some(10),
+                duration: Some(SpanInput::Seconds(3)),
+            },
+            ProcessKind::Recording => ProcessInput {
+                enabled: true,
+                interval: None,
+                duration: Some(SpanInput::Seconds(300)),
+            },
+            ProcessKind::Replay => ProcessInput {
+                enabled: true,
+                interval: None,
+                duration: Some(SpanInput::Seconds(300)),
+            },
         };
         debug_assert!(ProcessConfig::validate(kind, &input).is_ok());
         input

@@ -80,17 +80,28 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         .site_pkg_dir("pkg")
         .site_addr(http_addr)
         .build();
-    let router = http::router(ServerState { leptos, app: state.clone() });
+    let router = http::router(ServerState {
+        leptos,
+        app: state.clone(),
+    });
     let shutdown = CancellationToken::new();
     spawn_housekeeping(state.clone(), shutdown.clone());
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await
     });
     tracing::info!(http.addr = %http_addr, "dashboard listening");
-    Ok(Running { http_addr, state, shutdown, task })
+    Ok(Running {
+        http_addr,
+        state,
+        shutdown,
+        task,
+    })
 }
 
 /// Removes expired login sessions every hour.

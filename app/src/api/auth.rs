@@ -13,8 +13,13 @@ pub async fn current_session() -> Result<Option<SessionInfo>, AppError> {
     let Some(caller) = auth::optional_caller(&state).await? else {
         return Ok(None);
     };
-    let packages = repo::orgs::enabled_packages(&state.db, caller.organisation_id).await.or_internal()?;
-    Ok(Some(SessionInfo { user: caller.current_user(), packages }))
+    let packages = repo::orgs::enabled_packages(&state.db, caller.organisation_id)
+        .await
+        .or_internal()?;
+    Ok(Some(SessionInfo {
+        user: caller.current_user(),
+        packages,
+    }))
 }
 
 /// Signs in and sets the session cookie; redirects to the streams list.
@@ -24,7 +29,11 @@ pub async fn login(email: String, password: String) -> Result<(), AppError> {
     let state = AppState::from_context()?;
     let client = client_address().await.or_internal()?;
     let token = accounts::log_in(&state, &email, password, &client).await?;
-    auth::set_cookie(auth::session_cookie(&token, state.config.session_ttl.as_secs(), state.config.secure_cookies));
+    auth::set_cookie(auth::session_cookie(
+        &token,
+        state.config.session_ttl.as_secs(),
+        state.config.secure_cookies,
+    ));
     leptos_axum::redirect("/streams");
     Ok(())
 }
@@ -39,9 +48,18 @@ pub async fn sign_up(
 ) -> Result<(), AppError> {
     use crate::ssr::{auth, services::accounts, AppState};
     let state = AppState::from_context()?;
-    let input = accounts::SignUp { organisation_name, display_name, email, password };
+    let input = accounts::SignUp {
+        organisation_name,
+        display_name,
+        email,
+        password,
+    };
     let token = accounts::sign_up(&state, input).await?;
-    auth::set_cookie(auth::session_cookie(&token, state.config.session_ttl.as_secs(), state.config.secure_cookies));
+    auth::set_cookie(auth::session_cookie(
+        &token,
+        state.config.session_ttl.as_secs(),
+        state.config.secure_cookies,
+    ));
     leptos_axum::redirect("/streams");
     Ok(())
 }
@@ -65,5 +83,7 @@ pub async fn logout() -> Result<(), AppError> {
 async fn client_address() -> Result<String, leptos::server_fn::error::ServerFnErrorErr> {
     use axum::extract::ConnectInfo;
     let info: Option<ConnectInfo<std::net::SocketAddr>> = leptos_axum::extract().await.ok();
-    Ok(info.map(|ConnectInfo(a)| a.ip().to_string()).unwrap_or_else(|| "unknown".into()))
+    Ok(info
+        .map(|ConnectInfo(a)| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into()))
 }

@@ -17,7 +17,11 @@ pub async fn get_organisation() -> Result<OrganisationOverview, AppError> {
 
 /// Adds a member; returns the generated password when a new account was made.
 #[server(endpoint = "add_member")]
-pub async fn add_member(email: String, display_name: String, role: Role) -> Result<Option<String>, AppError> {
+pub async fn add_member(
+    email: String,
+    display_name: String,
+    role: Role,
+) -> Result<Option<String>, AppError> {
     use crate::ssr::{auth, services::accounts, AppState};
     let state = AppState::from_context()?;
     let caller = auth::caller(&state).await?;

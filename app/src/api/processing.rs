@@ -17,7 +17,10 @@ pub async fn get_processing(group_id: i64) -> Result<Vec<StreamProcessing>, AppE
 
 /// Saves changes (all or nothing); stale versions are refused with the current values.
 #[server(input = Json, endpoint = "update_processing")]
-pub async fn update_processing(group_id: i64, changes: Vec<ProcessChange>) -> Result<SaveOutcome, AppError> {
+pub async fn update_processing(
+    group_id: i64,
+    changes: Vec<ProcessChange>,
+) -> Result<SaveOutcome, AppError> {
     use crate::ssr::{auth, services::processing, AppState};
     let state = AppState::from_context()?;
     let caller = auth::caller(&state).await?;

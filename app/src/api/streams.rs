@@ -22,7 +22,9 @@ pub async fn get_stream_group(id: i64) -> Result<StreamGroupDetail, AppError> {
     let state = AppState::from_context()?;
     let caller = auth::caller(&state).await?;
     let headers: axum::http::HeaderMap = leptos_axum::extract().await.or_internal()?;
-    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok());
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok());
     streams::group_detail(&state, &caller, id, host).await
 }
 

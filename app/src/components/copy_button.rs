@@ -4,7 +4,10 @@ use leptos::prelude::*;
 
 /// Copies `text` on click; shows "Copied" for a moment.
 #[component]
-pub fn CopyButton(#[prop(into)] text: Signal<String>, #[prop(into)] label: String) -> impl IntoView {
+pub fn CopyButton(
+    #[prop(into)] text: Signal<String>,
+    #[prop(into)] label: String,
+) -> impl IntoView {
     let copied = RwSignal::new(false);
     let on_click = move |_| {
         let value = text.get_untracked();
@@ -29,7 +32,9 @@ pub fn CopyButton(#[prop(into)] text: Signal<String>, #[prop(into)] label: Strin
 
 #[cfg(feature = "hydrate")]
 async fn write_clipboard(text: &str) -> bool {
-    let Some(window) = web_sys::window() else { return false };
+    let Some(window) = web_sys::window() else {
+        return false;
+    };
     let promise = window.navigator().clipboard().write_text(text);
     wasm_bindgen_futures::JsFuture::from(promise).await.is_ok()
 }

@@ -8,7 +8,11 @@ use crate::domain::{AppError, FieldError};
 #[component]
 pub fn ErrorBox(error: AppError) -> impl IntoView {
     let fields = error.field_errors().to_vec();
-    let message = if fields.is_empty() { error.to_string() } else { "Please correct these values:".to_string() };
+    let message = if fields.is_empty() {
+        error.to_string()
+    } else {
+        "Please correct these values:".to_string()
+    };
     view! {
         <div class="error-box" role="alert">
             <p>{message}</p>

@@ -67,7 +67,12 @@ pub fn check_email(email: &str) -> Result<String, FieldError> {
     if ok {
         Ok(e)
     } else {
-        Err(FieldError::new("email", "E-mail", email.into(), "an address like name@example.com".into()))
+        Err(FieldError::new(
+            "email",
+            "E-mail",
+            email.into(),
+            "an address like name@example.com".into(),
+        ))
     }
 }
 
@@ -89,7 +94,12 @@ pub fn check_password(password: &str) -> Result<(), FieldError> {
 pub fn check_name(field: &str, label: &str, name: &str) -> Result<String, FieldError> {
     let n = name.trim();
     if n.is_empty() || n.chars().count() > 80 {
-        Err(FieldError::new(field, label, name.into(), "1–80 characters".into()))
+        Err(FieldError::new(
+            field,
+            label,
+            name.into(),
+            "1–80 characters".into(),
+        ))
     } else {
         Ok(n.to_string())
     }

@@ -14,9 +14,14 @@ pub enum JobState {
     Starting,
     Running,
     /// Crashed and waiting to start again.
-    Restarting { attempt: u32, last_error: String },
+    Restarting {
+        attempt: u32,
+        last_error: String,
+    },
     /// Gave up after repeated failures.
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
 }
 
 impl JobState {

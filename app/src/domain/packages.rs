@@ -44,7 +44,9 @@ impl Package {
             Package::LiveProcessing => {
                 "Thumbnails, motion clips, recordings and instant replay made while you are live."
             }
-            Package::Transcoding => "Extra renditions (transcoding profiles) for every stream group.",
+            Package::Transcoding => {
+                "Extra renditions (transcoding profiles) for every stream group."
+            }
         }
     }
 }

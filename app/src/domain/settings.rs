@@ -423,7 +423,13 @@ mod tests {
 
     #[test]
     fn thumbnail_interval_boundaries() {
-        for (secs, ok) in [(9, false), (10, true), (3600, true), (3601, false), (-1, false)] {
+        for (secs, ok) in [
+            (9, false),
+            (10, true),
+            (3600, true),
+            (3601, false),
+            (-1, false),
+        ] {
             let r = ProcessConfig::validate(ProcessKind::Thumbnail, &input(Some(secs), None));
             assert_eq!(r.is_ok(), ok, "thumbnail interval {secs}");
         }
@@ -449,7 +455,10 @@ mod tests {
             ProcessKind::MotionClip,
             &input(Some(30), Some(SpanInput::EntireStream)),
         );
-        assert!(entire.is_err(), "a motion clip cannot last the entire stream");
+        assert!(
+            entire.is_err(),
+            "a motion clip cannot last the entire stream"
+        );
     }
 
     #[test]
@@ -481,7 +490,10 @@ mod tests {
         assert_eq!(e.value, "9");
         assert_eq!(e.allowed, "10–3600 s");
         let msg = e.to_string();
-        assert!(msg.contains("Thumbnail interval") && msg.contains('9') && msg.contains("10–3600 s"), "{msg}");
+        assert!(
+            msg.contains("Thumbnail interval") && msg.contains('9') && msg.contains("10–3600 s"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -498,9 +510,18 @@ mod tests {
     #[test]
     fn parse_reports_what_was_typed() {
         assert_eq!(THUMBNAIL_INTERVAL.parse(" 15 "), Ok(15));
-        assert_eq!(THUMBNAIL_INTERVAL.parse("abc").map_err(|e| e.value), Err("abc".into()));
-        assert_eq!(THUMBNAIL_INTERVAL.parse("").map_err(|e| e.value), Err(String::new()));
-        assert_eq!(MOTION_CLIP_DURATION.parse("61").map_err(|e| e.value), Err("61".into()));
+        assert_eq!(
+            THUMBNAIL_INTERVAL.parse("abc").map_err(|e| e.value),
+            Err("abc".into())
+        );
+        assert_eq!(
+            THUMBNAIL_INTERVAL.parse("").map_err(|e| e.value),
+            Err(String::new())
+        );
+        assert_eq!(
+            MOTION_CLIP_DURATION.parse("61").map_err(|e| e.value),
+            Err("61".into())
+        );
     }
 
     #[test]
@@ -514,8 +535,8 @@ mod tests {
     #[test]
     fn diff_lists_changed_fields() {
         let old = ProcessConfig::default_for(ProcessKind::Thumbnail);
-        let new = ProcessConfig::validate(ProcessKind::Thumbnail, &input(Some(20), None))
-            .expect("valid");
+        let new =
+            ProcessConfig::validate(ProcessKind::Thumbnail, &input(Some(20), None)).expect("valid");
         assert_eq!(
             old.diff(&new),
             vec![

@@ -46,10 +46,30 @@ pub struct ProfilePreset {
 
 /// The profiles on offer, best first.
 pub const PROFILE_PRESETS: [ProfilePreset; 4] = [
-    ProfilePreset { quality: "1080p", width: 1920, height: 1080, video_kbps: 4500 },
-    ProfilePreset { quality: "720p", width: 1280, height: 720, video_kbps: 2500 },
-    ProfilePreset { quality: "480p", width: 854, height: 480, video_kbps: 1200 },
-    ProfilePreset { quality: "360p", width: 640, height: 360, video_kbps: 800 },
+    ProfilePreset {
+        quality: "1080p",
+        width: 1920,
+        height: 1080,
+        video_kbps: 4500,
+    },
+    ProfilePreset {
+        quality: "720p",
+        width: 1280,
+        height: 720,
+        video_kbps: 2500,
+    },
+    ProfilePreset {
+        quality: "480p",
+        width: 854,
+        height: 480,
+        video_kbps: 1200,
+    },
+    ProfilePreset {
+        quality: "360p",
+        width: 640,
+        height: 360,
+        video_kbps: 800,
+    },
 ];
 
 /// The quality label of the ingest stream, which is passed through as published.
@@ -139,7 +159,11 @@ impl NewStreamGroup {
             }
         }
         if errors.is_empty() {
-            Ok(ValidNewStreamGroup { name, profiles, processing })
+            Ok(ValidNewStreamGroup {
+                name,
+                profiles,
+                processing,
+            })
         } else {
             Err(errors)
         }
@@ -151,7 +175,10 @@ impl NewStreamGroup {
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum LiveStatus {
     Idle,
-    Live { session_id: i64, since: DateTime<Utc> },
+    Live {
+        session_id: i64,
+        since: DateTime<Utc>,
+    },
 }
 
 /// One stream of a group as the dashboard lists it.
@@ -222,7 +249,9 @@ mod tests {
 
     #[test]
     fn profiles_are_checked_and_ordered() {
-        let v = group("Show", &["360p", "1080p", "720p"]).validate().expect("valid");
+        let v = group("Show", &["360p", "1080p", "720p"])
+            .validate()
+            .expect("valid");
         let q: Vec<_> = v.profiles.iter().map(|p| p.quality).collect();
         assert_eq!(q, ["1080p", "720p", "360p"]);
         assert_eq!(v.processing.len(), 4, "defaults for ingest + 3 profiles");
@@ -234,7 +263,10 @@ mod tests {
     fn name_is_required_and_bounded() {
         assert!(group("  ", &[]).validate().is_err());
         assert!(group(&"x".repeat(81), &[]).validate().is_err());
-        assert_eq!(group(" Live ", &[]).validate().map(|v| v.name), Ok("Live".into()));
+        assert_eq!(
+            group(" Live ", &[]).validate().map(|v| v.name),
+            Ok("Live".into())
+        );
     }
 
     #[test]
@@ -250,7 +282,10 @@ mod tests {
 
     #[test]
     fn full_url_joins_server_and_key() {
-        let p = PublishInfo { server_url: "rtmp://h:1935/live".into(), stream_key: Some("k".into()) };
+        let p = PublishInfo {
+            server_url: "rtmp://h:1935/live".into(),
+            stream_key: Some("k".into()),
+        };
         assert_eq!(p.full_url().as_deref(), Some("rtmp://h:1935/live/k"));
     }
 }

@@ -26,7 +26,10 @@ mod tests {
 
     #[test]
     fn formats() {
-        let t = Utc.with_ymd_and_hms(2026, 11, 25, 9, 5, 1).single().expect("valid date");
+        let t = Utc
+            .with_ymd_and_hms(2026, 11, 25, 9, 5, 1)
+            .single()
+            .expect("valid date");
         assert_eq!(format_utc(&t), "2026-11-25 09:05:01 UTC");
         assert_eq!(format_duration_s(3723), "1h 02m 03s");
         assert_eq!(format_duration_s(245), "4m 05s");

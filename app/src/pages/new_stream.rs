@@ -32,14 +32,26 @@ fn NewStreamForm(session: SessionInfo) -> impl IntoView {
     let can_process = session.has(Package::LiveProcessing);
     let name = RwSignal::new(String::new());
     let transcoding = RwSignal::new(false);
-    let picked = RwSignal::new(vec!["1080p".to_string(), "720p".to_string(), "360p".to_string()]);
-    let model = RwSignal::new(EditorModel::new(vec![StreamDraft::new(String::new(), SOURCE_QUALITY.into(), StreamRole::Ingest)]));
+    let picked = RwSignal::new(vec![
+        "1080p".to_string(),
+        "720p".to_string(),
+        "360p".to_string(),
+    ]);
+    let model = RwSignal::new(EditorModel::new(vec![StreamDraft::new(
+        String::new(),
+        SOURCE_QUALITY.into(),
+        StreamRole::Ingest,
+    )]));
     let errors = RwSignal::new(Vec::<FieldError>::new());
 
     let profiles = move || {
         if transcoding.get() {
             let picked = picked.get();
-            PROFILE_PRESETS.iter().filter(|p| picked.iter().any(|q| q == p.quality)).map(|p| p.quality.to_string()).collect()
+            PROFILE_PRESETS
+                .iter()
+                .filter(|p| picked.iter().any(|q| q == p.quality))
+                .map(|p| p.quality.to_string())
+                .collect()
         } else {
             Vec::new()
         }
@@ -47,7 +59,11 @@ fn NewStreamForm(session: SessionInfo) -> impl IntoView {
     Effect::new(move |_| {
         let n = name.get();
         let mut streams = vec![(n.clone(), SOURCE_QUALITY.to_string(), StreamRole::Ingest)];
-        streams.extend(profiles().into_iter().map(|q| (format!("{n} {q}"), q, StreamRole::Profile)));
+        streams.extend(
+            profiles()
+                .into_iter()
+                .map(|q| (format!("{n} {q}"), q, StreamRole::Profile)),
+        );
         model.update(|m| m.reshape(streams));
     });
 
@@ -84,7 +100,11 @@ fn NewStreamForm(session: SessionInfo) -> impl IntoView {
         } else {
             Vec::new()
         };
-        let group = NewStreamGroup { name: name.get_untracked(), profiles: profiles(), processing };
+        let group = NewStreamGroup {
+            name: name.get_untracked(),
+            profiles: profiles(),
+            processing,
+        };
         match group.validate() {
             Ok(_) => {
                 errors.set(Vec::new());
@@ -94,7 +114,8 @@ fn NewStreamForm(session: SessionInfo) -> impl IntoView {
         }
     };
     let name_error = Signal::derive(move || errors.get().into_iter().find(|e| e.field == "name"));
-    let profile_error = Signal::derive(move || errors.get().into_iter().find(|e| e.field == "profiles"));
+    let profile_error =
+        Signal::derive(move || errors.get().into_iter().find(|e| e.field == "profiles"));
 
     view! {
         <div class="page-head"><h1>"New stream"</h1></div>

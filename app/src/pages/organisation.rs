@@ -23,7 +23,10 @@ pub fn OrganisationPage() -> impl IntoView {
 fn Overview(session: SessionInfo) -> impl IntoView {
     let add = ServerAction::<AddMember>::new();
     let remove = ServerAction::<RemoveMember>::new();
-    let overview = Resource::new(move || (add.version().get(), remove.version().get()), |_| get_organisation());
+    let overview = Resource::new(
+        move || (add.version().get(), remove.version().get()),
+        |_| get_organisation(),
+    );
     let can_manage = session.user.role.can(Permission::ManageMembers);
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>

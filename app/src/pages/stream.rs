@@ -49,7 +49,12 @@ fn StreamFrame(session: SessionInfo) -> impl IntoView {
             }
         },
     );
-    provide_context(GroupContext { id, detail, regenerate, session: StoredValue::new(session) });
+    provide_context(GroupContext {
+        id,
+        detail,
+        regenerate,
+        session: StoredValue::new(session),
+    });
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || detail.get().map(|r| match r {
@@ -179,12 +184,15 @@ pub fn ProcessingTab() -> impl IntoView {
     if !has_package {
         return view! { <UpgradeNeeded/> }.into_any();
     }
-    let settings = Resource::new(move || ctx.id.get(), |id| async move {
-        match id {
-            Some(id) => get_processing(id).await,
-            None => Err(AppError::NotFound("Stream group".into())),
-        }
-    });
+    let settings = Resource::new(
+        move || ctx.id.get(),
+        |id| async move {
+            match id {
+                Some(id) => get_processing(id).await,
+                None => Err(AppError::NotFound("Stream group".into())),
+            }
+        },
+    );
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || {

@@ -97,7 +97,9 @@ pub async fn optional_caller(state: &AppState) -> Result<Option<Caller>, AppErro
 
 /// The caller of the current server function; refuses when not signed in.
 pub async fn caller(state: &AppState) -> Result<Caller, AppError> {
-    optional_caller(state).await?.ok_or(AppError::Unauthenticated)
+    optional_caller(state)
+        .await?
+        .ok_or(AppError::Unauthenticated)
 }
 
 /// The `Set-Cookie` value that stores a new session token.

@@ -75,7 +75,9 @@ mod tests {
             assert!(l.check("a", t0).is_ok());
             l.fail("a", t0);
         }
-        let retry = l.check("a", t0 + Duration::from_secs(10)).expect_err("blocked");
+        let retry = l
+            .check("a", t0 + Duration::from_secs(10))
+            .expect_err("blocked");
         assert_eq!(retry, Duration::from_secs(50));
         assert!(l.check("b", t0).is_ok(), "other keys are not affected");
         assert!(l.check("a", t0 + Duration::from_secs(61)).is_ok());

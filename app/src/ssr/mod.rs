@@ -11,6 +11,8 @@ pub mod pipeline;
 pub mod repo;
 pub mod services;
 pub mod state;
+#[doc(hidden)]
+pub mod testing;
 pub mod tokens;
 
 pub use state::AppState;

@@ -32,7 +32,9 @@ pub async fn dummy_verify(password: String) {
     let stored = match DUMMY.get() {
         Some(s) => s.clone(),
         None => {
-            let h = hash(crate::ssr::tokens::new_password()).await.unwrap_or_default();
+            let h = hash(crate::ssr::tokens::new_password())
+                .await
+                .unwrap_or_default();
             DUMMY.get_or_init(|| h).clone()
         }
     };

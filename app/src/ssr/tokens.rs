@@ -1,8 +1,8 @@
 //! Random secrets: session tokens, stream keys, share tokens, API keys. Each is 32 random
 //! bytes (256 bits) in URL-safe base64; where only a hash is stored, it is SHA-256.
 
-use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use sha2::{Digest, Sha256};
 
 /// A new random token: 32 bytes, URL-safe base64 without padding (43 characters).
@@ -41,7 +41,9 @@ mod tests {
         let b = new_token();
         assert_ne!(a, b);
         assert_eq!(a.len(), 43);
-        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         let k = new_stream_key();
         assert!(k.starts_with("sk_") && k.len() == 35, "{k}");
         assert_eq!(hash_token("x"), hash_token("x"));

@@ -2,6 +2,7 @@
 //! the layers every request goes through (same-origin check, security headers, tracing).
 
 pub mod csrf;
+pub mod error_status;
 pub mod router;
 
 pub use router::router;

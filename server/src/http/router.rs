@@ -14,7 +14,7 @@ use tower_http::trace::TraceLayer;
 use app::ssr::AppState;
 use app::{shell, App};
 
-use super::csrf;
+use super::{csrf, error_status};
 
 /// What axum handlers share.
 #[derive(Clone)]
@@ -43,8 +43,14 @@ pub fn router(state: ServerState) -> Router {
     let options = state.leptos.clone();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .leptos_routes_with_context(&state, routes, context.clone(), move || shell(options.clone()))
-        .fallback(leptos_axum::file_and_error_handler_with_context::<ServerState, _>(context, shell))
+        .leptos_routes_with_context(&state, routes, context.clone(), move || {
+            shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            ServerState,
+            _,
+        >(context, shell))
+        .layer(middleware::from_fn(error_status::map_server_fn_errors))
         .layer(middleware::from_fn(csrf::same_origin))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

@@ -26,18 +26,28 @@ pub fn SettingsEditor(
     let notice = RwSignal::new(None::<String>);
     let kinds = StoredValue::new(kinds);
     let stream_count = move || model.with(|m| m.streams.len());
-    let has_profiles = move || model.with(|m| m.streams.iter().any(|s| s.role == StreamRole::Profile));
-    let tab_has_error = move |i: usize| {
-        model.with(|m| m.errors(&kinds.get_value()).iter().any(|(s, _)| *s == i))
-    };
+    let has_profiles =
+        move || model.with(|m| m.streams.iter().any(|s| s.role == StreamRole::Profile));
+    let tab_has_error =
+        move |i: usize| model.with(|m| m.errors(&kinds.get_value()).iter().any(|(s, _)| *s == i));
     let sync = move |_| {
         let from = selected.get_untracked();
-        let n = model.try_update(|m| m.sync_from(from, &kinds.get_value())).unwrap_or(0);
-        let name = model.with_untracked(|m| m.streams.get(from).map(|s| s.quality.clone()).unwrap_or_default());
+        let n = model
+            .try_update(|m| m.sync_from(from, &kinds.get_value()))
+            .unwrap_or(0);
+        let name = model.with_untracked(|m| {
+            m.streams
+                .get(from)
+                .map(|s| s.quality.clone())
+                .unwrap_or_default()
+        });
         notice.set(Some(if n == 0 {
             format!("Every profile already has the {name} settings.")
         } else {
-            format!("Copied the {name} settings to {n} profile{}. Not saved yet.", if n == 1 { "" } else { "s" })
+            format!(
+                "Copied the {name} settings to {n} profile{}. Not saved yet.",
+                if n == 1 { "" } else { "s" }
+            )
         }));
     };
 
@@ -109,12 +119,19 @@ fn ProcessFields(
     kind: ProcessKind,
     server_errors: Signal<Vec<FieldError>>,
 ) -> impl IntoView {
-    let draft = move || model.with(|m| m.streams.get(index).map(|s| s.process(kind).clone()).unwrap_or_else(|| ProcessDraft {
-        enabled: false,
-        interval: String::new(),
-        duration: String::new(),
-        entire_stream: false,
-    }));
+    let draft = move || {
+        model.with(|m| {
+            m.streams
+                .get(index)
+                .map(|s| s.process(kind).clone())
+                .unwrap_or_else(|| ProcessDraft {
+                    enabled: false,
+                    interval: String::new(),
+                    duration: String::new(),
+                    entire_stream: false,
+                })
+        })
+    };
     let edit = move |f: Box<dyn Fn(&mut ProcessDraft)>| {
         model.update(|m| {
             if let Some(s) = m.streams.get_mut(index) {
@@ -197,17 +214,26 @@ fn SecondsField(
         if disabled.get() {
             return None;
         }
-        model.with(|m| m.error_for(index, kind, rule.field)).or_else(|| {
-            let stream_id = model.with(|m| m.streams.get(index).map(|s| s.stream_id).unwrap_or(0));
-            let indexed = format!("streams[{index}].{}", rule.field);
-            server_errors.get().into_iter().find(|e| {
-                (e.field == rule.field && e.stream_id == Some(stream_id) && stream_id != 0) || e.field == indexed
+        model
+            .with(|m| m.error_for(index, kind, rule.field))
+            .or_else(|| {
+                let stream_id =
+                    model.with(|m| m.streams.get(index).map(|s| s.stream_id).unwrap_or(0));
+                let indexed = format!("streams[{index}].{}", rule.field);
+                server_errors.get().into_iter().find(|e| {
+                    (e.field == rule.field && e.stream_id == Some(stream_id) && stream_id != 0)
+                        || e.field == indexed
+                })
             })
-        })
     });
     let error_id = format!("{id}-error");
     let hint = format!("{} ({})", rule.label, rule.allowed());
-    let short_label = rule.label.split_whitespace().last().unwrap_or(rule.label).to_string();
+    let short_label = rule
+        .label
+        .split_whitespace()
+        .last()
+        .unwrap_or(rule.label)
+        .to_string();
     let short_label = format!("{}{}", short_label[..1].to_uppercase(), &short_label[1..]);
     view! {
         <div class="field" class:invalid=move || error.get().is_some()>

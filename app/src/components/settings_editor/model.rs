@@ -37,7 +37,10 @@ impl ProcessDraft {
     pub fn to_input(&self, kind: ProcessKind) -> Result<ProcessInput, Vec<FieldError>> {
         let mut errors = Vec::new();
         let interval = kind.interval_rule().and_then(|rule| {
-            rule.parse(&self.interval).map(i64::from).map_err(|e| errors.push(e)).ok()
+            rule.parse(&self.interval)
+                .map(i64::from)
+                .map_err(|e| errors.push(e))
+                .ok()
         });
         let duration = kind.duration_rule().and_then(|rule| {
             if self.entire_stream && rule.allows_entire_stream {
@@ -50,7 +53,11 @@ impl ProcessDraft {
             }
         });
         if errors.is_empty() {
-            Ok(ProcessInput { enabled: self.enabled, interval, duration })
+            Ok(ProcessInput {
+                enabled: self.enabled,
+                interval,
+                duration,
+            })
         } else {
             Err(errors)
         }
@@ -72,7 +79,10 @@ pub struct StreamDraft {
 }
 
 fn index(kind: ProcessKind) -> usize {
-    ProcessKind::ALL.iter().position(|k| *k == kind).unwrap_or(0)
+    ProcessKind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(0)
 }
 
 impl StreamDraft {
@@ -83,7 +93,8 @@ impl StreamDraft {
             name,
             quality,
             role,
-            processes: ProcessKind::ALL.map(|k| ProcessDraft::from_config(&ProcessConfig::default_for(k))),
+            processes: ProcessKind::ALL
+                .map(|k| ProcessDraft::from_config(&ProcessConfig::default_for(k))),
             versions: [0; 4],
         }
     }
@@ -109,7 +120,10 @@ pub struct EditorModel {
 impl EditorModel {
     /// An editor over drafts (the creation form starts from defaults).
     pub fn new(streams: Vec<StreamDraft>) -> Self {
-        Self { original: streams.clone(), streams }
+        Self {
+            original: streams.clone(),
+            streams,
+        }
     }
 
     /// An editor over saved settings of a group's streams.
@@ -155,7 +169,9 @@ impl EditorModel {
     /// every transcoding profile of the group (the ingest is left alone unless it is the
     /// source). Returns how many streams changed.
     pub fn sync_from(&mut self, from: usize, kinds: &[ProcessKind]) -> usize {
-        let Some(source) = self.streams.get(from).cloned() else { return 0 };
+        let Some(source) = self.streams.get(from).cloned() else {
+            return 0;
+        };
         let mut changed = 0;
         for (i, target) in self.streams.iter_mut().enumerate() {
             if i == from || target.role != StreamRole::Profile {
@@ -193,7 +209,12 @@ impl EditorModel {
     /// The error for one field of one stream, if any (`field` like `thumbnail.interval`).
     pub fn error_for(&self, stream: usize, kind: ProcessKind, field: &str) -> Option<FieldError> {
         let draft = self.streams.get(stream)?;
-        draft.process(kind).to_input(kind).err()?.into_iter().find(|e| e.field == field)
+        draft
+            .process(kind)
+            .to_input(kind)
+            .err()?
+            .into_iter()
+            .find(|e| e.field == field)
     }
 
     /// The changes to send for `kinds`: only processes that differ from when the editor was
@@ -217,7 +238,11 @@ impl EditorModel {
                 }
             }
         }
-        if errors.is_empty() { Ok(changes) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(changes)
+        } else {
+            Err(errors)
+        }
     }
 
     /// Every stream's full settings in [`ProcessKind::ALL`] order (the creation form sends these).
@@ -239,7 +264,11 @@ impl EditorModel {
                 out.push(array);
             }
         }
-        if errors.is_empty() { Ok(out) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -265,11 +294,17 @@ mod tests {
             t.interval = "20".into();
         }
         m.streams[0].process_mut(ProcessKind::Recording).enabled = true;
-        assert_eq!(m.sync_from(0, &[ProcessKind::Thumbnail, ProcessKind::MotionClip]), 2);
+        assert_eq!(
+            m.sync_from(0, &[ProcessKind::Thumbnail, ProcessKind::MotionClip]),
+            2
+        );
         for s in &m.streams[1..] {
             assert!(s.process(ProcessKind::Thumbnail).enabled);
             assert_eq!(s.process(ProcessKind::Thumbnail).interval, "20");
-            assert!(!s.process(ProcessKind::Recording).enabled, "other sections are untouched");
+            assert!(
+                !s.process(ProcessKind::Recording).enabled,
+                "other sections are untouched"
+            );
         }
         // Syncing from a profile leaves the ingest alone.
         m.streams[1].process_mut(ProcessKind::Thumbnail).interval = "30".into();
@@ -289,8 +324,14 @@ mod tests {
         ]);
         let q: Vec<_> = m.streams.iter().map(|s| s.quality.as_str()).collect();
         assert_eq!(q, ["Source", "1080p", "720p"]);
-        assert!(m.streams[2].process(ProcessKind::Replay).enabled, "720p kept its draft");
-        assert!(!m.streams[1].process(ProcessKind::Replay).enabled, "1080p starts from defaults");
+        assert!(
+            m.streams[2].process(ProcessKind::Replay).enabled,
+            "720p kept its draft"
+        );
+        assert!(
+            !m.streams[1].process(ProcessKind::Replay).enabled,
+            "1080p starts from defaults"
+        );
         assert_eq!(m.streams[2].name, "New 720p");
     }
 
@@ -311,12 +352,18 @@ mod tests {
         m.streams[0].process_mut(ProcessKind::MotionClip).duration = "abc".into();
         let errors = m.errors(&[ProcessKind::Thumbnail, ProcessKind::MotionClip]);
         assert_eq!(errors.len(), 2);
-        let e = m.error_for(2, ProcessKind::Thumbnail, "thumbnail.interval").expect("error");
+        let e = m
+            .error_for(2, ProcessKind::Thumbnail, "thumbnail.interval")
+            .expect("error");
         assert_eq!(e.to_string(), "Thumbnail interval must be 10–3600 s; got 9");
-        let e = m.error_for(0, ProcessKind::MotionClip, "motion_clip.duration").expect("error");
+        let e = m
+            .error_for(0, ProcessKind::MotionClip, "motion_clip.duration")
+            .expect("error");
         assert_eq!(e.value, "abc");
         assert_eq!(e.allowed, "1–60 s");
-        assert!(m.error_for(1, ProcessKind::Thumbnail, "thumbnail.interval").is_none());
+        assert!(m
+            .error_for(1, ProcessKind::Thumbnail, "thumbnail.interval")
+            .is_none());
     }
 
     #[test]
@@ -331,14 +378,33 @@ mod tests {
     #[test]
     fn changes_carry_versions_and_only_what_changed() {
         let streams = vec![
-            StreamInfo { id: 5, role: StreamRole::Ingest, name: "S".into(), quality: "Source".into(), width: None, height: None, video_kbps: None },
-            StreamInfo { id: 6, role: StreamRole::Profile, name: "S 720p".into(), quality: "720p".into(), width: Some(1280), height: Some(720), video_kbps: Some(2500) },
+            StreamInfo {
+                id: 5,
+                role: StreamRole::Ingest,
+                name: "S".into(),
+                quality: "Source".into(),
+                width: None,
+                height: None,
+                video_kbps: None,
+            },
+            StreamInfo {
+                id: 6,
+                role: StreamRole::Profile,
+                name: "S 720p".into(),
+                quality: "720p".into(),
+                width: Some(1280),
+                height: Some(720),
+                video_kbps: Some(2500),
+            },
         ];
         let settings: Vec<StreamProcessing> = [5, 6]
             .map(|id| StreamProcessing {
                 stream_id: id,
                 processes: ProcessKind::ALL
-                    .map(|k| VersionedConfig { config: ProcessConfig::default_for(k), version: 3 })
+                    .map(|k| VersionedConfig {
+                        config: ProcessConfig::default_for(k),
+                        version: 3,
+                    })
                     .to_vec(),
             })
             .to_vec();
@@ -349,7 +415,9 @@ mod tests {
         assert_eq!(changes.len(), 1);
         assert_eq!((changes[0].stream_id, changes[0].version), (6, 3));
         m.streams[0].process_mut(ProcessKind::Thumbnail).interval = "3601".into();
-        let errors = m.changes(&[ProcessKind::Thumbnail]).expect_err("out of range");
+        let errors = m
+            .changes(&[ProcessKind::Thumbnail])
+            .expect_err("out of range");
         assert_eq!(errors[0].stream_id, Some(5));
     }
 }

@@ -34,12 +34,24 @@ pub fn slugify(name: &str) -> String {
             slug.push('-');
         }
     }
-    let slug = slug.trim_end_matches('-').chars().take(40).collect::<String>();
-    if slug.is_empty() { "org".into() } else { slug }
+    let slug = slug
+        .trim_end_matches('-')
+        .chars()
+        .take(40)
+        .collect::<String>();
+    if slug.is_empty() {
+        "org".into()
+    } else {
+        slug
+    }
 }
 
 /// Creates an organisation with a unique slug derived from its name.
-pub async fn create(tx: &mut Tx, name: &str, now: DateTime<Utc>) -> Result<Organisation, sqlx::Error> {
+pub async fn create(
+    tx: &mut Tx,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<Organisation, sqlx::Error> {
     let base = slugify(name);
     let mut slug = base.clone();
     let mut n = 1;
@@ -59,7 +71,12 @@ pub async fn create(tx: &mut Tx, name: &str, now: DateTime<Utc>) -> Result<Organ
         .execute(&mut **tx)
         .await?
         .last_insert_rowid();
-    Ok(Organisation { id, slug, name: name.into(), created_at: now })
+    Ok(Organisation {
+        id,
+        slug,
+        name: name.into(),
+        created_at: now,
+    })
 }
 
 /// Finds an organisation by id.
@@ -109,14 +126,16 @@ pub async fn enabled_packages(db: &Db, org_id: i64) -> Result<Vec<Package>, sqlx
 
 /// Whether one package is enabled.
 pub async fn has_package(db: &Db, org_id: i64, package: Package) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
-        "SELECT 1 FROM organisation_packages WHERE organisation_id = ? AND package = ?",
+    Ok(
+        sqlx::query(
+            "SELECT 1 FROM organisation_packages WHERE organisation_id = ? AND package = ?",
+        )
+        .bind(org_id)
+        .bind(package.key())
+        .fetch_optional(db)
+        .await?
+        .is_some(),
     )
-    .bind(org_id)
-    .bind(package.key())
-    .fetch_optional(db)
-    .await?
-    .is_some())
 }
 
 /// Every package with its state, in display order.
@@ -124,7 +143,10 @@ pub async fn package_states(db: &Db, org_id: i64) -> Result<Vec<PackageState>, s
     let enabled = enabled_packages(db, org_id).await?;
     Ok(Package::ALL
         .into_iter()
-        .map(|package| PackageState { package, enabled: enabled.contains(&package) })
+        .map(|package| PackageState {
+            package,
+            enabled: enabled.contains(&package),
+        })
         .collect())
 }
 

@@ -31,7 +31,11 @@ pub async fn create(
 }
 
 /// The caller behind a live session; `None` when unknown, expired, or no longer a member.
-pub async fn find(db: &Db, token_hash: &[u8], now: DateTime<Utc>) -> Result<Option<Caller>, sqlx::Error> {
+pub async fn find(
+    db: &Db,
+    token_hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Option<Caller>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT u.id AS user_id, u.email, u.display_name, o.id AS org_id, o.name AS org_name,
                 m.role, s.expires_at
@@ -70,11 +74,13 @@ pub async fn delete(db: &Db, token_hash: &[u8]) -> Result<(), sqlx::Error> {
 
 /// Removes expired sessions; returns how many.
 pub async fn delete_expired(db: &Db, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query("DELETE FROM login_sessions WHERE expires_at <= ?")
-        .bind(now)
-        .execute(db)
-        .await?
-        .rows_affected())
+    Ok(
+        sqlx::query("DELETE FROM login_sessions WHERE expires_at <= ?")
+            .bind(now)
+            .execute(db)
+            .await?
+            .rows_affected(),
+    )
 }
 
 /// Ends every session of a user (after a password reset).

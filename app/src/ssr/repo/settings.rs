@@ -27,13 +27,23 @@ fn map(r: &sqlx::sqlite::SqliteRow) -> Result<(i64, VersionedConfig), sqlx::Erro
     let input = ProcessInput {
         enabled: r.try_get("enabled")?,
         interval: r.try_get("interval_s")?,
-        duration: if entire { Some(SpanInput::EntireStream) } else { duration.map(SpanInput::Seconds) },
+        duration: if entire {
+            Some(SpanInput::EntireStream)
+        } else {
+            duration.map(SpanInput::Seconds)
+        },
     };
     // Re-validate on read so a hand-edited database cannot feed the pipeline bad values.
     let config = ProcessConfig::validate(kind, &input).map_err(|errors| {
         sqlx::Error::Decode(format!("stored settings out of range: {errors:?}").into())
     })?;
-    Ok((r.try_get("stream_id")?, VersionedConfig { config, version: r.try_get("version")? }))
+    Ok((
+        r.try_get("stream_id")?,
+        VersionedConfig {
+            config,
+            version: r.try_get("version")?,
+        },
+    ))
 }
 
 /// Stores the first settings of a stream's process.
@@ -81,7 +91,10 @@ pub async fn for_group<'e, E: sqlx::SqliteExecutor<'e>>(
         let (stream_id, versioned) = map(r)?;
         match out.last_mut() {
             Some(last) if last.stream_id == stream_id => last.processes.push(versioned),
-            _ => out.push(StreamProcessing { stream_id, processes: vec![versioned] }),
+            _ => out.push(StreamProcessing {
+                stream_id,
+                processes: vec![versioned],
+            }),
         }
     }
     for s in &mut out {
@@ -91,7 +104,11 @@ pub async fn for_group<'e, E: sqlx::SqliteExecutor<'e>>(
 }
 
 /// The current settings of one process, inside a write transaction.
-pub async fn get(tx: &mut Tx, stream_id: i64, kind: ProcessKind) -> Result<Option<VersionedConfig>, sqlx::Error> {
+pub async fn get(
+    tx: &mut Tx,
+    stream_id: i64,
+    kind: ProcessKind,
+) -> Result<Option<VersionedConfig>, sqlx::Error> {
     sqlx::query(
         "SELECT stream_id, process, enabled, interval_s, duration_s, entire_stream, version
          FROM processing_settings WHERE stream_id = ? AND process = ?",
@@ -168,7 +185,11 @@ pub async fn record_change(
 }
 
 /// The latest changes of a group's streams, newest first.
-pub async fn history(db: &Db, group_id: i64, limit: i64) -> Result<Vec<SettingsChange>, sqlx::Error> {
+pub async fn history(
+    db: &Db,
+    group_id: i64,
+    limit: i64,
+) -> Result<Vec<SettingsChange>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT c.stream_id, s.name AS stream_name, c.process, c.field, c.old_value, c.new_value,
                 c.changed_by_email, c.changed_at

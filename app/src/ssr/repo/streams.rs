@@ -141,7 +141,8 @@ pub async fn streams_of(db: &Db, group_id: i64) -> Result<Vec<StreamInfo>, sqlx:
     .map(|r| {
         Ok(StreamInfo {
             id: r.try_get("id")?,
-            role: StreamRole::from_key(&r.try_get::<String, _>("role")?).unwrap_or(StreamRole::Profile),
+            role: StreamRole::from_key(&r.try_get::<String, _>("role")?)
+                .unwrap_or(StreamRole::Profile),
             name: r.try_get("name")?,
             quality: r.try_get("quality")?,
             width: r.try_get("width")?,
@@ -153,7 +154,11 @@ pub async fn streams_of(db: &Db, group_id: i64) -> Result<Vec<StreamInfo>, sqlx:
 }
 
 /// The group a stream belongs to, if the stream is in `org_id`.
-pub async fn group_of_stream(db: &Db, org_id: i64, stream_id: i64) -> Result<Option<i64>, sqlx::Error> {
+pub async fn group_of_stream(
+    db: &Db,
+    org_id: i64,
+    stream_id: i64,
+) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT s.group_id FROM streams s JOIN stream_groups g ON g.id = s.group_id
          WHERE s.id = ? AND g.organisation_id = ?",
@@ -173,7 +178,12 @@ pub async fn ingest_of(db: &Db, group_id: i64) -> Result<Option<i64>, sqlx::Erro
 }
 
 /// Stores a new active key for a stream, revoking the previous one.
-pub async fn replace_key(tx: &mut Tx, stream_id: i64, key: &str, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn replace_key(
+    tx: &mut Tx,
+    stream_id: i64,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE stream_keys SET revoked_at = ? WHERE stream_id = ? AND revoked_at IS NULL")
         .bind(now)
         .bind(stream_id)
@@ -219,11 +229,13 @@ pub async fn find_key(db: &Db, key: &str) -> Result<Option<KeyOwner>, sqlx::Erro
 
 /// Deletes a group (its streams, keys, settings and asset rows go with it).
 pub async fn delete_group(db: &Db, org_id: i64, group_id: i64) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query("DELETE FROM stream_groups WHERE id = ? AND organisation_id = ?")
-        .bind(group_id)
-        .bind(org_id)
-        .execute(db)
-        .await?
-        .rows_affected()
-        > 0)
+    Ok(
+        sqlx::query("DELETE FROM stream_groups WHERE id = ? AND organisation_id = ?")
+            .bind(group_id)
+            .bind(org_id)
+            .execute(db)
+            .await?
+            .rows_affected()
+            > 0,
+    )
 }

@@ -140,10 +140,12 @@ pub async fn members(db: &Db, org_id: i64) -> Result<Vec<Member>, sqlx::Error> {
 
 /// How many owners an organisation has.
 pub async fn count_owners(tx: &mut Tx, org_id: i64) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE organisation_id = ? AND role = 'owner'")
-        .bind(org_id)
-        .fetch_one(&mut **tx)
-        .await
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM memberships WHERE organisation_id = ? AND role = 'owner'",
+    )
+    .bind(org_id)
+    .fetch_one(&mut **tx)
+    .await
 }
 
 /// Removes a member.

@@ -12,8 +12,15 @@ use crate::domain::packages::Package;
 use crate::domain::AppError;
 
 /// Refuses unless `package` is enabled for the organisation.
-pub async fn require_package(state: &AppState, org_id: i64, package: Package) -> Result<(), AppError> {
-    if repo::orgs::has_package(&state.db, org_id, package).await.or_internal()? {
+pub async fn require_package(
+    state: &AppState,
+    org_id: i64,
+    package: Package,
+) -> Result<(), AppError> {
+    if repo::orgs::has_package(&state.db, org_id, package)
+        .await
+        .or_internal()?
+    {
         Ok(())
     } else {
         Err(AppError::PackageRequired(package))

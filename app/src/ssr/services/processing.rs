@@ -11,15 +11,23 @@ use super::streams::find_group;
 use crate::domain::jobs::ApplyMode;
 use crate::domain::packages::Package;
 use crate::domain::roles::Permission;
-use crate::domain::settings::{validate_changes, ProcessChange, SaveOutcome, SettingsChange, StreamProcessing};
+use crate::domain::settings::{
+    validate_changes, ProcessChange, SaveOutcome, SettingsChange, StreamProcessing,
+};
 use crate::domain::AppError;
 
 /// Settings of every stream of a group.
-pub async fn get(state: &AppState, caller: &Caller, group_id: i64) -> Result<Vec<StreamProcessing>, AppError> {
+pub async fn get(
+    state: &AppState,
+    caller: &Caller,
+    group_id: i64,
+) -> Result<Vec<StreamProcessing>, AppError> {
     caller.require(Permission::ViewStreams)?;
     require_package(state, caller.organisation_id, Package::LiveProcessing).await?;
     let group = find_group(state, caller, group_id).await?;
-    repo::settings::for_group(&state.db, group.id).await.or_internal()
+    repo::settings::for_group(&state.db, group.id)
+        .await
+        .or_internal()
 }
 
 /// Saves a batch of changes atomically: all or nothing. Each change names the version it
@@ -46,7 +54,9 @@ pub async fn update(
     let mut changed = 0;
     for (stream_id, config, version) in &valid {
         if !in_group.contains(stream_id) {
-            return Err(AppError::NotFound(format!("Stream {stream_id} in this group")));
+            return Err(AppError::NotFound(format!(
+                "Stream {stream_id} in this group"
+            )));
         }
         let current = repo::settings::get(&mut tx, *stream_id, config.kind())
             .await
@@ -64,30 +74,58 @@ pub async fn update(
             .await
             .or_internal()?;
         for (field, old, new) in diff {
-            repo::settings::record_change(&mut tx, *stream_id, config.kind(), field, &old, &new, caller.user_id, &caller.email, now)
-                .await
-                .or_internal()?;
+            repo::settings::record_change(
+                &mut tx,
+                *stream_id,
+                config.kind(),
+                field,
+                &old,
+                &new,
+                caller.user_id,
+                &caller.email,
+                now,
+            )
+            .await
+            .or_internal()?;
         }
         changed += 1;
     }
     if stale {
         drop(tx);
-        let current = repo::settings::for_group(&state.db, group.id).await.or_internal()?;
+        let current = repo::settings::for_group(&state.db, group.id)
+            .await
+            .or_internal()?;
         return Err(AppError::Conflict {
             message: "Someone else changed these settings after you opened them. Nothing was saved; the current values are shown.".into(),
             current,
         });
     }
     tx.commit().await.or_internal()?;
-    let apply = if changed > 0 { state.pipeline.settings_changed(group.id) } else { ApplyMode::NextIngest };
-    let settings = repo::settings::for_group(&state.db, group.id).await.or_internal()?;
-    Ok(SaveOutcome { apply, settings, changed })
+    let apply = if changed > 0 {
+        state.pipeline.settings_changed(group.id)
+    } else {
+        ApplyMode::NextIngest
+    };
+    let settings = repo::settings::for_group(&state.db, group.id)
+        .await
+        .or_internal()?;
+    Ok(SaveOutcome {
+        apply,
+        settings,
+        changed,
+    })
 }
 
 /// The group's settings history, newest first.
-pub async fn history(state: &AppState, caller: &Caller, group_id: i64) -> Result<Vec<SettingsChange>, AppError> {
+pub async fn history(
+    state: &AppState,
+    caller: &Caller,
+    group_id: i64,
+) -> Result<Vec<SettingsChange>, AppError> {
     caller.require(Permission::ViewStreams)?;
     require_package(state, caller.organisation_id, Package::LiveProcessing).await?;
     let group = find_group(state, caller, group_id).await?;
-    repo::settings::history(&state.db, group.id, 200).await.or_internal()
+    repo::settings::history(&state.db, group.id, 200)
+        .await
+        .or_internal()
 }

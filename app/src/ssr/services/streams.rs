@@ -4,7 +4,7 @@
 use super::super::auth::Caller;
 use super::super::db::begin_write;
 use super::super::repo::{self, streams::NewStream};
-use super::super::state::{AppState, AppConfig, OrInternal};
+use super::super::state::{AppConfig, AppState, OrInternal};
 use super::super::tokens;
 use super::require_package;
 use crate::domain::packages::Package;
@@ -16,7 +16,11 @@ use crate::domain::AppError;
 
 /// Creates a group: its ingest with a fresh key, its profiles, and every stream's settings.
 /// Returns the group id.
-pub async fn create_group(state: &AppState, caller: &Caller, input: &NewStreamGroup) -> Result<i64, AppError> {
+pub async fn create_group(
+    state: &AppState,
+    caller: &Caller,
+    input: &NewStreamGroup,
+) -> Result<i64, AppError> {
     caller.require(Permission::EditStreams)?;
     let group = input.validate()?;
     if !group.profiles.is_empty() {
@@ -27,9 +31,15 @@ pub async fn create_group(state: &AppState, caller: &Caller, input: &NewStreamGr
     }
     let now = state.clock.now();
     let mut tx = begin_write(&state.db).await.or_internal()?;
-    let group_id = repo::streams::create_group(&mut tx, caller.organisation_id, &group.name, caller.user_id, now)
-        .await
-        .or_internal()?;
+    let group_id = repo::streams::create_group(
+        &mut tx,
+        caller.organisation_id,
+        &group.name,
+        caller.user_id,
+        now,
+    )
+    .await
+    .or_internal()?;
     let mut streams = vec![NewStream {
         role: StreamRole::Ingest,
         position: 0,
@@ -51,26 +61,43 @@ pub async fn create_group(state: &AppState, caller: &Caller, input: &NewStreamGr
         });
     }
     for (stream, configs) in streams.iter().zip(&group.processing) {
-        let stream_id = repo::streams::create_stream(&mut tx, group_id, stream, now).await.or_internal()?;
+        let stream_id = repo::streams::create_stream(&mut tx, group_id, stream, now)
+            .await
+            .or_internal()?;
         if stream.role == StreamRole::Ingest {
-            repo::streams::replace_key(&mut tx, stream_id, &tokens::new_stream_key(), now).await.or_internal()?;
+            repo::streams::replace_key(&mut tx, stream_id, &tokens::new_stream_key(), now)
+                .await
+                .or_internal()?;
         }
         for config in configs {
-            repo::settings::insert(&mut tx, stream_id, config, Some(caller.user_id), now).await.or_internal()?;
+            repo::settings::insert(&mut tx, stream_id, config, Some(caller.user_id), now)
+                .await
+                .or_internal()?;
         }
     }
     tx.commit().await.or_internal()?;
-    tracing::info!(group.id = group_id, org.id = caller.organisation_id, "stream group created");
+    tracing::info!(
+        group.id = group_id,
+        org.id = caller.organisation_id,
+        "stream group created"
+    );
     Ok(group_id)
 }
 
 /// The organisation's groups with their live status.
-pub async fn list_groups(state: &AppState, caller: &Caller) -> Result<Vec<StreamGroupSummary>, AppError> {
+pub async fn list_groups(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<StreamGroupSummary>, AppError> {
     caller.require(Permission::ViewStreams)?;
-    let groups = repo::streams::list_groups(&state.db, caller.organisation_id).await.or_internal()?;
+    let groups = repo::streams::list_groups(&state.db, caller.organisation_id)
+        .await
+        .or_internal()?;
     let mut out = Vec::with_capacity(groups.len());
     for g in groups {
-        let streams = repo::streams::streams_of(&state.db, g.id).await.or_internal()?;
+        let streams = repo::streams::streams_of(&state.db, g.id)
+            .await
+            .or_internal()?;
         out.push(StreamGroupSummary {
             id: g.id,
             name: g.name,
@@ -80,7 +107,9 @@ pub async fn list_groups(state: &AppState, caller: &Caller) -> Result<Vec<Stream
                 .filter(|s| s.role == StreamRole::Profile)
                 .map(|s| s.quality)
                 .collect(),
-            status: repo::live_sessions::status(&state.db, g.id).await.or_internal()?,
+            status: repo::live_sessions::status(&state.db, g.id)
+                .await
+                .or_internal()?,
         });
     }
     Ok(out)
@@ -96,9 +125,13 @@ pub async fn group_detail(
 ) -> Result<StreamGroupDetail, AppError> {
     caller.require(Permission::ViewStreams)?;
     let group = find_group(state, caller, group_id).await?;
-    let streams = repo::streams::streams_of(&state.db, group.id).await.or_internal()?;
+    let streams = repo::streams::streams_of(&state.db, group.id)
+        .await
+        .or_internal()?;
     let stream_key = match (caller.role.can(Permission::ViewStreamKey), streams.first()) {
-        (true, Some(ingest)) => repo::streams::active_key(&state.db, ingest.id).await.or_internal()?,
+        (true, Some(ingest)) => repo::streams::active_key(&state.db, ingest.id)
+            .await
+            .or_internal()?,
         _ => None,
     };
     Ok(StreamGroupDetail {
@@ -106,13 +139,22 @@ pub async fn group_detail(
         name: group.name,
         created_at: group.created_at,
         streams,
-        status: repo::live_sessions::status(&state.db, group.id).await.or_internal()?,
-        publish: PublishInfo { server_url: rtmp_server_url(&state.config, host), stream_key },
+        status: repo::live_sessions::status(&state.db, group.id)
+            .await
+            .or_internal()?,
+        publish: PublishInfo {
+            server_url: rtmp_server_url(&state.config, host),
+            stream_key,
+        },
     })
 }
 
 /// Issues a new publish key; the old one stops working and a live publisher on it is cut.
-pub async fn regenerate_key(state: &AppState, caller: &Caller, group_id: i64) -> Result<String, AppError> {
+pub async fn regenerate_key(
+    state: &AppState,
+    caller: &Caller,
+    group_id: i64,
+) -> Result<String, AppError> {
     caller.require(Permission::RegenerateStreamKey)?;
     let group = find_group(state, caller, group_id).await?;
     let ingest = repo::streams::ingest_of(&state.db, group.id)
@@ -121,24 +163,40 @@ pub async fn regenerate_key(state: &AppState, caller: &Caller, group_id: i64) ->
         .ok_or_else(|| AppError::NotFound("Ingest stream".into()))?;
     let key = tokens::new_stream_key();
     let mut tx = begin_write(&state.db).await.or_internal()?;
-    repo::streams::replace_key(&mut tx, ingest, &key, state.clock.now()).await.or_internal()?;
+    repo::streams::replace_key(&mut tx, ingest, &key, state.clock.now())
+        .await
+        .or_internal()?;
     tx.commit().await.or_internal()?;
     state.pipeline.disconnect_group(group.id);
-    tracing::info!(group.id = group.id, user.id = caller.user_id, "stream key regenerated");
+    tracing::info!(
+        group.id = group.id,
+        user.id = caller.user_id,
+        "stream key regenerated"
+    );
     Ok(key)
 }
 
 /// Deletes a group with its streams and settings; a live session is ended first.
-pub async fn delete_group(state: &AppState, caller: &Caller, group_id: i64) -> Result<(), AppError> {
+pub async fn delete_group(
+    state: &AppState,
+    caller: &Caller,
+    group_id: i64,
+) -> Result<(), AppError> {
     caller.require(Permission::EditStreams)?;
     let group = find_group(state, caller, group_id).await?;
     state.pipeline.disconnect_group(group.id);
-    repo::streams::delete_group(&state.db, caller.organisation_id, group.id).await.or_internal()?;
+    repo::streams::delete_group(&state.db, caller.organisation_id, group.id)
+        .await
+        .or_internal()?;
     Ok(())
 }
 
 /// A group of the caller's organisation; another organisation's group is "not found".
-pub async fn find_group(state: &AppState, caller: &Caller, group_id: i64) -> Result<repo::streams::Group, AppError> {
+pub async fn find_group(
+    state: &AppState,
+    caller: &Caller,
+    group_id: i64,
+) -> Result<repo::streams::Group, AppError> {
     repo::streams::get_group(&state.db, caller.organisation_id, group_id)
         .await
         .or_internal()?
@@ -150,7 +208,10 @@ pub fn rtmp_server_url(config: &AppConfig, host: Option<&str>) -> String {
     if let Some(url) = &config.rtmp_public_url {
         return url.trim_end_matches('/').to_string();
     }
-    let host = host.map(strip_port).filter(|h| !h.is_empty()).unwrap_or("127.0.0.1");
+    let host = host
+        .map(strip_port)
+        .filter(|h| !h.is_empty())
+        .unwrap_or("127.0.0.1");
     format!("rtmp://{host}:{}/live", config.rtmp_port)
 }
 
@@ -169,10 +230,19 @@ mod tests {
     #[test]
     fn rtmp_url_from_host_or_config() {
         let mut c = AppConfig::default();
-        assert_eq!(rtmp_server_url(&c, Some("example.com:3000")), "rtmp://example.com:1935/live");
-        assert_eq!(rtmp_server_url(&c, Some("[::1]:3000")), "rtmp://[::1]:1935/live");
+        assert_eq!(
+            rtmp_server_url(&c, Some("example.com:3000")),
+            "rtmp://example.com:1935/live"
+        );
+        assert_eq!(
+            rtmp_server_url(&c, Some("[::1]:3000")),
+            "rtmp://[::1]:1935/live"
+        );
         assert_eq!(rtmp_server_url(&c, None), "rtmp://127.0.0.1:1935/live");
         c.rtmp_public_url = Some("rtmp://live.example.com/live/".into());
-        assert_eq!(rtmp_server_url(&c, Some("x")), "rtmp://live.example.com/live");
+        assert_eq!(
+            rtmp_server_url(&c, Some("x")),
+            "rtmp://live.example.com/live"
+        );
     }
 }

@@ -1,0 +1,74 @@
+//! Test support shared by this crate's tests and the server's: a state on a fresh SQLite
+//! file (through the real migrations) with a manual clock, and members of every role.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+
+use super::auth::Caller;
+use super::clock::ManualClock;
+use super::db::{self, begin_write};
+use super::pipeline::{NoPipeline, Pipeline};
+use super::state::{AppConfig, AppState, Limits};
+use super::{passwords, repo};
+use crate::domain::packages::Package;
+use crate::domain::roles::Role;
+
+/// A state on `dir/test.db`, its clock stopped at 2026-01-01 00:00 UTC.
+pub async fn state(dir: &Path) -> (AppState, Arc<ManualClock>) {
+    state_with(dir, Arc::new(NoPipeline)).await
+}
+
+/// Like [`state`], with a pipeline of the caller's choosing.
+pub async fn state_with(dir: &Path, pipeline: Arc<dyn Pipeline>) -> (AppState, Arc<ManualClock>) {
+    let url = format!("sqlite://{}", dir.join("test.db").display());
+    let db = db::connect(&url).await.expect("test database opens");
+    let start = Utc
+        .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid time");
+    let clock = Arc::new(ManualClock::new(start));
+    let state = AppState {
+        db,
+        config: Arc::new(AppConfig::default()),
+        pipeline,
+        clock: clock.clone(),
+        limits: Arc::new(Limits::default()),
+    };
+    (state, clock)
+}
+
+/// An organisation with the given packages and one member per role; returns the callers,
+/// weakest first (viewer, editor, admin, owner). Every member's password is `password123`.
+pub async fn organisation(state: &AppState, name: &str, packages: &[Package]) -> Vec<Caller> {
+    let now = state.clock.now();
+    let hash = passwords::hash("password123".into()).await.expect("hashes");
+    let mut tx = begin_write(&state.db).await.expect("tx");
+    let org = repo::orgs::create(&mut tx, name, now).await.expect("org");
+    let mut callers = Vec::new();
+    for role in Role::ALL {
+        let email = format!("{}@{}.test", role.key(), org.slug);
+        let id = repo::users::create(&mut tx, &email, role.label(), &hash, now)
+            .await
+            .expect("user");
+        repo::users::upsert_membership(&mut tx, org.id, id, role, now)
+            .await
+            .expect("membership");
+        callers.push(Caller {
+            user_id: id,
+            email,
+            display_name: role.label().into(),
+            organisation_id: org.id,
+            organisation_name: org.name.clone(),
+            role,
+        });
+    }
+    for p in packages {
+        repo::orgs::set_package(&mut *tx, org.id, *p, true, now)
+            .await
+            .expect("package");
+    }
+    tx.commit().await.expect("commit");
+    callers
+}
