@@ -55,6 +55,16 @@ pub struct Config {
     /// Mark cookies Secure (set this when the dashboard is served over HTTPS).
     #[arg(long, env = "LP_SECURE_COOKIES", global = true)]
     pub secure_cookies: bool,
+    /// The ffmpeg binary.
+    #[arg(long, env = "LP_FFMPEG", default_value = "ffmpeg", global = true)]
+    pub ffmpeg: PathBuf,
+    /// The ffprobe binary.
+    #[arg(long, env = "LP_FFPROBE", default_value = "ffprobe", global = true)]
+    pub ffprobe: PathBuf,
+    /// x264 preset for transcoding profiles (ultrafast … medium): faster uses less CPU.
+    #[arg(long, env = "LP_TRANSCODE_PRESET", default_value = "superfast", global = true,
+          value_parser = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"])]
+    pub transcode_preset: String,
 }
 
 impl Config {
@@ -75,6 +85,9 @@ impl Config {
             site_root: PathBuf::from("target/site"),
             rtmp_public_url: None,
             secure_cookies: false,
+            ffmpeg: PathBuf::from("ffmpeg"),
+            ffprobe: PathBuf::from("ffprobe"),
+            transcode_preset: "ultrafast".into(),
         }
     }
 }

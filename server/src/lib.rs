@@ -1,11 +1,16 @@
 //! The Live Processing server: one process with the dashboard (Leptos SSR and server
-//! functions over axum), and — as the project grows — the RTMP ingest, the ffmpeg job runner
-//! and the REST API. `main` only parses the command line; tests call [`start`] too.
+//! functions over axum), the RTMP ingest, and the ffmpeg job runner. `main` only parses the
+//! command line; tests call [`start`] too.
 
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod ffmpeg;
 pub mod http;
+pub mod ingest;
+pub mod media;
+pub mod media_store;
+pub mod runner;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +20,11 @@ use app::ssr::clock::SystemClock;
 use app::ssr::pipeline::NoPipeline;
 use app::ssr::state::{AppConfig, Limits};
 use app::ssr::{db, AppState};
+use ingest::handler::IngestHandler;
+use ingest::Ingest;
 use leptos::config::LeptosOptions;
+use media_store::MediaStore;
+use runner::{RunnerConfig, RunnerCtx, Supervisor};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -28,11 +37,15 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Opens the data folder and the database (creating both on first run) and builds the state.
 pub async fn open_state(config: &Config) -> Result<AppState, BoxError> {
+    open_state_with(config, config.rtmp_listen.port()).await
+}
+
+async fn open_state_with(config: &Config, rtmp_port: u16) -> Result<AppState, BoxError> {
     tokio::fs::create_dir_all(&config.data_dir).await?;
     let db = db::connect(&config.database_url()).await?;
     let app_config = AppConfig {
         rtmp_public_url: config.rtmp_public_url.clone(),
-        rtmp_port: config.rtmp_listen.port(),
+        rtmp_port,
         secure_cookies: config.secure_cookies,
         ..AppConfig::default()
     };
@@ -49,8 +62,13 @@ pub async fn open_state(config: &Config) -> Result<AppState, BoxError> {
 pub struct Running {
     /// Where the dashboard listens (the real port when 0 was asked for).
     pub http_addr: SocketAddr,
+    /// Where the RTMP ingest listens.
+    pub rtmp_addr: SocketAddr,
     /// The shared state (tests use its database).
     pub state: AppState,
+    /// The job runner.
+    pub supervisor: Supervisor,
+    ingest: Ingest,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), std::io::Error>>,
 }
@@ -61,19 +79,53 @@ impl Running {
         format!("http://{}", display_addr(self.http_addr))
     }
 
-    /// Stops accepting requests, lets running ones finish, and waits.
+    /// The base RTMP URL publishers use (`rtmp://127.0.0.1:1935/live`).
+    pub fn rtmp_url(&self) -> String {
+        format!(
+            "rtmp://{}/{}",
+            display_addr(self.rtmp_addr),
+            ingest::handler::APP
+        )
+    }
+
+    /// Stops in order: cut publishers, let every session finish its files, stop HTTP.
     pub async fn stop(self) -> Result<(), BoxError> {
+        self.ingest.stop().await;
+        self.supervisor.shutdown(Duration::from_secs(30)).await;
         self.shutdown.cancel();
         self.task.await??;
         Ok(())
     }
 }
 
-/// Binds the listeners, opens the state and starts serving.
+/// Binds the listeners, opens the state, reconciles the data folder and starts serving.
 pub async fn start(config: Config) -> Result<Running, BoxError> {
     let listener = TcpListener::bind(config.listen).await?;
     let http_addr = listener.local_addr()?;
-    let state = open_state(&config).await?;
+    let rtmp_listener = TcpListener::bind(config.rtmp_listen).await?;
+    let rtmp_addr = rtmp_listener.local_addr()?;
+    let base = open_state_with(&config, rtmp_addr.port()).await?;
+    let runner_config = RunnerConfig {
+        ffmpeg: config.ffmpeg.clone(),
+        ffprobe: config.ffprobe.clone(),
+        x264_preset: config.transcode_preset.clone(),
+        ..RunnerConfig::default()
+    };
+    let ctx = Arc::new(RunnerCtx::new(
+        base.clone(),
+        MediaStore::new(&config.data_dir),
+        runner_config,
+    ));
+    runner::reconcile::run(&ctx).await;
+    let supervisor = Supervisor::new(ctx);
+    let state = AppState {
+        pipeline: Arc::new(supervisor.clone()),
+        ..base
+    };
+    let ingest = Ingest::serve(
+        rtmp_listener,
+        Arc::new(IngestHandler::new(state.clone(), supervisor.clone())),
+    )?;
     let leptos = LeptosOptions::builder()
         .output_name("livepro")
         .site_root(config.site_root.display().to_string())
@@ -83,6 +135,7 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
     let router = http::router(ServerState {
         leptos,
         app: state.clone(),
+        store: MediaStore::new(&config.data_dir),
     });
     let shutdown = CancellationToken::new();
     spawn_housekeeping(state.clone(), shutdown.clone());
@@ -98,7 +151,10 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
     tracing::info!(http.addr = %http_addr, "dashboard listening");
     Ok(Running {
         http_addr,
+        rtmp_addr,
         state,
+        supervisor,
+        ingest,
         shutdown,
         task,
     })
@@ -161,6 +217,7 @@ pub async fn stop_signal() {
 pub async fn run(config: Config) -> Result<(), BoxError> {
     let running = start(config).await?;
     println!("Dashboard: {}", running.dashboard_url());
+    println!("RTMP:      {}/<stream key>", running.rtmp_url());
     stop_signal().await;
     running.stop().await
 }

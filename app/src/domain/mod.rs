@@ -2,6 +2,7 @@
 //! form, the server functions and the REST API all check input with the same code.
 
 pub mod account;
+pub mod assets;
 pub mod error;
 pub mod jobs;
 pub mod packages;

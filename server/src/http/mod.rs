@@ -3,6 +3,7 @@
 
 pub mod csrf;
 pub mod error_status;
+pub mod media;
 pub mod router;
 
 pub use router::router;

@@ -14,13 +14,15 @@ use tower_http::trace::TraceLayer;
 use app::ssr::AppState;
 use app::{shell, App};
 
-use super::{csrf, error_status};
+use super::{csrf, error_status, media};
+use crate::media_store::MediaStore;
 
 /// What axum handlers share.
 #[derive(Clone)]
 pub struct ServerState {
     pub leptos: LeptosOptions,
     pub app: AppState,
+    pub store: MediaStore,
 }
 
 impl FromRef<ServerState> for LeptosOptions {
@@ -43,6 +45,7 @@ pub fn router(state: ServerState) -> Router {
     let options = state.leptos.clone();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .merge(media::routes())
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             shell(options.clone())
         })

@@ -2,6 +2,7 @@
 //! nowhere else; multi-statement writes take a transaction from the caller. A Postgres
 //! backend would be a sibling folder with the same functions.
 
+pub mod assets;
 pub mod live_sessions;
 pub mod orgs;
 pub mod sessions;

@@ -1,0 +1,69 @@
+//! Assets: the files live processing makes (thumbnails, motion clips, recordings, replay
+//! playlists), as the dashboard lists them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::settings::ProcessKind;
+
+/// Which process made an asset (same keys as [`ProcessKind`]).
+pub type AssetKind = ProcessKind;
+
+/// Whether a recording file is sound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Integrity {
+    /// Closed normally and probed whole.
+    Ok,
+    /// Left open by a crash; truncated to its last whole fragment and probed.
+    Repaired,
+    /// Probed shorter than what was written, or unreadable at the end.
+    Partial,
+}
+
+impl Integrity {
+    /// Stable key in the database.
+    pub fn key(self) -> &'static str {
+        match self {
+            Integrity::Ok => "ok",
+            Integrity::Repaired => "repaired",
+            Integrity::Partial => "partial",
+        }
+    }
+    /// Parses [`Integrity::key`].
+    pub fn from_key(key: &str) -> Option<Self> {
+        match key {
+            "ok" => Some(Integrity::Ok),
+            "repaired" => Some(Integrity::Repaired),
+            "partial" => Some(Integrity::Partial),
+            _ => None,
+        }
+    }
+}
+
+/// One asset as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Asset {
+    pub id: i64,
+    pub stream_id: i64,
+    pub session_id: Option<i64>,
+    pub kind: AssetKind,
+    /// `jpeg`, `webp`, `mp4`, `m3u8`.
+    pub format: String,
+    /// Where the browser fetches it.
+    pub url: String,
+    pub size_bytes: i64,
+    pub duration_ms: Option<i64>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub integrity: Option<Integrity>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The URL of an asset's file.
+pub fn asset_url(id: i64, format: &str) -> String {
+    match format {
+        "m3u8" => format!("/media/replay/{id}/replay.m3u8"),
+        _ => format!("/media/assets/{id}.{format}"),
+    }
+}

@@ -1,0 +1,373 @@
+//! Pure argv builders: validated settings and store paths in, `Vec<OsString>` out. No shell,
+//! no user text: every value comes from a domain type or a [`crate::media_store`] path.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// One rendition a source ffmpeg writes: where its HLS segments go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HlsOutput {
+    /// Folder of this run's segments and its live playlist (created beforehand).
+    pub dir: PathBuf,
+    /// `Some` to encode (transcoding profile), `None` to copy (ingest).
+    pub encode: Option<Encode>,
+}
+
+/// How a transcoding profile is encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encode {
+    /// Target height; never above the source's.
+    pub height: u32,
+    pub video_kbps: u32,
+    /// x264 preset (e.g. `superfast`).
+    pub preset: String,
+}
+
+/// Name of the live playlist inside an output folder.
+pub const LIVE_PLAYLIST: &str = "live.m3u8";
+/// Name of the init segment inside an output folder.
+pub const INIT_SEGMENT: &str = "init.mp4";
+/// Target segment length in seconds (segments are cut at keyframes, so one GOP at least).
+pub const SEGMENT_SECONDS: u32 = 1;
+
+fn os(parts: &[&str]) -> Vec<OsString> {
+    parts.iter().map(OsString::from).collect()
+}
+
+fn common_input() -> Vec<OsString> {
+    // Small probe: the FLV header and sequence headers arrive first, so there is no need to
+    // buffer seconds of media before the first segment. Timestamps are kept as published
+    // (-copyts) so a restarted run continues the same timeline.
+    os(&[
+        "-hide_banner",
+        "-nostats",
+        "-loglevel",
+        "warning",
+        "-fflags",
+        "+genpts",
+        "-probesize",
+        "262144",
+        "-analyzeduration",
+        "1000000",
+        "-f",
+        "flv",
+        "-i",
+        "pipe:0",
+        "-copyts",
+    ])
+}
+
+fn hls(out: &Path) -> Vec<OsString> {
+    let mut v = os(&[
+        "-f",
+        "hls",
+        "-hls_time",
+        &SEGMENT_SECONDS.to_string(),
+        "-hls_list_size",
+        "6",
+        "-hls_segment_type",
+        "fmp4",
+        "-hls_fmp4_init_filename",
+        INIT_SEGMENT,
+        "-hls_flags",
+        "+independent_segments+temp_file",
+        "-hls_segment_filename",
+    ]);
+    v.push(out.join("seg_%06d.m4s").into_os_string());
+    v.push(out.join(LIVE_PLAYLIST).into_os_string());
+    v
+}
+
+/// One ffmpeg reading FLV on stdin and writing every output as HLS fMP4 segments. Copy
+/// outputs pass the published H.264/AAC through; encode outputs share one decode and one
+/// `split`, each scaled (never up) and encoded with x264, 1 s GOPs aligned for segmenting.
+pub fn source(outputs: &[HlsOutput]) -> Vec<OsString> {
+    let mut v = common_input();
+    let encoded: Vec<(usize, &Encode)> = outputs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| o.encode.as_ref().map(|e| (i, e)))
+        .collect();
+    if !encoded.is_empty() {
+        let mut graph = format!("[0:v]split={}", encoded.len());
+        for (i, _) in &encoded {
+            graph.push_str(&format!("[s{i}]"));
+        }
+        for (i, e) in &encoded {
+            graph.push_str(&format!(
+                ";[s{i}]scale=w=-2:h='min({},ih)':flags=bicubic,format=yuv420p[o{i}]",
+                e.height
+            ));
+        }
+        v.push("-filter_complex".into());
+        v.push(graph.into());
+    }
+    for (i, out) in outputs.iter().enumerate() {
+        match &out.encode {
+            None => v.extend(os(&["-map", "0:v", "-map", "0:a?", "-c", "copy"])),
+            Some(e) => {
+                let kbps = e.video_kbps;
+                v.extend(os(&[
+                    "-map",
+                    &format!("[o{i}]"),
+                    "-map",
+                    "0:a?",
+                    "-c:v",
+                    "libx264",
+                    "-preset",
+                    &e.preset,
+                    "-tune",
+                    "zerolatency",
+                    "-b:v",
+                    &format!("{kbps}k"),
+                    "-maxrate",
+                    &format!("{kbps}k"),
+                    "-bufsize",
+                    &format!("{}k", kbps * 2),
+                    "-force_key_frames",
+                    &format!("expr:gte(t,n_forced*{SEGMENT_SECONDS})"),
+                    "-sc_threshold",
+                    "0",
+                    "-threads",
+                    "2",
+                    "-c:a",
+                    "copy",
+                ]));
+            }
+        }
+        v.extend(hls(&out.dir));
+    }
+    v
+}
+
+/// The input of a job that reads segments already on disk: the init segment and media
+/// segments joined by the concat protocol (segments start on keyframes).
+fn segments_input(init: &Path, segments: &[PathBuf], skip: &str) -> Vec<OsString> {
+    let mut joined = OsString::from("concat:");
+    joined.push(init.as_os_str());
+    for s in segments {
+        joined.push("|");
+        joined.push(s.as_os_str());
+    }
+    let mut v = os(&[
+        "-hide_banner",
+        "-nostdin",
+        "-nostats",
+        "-loglevel",
+        "error",
+        "-y",
+        "-threads",
+        "1",
+        "-skip_frame",
+        skip,
+        "-i",
+    ]);
+    v.push(joined);
+    v
+}
+
+/// Largest thumbnail size (scaled down to fit, never up).
+pub const THUMBNAIL_MAX: (u32, u32) = (1280, 720);
+
+/// A thumbnail from the first keyframe of a segment: decodes that keyframe only, writes a
+/// JPEG and a WebP. `-threads 1` so each image is written at once.
+pub fn thumbnail(init: &Path, segment: &Path, jpeg: &Path, webp: &Path) -> Vec<OsString> {
+    let mut v = segments_input(init, std::slice::from_ref(&segment.to_path_buf()), "nokey");
+    let (w, h) = THUMBNAIL_MAX;
+    let scale = format!("scale=w='min({w},iw)':h='min({h},ih)':force_original_aspect_ratio=decrease:force_divisible_by=2");
+    v.extend(os(&[
+        "-map",
+        "0:v:0",
+        "-frames:v",
+        "1",
+        "-vf",
+        &scale,
+        "-q:v",
+        "4",
+        "-f",
+        "image2",
+    ]));
+    v.push(jpeg.into());
+    v.extend(os(&[
+        "-map",
+        "0:v:0",
+        "-frames:v",
+        "1",
+        "-vf",
+        &scale,
+        "-c:v",
+        "libwebp",
+        "-quality",
+        "75",
+        "-compression_level",
+        "2",
+        "-f",
+        "webp",
+    ]));
+    v.push(webp.into());
+    v
+}
+
+/// Widest motion clip.
+pub const CLIP_MAX_WIDTH: u32 = 480;
+
+/// A motion clip of `duration_s` from segments on disk: decodes only those seconds
+/// (skipping frames nothing references, as the output is 10–15 fps), scales to ≤ 480 px,
+/// and writes a muted MP4 (15 fps) and an animated WebP (10 fps) from one decode.
+pub fn motion_clip(
+    init: &Path,
+    segments: &[PathBuf],
+    offset_s: f64,
+    duration_s: u32,
+    mp4: &Path,
+    webp: &Path,
+) -> Vec<OsString> {
+    let mut v = segments_input(init, segments, "noref");
+    let graph = format!(
+        "[0:v]trim=start={offset_s:.3}:duration={duration_s},setpts=PTS-STARTPTS,scale=w='min({CLIP_MAX_WIDTH},iw)':h=-2:flags=fast_bilinear,split=2[m][w];[m]fps=15[mo];[w]fps=10[wo]"
+    );
+    v.extend(os(&["-filter_complex", &graph, "-an"]));
+    v.extend(os(&[
+        "-map",
+        "[mo]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "28",
+        "-pix_fmt",
+        "yuv420p",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+    ]));
+    v.push(mp4.into());
+    v.extend(os(&[
+        "-map",
+        "[wo]",
+        "-c:v",
+        "libwebp_anim",
+        "-loop",
+        "0",
+        "-quality",
+        "55",
+        "-compression_level",
+        "0",
+        "-f",
+        "webp",
+    ]));
+    v.push(webp.into());
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[OsString]) -> Vec<String> {
+        v.iter().map(|o| o.to_string_lossy().into_owned()).collect()
+    }
+
+    fn after<'a>(v: &'a [String], flag: &str) -> Vec<&'a str> {
+        v.windows(2)
+            .filter(|w| w[0] == flag)
+            .map(|w| w[1].as_str())
+            .collect()
+    }
+
+    #[test]
+    fn copy_source_reads_flv_from_stdin_and_writes_fmp4_hls() {
+        let v = s(&source(&[HlsOutput {
+            dir: "/d/st1/segments/r0".into(),
+            encode: None,
+        }]));
+        assert_eq!(after(&v, "-i"), ["pipe:0"]);
+        assert_eq!(after(&v, "-f"), ["flv", "hls"]);
+        assert_eq!(after(&v, "-c"), ["copy"]);
+        assert_eq!(after(&v, "-hls_segment_type"), ["fmp4"]);
+        assert!(v.contains(&"-copyts".to_string()));
+        assert_eq!(
+            v.last().map(String::as_str),
+            Some("/d/st1/segments/r0/live.m3u8")
+        );
+        assert!(
+            !v.iter().any(|a| a.contains("libx264")),
+            "the ingest is never re-encoded"
+        );
+    }
+
+    #[test]
+    fn transcoding_decodes_once_and_encodes_each_profile() {
+        let enc = |h, k| {
+            Some(Encode {
+                height: h,
+                video_kbps: k,
+                preset: "superfast".into(),
+            })
+        };
+        let v = s(&source(&[
+            HlsOutput {
+                dir: "/a".into(),
+                encode: None,
+            },
+            HlsOutput {
+                dir: "/b".into(),
+                encode: enc(720, 2500),
+            },
+            HlsOutput {
+                dir: "/c".into(),
+                encode: enc(360, 800),
+            },
+        ]));
+        assert_eq!(after(&v, "-i").len(), 1, "one input, one decode");
+        let graph = after(&v, "-filter_complex")[0];
+        assert!(graph.starts_with("[0:v]split=2[s1][s2]"), "{graph}");
+        assert!(
+            graph.contains("h='min(720,ih)'") && graph.contains("h='min(360,ih)'"),
+            "never upscale: {graph}"
+        );
+        assert_eq!(after(&v, "-c:v"), ["libx264", "libx264"]);
+        assert_eq!(after(&v, "-b:v"), ["2500k", "800k"]);
+        assert_eq!(after(&v, "-preset"), ["superfast", "superfast"]);
+        assert_eq!(
+            after(&v, "-map"),
+            ["0:v", "0:a?", "[o1]", "0:a?", "[o2]", "0:a?"]
+        );
+    }
+
+    #[test]
+    fn thumbnails_decode_keyframes_only_with_one_thread() {
+        let v = s(&thumbnail(
+            Path::new("/r/init.mp4"),
+            Path::new("/r/seg_000004.m4s"),
+            Path::new("/t/1.jpg.part"),
+            Path::new("/t/1.webp.part"),
+        ));
+        assert_eq!(after(&v, "-skip_frame"), ["nokey"]);
+        assert_eq!(after(&v, "-threads"), ["1"]);
+        assert_eq!(after(&v, "-i"), ["concat:/r/init.mp4|/r/seg_000004.m4s"]);
+        assert_eq!(after(&v, "-frames:v"), ["1", "1"]);
+        assert!(v.contains(&"-nostdin".to_string()));
+    }
+
+    #[test]
+    fn motion_clips_are_small_muted_and_cut_to_duration() {
+        let segs = vec![PathBuf::from("/r/a.m4s"), PathBuf::from("/r/b.m4s")];
+        let v = s(&motion_clip(
+            Path::new("/r/init.mp4"),
+            &segs,
+            0.5,
+            3,
+            Path::new("/c/x.mp4"),
+            Path::new("/c/x.webp"),
+        ));
+        let graph = after(&v, "-filter_complex")[0];
+        assert!(graph.contains("trim=start=0.500:duration=3"), "{graph}");
+        assert!(graph.contains("min(480,iw)"), "{graph}");
+        assert!(v.contains(&"-an".to_string()));
+        assert_eq!(after(&v, "-c:v"), ["libx264", "libwebp_anim"]);
+        assert_eq!(after(&v, "-skip_frame"), ["noref"]);
+    }
+}

@@ -1,0 +1,267 @@
+//! The one wrapper that owns every ffmpeg child: its own process group (a Ctrl-C in the
+//! terminal reaches the server, which then stops children in order), stdin kept for feeding
+//! media or for a graceful end, stderr drained into a bounded tail (a full pipe would stall
+//! ffmpeg; the tail becomes the job's error), kill on drop, and a stop that asks nicely
+//! first (EOF on stdin, then SIGINT), then kills.
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{ChildStdin, Command};
+use tokio::task::JoinHandle;
+
+use super::FfmpegError;
+
+/// Lines of stderr kept per child.
+const TAIL_LINES: usize = 12;
+
+/// A running ffmpeg (or ffprobe).
+pub struct Child {
+    child: tokio::process::Child,
+    program: &'static str,
+    stdin: Option<ChildStdin>,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    drain: Option<JoinHandle<()>>,
+}
+
+impl Child {
+    /// Starts `binary` with `args` in a new process group. With `with_stdin`, stdin is a pipe
+    /// (take it with [`Child::take_stdin`]); otherwise it is closed. A `nice` above 0 runs it
+    /// at lower CPU priority (background work must not delay live segmenting).
+    pub fn spawn(
+        program: &'static str,
+        binary: &Path,
+        args: &[OsString],
+        with_stdin: bool,
+        nice: u8,
+    ) -> Result<Self, FfmpegError> {
+        let mut cmd = if nice > 0 {
+            let mut c = Command::new("nice");
+            c.arg("-n").arg(nice.to_string()).arg(binary);
+            c
+        } else {
+            Command::new(binary)
+        };
+        cmd.args(args)
+            .stdin(if with_stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .map_err(|source| FfmpegError::Spawn { program, source })?;
+        let tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
+        let drain = child.stderr.take().map(|stderr| {
+            let tail = tail.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
+                    if t.len() == TAIL_LINES {
+                        t.pop_front();
+                    }
+                    t.push_back(line);
+                }
+            })
+        });
+        let stdin = child.stdin.take();
+        Ok(Self {
+            child,
+            program,
+            stdin,
+            tail,
+            drain,
+        })
+    }
+
+    /// The pipe to the child's stdin, once.
+    pub fn take_stdin(&mut self) -> Option<ChildStdin> {
+        self.stdin.take()
+    }
+
+    /// The process id, while it runs.
+    pub fn id(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// The last lines the child wrote to stderr.
+    pub fn stderr_tail(&self) -> String {
+        let t = self.tail.lock().unwrap_or_else(|p| p.into_inner());
+        t.iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+
+    /// Waits for the child to exit (and for its stderr to be read to the end).
+    pub async fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        let status = self.child.wait().await?;
+        if let Some(d) = self.drain.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), d).await;
+        }
+        Ok(status)
+    }
+
+    /// Sends a signal to the child's process group.
+    pub fn signal(&self, signal: Signal) {
+        if let Some(pid) = self.child.id().and_then(|p| i32::try_from(p).ok()) {
+            let _ = killpg(Pid::from_raw(pid), signal);
+        }
+    }
+
+    /// Ends the child: closes stdin (ffmpeg finishes its files at EOF) and waits `grace`;
+    /// then SIGINT and another `grace`; then SIGKILL.
+    pub async fn stop(&mut self, grace: Duration) -> Option<ExitStatus> {
+        drop(self.stdin.take());
+        if let Ok(Ok(status)) = tokio::time::timeout(grace, self.wait()).await {
+            return Some(status);
+        }
+        self.signal(Signal::SIGINT);
+        if let Ok(Ok(status)) = tokio::time::timeout(grace, self.wait()).await {
+            return Some(status);
+        }
+        tracing::warn!(program = self.program, "did not stop in time; killing");
+        self.signal(Signal::SIGKILL);
+        self.wait().await.ok()
+    }
+
+    /// The error for a non-zero exit.
+    pub fn failure(&self, status: ExitStatus) -> FfmpegError {
+        FfmpegError::Failed {
+            program: self.program,
+            status: describe(status),
+            stderr: self.stderr_tail(),
+        }
+    }
+}
+
+/// `exit code 1` or `signal 9 (killed)`.
+pub fn describe(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exit code {c}"),
+        (None, Some(9)) => "signal 9 (killed)".into(),
+        (None, Some(s)) => format!("signal {s}"),
+        _ => status.to_string(),
+    }
+}
+
+/// Runs a short job to completion within `limit` (at niceness `nice`); a timeout kills it.
+pub async fn run(
+    program: &'static str,
+    binary: &Path,
+    args: &[OsString],
+    limit: Duration,
+    nice: u8,
+) -> Result<(), FfmpegError> {
+    let mut child = Child::spawn(program, binary, args, false, nice)?;
+    match tokio::time::timeout(limit, child.wait()).await {
+        Ok(Ok(status)) if status.success() => Ok(()),
+        Ok(Ok(status)) => Err(child.failure(status)),
+        Ok(Err(e)) => Err(FfmpegError::Io(e)),
+        Err(_) => {
+            child.signal(Signal::SIGKILL);
+            let _ = child.wait().await;
+            Err(FfmpegError::Timeout {
+                program,
+                seconds: limit.as_secs(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn failures_carry_the_stderr_tail() {
+        let args: Vec<OsString> = [
+            "-hide_banner",
+            "-i",
+            "/nonexistent/input.mp4",
+            "-f",
+            "null",
+            "-",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let err = run(
+            "ffmpeg",
+            Path::new("ffmpeg"),
+            &args,
+            Duration::from_secs(20),
+            0,
+        )
+        .await
+        .expect_err("no such input");
+        let text = err.to_string();
+        assert!(
+            text.contains("exit code") && text.contains("No such file"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn stop_closes_stdin_and_the_child_exits() {
+        let args: Vec<OsString> = [
+            "-hide_banner",
+            "-f",
+            "flv",
+            "-i",
+            "pipe:0",
+            "-f",
+            "null",
+            "-",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let mut child =
+            Child::spawn("ffmpeg", Path::new("ffmpeg"), &args, true, 0).expect("spawns");
+        assert!(child.id().is_some());
+        let status = child.stop(Duration::from_secs(5)).await.expect("exits");
+        assert!(
+            status.code().is_some(),
+            "ended by EOF, not killed: {status:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_timeout_kills_the_job() {
+        let args: Vec<OsString> = [
+            "-hide_banner",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "nullsrc=d=60",
+            "-f",
+            "null",
+            "-",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let err = run(
+            "ffmpeg",
+            Path::new("ffmpeg"),
+            &args,
+            Duration::from_millis(300),
+            5,
+        )
+        .await
+        .expect_err("too slow");
+        assert!(matches!(err, FfmpegError::Timeout { .. }));
+    }
+}

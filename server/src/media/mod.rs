@@ -1,0 +1,9 @@
+//! Media formats we read or write ourselves, without ffmpeg: FLV (what the ingest feeds
+//! ffmpeg), fragmented MP4 boxes (recordings appended from HLS segments), HLS playlists, and
+//! animated WebP headers.
+
+pub mod flv;
+pub mod fmp4;
+pub mod jpeg;
+pub mod m3u8;
+pub mod webp;

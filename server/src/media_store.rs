@@ -1,0 +1,193 @@
+//! Every path under the data folder is decided here, and nowhere else. Files are written
+//! under a temporary name, synced, then renamed into place; HTTP reaches files only through
+//! [`MediaStore::resolve`], which refuses anything that could leave the folder.
+
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+/// The ids that place a rendition's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RenditionKey {
+    pub organisation_id: i64,
+    pub group_id: i64,
+    pub session_id: i64,
+    pub stream_id: i64,
+}
+
+/// The media folder layout: `media/o{org}/g{group}/s{session}/st{stream}/…`.
+#[derive(Debug, Clone)]
+pub struct MediaStore {
+    root: PathBuf,
+}
+
+/// Suffix of files being written.
+pub const PART: &str = "part";
+
+impl MediaStore {
+    /// A store rooted at the data folder.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            root: data_dir.into(),
+        }
+    }
+
+    /// The data folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where every media file lives.
+    pub fn media_root(&self) -> PathBuf {
+        self.root.join("media")
+    }
+
+    /// A rendition's folder in a session.
+    pub fn rendition(&self, k: RenditionKey) -> PathBuf {
+        self.media_root()
+            .join(format!("o{}", k.organisation_id))
+            .join(format!("g{}", k.group_id))
+            .join(format!("s{}", k.session_id))
+            .join(format!("st{}", k.stream_id))
+    }
+
+    /// The segments one ffmpeg run writes for a rendition.
+    pub fn segments(&self, k: RenditionKey, run: u32) -> PathBuf {
+        self.rendition(k).join("segments").join(format!("r{run}"))
+    }
+
+    /// The replay playlist of a rendition's session.
+    pub fn replay_playlist(&self, k: RenditionKey) -> PathBuf {
+        self.rendition(k).join("replay.m3u8")
+    }
+
+    /// A recording file (without the `.part` suffix).
+    pub fn recording(&self, k: RenditionKey, index: u32) -> PathBuf {
+        self.rendition(k)
+            .join("recordings")
+            .join(format!("recording-{index:04}.mp4"))
+    }
+
+    /// A thumbnail, named by the media time it shows (milliseconds).
+    pub fn thumbnail(&self, k: RenditionKey, media_ms: u64, ext: &str) -> PathBuf {
+        self.rendition(k)
+            .join("thumbnails")
+            .join(format!("t{media_ms:010}.{ext}"))
+    }
+
+    /// A motion clip, named by the media time it ends at (milliseconds).
+    pub fn motion_clip(&self, k: RenditionKey, media_ms: u64, ext: &str) -> PathBuf {
+        self.rendition(k)
+            .join("clips")
+            .join(format!("c{media_ms:010}.{ext}"))
+    }
+
+    /// The path relative to the data folder, with `/` separators, as stored in asset rows.
+    pub fn relative(&self, path: &Path) -> Option<String> {
+        let rel = path.strip_prefix(&self.root).ok()?;
+        let parts: Vec<_> = rel
+            .components()
+            .map(|c| c.as_os_str().to_str())
+            .collect::<Option<_>>()?;
+        Some(parts.join("/"))
+    }
+
+    /// A stored relative path back to a file path; `None` for anything absolute, with `..`,
+    /// or otherwise able to leave the data folder.
+    pub fn resolve(&self, relative: &str) -> Option<PathBuf> {
+        if relative.contains('\\') || relative.contains('\0') {
+            return None;
+        }
+        // Every part must be a plain name: no empty parts (absolute or `//`), no `.` or `..`.
+        if !relative
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+        {
+            return None;
+        }
+        let rel = Path::new(relative);
+        if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+            return None;
+        }
+        Some(self.root.join(rel))
+    }
+
+    /// The temporary name a file is written under.
+    pub fn part(path: &Path) -> PathBuf {
+        let mut p = path.as_os_str().to_owned();
+        p.push(".");
+        p.push(PART);
+        PathBuf::from(p)
+    }
+
+    /// Makes a written `.part` file final: fsync, rename, fsync the folder. Returns its size.
+    pub async fn publish(part: &Path, target: &Path) -> io::Result<u64> {
+        let file = tokio::fs::OpenOptions::new().read(true).open(part).await?;
+        file.sync_all().await?;
+        let size = file.metadata().await?.len();
+        drop(file);
+        tokio::fs::rename(part, target).await?;
+        if let Some(dir) = target.parent() {
+            if let Ok(d) = tokio::fs::File::open(dir).await {
+                let _ = d.sync_all().await;
+            }
+        }
+        Ok(size)
+    }
+
+    /// Writes a small file atomically (write `.part`, sync, rename).
+    pub async fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
+        let part = Self::part(target);
+        tokio::fs::write(&part, bytes).await?;
+        Self::publish(&part, target).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_and_relative_paths() {
+        let s = MediaStore::new("/data");
+        let k = RenditionKey {
+            organisation_id: 1,
+            group_id: 2,
+            session_id: 3,
+            stream_id: 4,
+        };
+        let p = s.thumbnail(k, 12_345, "jpg");
+        assert_eq!(
+            p,
+            Path::new("/data/media/o1/g2/s3/st4/thumbnails/t0000012345.jpg")
+        );
+        assert_eq!(
+            s.relative(&p).as_deref(),
+            Some("media/o1/g2/s3/st4/thumbnails/t0000012345.jpg")
+        );
+        assert_eq!(
+            s.resolve("media/o1/x.jpg"),
+            Some(PathBuf::from("/data/media/o1/x.jpg"))
+        );
+        assert_eq!(
+            MediaStore::part(&p),
+            Path::new("/data/media/o1/g2/s3/st4/thumbnails/t0000012345.jpg.part")
+        );
+        assert_eq!(s.relative(Path::new("/etc/passwd")), None);
+    }
+
+    #[test]
+    fn nothing_resolves_outside_the_data_folder() {
+        let s = MediaStore::new("/data");
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../etc/passwd",
+            "media/../../etc/passwd",
+            "media/./x",
+            "a\\..\\b",
+            "a\0b",
+        ] {
+            assert_eq!(s.resolve(bad), None, "{bad:?}");
+        }
+    }
+}

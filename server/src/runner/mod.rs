@@ -1,0 +1,405 @@
+//! The job runner: one supervisor in the server owns every live session and, through them,
+//! every ffmpeg child. Per session: a copy source for the ingest, a transcoder for the
+//! profiles (decode once, encode each) while any profile needs it, and a worker per stream
+//! that turns completed segments into recordings, replay, thumbnails and motion clips.
+//!
+//! ```text
+//! RTMP tags ─► session ─► source (ffmpeg: copy) ───────► segments ─► rendition (ingest)
+//!                     └─► source (ffmpeg: transcode) ─┬► segments ─► rendition (1080p)
+//!                                                     └► segments ─► rendition (720p) …
+//! ```
+
+pub mod backoff;
+pub mod gop;
+pub mod jobs;
+pub mod motion_clips;
+pub mod reconcile;
+pub mod recording;
+pub mod rendition;
+pub mod replay;
+pub mod schedule;
+pub mod segment;
+pub mod session;
+pub mod source;
+pub mod thumbnails;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use app::domain::jobs::{ApplyMode, JobStatus};
+use app::domain::settings::{ProcessConfig, ProcessKind, StreamProcessing};
+use app::ssr::pipeline::Pipeline;
+use app::ssr::{repo, AppState};
+use tokio::sync::{broadcast, mpsc, Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::media_store::MediaStore;
+use gop::MediaTag;
+use jobs::JobBoard;
+use session::{SessionControl, SessionPlan};
+
+/// Settings of the runner.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    pub ffmpeg: PathBuf,
+    pub ffprobe: PathBuf,
+    /// x264 preset for transcoding profiles.
+    pub x264_preset: String,
+    /// Thumbnails kept per stream (JPEG and WebP each).
+    pub keep_thumbnails: i64,
+    /// Motion clips kept per stream (MP4 and WebP each).
+    pub keep_clips: i64,
+    /// Thumbnail and clip jobs at once, each.
+    pub parallel_jobs: usize,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        Self {
+            ffmpeg: "ffmpeg".into(),
+            ffprobe: "ffprobe".into(),
+            x264_preset: "superfast".into(),
+            keep_thumbnails: 200,
+            keep_clips: 100,
+            parallel_jobs: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        }
+    }
+}
+
+/// The settings of one stream's four processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamSettings([ProcessConfig; 4]);
+
+impl StreamSettings {
+    /// Everything off.
+    pub fn off() -> Self {
+        Self(ProcessKind::ALL.map(ProcessConfig::default_for))
+    }
+
+    /// From the saved settings of a stream.
+    pub fn from_processing(p: &StreamProcessing) -> Self {
+        Self(ProcessKind::ALL.map(|k| {
+            p.get(k)
+                .map(|v| v.config)
+                .unwrap_or_else(|| ProcessConfig::default_for(k))
+        }))
+    }
+
+    /// One process's settings.
+    pub fn get(&self, kind: ProcessKind) -> ProcessConfig {
+        self.0[ProcessKind::ALL
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or(0)]
+    }
+
+    /// Whether any process is on.
+    pub fn any_enabled(&self) -> bool {
+        self.0.iter().any(ProcessConfig::enabled)
+    }
+}
+
+/// Something the pipeline did (for webhooks and live views).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PipelineEvent {
+    AssetCreated { asset_id: i64 },
+}
+
+/// What every part of the runner shares.
+pub struct RunnerCtx {
+    pub state: AppState,
+    pub store: MediaStore,
+    pub jobs: JobBoard,
+    pub config: RunnerConfig,
+    pub thumbnail_permits: Semaphore,
+    pub clip_permits: Semaphore,
+    pub events: broadcast::Sender<PipelineEvent>,
+    runs: AtomicU32,
+    settings: Mutex<HashMap<i64, StreamSettings>>,
+}
+
+impl RunnerCtx {
+    /// A new context.
+    pub fn new(state: AppState, store: MediaStore, config: RunnerConfig) -> Self {
+        let n = config.parallel_jobs.max(1);
+        Self {
+            state,
+            store,
+            jobs: JobBoard::default(),
+            thumbnail_permits: Semaphore::new(n),
+            clip_permits: Semaphore::new(n),
+            config,
+            events: broadcast::channel(1024).0,
+            runs: AtomicU32::new(0),
+            settings: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A number no other ffmpeg run of this process has (names its segment folder).
+    pub fn next_run(&self) -> u32 {
+        self.runs.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Whether a live stream's process is on.
+    pub fn is_enabled(&self, stream_id: i64, kind: ProcessKind) -> bool {
+        let m = self.settings.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(&stream_id).is_some_and(|s| s.get(kind).enabled())
+    }
+
+    fn publish_settings(&self, settings: &HashMap<i64, StreamSettings>) {
+        let mut m = self.settings.lock().unwrap_or_else(|p| p.into_inner());
+        m.extend(settings.iter().map(|(k, v)| (*k, *v)));
+    }
+
+    fn forget_settings(&self, streams: impl Iterator<Item = i64>) {
+        let mut m = self.settings.lock().unwrap_or_else(|p| p.into_inner());
+        for s in streams {
+            m.remove(&s);
+        }
+    }
+
+    /// Announces a registered asset.
+    pub fn emit_asset(&self, asset_id: i64) {
+        let _ = self.events.send(PipelineEvent::AssetCreated { asset_id });
+    }
+}
+
+/// A session as the supervisor tracks it.
+struct Live {
+    session_id: i64,
+    reload: Arc<Notify>,
+    cancel: CancellationToken,
+    /// Cuts the publisher's RTMP connection.
+    disconnect: CancellationToken,
+}
+
+/// Why a publish was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BeginError {
+    #[error("the stream is already live")]
+    AlreadyLive,
+    #[error("the stream group no longer exists")]
+    Gone,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The publisher's side of a session: where its tags go.
+#[derive(Debug)]
+pub struct Publisher {
+    pub group_id: i64,
+    pub session_id: i64,
+    pub tags: mpsc::Sender<MediaTag>,
+}
+
+/// Tags queued from the RTMP connection to the session.
+const INTAKE_QUEUE: usize = 4096;
+
+/// Owns every live session.
+#[derive(Clone)]
+pub struct Supervisor {
+    ctx: Arc<RunnerCtx>,
+    live: Arc<Mutex<HashMap<i64, Live>>>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl Supervisor {
+    /// A supervisor with nothing running.
+    pub fn new(ctx: Arc<RunnerCtx>) -> Self {
+        Self {
+            ctx,
+            live: Arc::default(),
+            tracker: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// The shared context.
+    pub fn ctx(&self) -> &Arc<RunnerCtx> {
+        &self.ctx
+    }
+
+    /// Starts a session for a group whose key was just accepted. `disconnect` cuts the
+    /// publisher's connection when the supervisor must end the session from its side.
+    pub async fn begin(
+        &self,
+        group_id: i64,
+        remote: &str,
+        disconnect: CancellationToken,
+    ) -> Result<Publisher, BeginError> {
+        if self.shutdown.is_cancelled() {
+            return Err(BeginError::Internal("server is stopping".into()));
+        }
+        if self.is_live(group_id) {
+            return Err(BeginError::AlreadyLive);
+        }
+        let db = &self.ctx.state.db;
+        let group = repo::streams::get_group_any(db, group_id)
+            .await
+            .map_err(|e| BeginError::Internal(e.to_string()))?
+            .ok_or(BeginError::Gone)?;
+        let streams = repo::streams::streams_of(db, group_id)
+            .await
+            .map_err(|e| BeginError::Internal(e.to_string()))?;
+        let started_at = self.ctx.state.clock.now();
+        // The unique index on open sessions refuses a second publisher even across restarts.
+        let session_id = repo::live_sessions::start(db, group_id, remote, started_at)
+            .await
+            .map_err(|e| match e {
+                sqlx::Error::Database(d) if d.is_unique_violation() => BeginError::AlreadyLive,
+                e => BeginError::Internal(e.to_string()),
+            })?;
+        let (tx, rx) = mpsc::channel(INTAKE_QUEUE);
+        let control = SessionControl {
+            reload: Arc::new(Notify::new()),
+            cancel: self.shutdown.child_token(),
+        };
+        let raced = {
+            let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+            let raced = live.contains_key(&group_id);
+            if !raced {
+                live.insert(
+                    group_id,
+                    Live {
+                        session_id,
+                        reload: control.reload.clone(),
+                        cancel: control.cancel.clone(),
+                        disconnect,
+                    },
+                );
+            }
+            raced
+        };
+        if raced {
+            let _ =
+                repo::live_sessions::end(db, session_id, "refused: already live", started_at).await;
+            return Err(BeginError::AlreadyLive);
+        }
+        let plan = SessionPlan {
+            organisation_id: group.organisation_id,
+            group_id,
+            session_id,
+            started_at,
+            streams,
+        };
+        tracing::info!(
+            group.id = group_id,
+            session.id = session_id,
+            remote,
+            "live session started"
+        );
+        self.tracker
+            .spawn(session::run(self.ctx.clone(), plan, rx, control));
+        Ok(Publisher {
+            group_id,
+            session_id,
+            tags: tx,
+        })
+    }
+
+    /// The publisher left (or was cut): the session ends now; its files finish in the
+    /// background.
+    pub async fn end(&self, group_id: i64, session_id: i64, reason: &str) {
+        {
+            let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+            if live
+                .get(&group_id)
+                .is_some_and(|l| l.session_id == session_id)
+            {
+                live.remove(&group_id);
+            }
+        }
+        if let Err(e) = repo::live_sessions::end(
+            &self.ctx.state.db,
+            session_id,
+            reason,
+            self.ctx.state.clock.now(),
+        )
+        .await
+        {
+            tracing::error!(session.id = session_id, "cannot end session: {e}");
+        }
+        tracing::info!(
+            group.id = group_id,
+            session.id = session_id,
+            reason,
+            "live session ended"
+        );
+    }
+
+    /// Whether a group has a live session.
+    pub fn is_live(&self, group_id: i64) -> bool {
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&group_id)
+    }
+
+    /// Stops every session, lets their ffmpegs finish their files (up to `grace`), and waits.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.shutdown.cancel();
+        let sessions: Vec<Live> = self
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(_, l)| l)
+            .collect();
+        for l in &sessions {
+            l.disconnect.cancel();
+            l.cancel.cancel();
+        }
+        self.tracker.close();
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("sessions did not finish within {grace:?}");
+        }
+        let now = self.ctx.state.clock.now();
+        for l in sessions {
+            let _ =
+                repo::live_sessions::end(&self.ctx.state.db, l.session_id, "server stopped", now)
+                    .await;
+        }
+    }
+}
+
+impl Pipeline for Supervisor {
+    fn job_states(&self, stream_ids: &[i64]) -> Vec<JobStatus> {
+        self.ctx.jobs.statuses(stream_ids)
+    }
+
+    fn settings_changed(&self, group_id: i64) -> ApplyMode {
+        match self
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&group_id)
+        {
+            Some(l) => {
+                l.reload.notify_one();
+                ApplyMode::AppliedLive
+            }
+            None => ApplyMode::NextIngest,
+        }
+    }
+
+    fn disconnect_group(&self, group_id: i64) {
+        if let Some(l) = self
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&group_id)
+        {
+            l.disconnect.cancel();
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Recording: the rendition's segments appended into fragmented MP4 files of at most
+//! `duration` each (one per session for "entire stream"). Each fragment is about a second, so
+//! the file on disk is playable at every moment and a kill loses at most the fragment being
+//! written. A file is written as `.part` and renamed when it closes; then probed for its
+//! integrity and registered as an asset.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use app::domain::assets::Integrity;
+use app::domain::settings::{ProcessKind, Span};
+use app::ssr::repo::assets::{self, NewAsset};
+use chrono::{DateTime, Utc};
+use tokio::io::AsyncWriteExt;
+
+use super::segment::{InitInfo, Segment};
+use super::RunnerCtx;
+use crate::ffmpeg::probe;
+use crate::media::fmp4;
+use crate::media_store::{MediaStore, RenditionKey};
+
+/// Slack when deciding whether a segment still fits under the limit.
+const FIT_SLACK_S: f64 = 0.25;
+
+struct OpenFile {
+    part: PathBuf,
+    target: PathBuf,
+    file: tokio::fs::File,
+    init: Arc<InitInfo>,
+    base: f64,
+    duration: f64,
+    limit: Span,
+    opened_at: DateTime<Utc>,
+}
+
+/// A finished recording file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Closed {
+    pub asset_id: i64,
+    pub path: PathBuf,
+    pub duration_s: f64,
+    pub integrity: Integrity,
+}
+
+/// The recording of one rendition in one session.
+pub struct Recorder {
+    key: RenditionKey,
+    next_index: u32,
+    open: Option<OpenFile>,
+}
+
+impl Recorder {
+    /// A recorder with no file open yet.
+    pub fn new(key: RenditionKey) -> Self {
+        Self {
+            key,
+            next_index: 1,
+            open: None,
+        }
+    }
+
+    /// Whether a file is being written.
+    pub fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// Appends a segment (its bytes already read), first closing the current file if the
+    /// segment would not fit under the file's limit or belongs to a different init segment.
+    pub async fn append(
+        &mut self,
+        ctx: &RunnerCtx,
+        seg: &Segment,
+        bytes: &[u8],
+        init: &Arc<InitInfo>,
+        limit: Span,
+    ) -> Result<Option<Closed>, String> {
+        let mut closed = None;
+        if let Some(open) = &self.open {
+            let overflows = matches!(open.limit, Span::Seconds(l) if open.duration > 0.0 && open.duration + seg.duration > f64::from(l) + FIT_SLACK_S);
+            if overflows || open.init.bytes != init.bytes {
+                closed = self.close(ctx).await;
+            }
+        }
+        if self.open.is_none() {
+            let target = ctx.store.recording(self.key, self.next_index);
+            self.next_index += 1;
+            if let Some(dir) = target.parent() {
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            let part = MediaStore::part(&target);
+            let mut file = tokio::fs::File::create(&part)
+                .await
+                .map_err(|e| format!("{}: {e}", part.display()))?;
+            file.write_all(&init.bytes)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.open = Some(OpenFile {
+                part,
+                target,
+                file,
+                init: init.clone(),
+                base: seg.start,
+                duration: 0.0,
+                limit,
+                opened_at: ctx.state.clock.now(),
+            });
+        }
+        let Some(open) = self.open.as_mut() else {
+            return Ok(closed);
+        };
+        let mut fragment = bytes.to_vec();
+        fmp4::rebase(&mut fragment, &open.init.timescales, open.base).map_err(|e| e.to_string())?;
+        open.file
+            .write_all(&fragment)
+            .await
+            .map_err(|e| format!("{}: {e}", open.part.display()))?;
+        // Hand the bytes to the kernel at once: a crash of this process loses nothing written.
+        open.file.flush().await.map_err(|e| e.to_string())?;
+        open.duration += seg.duration;
+        Ok(closed)
+    }
+
+    /// Closes the current file: sync, rename, probe, register.
+    pub async fn close(&mut self, ctx: &RunnerCtx) -> Option<Closed> {
+        let OpenFile {
+            part,
+            target,
+            mut file,
+            duration,
+            opened_at,
+            ..
+        } = self.open.take()?;
+        let _ = file.flush().await;
+        drop(file);
+        let size = match MediaStore::publish(&part, &target).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(path = %part.display(), "cannot finish recording: {e}");
+                return None;
+            }
+        };
+        register(
+            ctx,
+            self.key,
+            &target,
+            size,
+            duration,
+            Integrity::Ok,
+            opened_at,
+        )
+        .await
+    }
+}
+
+/// Probes a finished file and registers it; a probe shorter than what was written marks
+/// it partial.
+pub async fn register(
+    ctx: &RunnerCtx,
+    key: RenditionKey,
+    path: &std::path::Path,
+    size: u64,
+    written_s: f64,
+    integrity: Integrity,
+    created_at: DateTime<Utc>,
+) -> Option<Closed> {
+    let probe = probe::probe(&ctx.config.ffprobe, path).await;
+    let (duration, width, height, integrity) = match &probe {
+        Ok(p) => {
+            let d = p.duration_s.unwrap_or(0.0);
+            let integrity = if written_s > 0.0 && d + 1.0 < written_s {
+                Integrity::Partial
+            } else {
+                integrity
+            };
+            (d, p.width, p.height, integrity)
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), "recording does not probe: {e}");
+            (written_s, None, None, Integrity::Partial)
+        }
+    };
+    let rel = ctx.store.relative(path)?;
+    let row = NewAsset {
+        organisation_id: key.organisation_id,
+        stream_id: key.stream_id,
+        session_id: Some(key.session_id),
+        kind: ProcessKind::Recording,
+        format: "mp4",
+        path: rel,
+        size_bytes: i64::try_from(size).unwrap_or(i64::MAX),
+        duration_ms: Some((duration * 1000.0).round() as i64),
+        width,
+        height,
+        integrity: Some(integrity),
+        created_at,
+    };
+    match assets::insert(&ctx.state.db, &row).await {
+        Ok(asset_id) => {
+            ctx.emit_asset(asset_id);
+            Some(Closed {
+                asset_id,
+                path: path.to_path_buf(),
+                duration_s: duration,
+                integrity,
+            })
+        }
+        Err(e) => {
+            tracing::error!("cannot register recording: {e}");
+            None
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! A rendition's worker: hears of every completed segment of one stream in one session and
+//! does, per the stream's current settings, what each process asks: append it to the
+//! recording, list it in the replay, and start thumbnail and motion clip jobs when they are
+//! due. Settings are read at every segment, so changes apply live; segments no process needs
+//! any more are deleted.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::domain::jobs::JobState;
+use app::domain::settings::{ProcessConfig, ProcessKind, Span};
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use super::recording::Recorder;
+use super::replay::Replay;
+use super::schedule::Schedule;
+use super::segment::{InitInfo, Segment};
+use super::source::SegmentEvent;
+use super::{motion_clips, thumbnails, RunnerCtx, StreamSettings};
+use crate::media::fmp4;
+use crate::media_store::RenditionKey;
+
+/// Seconds of recent segments always kept for motion clips (the longest clip is 60 s).
+const CLIP_HORIZON_S: f64 = 65.0;
+/// Failures in a row before a thumbnail or clip job is marked failed.
+const JOB_FAILURES: u32 = 3;
+
+/// The worker of one stream in one session.
+pub struct Rendition {
+    ctx: Arc<RunnerCtx>,
+    key: RenditionKey,
+    started_at: DateTime<Utc>,
+    settings: watch::Receiver<StreamSettings>,
+    applied: StreamSettings,
+    segments: VecDeque<Segment>,
+    inits: HashMap<u32, Arc<InitInfo>>,
+    recorder: Recorder,
+    replay: Replay,
+    thumbs: Schedule,
+    clips: Schedule,
+    jobs: JoinSet<(ProcessKind, Result<(), String>)>,
+    failures: HashMap<ProcessKind, u32>,
+}
+
+impl Rendition {
+    /// A worker for `key`, started at `started_at` (wall clock of media time zero).
+    pub fn new(
+        ctx: Arc<RunnerCtx>,
+        key: RenditionKey,
+        started_at: DateTime<Utc>,
+        settings: watch::Receiver<StreamSettings>,
+    ) -> Self {
+        let applied = *settings.borrow();
+        let replay = Replay::new(&ctx.store, key);
+        Self {
+            ctx,
+            key,
+            started_at,
+            settings,
+            applied,
+            segments: VecDeque::new(),
+            inits: HashMap::new(),
+            recorder: Recorder::new(key),
+            replay,
+            thumbs: Schedule::default(),
+            clips: Schedule::default(),
+            jobs: JoinSet::new(),
+            failures: HashMap::new(),
+        }
+    }
+
+    fn config(&self, kind: ProcessKind) -> ProcessConfig {
+        self.applied.get(kind)
+    }
+
+    fn set(&self, kind: ProcessKind, state: JobState) {
+        self.ctx.jobs.set(self.key.stream_id, kind, state);
+    }
+
+    /// Runs until every source has finished with this rendition.
+    pub async fn run(mut self, mut events: mpsc::Receiver<SegmentEvent>) {
+        for kind in ProcessKind::ALL {
+            if self.config(kind).enabled() {
+                self.set(kind, JobState::Starting);
+            }
+        }
+        loop {
+            tokio::select! {
+                ev = events.recv() => match ev {
+                    Some(ev) => self.on_segment(ev).await,
+                    None => break,
+                },
+                Ok(()) = self.settings.changed() => {
+                    let next = *self.settings.borrow_and_update();
+                    self.on_settings(next).await;
+                }
+                Some(done) = self.jobs.join_next() => self.on_job_done(done),
+            }
+        }
+        self.finish().await;
+    }
+
+    async fn on_settings(&mut self, next: StreamSettings) {
+        let before = self.applied;
+        self.applied = next;
+        for kind in ProcessKind::ALL {
+            let (was, is) = (before.get(kind).enabled(), next.get(kind).enabled());
+            if was == is {
+                continue;
+            }
+            if is {
+                self.failures.remove(&kind);
+                self.set(kind, JobState::Starting);
+                match kind {
+                    ProcessKind::Thumbnail => self.thumbs.reset(),
+                    ProcessKind::MotionClip => self.clips.reset(),
+                    _ => {}
+                }
+            } else {
+                match kind {
+                    ProcessKind::Recording => {
+                        self.recorder.close(&self.ctx).await;
+                    }
+                    ProcessKind::Replay => self.replay.close(&self.ctx).await,
+                    _ => {}
+                }
+                self.set(kind, JobState::Idle);
+            }
+        }
+    }
+
+    async fn on_segment(&mut self, ev: SegmentEvent) {
+        let init = match self.inits.get(&ev.run) {
+            Some(i) => i.clone(),
+            None => match InitInfo::read(&ev.init).await {
+                Ok(i) => {
+                    self.inits.insert(ev.run, i.clone());
+                    i
+                }
+                Err(e) => {
+                    tracing::warn!(stream.id = self.key.stream_id, "unusable init segment: {e}");
+                    return;
+                }
+            },
+        };
+        let bytes = match tokio::fs::read(&ev.path).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(path = %ev.path.display(), "segment vanished: {e}");
+                return;
+            }
+        };
+        let previous_end = self.segments.back().map(Segment::end).unwrap_or(0.0);
+        let start = fmp4::earliest_time(&bytes, &init.timescales).unwrap_or(previous_end);
+        let wall = self.started_at + chrono::Duration::milliseconds((start * 1000.0) as i64);
+        let seg = Segment {
+            run: ev.run,
+            path: ev.path,
+            init: ev.init,
+            start,
+            duration: ev.duration,
+            wall,
+        };
+        self.segments.push_back(seg.clone());
+
+        let recording = self.config(ProcessKind::Recording);
+        if recording.enabled() {
+            let limit = recording.duration().unwrap_or(Span::EntireStream);
+            match self
+                .recorder
+                .append(&self.ctx, &seg, &bytes, &init, limit)
+                .await
+            {
+                Ok(_) => self.ok(ProcessKind::Recording),
+                Err(e) => self.fail(ProcessKind::Recording, e),
+            }
+        }
+        let replay = self.config(ProcessKind::Replay);
+        if replay.enabled() {
+            match self
+                .replay
+                .push(
+                    &self.ctx,
+                    &seg,
+                    replay.duration().unwrap_or(Span::EntireStream),
+                )
+                .await
+            {
+                Ok(()) => self.ok(ProcessKind::Replay),
+                Err(e) => self.fail(ProcessKind::Replay, e),
+            }
+        }
+        let thumb = self.config(ProcessKind::Thumbnail);
+        if thumb.enabled()
+            && self
+                .thumbs
+                .thumbnail_due(seg.start, thumb.interval().unwrap_or(10))
+        {
+            let (ctx, key, s) = (self.ctx.clone(), self.key, seg.clone());
+            self.jobs.spawn(async move {
+                (ProcessKind::Thumbnail, thumbnails::make(ctx, key, s).await)
+            });
+        }
+        let clip = self.config(ProcessKind::MotionClip);
+        if clip.enabled() {
+            let duration = clip.duration().and_then(Span::seconds).unwrap_or(3);
+            // A clip never spans two ffmpeg runs (they have different init segments).
+            let origin = self
+                .segments
+                .iter()
+                .rev()
+                .take_while(|s| s.run == seg.run)
+                .last()
+                .map(|s| s.start)
+                .unwrap_or(seg.start);
+            if let Some((from, to)) =
+                self.clips
+                    .clip_due(origin, seg.end(), duration, clip.interval().unwrap_or(30))
+            {
+                let parts: Vec<Segment> = self
+                    .segments
+                    .iter()
+                    .filter(|s| s.run == seg.run && s.end() > from + 0.01 && s.start < to - 0.01)
+                    .cloned()
+                    .collect();
+                let (ctx, key) = (self.ctx.clone(), self.key);
+                self.jobs.spawn(async move {
+                    (
+                        ProcessKind::MotionClip,
+                        motion_clips::make(ctx, key, parts, from, to).await,
+                    )
+                });
+            }
+        }
+        self.prune(false).await;
+    }
+
+    fn ok(&mut self, kind: ProcessKind) {
+        if self.failures.remove(&kind).is_some()
+            || !matches!(
+                self.ctx.jobs.get(self.key.stream_id, kind),
+                JobState::Running
+            )
+        {
+            self.ctx
+                .jobs
+                .set_unless_failed(self.key.stream_id, kind, JobState::Running);
+        }
+    }
+
+    fn fail(&mut self, kind: ProcessKind, error: String) {
+        tracing::warn!(
+            stream.id = self.key.stream_id,
+            job.kind = kind.key(),
+            "job failed: {error}"
+        );
+        let n = self.failures.entry(kind).or_insert(0);
+        *n += 1;
+        let state = if *n >= JOB_FAILURES {
+            JobState::Failed { reason: error }
+        } else {
+            JobState::Restarting {
+                attempt: *n,
+                last_error: error,
+            }
+        };
+        self.set(kind, state);
+    }
+
+    fn on_job_done(
+        &mut self,
+        done: Result<(ProcessKind, Result<(), String>), tokio::task::JoinError>,
+    ) {
+        match done {
+            Ok((kind, Ok(()))) if self.config(kind).enabled() => self.ok(kind),
+            Ok((kind, Err(e))) if self.config(kind).enabled() => self.fail(kind, e),
+            Ok(_) => {}
+            Err(e) => tracing::error!("job panicked: {e}"),
+        }
+    }
+
+    /// Deletes segments nothing needs: outside the replay window and older than the clip
+    /// horizon (or all of them, at the end, when no replay lists them).
+    async fn prune(&mut self, ending: bool) {
+        let Some(live_end) = self.segments.back().map(Segment::end) else {
+            return;
+        };
+        let keep_from = if ending {
+            f64::INFINITY
+        } else {
+            live_end - CLIP_HORIZON_S
+        };
+        let listed: std::collections::HashSet<_> =
+            self.replay.segments().map(|s| s.path.clone()).collect();
+        while let Some(front) = self.segments.front() {
+            if front.end() > keep_from {
+                break;
+            }
+            let Some(old) = self.segments.pop_front() else {
+                break;
+            };
+            if !listed.contains(&old.path) {
+                let _ = tokio::fs::remove_file(&old.path).await;
+            }
+        }
+    }
+
+    async fn finish(&mut self) {
+        self.recorder.close(&self.ctx).await;
+        self.replay.close(&self.ctx).await;
+        let wait = async {
+            while let Some(done) = self.jobs.join_next().await {
+                self.on_job_done(done)
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(60), wait)
+            .await
+            .is_err()
+        {
+            self.jobs.abort_all();
+        }
+        self.prune(true).await;
+        if !self.replay.is_started() {
+            let _ = tokio::fs::remove_dir_all(self.ctx.store.rendition(self.key).join("segments"))
+                .await;
+        } else {
+            self.remove_unlisted_files().await;
+        }
+        self.ctx.jobs.clear_stream(self.key.stream_id);
+    }
+
+    /// Leaves only what the closed replay lists (and its init segments) in `segments/`.
+    async fn remove_unlisted_files(&self) {
+        let keep: std::collections::HashSet<_> = self
+            .replay
+            .segments()
+            .flat_map(|s| [s.path.clone(), s.init.clone()])
+            .collect();
+        let root = self.ctx.store.rendition(self.key).join("segments");
+        let Ok(mut runs) = tokio::fs::read_dir(&root).await else {
+            return;
+        };
+        while let Ok(Some(run)) = runs.next_entry().await {
+            let Ok(mut files) = tokio::fs::read_dir(run.path()).await else {
+                continue;
+            };
+            let mut any = false;
+            while let Ok(Some(f)) = files.next_entry().await {
+                if keep.contains(&f.path()) {
+                    any = true;
+                } else {
+                    let _ = tokio::fs::remove_file(f.path()).await;
+                }
+            }
+            if !any {
+                let _ = tokio::fs::remove_dir(run.path()).await;
+            }
+        }
+    }
+}

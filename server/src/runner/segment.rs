@@ -1,0 +1,48 @@
+//! A segment as renditions keep it: where it is, which run wrote it, and when it plays.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::media::fmp4;
+
+/// A completed segment of a rendition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    pub run: u32,
+    pub path: PathBuf,
+    pub init: PathBuf,
+    /// Media time of its first frame, seconds since the session's first tag.
+    pub start: f64,
+    pub duration: f64,
+    /// Wall-clock time of its first frame.
+    pub wall: DateTime<Utc>,
+}
+
+impl Segment {
+    /// Media time where it ends.
+    pub fn end(&self) -> f64 {
+        self.start + self.duration
+    }
+}
+
+/// An init segment read once per run.
+#[derive(Debug, Clone)]
+pub struct InitInfo {
+    pub bytes: Vec<u8>,
+    pub timescales: HashMap<u32, u32>,
+}
+
+impl InitInfo {
+    /// Reads and parses an init segment.
+    pub async fn read(path: &Path) -> Result<Arc<Self>, String> {
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let timescales =
+            fmp4::timescales(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Arc::new(Self { bytes, timescales }))
+    }
+}

@@ -1,0 +1,237 @@
+//! A live session: from the first tag to the last, for one publish of a group's ingest. It
+//! starts a worker per stream, the ingest's copy source, and — while any transcoding profile
+//! has a process on — the group's transcoder; fans every tag out to the sources; reloads the
+//! settings when the dashboard saves them (hot apply); and at the end lets everything finish
+//! its files.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use app::domain::streams::{preset, StreamInfo, StreamRole};
+use app::ssr::repo;
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::gop::{GopCache, MediaTag};
+use super::rendition::Rendition;
+use super::source::{self, SegmentEvent, SourceOutput};
+use super::{RunnerCtx, StreamSettings};
+use crate::ffmpeg::args::Encode;
+use crate::media_store::RenditionKey;
+
+/// What a session needs to know when it starts.
+#[derive(Debug, Clone)]
+pub struct SessionPlan {
+    pub organisation_id: i64,
+    pub group_id: i64,
+    pub session_id: i64,
+    pub started_at: DateTime<Utc>,
+    /// Ingest first, then the transcoding profiles.
+    pub streams: Vec<StreamInfo>,
+}
+
+/// How the supervisor talks to a running session.
+#[derive(Debug, Clone)]
+pub struct SessionControl {
+    /// Settings were saved: reload and apply them.
+    pub reload: Arc<Notify>,
+    /// Stop now (server shutdown); files are still finished.
+    pub cancel: CancellationToken,
+}
+
+/// Tags queued per source before the source counts as behind.
+const SOURCE_QUEUE: usize = 2048;
+
+/// The sending side of a source, with resynchronisation after dropped tags.
+struct SourceHandle {
+    tags: mpsc::Sender<MediaTag>,
+    /// Tags were dropped: skip until the next keyframe so the decoder never sees a torn GOP.
+    resync: bool,
+    dropped: u64,
+}
+
+impl SourceHandle {
+    fn send(&mut self, tag: &MediaTag) {
+        if self.resync {
+            if !tag.is_keyframe() {
+                return;
+            }
+            self.resync = false;
+        }
+        if self.tags.try_send(tag.clone()).is_err() {
+            self.dropped += 1;
+            self.resync = true;
+            if self.dropped % 100 == 1 {
+                tracing::warn!(
+                    dropped = self.dropped,
+                    "ffmpeg is behind; dropping until the next keyframe"
+                );
+            }
+        }
+    }
+}
+
+fn key(plan: &SessionPlan, stream_id: i64) -> RenditionKey {
+    RenditionKey {
+        organisation_id: plan.organisation_id,
+        group_id: plan.group_id,
+        session_id: plan.session_id,
+        stream_id,
+    }
+}
+
+async fn load_settings(ctx: &RunnerCtx, plan: &SessionPlan) -> HashMap<i64, StreamSettings> {
+    let mut out: HashMap<i64, StreamSettings> = plan
+        .streams
+        .iter()
+        .map(|s| (s.id, StreamSettings::off()))
+        .collect();
+    match repo::settings::for_group(&ctx.state.db, plan.group_id).await {
+        Ok(list) => {
+            for p in list {
+                out.insert(p.stream_id, StreamSettings::from_processing(&p));
+            }
+        }
+        Err(e) => tracing::error!(group.id = plan.group_id, "cannot read settings: {e}"),
+    }
+    out
+}
+
+fn profiles_needed(plan: &SessionPlan, settings: &HashMap<i64, StreamSettings>) -> bool {
+    plan.streams.iter().any(|s| {
+        s.role == StreamRole::Profile
+            && settings.get(&s.id).is_some_and(StreamSettings::any_enabled)
+    })
+}
+
+/// Runs the session until the publisher's tags end or `control.cancel` fires.
+pub async fn run(
+    ctx: Arc<RunnerCtx>,
+    plan: SessionPlan,
+    mut tags: mpsc::Receiver<MediaTag>,
+    control: SessionControl,
+) {
+    let mut settings = load_settings(&ctx, &plan).await;
+    ctx.publish_settings(&settings);
+    let mut renditions = JoinSet::new();
+    let mut segment_tx: HashMap<i64, mpsc::Sender<SegmentEvent>> = HashMap::new();
+    let mut settings_tx: HashMap<i64, watch::Sender<StreamSettings>> = HashMap::new();
+    for s in &plan.streams {
+        let (tx, rx) = mpsc::channel(256);
+        let (stx, srx) = watch::channel(
+            settings
+                .get(&s.id)
+                .copied()
+                .unwrap_or_else(StreamSettings::off),
+        );
+        let worker = Rendition::new(ctx.clone(), key(&plan, s.id), plan.started_at, srx);
+        renditions.spawn(worker.run(rx));
+        segment_tx.insert(s.id, tx);
+        settings_tx.insert(s.id, stx);
+    }
+
+    let mut sources = JoinSet::new();
+    let start_source = |outputs: Vec<SourceOutput>, seed: &GopCache, sources: &mut JoinSet<()>| {
+        let (tx, rx) = mpsc::channel(SOURCE_QUEUE);
+        for t in seed.tags() {
+            let _ = tx.try_send(t);
+        }
+        sources.spawn(source::run(
+            ctx.clone(),
+            outputs,
+            rx,
+            control.cancel.child_token(),
+        ));
+        SourceHandle {
+            tags: tx,
+            resync: false,
+            dropped: 0,
+        }
+    };
+    let copy_outputs = |plan: &SessionPlan| -> Vec<SourceOutput> {
+        plan.streams
+            .iter()
+            .filter(|s| s.role == StreamRole::Ingest)
+            .filter_map(|s| {
+                Some(SourceOutput {
+                    key: key(plan, s.id),
+                    encode: None,
+                    segments: segment_tx.get(&s.id)?.clone(),
+                })
+            })
+            .collect()
+    };
+    let transcode_outputs = |plan: &SessionPlan| -> Vec<SourceOutput> {
+        plan.streams
+            .iter()
+            .filter(|s| s.role == StreamRole::Profile)
+            .filter_map(|s| {
+                let p = preset(&s.quality)?;
+                Some(SourceOutput {
+                    key: key(plan, s.id),
+                    encode: Some(Encode {
+                        height: s.height.unwrap_or(p.height),
+                        video_kbps: s.video_kbps.unwrap_or(p.video_kbps),
+                        preset: ctx.config.x264_preset.clone(),
+                    }),
+                    segments: segment_tx.get(&s.id)?.clone(),
+                })
+            })
+            .collect()
+    };
+
+    let mut gop = GopCache::default();
+    let mut ingest = start_source(copy_outputs(&plan), &gop, &mut sources);
+    let mut transcoder = if profiles_needed(&plan, &settings) {
+        Some(start_source(transcode_outputs(&plan), &gop, &mut sources))
+    } else {
+        None
+    };
+
+    loop {
+        tokio::select! {
+            t = tags.recv() => match t {
+                Some(t) => {
+                    gop.push(&t);
+                    ingest.send(&t);
+                    if let Some(tr) = transcoder.as_mut() {
+                        tr.send(&t);
+                    }
+                }
+                None => break,
+            },
+            _ = control.reload.notified() => {
+                settings = load_settings(&ctx, &plan).await;
+                ctx.publish_settings(&settings);
+                for (id, tx) in &settings_tx {
+                    if let Some(s) = settings.get(id) {
+                        tx.send_replace(*s);
+                    }
+                }
+                match (profiles_needed(&plan, &settings), transcoder.is_some()) {
+                    (true, false) => transcoder = Some(start_source(transcode_outputs(&plan), &gop, &mut sources)),
+                    (false, true) => drop(transcoder.take()),
+                    _ => {}
+                }
+            }
+            _ = control.cancel.cancelled() => break,
+            Some(_) = sources.join_next() => {}
+        }
+    }
+
+    // Let the sources finish their last segments, then the renditions their files.
+    drop(ingest.tags);
+    drop(transcoder.take());
+    while sources.join_next().await.is_some() {}
+    drop(segment_tx);
+    drop(settings_tx);
+    while renditions.join_next().await.is_some() {}
+    ctx.forget_settings(plan.streams.iter().map(|s| s.id));
+    tracing::info!(
+        session.id = plan.session_id,
+        group.id = plan.group_id,
+        "session finished"
+    );
+}

@@ -1,0 +1,291 @@
+//! A source: one supervised ffmpeg that reads the session's FLV on stdin and writes HLS fMP4
+//! segments for one or more renditions (the ingest by stream copy, or every transcoding
+//! profile from one decode). It starts at the first keyframe, tells each rendition about
+//! every completed segment, and restarts after a crash with backoff, resuming at the latest
+//! keyframe so the timeline continues; a source that keeps failing is marked failed.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use app::domain::jobs::JobState;
+use app::domain::settings::ProcessKind;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::backoff::{Decision, RestartPolicy};
+use super::gop::{GopCache, MediaTag};
+use super::RunnerCtx;
+use crate::ffmpeg::args::{self, Encode, HlsOutput, INIT_SEGMENT, LIVE_PLAYLIST};
+use crate::ffmpeg::process::{describe, Child};
+use crate::media::m3u8;
+use crate::media_store::RenditionKey;
+
+/// A completed segment, as a rendition hears of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentEvent {
+    /// The ffmpeg run that wrote it (segments of one run share an init segment).
+    pub run: u32,
+    pub path: PathBuf,
+    pub init: PathBuf,
+    pub duration: f64,
+}
+
+/// One rendition a source writes.
+#[derive(Debug, Clone)]
+pub struct SourceOutput {
+    pub key: RenditionKey,
+    pub encode: Option<Encode>,
+    pub segments: mpsc::Sender<SegmentEvent>,
+}
+
+/// How long a write to ffmpeg's stdin may block before the child counts as stuck.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the live playlists are read.
+const POLL: Duration = Duration::from_millis(150);
+/// Jobs that stop when this source is down.
+const SOURCE_JOBS: [ProcessKind; 2] = [ProcessKind::Recording, ProcessKind::Replay];
+
+/// Reads ffmpeg's live playlist for one output and reports segments not seen yet.
+struct Watcher {
+    dir: PathBuf,
+    run: u32,
+    last_seq: Option<u64>,
+    output: SourceOutput,
+}
+
+impl Watcher {
+    async fn poll(&mut self) -> usize {
+        let Ok(text) = tokio::fs::read_to_string(self.dir.join(LIVE_PLAYLIST)).await else {
+            return 0;
+        };
+        let playlist = m3u8::parse(&text);
+        let mut sent = 0;
+        for (seq, duration, uri) in playlist.segments {
+            if self.last_seq.is_some_and(|l| seq <= l) || uri.contains('/') {
+                continue;
+            }
+            self.last_seq = Some(seq);
+            let event = SegmentEvent {
+                run: self.run,
+                path: self.dir.join(&uri),
+                init: self.dir.join(INIT_SEGMENT),
+                duration,
+            };
+            if self.output.segments.send(event).await.is_ok() {
+                sent += 1;
+            }
+        }
+        sent
+    }
+}
+
+/// Runs a source until its tag channel closes (the publisher left) or `cancel` fires, then
+/// lets ffmpeg finish its last segment.
+pub async fn run(
+    ctx: Arc<RunnerCtx>,
+    outputs: Vec<SourceOutput>,
+    mut tags: mpsc::Receiver<MediaTag>,
+    cancel: CancellationToken,
+) {
+    let mut gop = GopCache::default();
+    let mut policy = RestartPolicy::new();
+    let label = if outputs.iter().any(|o| o.encode.is_some()) {
+        "transcoder"
+    } else {
+        "ingest copy"
+    };
+    loop {
+        // Wait for a keyframe (and the sequence headers) before starting ffmpeg.
+        while !gop.ready() {
+            tokio::select! {
+                t = tags.recv() => match t {
+                    Some(t) => gop.push(&t),
+                    None => return,
+                },
+                _ = cancel.cancelled() => return,
+            }
+        }
+        let run = ctx.next_run();
+        match run_once(
+            &ctx,
+            &outputs,
+            run,
+            &mut gop,
+            &mut tags,
+            &cancel,
+            &mut policy,
+        )
+        .await
+        {
+            RunEnd::Finished => return,
+            RunEnd::Crashed(error) => {
+                tracing::warn!(source = label, run, "ffmpeg stopped unexpectedly: {error}");
+                match policy.failed(Instant::now()) {
+                    Decision::RestartAfter(delay) => {
+                        set_jobs(
+                            &ctx,
+                            &outputs,
+                            JobState::Restarting {
+                                attempt: policy.failures(),
+                                last_error: error,
+                            },
+                        );
+                        // Keep the cache current while waiting, so the restart resumes at the latest keyframe.
+                        let wake = tokio::time::sleep(delay);
+                        tokio::pin!(wake);
+                        loop {
+                            tokio::select! {
+                                _ = &mut wake => break,
+                                t = tags.recv() => match t {
+                                    Some(t) => gop.push(&t),
+                                    None => return,
+                                },
+                                _ = cancel.cancelled() => return,
+                            }
+                        }
+                    }
+                    Decision::GiveUp => {
+                        tracing::error!(source = label, "ffmpeg keeps failing; giving up: {error}");
+                        set_jobs(&ctx, &outputs, JobState::Failed { reason: error });
+                        // Swallow the rest of the stream so the session is not held up.
+                        while tags.recv().await.is_some() {}
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+enum RunEnd {
+    Finished,
+    Crashed(String),
+}
+
+fn set_jobs(ctx: &RunnerCtx, outputs: &[SourceOutput], state: JobState) {
+    for o in outputs {
+        for kind in SOURCE_JOBS {
+            if ctx.is_enabled(o.key.stream_id, kind) {
+                ctx.jobs.set(o.key.stream_id, kind, state.clone());
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_once(
+    ctx: &Arc<RunnerCtx>,
+    outputs: &[SourceOutput],
+    run: u32,
+    gop: &mut GopCache,
+    tags: &mut mpsc::Receiver<MediaTag>,
+    cancel: &CancellationToken,
+    policy: &mut RestartPolicy,
+) -> RunEnd {
+    let mut hls = Vec::with_capacity(outputs.len());
+    let mut watchers = Vec::with_capacity(outputs.len());
+    for o in outputs {
+        let dir = ctx.store.segments(o.key, run);
+        if let Err(e) = tokio::fs::create_dir_all(&dir).await {
+            return RunEnd::Crashed(format!("cannot create {}: {e}", dir.display()));
+        }
+        hls.push(HlsOutput {
+            dir: dir.clone(),
+            encode: o.encode.clone(),
+        });
+        watchers.push(Watcher {
+            dir,
+            run,
+            last_seq: None,
+            output: o.clone(),
+        });
+    }
+    let mut child = match Child::spawn("ffmpeg", &ctx.config.ffmpeg, &args::source(&hls), true, 0) {
+        Ok(c) => c,
+        Err(e) => return RunEnd::Crashed(e.to_string()),
+    };
+    policy.started(Instant::now());
+    let Some(mut stdin) = child.take_stdin() else {
+        return RunEnd::Crashed("no stdin".into());
+    };
+    for chunk in gop.start_bytes() {
+        if write(&mut stdin, &chunk).await.is_err() {
+            return crashed(&mut child).await;
+        }
+    }
+    let mut tick = tokio::time::interval(POLL);
+    let mut running = false;
+    loop {
+        tokio::select! {
+            t = tags.recv() => match t {
+                Some(t) => {
+                    gop.push(&t);
+                    if write(&mut stdin, &t.to_flv()).await.is_err() {
+                        return crashed(&mut child).await;
+                    }
+                }
+                None => break,
+            },
+            _ = tick.tick() => {
+                let mut sent = 0;
+                for w in &mut watchers {
+                    sent += w.poll().await;
+                }
+                if sent > 0 && !running {
+                    running = true;
+                    set_jobs(ctx, outputs, JobState::Running);
+                }
+            }
+            status = child.wait() => {
+                for w in &mut watchers {
+                    w.poll().await;
+                }
+                let error = match status {
+                    Ok(s) => format!("{} ({})", describe(s), last_line(&child.stderr_tail())),
+                    Err(e) => e.to_string(),
+                };
+                return RunEnd::Crashed(error);
+            }
+            _ = cancel.cancelled() => break,
+        }
+    }
+    // The publisher left (or the server stops): EOF lets ffmpeg close its last segment.
+    drop(stdin);
+    let _ = child.stop(Duration::from_secs(10)).await;
+    for w in &mut watchers {
+        w.poll().await;
+    }
+    RunEnd::Finished
+}
+
+async fn crashed(child: &mut Child) -> RunEnd {
+    let status = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+    let tail = child.stderr_tail();
+    let error = match status {
+        Ok(Ok(s)) => format!("{} ({})", describe(s), last_line(&tail)),
+        _ => {
+            child.signal(nix::sys::signal::Signal::SIGKILL);
+            let _ = child.wait().await;
+            format!("stopped reading its input ({})", last_line(&tail))
+        }
+    };
+    RunEnd::Crashed(error)
+}
+
+fn last_line(tail: &str) -> String {
+    let line = tail
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("no output");
+    line.chars().take(300).collect()
+}
+
+async fn write(stdin: &mut tokio::process::ChildStdin, bytes: &[u8]) -> Result<(), ()> {
+    match tokio::time::timeout(WRITE_TIMEOUT, stdin.write_all(bytes)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}

@@ -1,0 +1,115 @@
+//! Thumbnails: a JPEG and a WebP of a segment's first keyframe (only that frame is decoded),
+//! registered as assets; the newest ones are kept, older ones deleted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::domain::settings::ProcessKind;
+use app::ssr::repo::assets::{self, NewAsset};
+
+use super::segment::Segment;
+use super::RunnerCtx;
+use crate::ffmpeg::{args, process};
+use crate::media::{jpeg, webp};
+use crate::media_store::{MediaStore, RenditionKey};
+
+/// Makes one thumbnail from `seg`.
+pub async fn make(ctx: Arc<RunnerCtx>, key: RenditionKey, seg: Segment) -> Result<(), String> {
+    let ms = (seg.start * 1000.0).round().max(0.0) as u64;
+    let jpg = ctx.store.thumbnail(key, ms, "jpg");
+    let wbp = ctx.store.thumbnail(key, ms, "webp");
+    if let Some(dir) = jpg.parent() {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let (jpg_part, webp_part) = (MediaStore::part(&jpg), MediaStore::part(&wbp));
+    {
+        let _permit = ctx
+            .thumbnail_permits
+            .acquire()
+            .await
+            .map_err(|e| e.to_string())?;
+        let argv = args::thumbnail(&seg.init, &seg.path, &jpg_part, &webp_part);
+        process::run(
+            "ffmpeg",
+            &ctx.config.ffmpeg,
+            &argv,
+            Duration::from_secs(20),
+            0,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    }
+    let jpg_size = MediaStore::publish(&jpg_part, &jpg)
+        .await
+        .map_err(|e| e.to_string())?;
+    let webp_size = MediaStore::publish(&webp_part, &wbp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (w, h) = match tokio::fs::read(&jpg)
+        .await
+        .ok()
+        .and_then(|b| jpeg::size(&b))
+    {
+        Some(s) => s,
+        None => return Err("thumbnail is not a JPEG".into()),
+    };
+    let webp_ok = tokio::fs::read(&wbp)
+        .await
+        .ok()
+        .and_then(|b| webp::info(&b))
+        .is_some();
+    if !webp_ok {
+        return Err("thumbnail WebP is unreadable".into());
+    }
+    let now = ctx.state.clock.now();
+    for (path, format, size) in [(&jpg, "jpeg", jpg_size), (&wbp, "webp", webp_size)] {
+        let Some(rel) = ctx.store.relative(path) else {
+            continue;
+        };
+        let row = NewAsset {
+            organisation_id: key.organisation_id,
+            stream_id: key.stream_id,
+            session_id: Some(key.session_id),
+            kind: ProcessKind::Thumbnail,
+            format,
+            path: rel,
+            size_bytes: i64::try_from(size).unwrap_or(i64::MAX),
+            duration_ms: None,
+            width: Some(w),
+            height: Some(h),
+            integrity: None,
+            created_at: now,
+        };
+        let id = assets::insert(&ctx.state.db, &row)
+            .await
+            .map_err(|e| e.to_string())?;
+        ctx.emit_asset(id);
+    }
+    prune(
+        &ctx,
+        key.stream_id,
+        ProcessKind::Thumbnail,
+        ctx.config.keep_thumbnails,
+    )
+    .await;
+    Ok(())
+}
+
+/// Deletes a stream's assets of `kind` beyond the newest `keep` files (rows and files).
+pub async fn prune(ctx: &RunnerCtx, stream_id: i64, kind: ProcessKind, keep: i64) {
+    let Ok(old) = assets::beyond_newest(&ctx.state.db, stream_id, kind, keep).await else {
+        return;
+    };
+    if old.is_empty() {
+        return;
+    }
+    for row in &old {
+        if let Some(path) = ctx.store.resolve(&row.path) {
+            let _ = tokio::fs::remove_file(path).await;
+        }
+    }
+    let ids: Vec<i64> = old.iter().map(|r| r.asset.id).collect();
+    let _ = assets::delete(&ctx.state.db, &ids).await;
+}
