@@ -97,8 +97,13 @@ impl Config {
 pub enum Command {
     /// Run the server (the default).
     Run,
-    /// Seed a demo organisation, user and stream group, print how to use them, and run.
-    Demo,
+    /// Seed a demo organisation, user and stream group, print how to use them, and run with
+    /// a built-in test publisher feeding the group.
+    Demo {
+        /// Do not start the built-in test publisher (publish with OBS instead).
+        #[arg(long)]
+        no_publisher: bool,
+    },
     /// Instance operator commands for organisations.
     Org {
         #[command(subcommand)]

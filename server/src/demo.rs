@@ -14,7 +14,13 @@ use app::ssr::auth::Caller;
 use app::ssr::db::begin_write;
 use app::ssr::{passwords, repo, services, tokens, AppState};
 
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
 use crate::config::Config;
+use crate::ffmpeg::args;
+use crate::ffmpeg::process::Child;
 use crate::{display_addr, BoxError};
 
 /// The demo account's e-mail.
@@ -178,11 +184,63 @@ pub fn banner(dashboard: &str, seed: &DemoSeed, config: &Config) -> String {
     )
 }
 
-/// Seeds, starts the server, prints the block, runs until stopped.
-pub async fn run(config: Config) -> Result<(), BoxError> {
+/// A font for the demo's clock, if the machine has one.
+const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf";
+
+/// Publishes a test pattern into the demo group until `stop`, restarting the publisher if it
+/// ends (and picking up a regenerated key).
+async fn publish(
+    state: AppState,
+    group_id: i64,
+    rtmp: String,
+    ffmpeg: std::path::PathBuf,
+    stop: CancellationToken,
+) {
+    let font = Path::new(FONT).exists().then_some(Path::new(FONT));
+    while !stop.is_cancelled() {
+        let key = match repo::streams::ingest_of(&state.db, group_id).await {
+            Ok(Some(ingest)) => repo::streams::active_key(&state.db, ingest)
+                .await
+                .ok()
+                .flatten(),
+            _ => None,
+        };
+        let Some(key) = key else { break };
+        let args = args::test_publisher(&format!("{rtmp}/{key}"), font);
+        match Child::spawn("ffmpeg", &ffmpeg, &args, false, 0) {
+            Ok(mut child) => {
+                tokio::select! {
+                    _ = stop.cancelled() => {
+                        child.signal(nix::sys::signal::Signal::SIGINT);
+                        let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+                        break;
+                    }
+                    status = child.wait() => tracing::warn!("demo publisher ended ({status:?}): {}; restarting", child.stderr_tail()),
+                }
+            }
+            Err(e) => tracing::error!("cannot start the demo publisher: {e}"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(Duration::from_secs(3)) => {}
+        }
+    }
+}
+
+/// Seeds, starts the server and the demo publisher, prints the block, runs until stopped.
+pub async fn run(config: Config, with_publisher: bool) -> Result<(), BoxError> {
     let running = crate::start(config.clone()).await?;
     let seed = seed(&running.state, &config.data_dir).await?;
     println!("{}", banner(&running.dashboard_url(), &seed, &config));
+    let stop = CancellationToken::new();
+    let publisher = with_publisher.then(|| {
+        println!("A test publisher is streaming into the demo group (run with --no-publisher to use your own).");
+        tokio::spawn(publish(running.state.clone(), seed.group_id, running.rtmp_url(), config.ffmpeg.clone(), stop.clone()))
+    });
     crate::stop_signal().await;
+    stop.cancel();
+    if let Some(p) = publisher {
+        let _ = p.await;
+    }
     running.stop().await
 }

@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Run) {
             Command::Run => server::run(cli.config).await,
-            Command::Demo => server::demo::run(cli.config).await,
+            Command::Demo { no_publisher } => server::demo::run(cli.config, !no_publisher).await,
             Command::Org { command } => {
                 let state = server::open_state(&cli.config).await?;
                 server::cli::org(&state, command).await

@@ -39,6 +39,17 @@ pub async fn state_with(dir: &Path, pipeline: Arc<dyn Pipeline>) -> (AppState, A
     (state, clock)
 }
 
+/// A state over an existing database (another process's file), with the system clock.
+pub fn state_on(db: super::db::Db) -> AppState {
+    AppState {
+        db,
+        config: Arc::new(AppConfig::default()),
+        pipeline: Arc::new(NoPipeline),
+        clock: Arc::new(super::clock::SystemClock),
+        limits: Arc::new(Limits::default()),
+    }
+}
+
 /// An organisation with the given packages and one member per role; returns the callers,
 /// weakest first (viewer, editor, admin, owner). Every member's password is `password123`.
 pub async fn organisation(state: &AppState, name: &str, packages: &[Package]) -> Vec<Caller> {

@@ -262,6 +262,55 @@ pub fn motion_clip(
     v
 }
 
+/// A test publisher: a lavfi pattern with a running UTC clock (when a font is available) and
+/// a tone, encoded H.264/AAC with 1 s GOPs and published over RTMP, as OBS would.
+pub fn test_publisher(url: &str, font: Option<&Path>) -> Vec<OsString> {
+    let mut video = "testsrc2=size=1280x720:rate=30".to_string();
+    if let Some(font) = font
+        .and_then(Path::to_str)
+        .filter(|f| !f.contains(['\'', ':', ',']))
+    {
+        video.push_str(&format!(
+            ",drawtext=fontfile={font}:text='Live Processing demo  %{{gmtime\\:%Y-%m-%d %H\\\\\\:%M\\\\\\:%S}} UTC':fontsize=40:fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=12:x=40:y=h-th-60"
+        ));
+    }
+    let mut v = os(&[
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        &video,
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:beep_factor=4:sample_rate=48000",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-tune",
+        "zerolatency",
+        "-g",
+        "30",
+        "-b:v",
+        "2500k",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "96k",
+        "-f",
+        "flv",
+    ]);
+    v.push(url.into());
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,6 +399,22 @@ mod tests {
         assert_eq!(after(&v, "-i"), ["concat:/r/init.mp4|/r/seg_000004.m4s"]);
         assert_eq!(after(&v, "-frames:v"), ["1", "1"]);
         assert!(v.contains(&"-nostdin".to_string()));
+    }
+
+    #[test]
+    fn the_test_publisher_draws_a_clock_when_it_has_a_font() {
+        let v = s(&test_publisher(
+            "rtmp://h/live/k",
+            Some(Path::new("/f/Sans.ttf")),
+        ));
+        let input = after(&v, "-i")[0];
+        assert!(
+            input.starts_with("testsrc2=") && input.contains("drawtext=fontfile=/f/Sans.ttf"),
+            "{input}"
+        );
+        assert_eq!(v.last().map(String::as_str), Some("rtmp://h/live/k"));
+        let plain = s(&test_publisher("rtmp://h/live/k", None));
+        assert!(!after(&plain, "-i")[0].contains("drawtext"));
     }
 
     #[test]

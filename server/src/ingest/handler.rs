@@ -33,6 +33,8 @@ struct Conn {
     dropped: u64,
     /// Media was dropped: skip video until the next keyframe.
     resync: bool,
+    /// The client sent `connect`.
+    connected: bool,
 }
 
 /// The RTMP handler: key checks and media hand-off.
@@ -68,8 +70,19 @@ impl IngestHandler {
                 first_ts: None,
                 dropped: 0,
                 resync: false,
+                connected: false,
             },
         );
+    }
+
+    /// Whether the connection got as far as `connect`.
+    pub fn has_connected(&self, id: u64) -> bool {
+        self.conns().get(&id).is_some_and(|c| c.connected)
+    }
+
+    /// Whether the connection is publishing.
+    pub fn is_publishing(&self, id: u64) -> bool {
+        self.conns().get(&id).is_some_and(|c| c.publisher.is_some())
     }
 
     /// A connection closed, however it ended: its session (if any) ends.
@@ -119,7 +132,10 @@ impl RtmpHandler for IngestHandler {
         true
     }
 
-    async fn on_connect(&self, _ctx: &SessionContext, params: &ConnectParams) -> AuthResult {
+    async fn on_connect(&self, ctx: &SessionContext, params: &ConnectParams) -> AuthResult {
+        if let Some(c) = self.conns().get_mut(&ctx.session_id) {
+            c.connected = true;
+        }
         if params.app.trim_matches('/') == APP {
             AuthResult::Accept
         } else {

@@ -26,6 +26,10 @@ pub const MAX_CONNECTIONS: usize = 512;
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A connection that sends nothing for this long is closed (ends a stalled publish).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection must send `connect` within this (garbage that passes as a handshake).
+pub const CONNECT_DEADLINE: Duration = Duration::from_secs(5);
+/// A connection must be publishing within this (we serve publishers only).
+pub const PUBLISH_DEADLINE: Duration = Duration::from_secs(15);
 
 /// The running listener.
 pub struct Ingest {
@@ -71,11 +75,13 @@ impl Ingest {
                 handler.connection_opened(id, cut.clone());
                 let (handler, registry, config) = (handler.clone(), registry.clone(), config.clone());
                 tracker2.spawn(async move {
+                    let watchdog = tokio::spawn(watch(handler.clone(), id, cut.clone()));
                     let mut conn = Connection::new(id, socket, peer, config, handler.clone(), registry);
                     tokio::select! {
                         r = conn.run() => if let Err(e) = r { tracing::debug!(conn.id = id, "rtmp connection ended: {e}") },
-                        _ = cut.cancelled() => tracing::info!(conn.id = id, "rtmp connection cut"),
+                        _ = cut.cancelled() => tracing::info!(conn.id = id, peer = %peer, "rtmp connection cut"),
                     }
+                    watchdog.abort();
                     drop(conn);
                     handler.connection_closed(id).await;
                     drop(permit);
@@ -95,5 +101,26 @@ impl Ingest {
         self.stop.cancel();
         self.tracker.close();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.tracker.wait()).await;
+    }
+}
+
+/// Cuts a connection that does not get to `connect` and then to publishing in time.
+async fn watch(handler: Arc<IngestHandler>, id: u64, cut: CancellationToken) {
+    tokio::time::sleep(CONNECT_DEADLINE).await;
+    if !handler.has_connected(id) {
+        tracing::warn!(
+            conn.id = id,
+            "rtmp connection cut: no connect within {CONNECT_DEADLINE:?}"
+        );
+        cut.cancel();
+        return;
+    }
+    tokio::time::sleep(PUBLISH_DEADLINE - CONNECT_DEADLINE).await;
+    if !handler.is_publishing(id) {
+        tracing::warn!(
+            conn.id = id,
+            "rtmp connection cut: not publishing within {PUBLISH_DEADLINE:?}"
+        );
+        cut.cancel();
     }
 }

@@ -86,3 +86,263 @@ impl TestApp {
             .expect("request")
     }
 }
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use app::domain::settings::{ProcessConfig, ProcessInput, ProcessKind, SpanInput};
+use app::domain::streams::NewStreamGroup;
+use app::ssr::services::streams;
+
+/// Settings for one stream, in [`ProcessKind::ALL`] order, from what is switched on.
+pub struct Processes {
+    pub thumbnail: Option<i64>,
+    pub clip: Option<(i64, i64)>,
+    pub recording: Option<SpanInput>,
+    pub replay: Option<SpanInput>,
+}
+
+impl Processes {
+    /// Nothing on.
+    pub fn none() -> Self {
+        Self {
+            thumbnail: None,
+            clip: None,
+            recording: None,
+            replay: None,
+        }
+    }
+
+    /// As inputs for a new group.
+    pub fn inputs(&self) -> [ProcessInput; 4] {
+        let off = |k| ProcessConfig::default_for(k).to_input();
+        [
+            self.thumbnail
+                .map(|i| ProcessInput {
+                    enabled: true,
+                    interval: Some(i),
+                    duration: None,
+                })
+                .unwrap_or_else(|| off(ProcessKind::Thumbnail)),
+            self.clip
+                .map(|(interval, d)| ProcessInput {
+                    enabled: true,
+                    interval: Some(interval),
+                    duration: Some(SpanInput::Seconds(d)),
+                })
+                .unwrap_or_else(|| off(ProcessKind::MotionClip)),
+            self.recording
+                .map(|d| ProcessInput {
+                    enabled: true,
+                    interval: None,
+                    duration: Some(d),
+                })
+                .unwrap_or_else(|| off(ProcessKind::Recording)),
+            self.replay
+                .map(|d| ProcessInput {
+                    enabled: true,
+                    interval: None,
+                    duration: Some(d),
+                })
+                .unwrap_or_else(|| off(ProcessKind::Replay)),
+        ]
+    }
+}
+
+/// A group made for a pipeline test, with its key.
+pub struct Group {
+    pub id: i64,
+    pub key: String,
+    pub streams: Vec<i64>,
+    pub owner: Caller,
+}
+
+impl TestApp {
+    /// An organisation with every package and a group with `profiles`, each stream set up as
+    /// `processes`.
+    pub async fn group(&self, profiles: &[&str], processes: &Processes) -> Group {
+        let callers = self.organisation("Pipeline", &Package::ALL).await;
+        let owner = callers[3].clone();
+        let input = NewStreamGroup {
+            name: "Test stream".into(),
+            profiles: profiles.iter().map(|s| s.to_string()).collect(),
+            processing: vec![processes.inputs(); 1 + profiles.len()],
+        };
+        let state = &self.running.state;
+        let id = streams::create_group(state, &owner, &input)
+            .await
+            .expect("group");
+        let detail = streams::group_detail(state, &owner, id, None)
+            .await
+            .expect("detail");
+        Group {
+            id,
+            key: detail.publish.stream_key.expect("key"),
+            streams: detail.streams.iter().map(|s| s.id).collect(),
+            owner,
+        }
+    }
+
+    /// The publish URL for a key.
+    pub fn publish_url(&self, key: &str) -> String {
+        format!("{}/{key}", self.running.rtmp_url())
+    }
+}
+
+/// A real ffmpeg publishing a lavfi test pattern with a tone over RTMP.
+pub struct TestPublisher {
+    pub child: tokio::process::Child,
+}
+
+impl TestPublisher {
+    /// Publishes `seconds` of `size` (e.g. `640x360`) at 30 fps with 1 s GOPs.
+    pub fn start(url: &str, seconds: u32, size: &str) -> Self {
+        let child = tokio::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("testsrc2=size={size}:rate=30"),
+            ])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+            .args(["-t", &seconds.to_string()])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-tune",
+                "zerolatency",
+                "-g",
+                "30",
+                "-pix_fmt",
+                "yuv420p",
+            ])
+            .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv", url])
+            .kill_on_drop(true)
+            .spawn()
+            .expect("ffmpeg publisher starts");
+        Self { child }
+    }
+
+    /// Waits for the publisher to end; returns whether ffmpeg succeeded.
+    pub async fn finish(mut self) -> bool {
+        self.child
+            .wait()
+            .await
+            .map(|s| s.success())
+            .unwrap_or(false)
+    }
+
+    /// Whether it is still publishing.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or panics after `limit`.
+pub async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// ffmpeg processes whose command line mentions `dir` (this test's data folder).
+pub fn ffmpeg_pids(dir: &Path) -> Vec<i32> {
+    let needle = dir.to_string_lossy().to_string();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if cmd.contains("ffmpeg") && cmd.contains(&needle) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// ffprobe's duration of a file, in seconds.
+pub fn probe_duration(path: &Path) -> f64 {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| {
+            panic!(
+                "no duration for {}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+}
+
+/// Every decoded frame of a file's video, counted by ffprobe (proves it plays to the end).
+pub fn count_frames(path: &Path) -> u64 {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .trim_end_matches(',')
+        .parse()
+        .unwrap_or(0)
+}
+
+/// Files under `dir` whose name ends with `suffix`, sorted.
+pub fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    fn walk(d: &Path, suffix: &str, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, suffix, out);
+            } else if p.to_string_lossy().ends_with(suffix) {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, suffix, &mut out);
+    out.sort();
+    out
+}

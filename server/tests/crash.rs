@@ -1,0 +1,166 @@
+//! The server binary killed with SIGKILL mid-session: its ffmpeg children do not outlive it,
+//! and the next start repairs what the crash left open (the recording becomes a registered,
+//! playable, "repaired" file; the replay playlist is closed; the session is ended).
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use app::domain::assets::Integrity;
+use app::domain::settings::{ProcessKind, SpanInput};
+use app::ssr::{repo, services, testing};
+use common::{
+    count_frames, ffmpeg_pids, files_ending, probe_duration, wait_for, Processes, TestPublisher,
+};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+struct ServerProcess {
+    child: tokio::process::Child,
+    rtmp: String,
+}
+
+async fn start_server(dir: &Path) -> ServerProcess {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        .args([
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--rtmp-listen",
+            "127.0.0.1:0",
+            "--transcode-preset",
+            "ultrafast",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("server starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let rtmp = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(rest) = line.strip_prefix("RTMP:") {
+                return rest.trim().trim_end_matches("/<stream key>").to_string();
+            }
+        }
+        panic!("server exited before printing its RTMP URL");
+    })
+    .await
+    .expect("server prints its addresses");
+    ServerProcess { child, rtmp }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_server_leaves_no_ffmpeg_and_the_next_start_repairs_the_recording() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = start_server(dir.path()).await;
+
+    // Set up a group through the same database file.
+    let db = app::ssr::db::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("livepro.db").display()
+    ))
+    .await
+    .expect("db");
+    let state = testing::state_on(db.clone());
+    let owner = testing::organisation(&state, "Crash", &app::domain::packages::Package::ALL)
+        .await
+        .remove(3);
+    let processes = Processes {
+        recording: Some(SpanInput::EntireStream),
+        replay: Some(SpanInput::EntireStream),
+        ..Processes::none()
+    };
+    let group = app::domain::streams::NewStreamGroup {
+        name: "Crash".into(),
+        profiles: vec![],
+        processing: vec![processes.inputs()],
+    };
+    let group_id = services::streams::create_group(&state, &owner, &group)
+        .await
+        .expect("group");
+    let key = services::streams::group_detail(&state, &owner, group_id, None)
+        .await
+        .expect("detail")
+        .publish
+        .stream_key
+        .expect("key");
+
+    let publisher = TestPublisher::start(&format!("{}/{key}", server.rtmp), 30, "640x360");
+    let media = dir.path().join("media");
+    wait_for(
+        "a recording with a few seconds in it",
+        Duration::from_secs(20),
+        || async {
+            let part = files_ending(&media, ".mp4.part");
+            (part.len() == 1
+                && std::fs::metadata(&part[0]).is_ok_and(|m| m.len() > 100_000)
+                && probe_duration(&part[0]) > 5.0)
+                .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(ffmpeg_pids(dir.path()).len(), 1);
+
+    // Crash.
+    server.child.start_kill().expect("kill -9");
+    let _ = server.child.wait().await;
+    wait_for(
+        "the ffmpeg children to exit with the server",
+        Duration::from_secs(3),
+        || async { ffmpeg_pids(dir.path()).is_empty().then_some(()) },
+    )
+    .await;
+    let part = files_ending(&media, ".mp4.part");
+    assert_eq!(part.len(), 1, "the crash left the recording open");
+    let playlist = files_ending(&media, "replay.m3u8");
+    assert!(!std::fs::read_to_string(&playlist[0])
+        .expect("read")
+        .contains("#EXT-X-ENDLIST"));
+    drop(publisher);
+
+    // Restart: reconciliation repairs and registers.
+    let mut again = start_server(dir.path()).await;
+    assert!(
+        files_ending(&media, ".part").is_empty(),
+        "nothing half-written is left"
+    );
+    let stream = repo::streams::ingest_of(&db, group_id)
+        .await
+        .expect("q")
+        .expect("ingest");
+    let rows = repo::assets::list(&db, stream, ProcessKind::Recording, 10)
+        .await
+        .expect("assets");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].asset.integrity, Some(Integrity::Repaired));
+    let file = dir.path().join(&rows[0].path);
+    assert!(probe_duration(&file) > 5.0, "the recording so far survives");
+    assert!(count_frames(&file) >= 120, "and plays");
+    assert!(
+        std::fs::read_to_string(&playlist[0])
+            .expect("read")
+            .contains("#EXT-X-ENDLIST"),
+        "the replay is closed"
+    );
+    let reason: Option<String> =
+        sqlx::query_scalar("SELECT end_reason FROM live_sessions WHERE group_id = ?")
+            .bind(group_id)
+            .fetch_one(&db)
+            .await
+            .expect("q");
+    assert_eq!(reason.as_deref(), Some("server restarted"));
+
+    // A clean stop exits successfully.
+    let pid = nix::unistd::Pid::from_raw(again.child.id().expect("pid") as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    let status = tokio::time::timeout(Duration::from_secs(30), again.child.wait())
+        .await
+        .expect("stops")
+        .expect("status");
+    assert!(status.success(), "{status:?}");
+}

@@ -1,0 +1,680 @@
+//! The media pipeline for real: the server on free ports, ffmpeg publishing lavfi test
+//! sources over RTMP, ffprobe on what comes out. Sessions of different tests run in parallel.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use app::domain::assets::Integrity;
+use app::domain::jobs::{ApplyMode, JobState};
+use app::domain::settings::{ProcessChange, ProcessInput, ProcessKind, SpanInput};
+use app::domain::streams::LiveStatus;
+use app::ssr::repo;
+use app::ssr::services::processing;
+use common::{
+    count_frames, ffmpeg_pids, files_ending, probe_duration, wait_for, Processes, TestApp,
+    TestPublisher,
+};
+
+async fn assets(app: &TestApp, stream: i64, kind: ProcessKind) -> Vec<repo::assets::AssetRow> {
+    let mut v = repo::assets::list(&app.running.state.db, stream, kind, 1000)
+        .await
+        .expect("assets");
+    v.reverse();
+    v
+}
+
+fn file(app: &TestApp, row: &repo::assets::AssetRow) -> std::path::PathBuf {
+    app.dir.path().join(&row.path)
+}
+
+async fn session_over(app: &TestApp, group: i64) {
+    wait_for("the session to end", Duration::from_secs(30), || async {
+        matches!(
+            repo::live_sessions::status(&app.running.state.db, group).await,
+            Ok(LiveStatus::Idle)
+        )
+        .then_some(())
+    })
+    .await;
+    // Files finish in the background after the session row is closed.
+    wait_for(
+        "the stream's jobs to finish",
+        Duration::from_secs(60),
+        || async {
+            let playlists = files_ending(app.dir.path(), "replay.m3u8");
+            let open = files_ending(app.dir.path(), ".part");
+            let closed = playlists
+                .iter()
+                .all(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("#EXT-X-ENDLIST")));
+            (open.is_empty() && closed).then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_process_makes_its_assets_on_schedule() {
+    let app = TestApp::start().await;
+    let processes = Processes {
+        thumbnail: Some(10),
+        clip: Some((10, 3)),
+        recording: Some(SpanInput::Seconds(4)),
+        replay: Some(SpanInput::Seconds(5)),
+    };
+    let g = app.group(&[], &processes).await;
+    let stream = g.streams[0];
+    let started = Instant::now();
+    let publisher = TestPublisher::start(&app.publish_url(&g.key), 24, "640x360");
+
+    // The first segment and the first thumbnail come within seconds of publishing.
+    let first_thumb = wait_for("the first thumbnail", Duration::from_secs(15), || async {
+        assets(&app, stream, ProcessKind::Thumbnail)
+            .await
+            .first()
+            .cloned()
+    })
+    .await;
+    let first_thumb_s = started.elapsed().as_secs_f64();
+    assert!(
+        first_thumb_s < 8.0,
+        "first thumbnail after {first_thumb_s:.1} s"
+    );
+    assert!(matches!(
+        app.running
+            .supervisor
+            .ctx()
+            .jobs
+            .get(stream, ProcessKind::Replay),
+        JobState::Running
+    ));
+    let live_file = file(&app, &first_thumb);
+    assert!(live_file.exists());
+
+    assert!(publisher.finish().await, "the publisher ran to the end");
+    session_over(&app, g.id).await;
+
+    // Thumbnails: one at the start, then every 10 s of media, as JPEG and WebP.
+    let thumbs = assets(&app, stream, ProcessKind::Thumbnail).await;
+    let jpegs: Vec<_> = thumbs.iter().filter(|a| a.asset.format == "jpeg").collect();
+    let webps = thumbs.iter().filter(|a| a.asset.format == "webp").count();
+    assert_eq!(jpegs.len(), 3, "thumbnails at 0, 10 and 20 s");
+    assert_eq!(webps, 3);
+    let times: Vec<u64> = jpegs
+        .iter()
+        .filter_map(|a| {
+            a.path
+                .rsplit('/')
+                .next()?
+                .trim_start_matches('t')
+                .trim_end_matches(".jpg")
+                .parse()
+                .ok()
+        })
+        .collect();
+    for pair in times.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!((9_000..=11_000).contains(&gap), "thumbnail gap {gap} ms");
+    }
+    assert_eq!(
+        (jpegs[0].asset.width, jpegs[0].asset.height),
+        (Some(640), Some(360))
+    );
+
+    // Motion clips: 3 s within ±0.5 s, small, muted, as MP4 and WebP.
+    let clips = assets(&app, stream, ProcessKind::MotionClip).await;
+    let mp4s: Vec<_> = clips.iter().filter(|a| a.asset.format == "mp4").collect();
+    assert!((2..=3).contains(&mp4s.len()), "{} clips", mp4s.len());
+    for clip in &mp4s {
+        let d = probe_duration(&file(&app, clip));
+        assert!((d - 3.0).abs() <= 0.5, "clip lasts {d} s");
+        assert!(clip.asset.width.is_some_and(|w| w <= 480));
+    }
+    assert_eq!(
+        clips.iter().filter(|a| a.asset.format == "webp").count(),
+        mp4s.len()
+    );
+
+    // Recording: split at 4 s, every piece probes and plays, together the whole session.
+    let recordings = assets(&app, stream, ProcessKind::Recording).await;
+    assert!(
+        (5..=7).contains(&recordings.len()),
+        "{} recording files",
+        recordings.len()
+    );
+    let mut total = 0.0;
+    for (i, r) in recordings.iter().enumerate() {
+        let d = probe_duration(&file(&app, r));
+        assert!(d <= 4.35, "piece {i} lasts {d} s");
+        if i + 1 < recordings.len() {
+            assert!(d >= 3.5, "piece {i} lasts {d} s");
+        }
+        assert!(count_frames(&file(&app, r)) > 0);
+        assert_eq!(r.asset.integrity, Some(Integrity::Ok));
+        total += d;
+    }
+    assert!((total - 24.0).abs() < 2.0, "recorded {total} s of 24");
+
+    // Replay: the window is trimmed to 5 s and the playlist is closed.
+    let replay = assets(&app, stream, ProcessKind::Replay).await;
+    assert_eq!(replay.len(), 1);
+    let text = std::fs::read_to_string(file(&app, &replay[0])).expect("playlist");
+    assert!(text.contains("#EXT-X-ENDLIST"));
+    let listed: f64 = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .filter_map(|l| l.trim_end_matches(',').parse::<f64>().ok())
+        .sum();
+    assert!(listed <= 5.3 && listed >= 4.0, "replay lists {listed} s");
+    assert!(
+        text.contains("#EXT-X-MEDIA-SEQUENCE:1"),
+        "older segments rolled out:\n{text}"
+    );
+
+    // The session is over and the jobs are idle again.
+    assert!(app
+        .running
+        .supervisor
+        .ctx()
+        .jobs
+        .statuses(&[stream])
+        .iter()
+        .all(|s| s.state == JobState::Idle));
+    app.running.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_changed_while_live_apply_without_a_reconnect() {
+    let app = TestApp::start().await;
+    let g = app
+        .group(
+            &[],
+            &Processes {
+                replay: Some(SpanInput::Seconds(20)),
+                ..Processes::none()
+            },
+        )
+        .await;
+    let stream = g.streams[0];
+    let mut publisher = TestPublisher::start(&app.publish_url(&g.key), 22, "640x360");
+    let state = &app.running.state;
+    wait_for("the replay to start", Duration::from_secs(15), || async {
+        assets(&app, stream, ProcessKind::Replay)
+            .await
+            .first()
+            .cloned()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(assets(&app, stream, ProcessKind::Thumbnail)
+        .await
+        .is_empty());
+
+    // Turn thumbnails and recording on, shrink the replay window: all while live.
+    let current = processing::get(state, &g.owner, g.id)
+        .await
+        .expect("settings");
+    let version = |k| current[0].get(k).expect("process").version;
+    let change = |kind, input| ProcessChange {
+        stream_id: stream,
+        kind,
+        version: version(kind),
+        input,
+    };
+    let changes = [
+        change(
+            ProcessKind::Thumbnail,
+            ProcessInput {
+                enabled: true,
+                interval: Some(10),
+                duration: None,
+            },
+        ),
+        change(
+            ProcessKind::Recording,
+            ProcessInput {
+                enabled: true,
+                interval: None,
+                duration: Some(SpanInput::EntireStream),
+            },
+        ),
+        change(
+            ProcessKind::Replay,
+            ProcessInput {
+                enabled: true,
+                interval: None,
+                duration: Some(SpanInput::Seconds(3)),
+            },
+        ),
+    ];
+    let saved = processing::update(state, &g.owner, g.id, &changes)
+        .await
+        .expect("saves");
+    assert_eq!(saved.apply, ApplyMode::AppliedLive);
+    let changed_at = Instant::now();
+    wait_for(
+        "a thumbnail after enabling",
+        Duration::from_secs(5),
+        || async {
+            assets(&app, stream, ProcessKind::Thumbnail)
+                .await
+                .first()
+                .cloned()
+        },
+    )
+    .await;
+    assert!(
+        changed_at.elapsed() < Duration::from_secs(4),
+        "applied within a segment or two"
+    );
+    let replay = assets(&app, stream, ProcessKind::Replay).await;
+    let playlist = file(&app, &replay[0]);
+    wait_for(
+        "the replay window to shrink",
+        Duration::from_secs(5),
+        || async {
+            let text = std::fs::read_to_string(&playlist).ok()?;
+            let listed: f64 = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("#EXTINF:"))
+                .filter_map(|l| l.trim_end_matches(',').parse::<f64>().ok())
+                .sum();
+            (listed <= 3.3).then_some(())
+        },
+    )
+    .await;
+    assert!(publisher.running(), "the publisher never had to reconnect");
+    assert!(publisher.finish().await);
+    session_over(&app, g.id).await;
+    let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM live_sessions WHERE group_id = ?")
+        .bind(g.id)
+        .fetch_one(&state.db)
+        .await
+        .expect("count");
+    assert_eq!(sessions, 1, "one session throughout");
+    let recordings = assets(&app, stream, ProcessKind::Recording).await;
+    assert_eq!(
+        recordings.len(),
+        1,
+        "recording started live, one file for the entire stream"
+    );
+    let d = probe_duration(&file(&app, &recordings[0]));
+    assert!(
+        d > 8.0 && d < 18.5,
+        "recorded from the change to the end: {d} s"
+    );
+    app.running.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_ffmpeg_restarts_and_the_recording_survives() {
+    let app = TestApp::start().await;
+    let processes = Processes {
+        recording: Some(SpanInput::EntireStream),
+        replay: Some(SpanInput::EntireStream),
+        ..Processes::none()
+    };
+    let g = app.group(&[], &processes).await;
+    let stream = g.streams[0];
+    let publisher = TestPublisher::start(&app.publish_url(&g.key), 20, "640x360");
+    let jobs = &app.running.supervisor.ctx().jobs;
+    wait_for("the recording to run", Duration::from_secs(15), || async {
+        matches!(jobs.get(stream, ProcessKind::Recording), JobState::Running).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    // The file being written plays already (the server could die now).
+    let part = files_ending(app.dir.path(), ".mp4.part");
+    assert_eq!(part.len(), 1);
+    assert!(probe_duration(&part[0]) > 3.0);
+    assert!(count_frames(&part[0]) > 90);
+
+    let pids = ffmpeg_pids(app.dir.path());
+    assert_eq!(pids.len(), 1, "one copy ffmpeg for the ingest: {pids:?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pids[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill -9");
+    let killed = Instant::now();
+    let error = wait_for(
+        "the restart to be recorded",
+        Duration::from_secs(3),
+        || async {
+            match jobs.get(stream, ProcessKind::Recording) {
+                JobState::Restarting { last_error, .. } => Some(last_error),
+                _ => None,
+            }
+        },
+    )
+    .await;
+    assert!(error.contains("signal 9"), "{error}");
+    wait_for("the job to run again", Duration::from_secs(3), || async {
+        matches!(jobs.get(stream, ProcessKind::Recording), JobState::Running).then_some(())
+    })
+    .await;
+    let back = killed.elapsed();
+    assert!(back < Duration::from_secs(3), "back after {back:?}");
+    let new_pids = ffmpeg_pids(app.dir.path());
+    assert_eq!(new_pids.len(), 1);
+    assert_ne!(new_pids, pids);
+
+    assert!(publisher.finish().await);
+    session_over(&app, g.id).await;
+    let recordings = assets(&app, stream, ProcessKind::Recording).await;
+    let total: f64 = recordings
+        .iter()
+        .map(|r| probe_duration(&file(&app, r)))
+        .sum();
+    assert!(
+        total > 16.0,
+        "the recording kept everything but the crash: {total} s of 20"
+    );
+    for r in &recordings {
+        assert!(count_frames(&file(&app, r)) > 0);
+    }
+    app.running.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_keys_and_second_publishers_are_refused() {
+    let app = TestApp::start().await;
+    let g = app
+        .group(
+            &[],
+            &Processes {
+                replay: Some(SpanInput::Seconds(10)),
+                ..Processes::none()
+            },
+        )
+        .await;
+
+    // An unknown key: refused, nothing created.
+    let started = Instant::now();
+    let wrong = TestPublisher::start(&app.publish_url("sk_not_a_real_key"), 5, "320x180");
+    assert!(!wrong.finish().await, "ffmpeg must fail to publish");
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "wrong keys are slowed down"
+    );
+    let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM live_sessions")
+        .fetch_one(&app.running.state.db)
+        .await
+        .expect("count");
+    assert_eq!(sessions, 0);
+
+    // The real key works; a second publisher on it is refused while the first is live.
+    let mut first = TestPublisher::start(&app.publish_url(&g.key), 12, "320x180");
+    wait_for("the session", Duration::from_secs(10), || async {
+        matches!(
+            repo::live_sessions::status(&app.running.state.db, g.id).await,
+            Ok(LiveStatus::Live { .. })
+        )
+        .then_some(())
+    })
+    .await;
+    let second = TestPublisher::start(&app.publish_url(&g.key), 5, "320x180");
+    assert!(!second.finish().await, "the second publisher is refused");
+    assert!(first.running(), "the first publisher is unaffected");
+    assert!(first.finish().await);
+    session_over(&app, g.id).await;
+
+    // A regenerated key makes the old one useless.
+    let new_key = app::ssr::services::streams::regenerate_key(&app.running.state, &g.owner, g.id)
+        .await
+        .expect("regenerates");
+    let old = TestPublisher::start(&app.publish_url(&g.key), 3, "320x180");
+    assert!(!old.finish().await, "the revoked key is refused");
+    assert_ne!(new_key, g.key);
+    app.running.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_stalled_handshakes_do_not_hold_the_server() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::start().await;
+    let addr = app.running.rtmp_addr;
+    // Garbage instead of a handshake: the connection is closed.
+    let mut garbage = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    garbage.write_all(&[0x42; 4096]).await.expect("writes");
+    let mut buf = [0u8; 8192];
+    let garbage_started = Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(8), async {
+        loop {
+            match garbage.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "a garbage handshake is dropped");
+    assert!(garbage_started.elapsed() <= Duration::from_secs(7));
+    // A client that connects and says nothing is dropped after the handshake timeout.
+    let mut silent = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    let started = Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(12), silent.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "a stalled handshake is dropped"
+    );
+    assert!(
+        started.elapsed() <= Duration::from_secs(7),
+        "dropped after {:?}",
+        started.elapsed()
+    );
+    // Meanwhile real publishing still works.
+    let g = app
+        .group(
+            &[],
+            &Processes {
+                thumbnail: Some(10),
+                ..Processes::none()
+            },
+        )
+        .await;
+    let publisher = TestPublisher::start(&app.publish_url(&g.key), 4, "320x180");
+    assert!(publisher.finish().await);
+    wait_for("a thumbnail", Duration::from_secs(10), || async {
+        assets(&app, g.streams[0], ProcessKind::Thumbnail)
+            .await
+            .first()
+            .cloned()
+    })
+    .await;
+    app.running.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transcoding_profiles_get_their_own_renditions_and_assets() {
+    let app = TestApp::start().await;
+    let processes = Processes {
+        thumbnail: Some(10),
+        recording: Some(SpanInput::EntireStream),
+        ..Processes::none()
+    };
+    let g = app.group(&["480p", "360p"], &processes).await;
+    let publisher = TestPublisher::start(&app.publish_url(&g.key), 8, "1280x720");
+    assert!(publisher.finish().await);
+    session_over(&app, g.id).await;
+    let mut sizes = Vec::new();
+    for stream in &g.streams {
+        let thumbs = assets(&app, *stream, ProcessKind::Thumbnail).await;
+        assert!(!thumbs.is_empty(), "stream {stream} has thumbnails");
+        let rec = assets(&app, *stream, ProcessKind::Recording).await;
+        assert_eq!(rec.len(), 1);
+        assert!(probe_duration(&file(&app, &rec[0])) > 5.0);
+        sizes.push((rec[0].asset.width, rec[0].asset.height));
+    }
+    assert_eq!(
+        sizes,
+        vec![
+            (Some(1280), Some(720)),
+            (Some(854), Some(480)),
+            (Some(640), Some(360))
+        ]
+    );
+    app.running.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_server_finishes_files_and_leaves_no_ffmpeg() {
+    let app = TestApp::start().await;
+    let processes = Processes {
+        recording: Some(SpanInput::EntireStream),
+        replay: Some(SpanInput::Seconds(30)),
+        ..Processes::none()
+    };
+    let g = app.group(&["360p"], &processes).await;
+    let mut publisher = TestPublisher::start(&app.publish_url(&g.key), 30, "640x360");
+    wait_for("both sources to run", Duration::from_secs(15), || async {
+        (ffmpeg_pids(app.dir.path()).len() == 2
+            && assets(&app, g.streams[1], ProcessKind::Replay).await.len() == 1)
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let dir = app.dir.path().to_path_buf();
+    let db = app.running.state.db.clone();
+    app.running.stop().await.expect("stops");
+    assert!(
+        ffmpeg_pids(&dir).is_empty(),
+        "no ffmpeg outlives the server"
+    );
+    assert!(
+        files_ending(&dir, ".part").is_empty(),
+        "every file was finished"
+    );
+    for playlist in files_ending(&dir, "replay.m3u8") {
+        assert!(std::fs::read_to_string(&playlist)
+            .expect("read")
+            .contains("#EXT-X-ENDLIST"));
+    }
+    let recordings = files_ending(&dir, ".mp4")
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("/recordings/"))
+        .collect::<Vec<_>>();
+    assert_eq!(recordings.len(), 2);
+    for r in &recordings {
+        assert!(probe_duration(r) > 2.0);
+    }
+    let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM live_sessions WHERE ended_at IS NULL")
+        .fetch_one(&db)
+        .await
+        .expect("count");
+    assert_eq!(open, 0);
+    let _ = publisher.child.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_is_served_to_members_only_with_types_ranges_and_caching() {
+    let app = TestApp::start().await;
+    let processes = Processes {
+        thumbnail: Some(10),
+        recording: Some(SpanInput::EntireStream),
+        replay: Some(SpanInput::EntireStream),
+        ..Processes::none()
+    };
+    let g = app.group(&[], &processes).await;
+    let stream = g.streams[0];
+    let publisher = TestPublisher::start(&app.publish_url(&g.key), 5, "320x180");
+    assert!(publisher.finish().await);
+    session_over(&app, g.id).await;
+    let thumb = assets(&app, stream, ProcessKind::Thumbnail)
+        .await
+        .into_iter()
+        .find(|a| a.asset.format == "jpeg")
+        .expect("thumbnail");
+    let rec = assets(&app, stream, ProcessKind::Recording).await.remove(0);
+    let replay = assets(&app, stream, ProcessKind::Replay).await.remove(0);
+
+    let member = app.signed_in(&g.owner.email).await;
+    let get =
+        |client: &reqwest::Client, path: &str| client.get(format!("{}{path}", app.base)).send();
+
+    let res = get(&member, &thumb.asset.url).await.expect("get");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "image/jpeg");
+    assert!(res.headers()["cache-control"]
+        .to_str()
+        .expect("ascii")
+        .contains("immutable"));
+    let res = get(&member, &format!("/media/streams/{stream}/latest.jpg"))
+        .await
+        .expect("get");
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["cache-control"]
+        .to_str()
+        .expect("ascii")
+        .contains("no-cache"));
+    let res = member
+        .get(format!("{}{}", app.base, rec.asset.url))
+        .header("range", "bytes=0-99")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(res.status(), 206, "range requests for MP4");
+    assert_eq!(res.headers()["content-type"], "video/mp4");
+    assert_eq!(res.bytes().await.expect("body").len(), 100);
+
+    let res = get(&member, &replay.asset.url).await.expect("get");
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["content-type"],
+        "application/vnd.apple.mpegurl"
+    );
+    let playlist = res.text().await.expect("text");
+    let segment = playlist
+        .lines()
+        .find(|l| l.ends_with(".m4s"))
+        .expect("a segment");
+    let base = replay.asset.url.trim_end_matches("replay.m3u8");
+    assert_eq!(
+        get(&member, &format!("{base}{segment}"))
+            .await
+            .expect("get")
+            .status(),
+        200
+    );
+
+    // Not signed in: 401. Another organisation: not found. Escapes: not found.
+    assert_eq!(
+        get(&app.client(), &thumb.asset.url)
+            .await
+            .expect("get")
+            .status(),
+        401
+    );
+    let others = app.organisation("Others", &[]).await;
+    let outsider = app.signed_in(&others[3].email).await;
+    assert_eq!(
+        get(&outsider, &thumb.asset.url)
+            .await
+            .expect("get")
+            .status(),
+        404
+    );
+    assert_eq!(
+        get(&outsider, &format!("/media/streams/{stream}/latest.jpg"))
+            .await
+            .expect("get")
+            .status(),
+        404
+    );
+    for bad in [
+        format!("{base}../../../../../livepro.db"),
+        format!("{base}segments/r0/..%2F..%2F..%2Flivepro.db"),
+        format!("{base}recordings/recording-0001.mp4"),
+        "/media/assets/..%2F..%2Flivepro.db".to_string(),
+    ] {
+        let status = get(&member, &bad).await.expect("get").status();
+        assert!(status == 404 || status == 400, "{bad}: {status}");
+    }
+    app.running.stop().await.expect("stops");
+}
