@@ -8,7 +8,7 @@ ARGS ?=
 export LEPTOS_OUTPUT_NAME := livepro
 export LP_SITE_ROOT ?= $(CURDIR)/target/site
 
-.PHONY: run demo test build setup-run setup-test unit e2e fmt lint
+.PHONY: run demo test build setup-run setup-test unit e2e fmt lint bench
 
 run: build
 	target/debug/server run $(ARGS)
@@ -40,3 +40,9 @@ fmt:
 
 lint:
 	cargo clippy -p app -p server --all-targets -- -D warnings
+
+# Benchmark: N real 1080p30 publishers over RTMP against a release build, CPU from /proc,
+# compared in the same run with the naive design and nginx-rtmp. Takes ~10 minutes.
+bench: setup-test
+	cargo build --release -p server --bin server --example bench
+	target/release/examples/bench

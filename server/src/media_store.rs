@@ -140,6 +140,15 @@ impl MediaStore {
         tokio::fs::write(&part, bytes).await?;
         Self::publish(&part, target).await.map(|_| ())
     }
+
+    /// Replaces a file that is rewritten every second (a live playlist): readers never see
+    /// a partial file (rename), but there is no fsync — on ext4 each fsync can wait for other
+    /// files' data, and a lost playlist is rebuilt at start-up anyway.
+    pub async fn replace(target: &Path, bytes: &[u8]) -> io::Result<()> {
+        let part = Self::part(target);
+        tokio::fs::write(&part, bytes).await?;
+        tokio::fs::rename(&part, target).await
+    }
 }
 
 #[cfg(test)]

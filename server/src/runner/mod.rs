@@ -120,6 +120,8 @@ pub struct RunnerCtx {
     pub thumbnail_permits: Semaphore,
     pub clip_permits: Semaphore,
     pub events: broadcast::Sender<PipelineEvent>,
+    /// Thumbnail and clip jobs skipped because the previous one of the stream still ran.
+    pub skipped: std::sync::atomic::AtomicU64,
     runs: AtomicU32,
     settings: Mutex<HashMap<i64, StreamSettings>>,
 }
@@ -132,10 +134,12 @@ impl RunnerCtx {
             state,
             store,
             jobs: JobBoard::default(),
-            thumbnail_permits: Semaphore::new(n),
+            // Thumbnails are short and time-critical: more of them may run at once.
+            thumbnail_permits: Semaphore::new(n * 2),
             clip_permits: Semaphore::new(n),
             config,
             events: broadcast::channel(1024).0,
+            skipped: std::sync::atomic::AtomicU64::new(0),
             runs: AtomicU32::new(0),
             settings: Mutex::new(HashMap::new()),
         }

@@ -4,7 +4,7 @@
 //! due. Settings are read at every segment, so changes apply live; segments no process needs
 //! any more are deleted.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,6 +42,9 @@ pub struct Rendition {
     thumbs: Schedule,
     clips: Schedule,
     jobs: JoinSet<(ProcessKind, Result<(), String>)>,
+    /// Thumbnail or clip jobs not finished yet: a due job is skipped while the previous one
+    /// of its kind still runs, so an overloaded machine sheds work instead of queueing it.
+    in_flight: HashSet<ProcessKind>,
     failures: HashMap<ProcessKind, u32>,
 }
 
@@ -68,6 +71,7 @@ impl Rendition {
             thumbs: Schedule::default(),
             clips: Schedule::default(),
             jobs: JoinSet::new(),
+            in_flight: HashSet::new(),
             failures: HashMap::new(),
         }
     }
@@ -198,6 +202,7 @@ impl Rendition {
             && self
                 .thumbs
                 .thumbnail_due(seg.start, thumb.interval().unwrap_or(10))
+            && self.start_job(ProcessKind::Thumbnail)
         {
             let (ctx, key, s) = (self.ctx.clone(), self.key, seg.clone());
             self.jobs.spawn(async move {
@@ -220,6 +225,10 @@ impl Rendition {
                 self.clips
                     .clip_due(origin, seg.end(), duration, clip.interval().unwrap_or(30))
             {
+                if !self.start_job(ProcessKind::MotionClip) {
+                    self.prune(false).await;
+                    return;
+                }
                 let parts: Vec<Segment> = self
                     .segments
                     .iter()
@@ -270,10 +279,32 @@ impl Rendition {
         self.set(kind, state);
     }
 
+    /// Marks a job of `kind` as started, unless one is still running (then it is skipped).
+    fn start_job(&mut self, kind: ProcessKind) -> bool {
+        if self.in_flight.insert(kind) {
+            return true;
+        }
+        self.ctx
+            .skipped
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!(
+            stream.id = self.key.stream_id,
+            job.kind = kind.key(),
+            "previous job still running; skipping this one"
+        );
+        false
+    }
+
     fn on_job_done(
         &mut self,
         done: Result<(ProcessKind, Result<(), String>), tokio::task::JoinError>,
     ) {
+        match &done {
+            Ok((kind, _)) => {
+                self.in_flight.remove(kind);
+            }
+            Err(_) => self.in_flight.clear(),
+        }
         match done {
             Ok((kind, Ok(()))) if self.config(kind).enabled() => self.ok(kind),
             Ok((kind, Err(e))) if self.config(kind).enabled() => self.fail(kind, e),

@@ -134,7 +134,7 @@ impl Replay {
             })
             .collect();
         let text = m3u8::write(&entries, self.first_seq, self.discontinuities_before, ended);
-        MediaStore::write_atomic(&self.playlist, text.as_bytes())
+        MediaStore::replace(&self.playlist, text.as_bytes())
             .await
             .map_err(|e| format!("{}: {e}", self.playlist.display()))
     }
