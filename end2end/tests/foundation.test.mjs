@@ -91,8 +91,10 @@ test('a newcomer signs up, sees Enabled Packages, creates a stream group and cop
 
   // The Live Processing tab shows the settings chosen at creation.
   await page.getByRole('link', { name: 'Live Processing', exact: true }).click();
-  await page.getByText('Active, every 15 s').first().waitFor();
-  assert.equal(await page.getByText('Active, every 15 s').count(), 4);
+  const intervals = page.locator('table[data-process="thumbnail"] tbody tr td:nth-child(5)');
+  await intervals.first().waitFor();
+  assert.deepEqual(await intervals.allTextContents(), ['15', '15', '15', '15']);
+  assert.match(await page.locator('table[data-process="thumbnail"] tbody tr td:nth-child(1)').first().textContent(), /^Active/);
   await shot(page, 'stream-processing');
 
   // Phone width stays readable.

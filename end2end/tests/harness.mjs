@@ -24,18 +24,22 @@ export async function startServer({ dataDir, extraArgs = [] } = {}) {
   });
   let log = '';
   proc.stderr.on('data', (d) => { log += d; });
+  let rtmp;
   const url = await new Promise((resolveUrl, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 30000);
     let out = '';
     proc.stdout.on('data', (d) => {
       out += d;
       const m = out.match(/Dashboard: (http:\/\/\S+)/);
-      if (m) { clearTimeout(timer); resolveUrl(m[1]); }
+      const r = out.match(/RTMP: +(rtmp:\/\/\S+)\/<stream key>/);
+      if (m && r) { clearTimeout(timer); rtmp = r[1]; resolveUrl(m[1]); }
     });
     proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}:\n${log}`)); });
   });
   return {
     url,
+    /** `rtmp://127.0.0.1:PORT/live`: append `/<stream key>` to publish. */
+    rtmp,
     dataDir,
     proc,
     log: () => log,
@@ -94,4 +98,39 @@ export async function logIn(page, server, { email, password }) {
   await page.getByLabel('E-mail').fill(email);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Log in' }).click();
+}
+
+/** A real ffmpeg publishing a lavfi test pattern with a tone over RTMP, like OBS would. */
+export function publish(url, { seconds = 120, size = '640x360' } = {}) {
+  const proc = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re',
+    '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=30`,
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    '-t', String(seconds), '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '30',
+    '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-b:a', '64k', '-f', 'flv', url], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  proc.stderr.on('data', (d) => { log += d; });
+  return {
+    proc,
+    log: () => log,
+    stop: async () => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGINT');
+      await exited;
+    },
+  };
+}
+
+/** Polls `check` (an async function returning a truthy value when done) until `ms` pass. */
+export async function eventually(what, check, ms = 30000) {
+  const start = Date.now();
+  let last;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (e) { last = e; }
+    if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last}` : ''}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }

@@ -58,6 +58,10 @@ async fn every_server_function_checks_the_role() {
             ("list_stream_groups", vec![]),
             ("get_stream_group", vec![("id", group.to_string())]),
             ("get_processing", vec![("group_id", group.to_string())]),
+            (
+                "get_processing_overview",
+                vec![("group_id", group.to_string())],
+            ),
             ("processing_history", vec![("group_id", group.to_string())]),
         ] {
             let res = app.call_form(client, name, &form).await;
@@ -258,17 +262,29 @@ async fn other_organisations_and_missing_packages() {
     )
     .await
     .expect("group");
+    for name in [
+        "get_processing",
+        "get_processing_overview",
+        "processing_history",
+    ] {
+        let res = app
+            .call_form(&outsider, name, &[("group_id", own.to_string())])
+            .await;
+        assert_eq!(res.status().as_u16(), 403, "{name} without the package");
+        let err: AppError = res.json().await.expect("error body");
+        assert_eq!(err, AppError::PackageRequired(Package::LiveProcessing));
+        assert!(err.to_string().contains("Upgrade needed"));
+    }
+    // Another organisation's group reads as not found, whatever the package.
+    let acme_member = app.signed_in(&acme[0].email).await;
     let res = app
         .call_form(
-            &outsider,
-            "get_processing",
+            &acme_member,
+            "get_processing_overview",
             &[("group_id", own.to_string())],
         )
         .await;
-    assert_eq!(res.status().as_u16(), 403);
-    let err: AppError = res.json().await.expect("error body");
-    assert_eq!(err, AppError::PackageRequired(Package::LiveProcessing));
-    assert!(err.to_string().contains("Upgrade needed"));
+    assert_eq!(res.status().as_u16(), 404);
 }
 
 #[tokio::test]

@@ -166,11 +166,30 @@ async fn every_process_makes_its_assets_on_schedule() {
         .filter_map(|l| l.strip_prefix("#EXTINF:"))
         .filter_map(|l| l.trim_end_matches(',').parse::<f64>().ok())
         .sum();
-    assert!(listed <= 5.3 && listed >= 4.0, "replay lists {listed} s");
+    assert!((4.0..=5.3).contains(&listed), "replay lists {listed} s");
     assert!(
         text.contains("#EXT-X-MEDIA-SEQUENCE:1"),
         "older segments rolled out:\n{text}"
     );
+
+    // The Live Processing tab's overview shows these very assets, with their session.
+    let o = processing::overview(&app.running.state, &g.owner, g.id)
+        .await
+        .expect("overview");
+    let shown = o.assets_of(stream);
+    assert_eq!(shown.thumbnails.len(), 3);
+    assert_eq!(
+        shown.thumbnails[0].asset.id,
+        jpegs.last().expect("a thumbnail").asset.id,
+        "newest first"
+    );
+    assert!(shown.thumbnails.iter().all(|t| t.webp_url.is_some()));
+    assert_eq!(shown.motion_clips.len(), mp4s.len());
+    assert!(shown.motion_clips.iter().all(|c| c.webp_url.is_some()));
+    assert_eq!(shown.replays.len(), 1);
+    assert!(!shown.replays[0].is_live(), "the session has ended");
+    assert_eq!(shown.recordings.len(), recordings.len());
+    assert!(o.config(stream, ProcessKind::Thumbnail).enabled());
 
     // The session is over and the jobs are idle again.
     assert!(app

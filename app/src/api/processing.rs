@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
+use crate::domain::overview::ProcessingOverview;
 use crate::domain::settings::{ProcessChange, SaveOutcome, SettingsChange, StreamProcessing};
 use crate::domain::AppError;
 
@@ -13,6 +14,15 @@ pub async fn get_processing(group_id: i64) -> Result<Vec<StreamProcessing>, AppE
     let state = AppState::from_context()?;
     let caller = auth::caller(&state).await?;
     processing::get(&state, &caller, group_id).await
+}
+
+/// Everything the Live Processing tab shows: settings, job states, the newest assets.
+#[server(endpoint = "get_processing_overview")]
+pub async fn get_processing_overview(group_id: i64) -> Result<ProcessingOverview, AppError> {
+    use crate::ssr::{auth, services::processing, AppState};
+    let state = AppState::from_context()?;
+    let caller = auth::caller(&state).await?;
+    processing::overview(&state, &caller, group_id).await
 }
 
 /// Saves changes (all or nothing); stale versions are refused with the current values.

@@ -4,5 +4,6 @@ pub mod auth_guard;
 pub mod copy_button;
 pub mod errors;
 pub mod nav;
+pub mod processing;
 pub mod settings_editor;
 pub mod status;

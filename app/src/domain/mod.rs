@@ -5,6 +5,7 @@ pub mod account;
 pub mod assets;
 pub mod error;
 pub mod jobs;
+pub mod overview;
 pub mod packages;
 pub mod roles;
 pub mod settings;

@@ -5,6 +5,7 @@ pub mod login;
 pub mod new_stream;
 pub mod not_found;
 pub mod organisation;
+pub mod processing;
 pub mod signup;
 pub mod stream;
 pub mod streams;

@@ -6,7 +6,6 @@ use leptos_meta::Title;
 use leptos_router::components::{Outlet, A};
 use leptos_router::hooks::{use_navigate, use_params_map};
 
-use crate::api::processing::get_processing;
 use crate::api::streams::{get_stream_group, DeleteStreamGroup, RegenerateStreamKey};
 use crate::components::auth_guard::SignedIn;
 use crate::components::copy_button::CopyButton;
@@ -15,7 +14,6 @@ use crate::components::status::LiveBadge;
 use crate::domain::account::SessionInfo;
 use crate::domain::packages::Package;
 use crate::domain::roles::Permission;
-use crate::domain::settings::{ProcessKind, Span};
 use crate::domain::streams::{StreamGroupDetail, StreamRole};
 use crate::domain::time::format_utc;
 use crate::domain::AppError;
@@ -27,6 +25,8 @@ struct GroupContext {
     detail: Resource<Result<StreamGroupDetail, AppError>>,
     regenerate: ServerAction<RegenerateStreamKey>,
     session: StoredValue<SessionInfo>,
+    /// Bumped by the Live Processing tab's refreshes, so the header's live status follows.
+    refresh: RwSignal<u64>,
 }
 
 /// The stream overview with its tabs.
@@ -40,9 +40,10 @@ fn StreamFrame(session: SessionInfo) -> impl IntoView {
     let params = use_params_map();
     let id = Memo::new(move |_| params.read().get("id").and_then(|s| s.parse::<i64>().ok()));
     let regenerate = ServerAction::<RegenerateStreamKey>::new();
+    let refresh = RwSignal::new(0u64);
     let detail = Resource::new(
-        move || (id.get(), regenerate.version().get()),
-        |(id, _)| async move {
+        move || (id.get(), regenerate.version().get(), refresh.get()),
+        |(id, _, _)| async move {
             match id {
                 Some(id) => get_stream_group(id).await,
                 None => Err(AppError::NotFound("Stream group".into())),
@@ -54,6 +55,7 @@ fn StreamFrame(session: SessionInfo) -> impl IntoView {
         detail,
         regenerate,
         session: StoredValue::new(session),
+        refresh,
     });
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
@@ -184,65 +186,8 @@ pub fn ProcessingTab() -> impl IntoView {
     if !has_package {
         return view! { <UpgradeNeeded/> }.into_any();
     }
-    let settings = Resource::new(
-        move || ctx.id.get(),
-        |id| async move {
-            match id {
-                Some(id) => get_processing(id).await,
-                None => Err(AppError::NotFound("Stream group".into())),
-            }
-        },
-    );
-    view! {
-        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || {
-                let detail = ctx.detail.get().and_then(Result::ok)?;
-                Some(match settings.get()? {
-                    Ok(list) => view! {
-                        <section class="card">
-                            <h2>"Live processes"</h2>
-                            <table class="details">
-                                <thead><tr><th>"Stream Name"</th><th>"Quality"</th>{ProcessKind::ALL.into_iter().map(|k| view! { <th>{k.label()}</th> }).collect_view()}</tr></thead>
-                                <tbody>
-                                    {detail.streams.iter().map(|s| {
-                                        let p = list.iter().find(|p| p.stream_id == s.id).cloned();
-                                        view! {
-                                            <tr>
-                                                <td>{s.name.clone()}</td>
-                                                <td>{s.quality.clone()}</td>
-                                                {ProcessKind::ALL.into_iter().map(|k| {
-                                                    let text = p.as_ref().and_then(|p| p.get(k)).map(|v| describe(&v.config)).unwrap_or_default();
-                                                    view! { <td>{text}</td> }
-                                                }).collect_view()}
-                                            </tr>
-                                        }
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
-                        </section>
-                    }.into_any(),
-                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-                })
-            }}
-        </Transition>
-    }
-    .into_any()
-}
-
-fn describe(c: &crate::domain::settings::ProcessConfig) -> String {
-    if !c.enabled() {
-        return "Inactive".into();
-    }
-    let mut parts = vec!["Active".to_string()];
-    if let Some(i) = c.interval() {
-        parts.push(format!("every {i} s"));
-    }
-    match c.duration() {
-        Some(Span::Seconds(s)) => parts.push(format!("{s} s")),
-        Some(Span::EntireStream) => parts.push("entire stream".into()),
-        None => {}
-    }
-    parts.join(", ")
+    let session = ctx.session.get_value();
+    view! { <crate::pages::processing::LiveProcessing group_id=ctx.id session refresh=ctx.refresh/> }.into_any()
 }
 
 /// Shown instead of the tab's content when the organisation lacks live processing.

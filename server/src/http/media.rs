@@ -23,7 +23,7 @@ use super::router::ServerState;
 pub fn routes() -> Router<ServerState> {
     Router::new()
         .route("/media/assets/{file}", get(asset))
-        .route("/media/streams/{stream}/{file}", get(latest_thumbnail))
+        .route("/media/streams/{stream}/{file}", get(latest_of_stream))
         .route("/media/replay/{id}/{*rest}", get(replay_file))
 }
 
@@ -32,6 +32,8 @@ fn not_found() -> Response {
 }
 
 /// The caller's organisation, if signed in.
+// The error is the response a handler returns as it is; boxing it would only move it.
+#[allow(clippy::result_large_err)]
 async fn caller_org(state: &AppState, headers: &HeaderMap) -> Result<i64, Response> {
     match auth::resolve(state, headers).await {
         Ok(Some(c)) => Ok(c.organisation_id),
@@ -41,6 +43,7 @@ async fn caller_org(state: &AppState, headers: &HeaderMap) -> Result<i64, Respon
 }
 
 /// An asset of the caller's organisation (another organisation's reads as not found).
+#[allow(clippy::result_large_err)]
 async fn owned_asset(state: &AppState, headers: &HeaderMap, id: i64) -> Result<AssetRow, Response> {
     let org = caller_org(state, headers).await?;
     match assets::get(&state.db, id).await {
@@ -103,15 +106,18 @@ async fn asset(
     serve(path, content_type(&row.asset.format), IMMUTABLE, request).await
 }
 
-/// `/media/streams/{stream}/latest.jpg` (or `.webp`): the newest thumbnail, never cached.
-async fn latest_thumbnail(
+/// `/media/streams/{stream}/latest.jpg` (or `.webp`): the newest thumbnail; and
+/// `latest-clip.mp4` (or `.webp`): the newest motion clip. Never cached.
+async fn latest_of_stream(
     State(s): State<ServerState>,
     Path((stream, file)): Path<(i64, String)>,
     request: Request,
 ) -> Response {
-    let format = match file.as_str() {
-        "latest.jpg" => "jpeg",
-        "latest.webp" => "webp",
+    let (kind, format) = match file.as_str() {
+        "latest.jpg" => (ProcessKind::Thumbnail, "jpeg"),
+        "latest.webp" => (ProcessKind::Thumbnail, "webp"),
+        "latest-clip.mp4" => (ProcessKind::MotionClip, "mp4"),
+        "latest-clip.webp" => (ProcessKind::MotionClip, "webp"),
         _ => return not_found(),
     };
     let org = match caller_org(&s.app, request.headers()).await {
@@ -124,8 +130,7 @@ async fn latest_thumbnail(
     ) {
         return not_found();
     }
-    let Ok(Some(row)) = assets::latest(&s.app.db, stream, ProcessKind::Thumbnail, format).await
-    else {
+    let Ok(Some(row)) = assets::latest(&s.app.db, stream, kind, format).await else {
         return not_found();
     };
     let Some(path) = s.store.resolve(&row.path) else {

@@ -147,6 +147,70 @@ pub async fn list(
         .collect()
 }
 
+/// The newest assets of a kind and format for a stream, newest first.
+pub async fn list_format(
+    db: &Db,
+    stream_id: i64,
+    kind: AssetKind,
+    format: &str,
+    limit: i64,
+) -> Result<Vec<AssetRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM assets WHERE stream_id = ? AND kind = ? AND format = ? ORDER BY created_at DESC, id DESC LIMIT ?");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(stream_id)
+        .bind(kind.key())
+        .bind(format)
+        .bind(limit)
+        .fetch_all(db)
+        .await?
+        .into_iter()
+        .map(map)
+        .collect()
+}
+
+/// An asset with the times of the live session it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionAssetRow {
+    pub row: AssetRow,
+    pub session_started_at: DateTime<Utc>,
+    pub session_ended_at: Option<DateTime<Utc>>,
+}
+
+/// The newest assets of a kind for a stream with their sessions' times, newest first.
+pub async fn list_with_sessions(
+    db: &Db,
+    stream_id: i64,
+    kind: AssetKind,
+    limit: i64,
+) -> Result<Vec<SessionAssetRow>, sqlx::Error> {
+    let columns = COLUMNS
+        .split(", ")
+        .map(|c| format!("a.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {columns}, s.started_at AS session_started_at, s.ended_at AS session_ended_at
+         FROM assets a JOIN live_sessions s ON s.id = a.session_id
+         WHERE a.stream_id = ? AND a.kind = ?
+         ORDER BY s.started_at DESC, a.created_at DESC, a.id DESC LIMIT ?"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(stream_id)
+        .bind(kind.key())
+        .bind(limit)
+        .fetch_all(db)
+        .await?
+        .into_iter()
+        .map(|r| {
+            Ok(SessionAssetRow {
+                session_started_at: r.try_get("session_started_at")?,
+                session_ended_at: r.try_get("session_ended_at")?,
+                row: map(r)?,
+            })
+        })
+        .collect()
+}
+
 /// Assets of a session, oldest first.
 pub async fn for_session(db: &Db, session_id: i64) -> Result<Vec<AssetRow>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM assets WHERE session_id = ? ORDER BY created_at, id");

@@ -8,7 +8,12 @@ use super::super::repo;
 use super::super::state::{AppState, OrInternal};
 use super::require_package;
 use super::streams::find_group;
+use crate::domain::assets::AssetKind;
 use crate::domain::jobs::ApplyMode;
+use crate::domain::overview::{
+    Preview, ProcessingOverview, SessionAsset, StreamAssets, CLIP_STRIP, SESSIONS_LISTED,
+    THUMBNAIL_STRIP,
+};
 use crate::domain::packages::Package;
 use crate::domain::roles::Permission;
 use crate::domain::settings::{
@@ -28,6 +33,106 @@ pub async fn get(
     repo::settings::for_group(&state.db, group.id)
         .await
         .or_internal()
+}
+
+/// Everything the Live Processing tab shows: streams, settings, job states and the newest
+/// assets of every stream.
+pub async fn overview(
+    state: &AppState,
+    caller: &Caller,
+    group_id: i64,
+) -> Result<ProcessingOverview, AppError> {
+    caller.require(Permission::ViewStreams)?;
+    require_package(state, caller.organisation_id, Package::LiveProcessing).await?;
+    let group = find_group(state, caller, group_id).await?;
+    let db = &state.db;
+    let streams = repo::streams::streams_of(db, group.id)
+        .await
+        .or_internal()?;
+    let settings = repo::settings::for_group(db, group.id)
+        .await
+        .or_internal()?;
+    let ids: Vec<i64> = streams.iter().map(|s| s.id).collect();
+    let mut assets = Vec::with_capacity(streams.len());
+    for &stream_id in &ids {
+        assets.push(StreamAssets {
+            stream_id,
+            thumbnails: previews(
+                state,
+                stream_id,
+                AssetKind::Thumbnail,
+                "jpeg",
+                THUMBNAIL_STRIP,
+            )
+            .await?,
+            motion_clips: previews(state, stream_id, AssetKind::MotionClip, "mp4", CLIP_STRIP)
+                .await?,
+            replays: session_assets(state, stream_id, AssetKind::Replay).await?,
+            recordings: session_assets(state, stream_id, AssetKind::Recording).await?,
+        });
+    }
+    Ok(ProcessingOverview {
+        group_id: group.id,
+        status: repo::live_sessions::status(db, group.id)
+            .await
+            .or_internal()?,
+        jobs: state.pipeline.job_states(&ids),
+        streams,
+        settings,
+        assets,
+        fetched_at: state.clock.now(),
+    })
+}
+
+/// The newest `limit` assets of `kind` in `format`, each with its WebP twin (same file
+/// name, other extension).
+async fn previews(
+    state: &AppState,
+    stream_id: i64,
+    kind: AssetKind,
+    format: &str,
+    limit: i64,
+) -> Result<Vec<Preview>, AppError> {
+    let main = repo::assets::list_format(&state.db, stream_id, kind, format, limit)
+        .await
+        .or_internal()?;
+    let webps = repo::assets::list_format(&state.db, stream_id, kind, "webp", limit * 2)
+        .await
+        .or_internal()?;
+    let stem = |path: &str| path.rsplit_once('.').map(|(s, _)| s.to_string());
+    Ok(main
+        .into_iter()
+        .map(|row| {
+            let own = stem(&row.path);
+            let webp_url = webps
+                .iter()
+                .find(|w| own.is_some() && stem(&w.path) == own)
+                .map(|w| w.asset.url.clone());
+            Preview {
+                asset: row.asset,
+                webp_url,
+            }
+        })
+        .collect())
+}
+
+async fn session_assets(
+    state: &AppState,
+    stream_id: i64,
+    kind: AssetKind,
+) -> Result<Vec<SessionAsset>, AppError> {
+    Ok(
+        repo::assets::list_with_sessions(&state.db, stream_id, kind, SESSIONS_LISTED)
+            .await
+            .or_internal()?
+            .into_iter()
+            .map(|r| SessionAsset {
+                asset: r.row.asset,
+                session_started_at: r.session_started_at,
+                session_ended_at: r.session_ended_at,
+            })
+            .collect(),
+    )
 }
 
 /// Saves a batch of changes atomically: all or nothing. Each change names the version it

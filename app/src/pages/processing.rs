@@ -1,0 +1,133 @@
+//! `/streams/:id/processing`, the Live Processing tab: owns the group's overview resource,
+//! refreshes it on Refresh and every few seconds while the page is visible (gloo-timers),
+//! and lays out the three sections, the edit modal and the change history.
+
+use leptos::prelude::*;
+
+use crate::api::processing::get_processing_overview;
+use crate::components::errors::ErrorBox;
+use crate::components::processing::edit_modal::EditModal;
+use crate::components::processing::history::ChangeHistory;
+use crate::components::processing::recording::RecordingSection;
+use crate::components::processing::replay::ReplaySection;
+use crate::components::processing::visual::VisualSection;
+use crate::components::processing::TabContext;
+use crate::components::status::LiveBadge;
+use crate::domain::account::SessionInfo;
+use crate::domain::overview::ProcessingOverview;
+use crate::domain::roles::Permission;
+use crate::domain::time::format_utc;
+use crate::domain::AppError;
+
+/// How often the tab re-fetches while visible.
+pub const REFRESH_MS: u32 = 5_000;
+
+type OverviewResource = Resource<Result<ProcessingOverview, AppError>>;
+
+/// The tab's content for a group the caller may see (the package check is done by the
+/// caller of this component, and again by the server).
+#[component]
+pub fn LiveProcessing(
+    group_id: Memo<Option<i64>>,
+    session: SessionInfo,
+    /// Bumped to re-fetch; shared with the page so its header follows too.
+    refresh: RwSignal<u64>,
+) -> impl IntoView {
+    let overview: OverviewResource = Resource::new(
+        move || (group_id.get(), refresh.get()),
+        |(id, _)| async move {
+            match id {
+                Some(id) => get_processing_overview(id).await,
+                None => Err(AppError::NotFound("Stream group".into())),
+            }
+        },
+    );
+    start_timed_refresh(refresh);
+    let role = session.user.role;
+    let pending = RwSignal::new(false);
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> } set_pending=pending.write_only()>
+            {move || group_id.get().map(|group_id| view! {
+                <Body overview refresh pending group_id can_edit=role.can(Permission::EditProcessing) can_clip=role.can(Permission::ManageClips)/>
+            })}
+        </Transition>
+    }
+}
+
+/// Re-fetches every [`REFRESH_MS`] while the page is visible; stops with the tab.
+fn start_timed_refresh(refresh: RwSignal<u64>) {
+    #[cfg(feature = "hydrate")]
+    leptos::task::spawn_local(async move {
+        loop {
+            gloo_timers::future::TimeoutFuture::new(REFRESH_MS).await;
+            let visible = web_sys::window()
+                .and_then(|w| w.document())
+                .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Visible);
+            if !visible {
+                continue;
+            }
+            // The signal is gone once the tab is left: stop.
+            if refresh.try_update(|n| *n += 1).is_none() {
+                break;
+            }
+        }
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = refresh;
+}
+
+#[component]
+fn Body(
+    overview: OverviewResource,
+    refresh: RwSignal<u64>,
+    pending: RwSignal<bool>,
+    group_id: i64,
+    can_edit: bool,
+    can_clip: bool,
+) -> impl IntoView {
+    // The newest good data; a failed refresh keeps what was shown and says why.
+    let data = Memo::new(
+        move |prev: Option<&Option<ProcessingOverview>>| match overview.get() {
+            Some(Ok(o)) => Some(o),
+            _ => prev.cloned().flatten(),
+        },
+    );
+    let error = Memo::new(move |_| overview.get().and_then(Result::err));
+    // The sections are laid out once per group shape; refreshes update them in place.
+    let shape = Memo::new(move |_| {
+        data.with(|d| {
+            d.as_ref().map(|o| {
+                (
+                    o.group_id,
+                    o.streams.iter().map(|s| s.id).collect::<Vec<_>>(),
+                )
+            })
+        })
+    });
+    let ctx = TabContext {
+        group_id,
+        data,
+        refresh,
+        loading: pending.read_only().into(),
+        editing: RwSignal::new(None),
+        can_edit,
+        can_clip,
+    };
+    provide_context(ctx);
+    view! {
+        {move || error.get().map(|e| view! { <ErrorBox error=e/> })}
+        {move || shape.get().map(|_| view! {
+            <div class="lp-status">
+                {move || data.get().map(|o| view! {
+                    <LiveBadge status=o.status/>
+                    <span class="muted small updated">{format!("Updated {}", format_utc(&o.fetched_at))}</span>
+                })}
+            </div>
+            <VisualSection/>
+            <ReplaySection/>
+            <RecordingSection/>
+            <ChangeHistory/>
+        })}
+        <EditModal/>
+    }
+}

@@ -1,0 +1,240 @@
+// The Live Processing tab against the real server and a real published test stream in a
+// group of three transcoding profiles: tabs per stream, a loaded thumbnail, a playing motion
+// clip, the seeds' columns with real values, validation in the browser and on the server,
+// Sync then Confirm, Refresh and the timed refresh, viewers without Edit (and refused when
+// they craft an edit), and Upgrade needed without the package.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, visit, shot, signUp, logIn, hydrated, publish, eventually } from './harness.mjs';
+
+let server;
+let browser;
+let publisher;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await publisher?.stop();
+  await browser?.close();
+  await server?.stop();
+});
+
+const COLUMNS = {
+  thumbnail: ['(In-)Active', 'Stream Name', 'Quality', 'URL', 'Interval (s)'],
+  motion_clip: ['(In-)Active', 'Stream Name', 'Quality', 'URL', 'Interval (s)', 'Duration (s)'],
+  replay: ['(In-)Active', 'Stream Name', 'Quality', 'Duration (s)'],
+  recording: ['Active', 'Stream Name', 'Quality', 'Duration (s)'],
+};
+
+async function column(page, process, index) {
+  return page.locator(`table[data-process="${process}"] tbody tr td:nth-child(${index})`).allTextContents();
+}
+
+async function createGroup(page, name, { transcoding = false, processing = false } = {}) {
+  await visit(page, server, '/streams/new');
+  await page.getByLabel('Name', { exact: true }).fill(name);
+  if (transcoding) {
+    await page.getByLabel(/^Transcoding \(make a stream group/).check();
+    await page.getByRole('tab', { name: '360p' }).waitFor();
+  }
+  if (processing) {
+    for (const p of ['Thumbnail', 'Motion Clip', 'Recording', 'Replay']) await page.getByLabel(`${p} enabled`).check();
+    await page.locator('#s0-motion_clip-interval').fill('10');
+    await page.locator('#s0-motion_clip-duration').fill('2');
+    if (transcoding) {
+      await page.getByRole('button', { name: 'Sync settings across profiles' }).click();
+      await page.getByText('Copied the Source settings to 3 profiles').waitFor();
+    }
+  }
+  await page.getByRole('button', { name: 'Create stream' }).click();
+  await page.waitForURL(/\/streams\/\d+$/);
+  await hydrated(page);
+  return Number(page.url().match(/\/streams\/(\d+)$/)[1]);
+}
+
+test('the Live Processing tab shows real assets, edits with Confirm and follows roles', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  await signUp(page, server, { org: 'Arena Live', email: 'olga@example.com' });
+
+  // Without the package the tab says Upgrade needed and points to Enabled Packages.
+  const lobby = await createGroup(page, 'Lobby');
+  await visit(page, server, `/streams/${lobby}/processing`);
+  await page.getByRole('heading', { name: 'Upgrade needed' }).waitFor();
+  assert.equal(await page.getByRole('link', { name: 'Enabled Packages' }).getAttribute('href'), '/organisation#enabled-packages');
+  assert.equal(await page.locator('#visual').count(), 0);
+  await shot(page, 'processing-upgrade-needed');
+  const slug = (await server.cli('org', 'list')).trim().split('\n')[0].split('\t')[1];
+  await server.cli('org', 'enable-package', slug, 'live_processing');
+
+  // A group of three profiles with every process on, fed by a real RTMP publisher.
+  const group = await createGroup(page, 'Arena', { transcoding: true, processing: true });
+  const key = (await page.locator('#stream-key').textContent()).trim();
+  publisher = publish(`${server.rtmp}/${key}`, { seconds: 240 });
+  await page.getByRole('link', { name: 'Live Processing', exact: true }).click();
+  await page.waitForURL(`**/streams/${group}/processing`);
+  const visual = page.locator('#visual');
+  await visual.waitFor();
+
+  // Tabs per stream, a thumbnail that has loaded, a motion clip that plays.
+  assert.deepEqual(await visual.getByRole('tab').allTextContents(), ['Source', '1080p', '720p', '360p']);
+  await page.waitForFunction(() => {
+    const img = document.querySelector('#visual img.latest-thumbnail');
+    return img && img.complete && img.naturalWidth > 0;
+  }, null, { timeout: 40000 });
+  await page.waitForFunction(() => {
+    const v = document.querySelector('#visual video.latest-clip');
+    return v && !v.paused && v.currentTime > 0.2 && v.videoWidth > 0;
+  }, null, { timeout: 40000 });
+  assert.ok((await visual.locator('.strip[data-kind="thumbnail"] img').count()) >= 1);
+  await visual.getByRole('tab', { name: '360p' }).click();
+  await page.waitForFunction(() => {
+    const img = document.querySelector('#visual img.latest-thumbnail');
+    return img && img.complete && img.naturalWidth > 0 && img.alt.includes('360p');
+  }, null, { timeout: 40000 });
+  await visual.getByRole('tab', { name: 'Source' }).click();
+
+  // The seeds' columns, a row per stream with the real values and the job states.
+  for (const [process, heads] of Object.entries(COLUMNS)) {
+    assert.deepEqual(await page.locator(`table[data-process="${process}"] thead th`).allTextContents(), heads, process);
+    assert.deepEqual(await column(page, process, 3), ['Source', '1080p', '720p', '360p'], process);
+  }
+  assert.deepEqual(await column(page, 'thumbnail', 5), ['10', '10', '10', '10']);
+  assert.deepEqual(await column(page, 'motion_clip', 6), ['2', '2', '2', '2']);
+  assert.deepEqual(await column(page, 'recording', 4), ['Entire stream', 'Entire stream', 'Entire stream', 'Entire stream']);
+  assert.deepEqual(await column(page, 'replay', 4), ['600', '600', '600', '600']);
+  assert.match((await column(page, 'thumbnail', 4))[0], /^\/media\/streams\/\d+\/latest\.jpg$/);
+  await eventually('every replay job running', async () =>
+    (await page.locator('table[data-process="replay"] [data-job="running"]').count()) === 4);
+  const replayRow = page.locator('table[data-assets="replay"] tbody tr').first();
+  await replayRow.getByText('● Live').waitFor();
+  assert.match(await replayRow.locator('td.url a').getAttribute('href'), /\/media\/replay\/\d+\/replay\.m3u8$/);
+  assert.match(await replayRow.getByRole('link', { name: /Rewatch/ }).getAttribute('href'), new RegExp(`^/streams/${group}/replay/\\d+$`));
+  assert.match(await replayRow.getByRole('link', { name: /Clip & Share/ }).getAttribute('href'), /\?clip=1$/);
+  await page.locator('#recording').getByText('Recording now').waitFor();
+  await shot(page, 'processing-live');
+
+  // The timed refresh brings a newer thumbnail by itself; it pauses while the page is
+  // hidden, and Refresh fetches at once.
+  const thumb = visual.locator('img.latest-thumbnail');
+  const src0 = await thumb.getAttribute('src');
+  await eventually('a newer thumbnail from the timed refresh', async () => (await thumb.getAttribute('src')) !== src0, 30000);
+  await page.evaluate(() => Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' }));
+  const src1 = await thumb.getAttribute('src');
+  await page.waitForTimeout(15000);
+  assert.equal(await thumb.getAttribute('src'), src1, 'no timed refresh while hidden');
+  await visual.getByRole('button', { name: /^Refresh/ }).click();
+  await eventually('a newer thumbnail after Refresh', async () => (await thumb.getAttribute('src')) !== src1, 5000);
+  await page.evaluate(() => Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'visible' }));
+
+  // Edit: an out-of-range value names itself and blocks Confirm; Escape discards.
+  const dialog = page.locator('dialog.modal');
+  await visual.getByRole('button', { name: /^Edit/ }).click();
+  await dialog.waitFor({ state: 'visible' });
+  await dialog.locator('#s0-thumbnail-interval').fill('9');
+  await dialog.getByText('Thumbnail interval must be 10–3600 s; got 9').waitFor();
+  assert.ok(await dialog.getByRole('button', { name: 'Confirm' }).isDisabled());
+  for (let i = 0; i < 25; i++) {
+    await page.keyboard.press('Tab');
+    assert.ok(await page.evaluate(() => !!document.activeElement?.closest('dialog')), 'focus stays in the modal');
+  }
+  await shot(page, 'processing-edit-invalid');
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'hidden' });
+  assert.deepEqual(await column(page, 'thumbnail', 5), ['10', '10', '10', '10'], 'nothing was saved');
+
+  // The server checks again with the same rules; its error shows next to the field.
+  await page.route('**/api/update_processing', async (route) => {
+    const body = JSON.parse(route.request().postData());
+    body.changes[0].input.interval = 9;
+    await route.continue({ postData: JSON.stringify(body) });
+  });
+  await visual.getByRole('button', { name: /^Edit/ }).click();
+  await dialog.waitFor({ state: 'visible' });
+  await dialog.locator('#s0-thumbnail-interval').fill('15');
+  await dialog.getByRole('button', { name: 'Confirm' }).click();
+  await dialog.locator('#s0-thumbnail-interval-error').getByText('Thumbnail interval must be 10–3600 s; got 9').waitFor();
+  await page.unroute('**/api/update_processing');
+  // A click outside the modal discards.
+  await page.mouse.click(5, 5);
+  await dialog.waitFor({ state: 'hidden' });
+  assert.deepEqual(await column(page, 'thumbnail', 5), ['10', '10', '10', '10']);
+
+  // Sync settings across profiles, visibly, then Confirm: every profile's row changes.
+  await visual.getByRole('button', { name: /^Edit/ }).click();
+  await dialog.waitFor({ state: 'visible' });
+  await dialog.locator('#s0-thumbnail-interval').fill('20');
+  await dialog.getByRole('button', { name: 'Sync settings across profiles' }).click();
+  await dialog.getByText('Copied the Source settings to 3 profiles').waitFor();
+  await dialog.getByRole('tab', { name: '360p' }).click();
+  assert.equal(await dialog.locator('#s3-thumbnail-interval').inputValue(), '20');
+  await dialog.getByRole('button', { name: 'Confirm' }).click();
+  await dialog.getByText('Saved. The stream is live: the change was applied now').waitFor();
+  await shot(page, 'processing-edit-saved');
+  await dialog.getByRole('button', { name: 'Close', exact: true }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  await eventually('every row at 20 s', async () =>
+    JSON.stringify(await column(page, 'thumbnail', 5)) === JSON.stringify(['20', '20', '20', '20']));
+  await page.locator('#history summary').click();
+  const history = page.locator('#history table tbody');
+  await history.getByText('olga@example.com').first().waitFor();
+  assert.equal(await history.locator('tr').count(), 4, 'one change per stream');
+  assert.deepEqual(await history.locator('tr').first().locator('td').allTextContents().then((c) => c.slice(3)), ['Thumbnail', 'interval', '10', '20']);
+
+  // A viewer sees everything but no Edit, and a crafted edit is refused by the server.
+  await visit(page, server, '/organisation');
+  await page.locator('#am-email').fill('vera@example.com');
+  await page.locator('#am-name').fill('Vera Viewer');
+  await page.locator('#am-role').selectOption('viewer');
+  await page.getByRole('button', { name: 'Add member' }).click();
+  const password = (await page.locator('.notice-box code.secret').textContent()).trim();
+  const viewerContext = await browser.newContext();
+  const viewer = await viewerContext.newPage();
+  await logIn(viewer, server, { email: 'vera@example.com', password });
+  await viewer.waitForURL('**/streams');
+  await visit(viewer, server, `/streams/${group}/processing`);
+  await viewer.locator('#visual img.latest-thumbnail').waitFor();
+  assert.equal(await viewer.getByRole('button', { name: /^Edit/ }).count(), 0);
+  assert.equal(await viewer.getByRole('button', { name: /^Refresh/ }).count(), 3);
+  assert.equal(await viewer.getByRole('link', { name: /Clip & Share/ }).count(), 0);
+  const streamId = Number(await viewer.locator('table[data-process="thumbnail"] tbody tr').first().getAttribute('data-stream'));
+  const crafted = await viewer.evaluate(async ({ group, streamId }) => {
+    const r = await fetch('/api/update_processing', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ group_id: group, changes: [{ stream_id: streamId, kind: 'thumbnail', version: 2, input: { enabled: false, interval: 10, duration: null } }] }),
+    });
+    return { status: r.status, body: await r.text() };
+  }, { group, streamId });
+  assert.equal(crafted.status, 403, crafted.body);
+  assert.match(crafted.body, /Forbidden/);
+  await viewer.reload();
+  await hydrated(viewer);
+  assert.deepEqual(await column(viewer, 'thumbnail', 5), ['20', '20', '20', '20']);
+  assert.match((await column(viewer, 'thumbnail', 1))[0], /^Active/);
+  await shot(viewer, 'processing-viewer');
+  await viewerContext.close();
+
+  // The session ends: the recording file appears, plays and downloads; the replay is closed.
+  await publisher.stop();
+  const recording = page.locator('#recording');
+  await visit(page, server, `/streams/${group}/processing`);
+  const file = recording.locator('table[data-assets="recording"] tbody tr').first();
+  await eventually('the recording file', async () => (await file.count()) === 1, 60000);
+  assert.match(await file.getByRole('link', { name: /Download/ }).getAttribute('download'), /^recording-\d{8}-\d{6}-\d+\.mp4$/);
+  await file.getByRole('button', { name: /Play/ }).click();
+  await page.waitForFunction(() => {
+    const v = document.querySelector('#recording video.inline-player');
+    return v && v.currentTime > 0.5;
+  }, null, { timeout: 20000 });
+  assert.equal(await page.locator('table[data-assets="replay"] tbody tr').first().getByText('● Live').count(), 0);
+  await shot(page, 'processing-ended');
+
+  // Phone width stays readable.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot(page, 'processing-phone');
+  await context.close();
+});
