@@ -8,7 +8,7 @@ ARGS ?=
 export LEPTOS_OUTPUT_NAME := livepro
 export LP_SITE_ROOT ?= $(CURDIR)/target/site
 
-.PHONY: run demo test build setup-run setup-test unit e2e fmt lint bench
+.PHONY: run demo test build setup-run setup-test unit e2e fmt lint bench bench-replay
 
 run: build
 	target/debug/server run $(ARGS)
@@ -46,3 +46,9 @@ lint:
 bench: setup-test
 	cargo build --release -p server --bin server --example bench
 	target/release/examples/bench
+
+# Benchmark: instant clip creation, MP4 export by stream copy against re-encoding, and the
+# share page under 100 concurrent viewers, on a real published stream. Takes ~2 minutes.
+bench-replay: setup-test
+	cargo build --release -p server --example replay_bench
+	target/release/examples/replay_bench

@@ -60,4 +60,12 @@ if [ ! -d end2end/node_modules ] || [ end2end/package-lock.json -nt end2end/node
   say "installing npm packages (end2end/)"
   (cd end2end && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# hls.js for the replay player, served by the app itself (public/ is copied into the site).
+hls_dist=end2end/node_modules/hls.js/dist/hls.light.min.js
+if [ ! -f public/vendor/hls/hls.light.min.js ] || [ "$hls_dist" -nt public/vendor/hls/hls.light.min.js ]; then
+  say "copying hls.js into public/vendor/hls"
+  mkdir -p public/vendor/hls
+  cp "$hls_dist" public/vendor/hls/hls.light.min.js
+  cp end2end/node_modules/hls.js/LICENSE public/vendor/hls/LICENSE
+fi
 say "ready ($mode)"

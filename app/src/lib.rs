@@ -13,7 +13,7 @@ pub mod ssr;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 
 use api::auth::{current_session, Login, Logout, SignUp};
 use domain::account::SessionInfo;
@@ -28,6 +28,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <script src="/player.js"></script>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -94,9 +95,11 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/organisation") view=pages::organisation::OrganisationPage/>
                     <Route path=path!("/streams") view=pages::streams::StreamsPage/>
                     <Route path=path!("/streams/new") view=pages::new_stream::NewStreamPage/>
+                    <Route path=path!("/s/:token") view=pages::share::SharePage ssr=SsrMode::Async/>
                     <ParentRoute path=path!("/streams/:id") view=pages::stream::StreamPage>
                         <Route path=path!("") view=pages::stream::OverviewTab/>
                         <Route path=path!("processing") view=pages::stream::ProcessingTab/>
+                        <Route path=path!("replay/:replay") view=pages::replay::ReplayPage/>
                     </ParentRoute>
                 </Routes>
             </main>

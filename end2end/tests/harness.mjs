@@ -134,3 +134,40 @@ export async function eventually(what, check, ms = 30000) {
     await new Promise((r) => setTimeout(r, 250));
   }
 }
+
+/**
+ * Creates a stream group through the form; returns its id. With `processing`, every process
+ * is switched on (motion clips every 10 s for 2 s); `replaySeconds` sets the replay window.
+ */
+export async function createGroup(page, server, name, { transcoding = false, processing = false, replaySeconds } = {}) {
+  await visit(page, server, '/streams/new');
+  await page.getByLabel('Name', { exact: true }).fill(name);
+  if (transcoding) {
+    await page.getByLabel(/^Transcoding \(make a stream group/).check();
+    await page.getByRole('tab', { name: '360p' }).waitFor();
+  }
+  if (processing) {
+    for (const p of ['Thumbnail', 'Motion Clip', 'Recording', 'Replay']) await page.getByLabel(`${p} enabled`).check();
+    await page.locator('#s0-motion_clip-interval').fill('10');
+    await page.locator('#s0-motion_clip-duration').fill('2');
+    if (replaySeconds) await page.locator('#s0-replay-duration').fill(String(replaySeconds));
+    if (transcoding) {
+      await page.getByRole('button', { name: 'Sync settings across profiles' }).click();
+      await page.getByText('Copied the Source settings to 3 profiles').waitFor();
+    }
+  }
+  await page.getByRole('button', { name: 'Create stream' }).click();
+  await page.waitForURL(/\/streams\/\d+$/);
+  await hydrated(page);
+  return Number(page.url().match(/\/streams\/(\d+)$/)[1]);
+}
+
+/** Resolves once the page's player has played past `seconds` and is still advancing. */
+export async function playing(page, selector = 'video.player', seconds = 1) {
+  await page.waitForFunction(({ selector, seconds }) => {
+    const v = document.querySelector(selector);
+    return v && v.currentTime > seconds && !v.paused && v.readyState >= 2;
+  }, { selector, seconds }, { timeout: 40000 });
+  const t0 = await page.locator(selector).evaluate((v) => v.currentTime);
+  await page.waitForFunction(({ selector, t0 }) => document.querySelector(selector).currentTime > t0 + 0.5, { selector, t0 }, { timeout: 15000 });
+}

@@ -10,6 +10,7 @@ pub mod http;
 pub mod ingest;
 pub mod media;
 pub mod media_store;
+pub mod replay;
 pub mod runner;
 
 use std::net::SocketAddr;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::ssr::clock::SystemClock;
-use app::ssr::pipeline::NoPipeline;
+use app::ssr::pipeline::{NoPipeline, Pipeline};
 use app::ssr::state::{AppConfig, Limits};
 use app::ssr::{db, AppState};
 use ingest::handler::IngestHandler;
@@ -117,7 +118,12 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         runner_config,
     ));
     runner::reconcile::run(&ctx).await;
-    let supervisor = Supervisor::new(ctx);
+    let supervisor = Supervisor::new(ctx.clone());
+    if let Ok(unfinished) = app::ssr::repo::clips::unfinished(&ctx.state.db).await {
+        for (id, dir) in unfinished {
+            supervisor.finish_clip(id, dir);
+        }
+    }
     let state = AppState {
         pipeline: Arc::new(supervisor.clone()),
         ..base
@@ -138,7 +144,11 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         store: MediaStore::new(&config.data_dir),
     });
     let shutdown = CancellationToken::new();
-    spawn_housekeeping(state.clone(), shutdown.clone());
+    spawn_housekeeping(
+        state.clone(),
+        MediaStore::new(&config.data_dir),
+        shutdown.clone(),
+    );
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
         axum::serve(
@@ -160,10 +170,10 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
     })
 }
 
-/// Removes expired login sessions every hour.
-fn spawn_housekeeping(state: AppState, shutdown: CancellationToken) {
+/// Every minute: removes expired login sessions, and expired clips with their files.
+fn spawn_housekeeping(state: AppState, store: MediaStore, shutdown: CancellationToken) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -171,6 +181,14 @@ fn spawn_housekeeping(state: AppState, shutdown: CancellationToken) {
                     let now = state.clock.now();
                     if let Err(e) = app::ssr::repo::sessions::delete_expired(&state.db, now).await {
                         tracing::warn!("could not remove expired sessions: {e}");
+                    }
+                    match app::ssr::repo::clips::delete_expired(&state.db, now).await {
+                        Ok(dirs) => {
+                            for dir in dirs {
+                                replay::clips::remove(&store, &dir).await;
+                            }
+                        }
+                        Err(e) => tracing::warn!("could not remove expired clips: {e}"),
                     }
                 }
             }

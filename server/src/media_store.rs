@@ -81,6 +81,35 @@ impl MediaStore {
             .join(format!("c{media_ms:010}.{ext}"))
     }
 
+    /// The folder of a clip: `media/o{org}/clips/{name}`.
+    pub fn clip_dir(&self, organisation_id: i64, name: &str) -> PathBuf {
+        self.media_root()
+            .join(format!("o{organisation_id}"))
+            .join("clips")
+            .join(name)
+    }
+
+    /// Whether `path` is a clip folder (and nothing above or beside one).
+    pub fn is_clip_dir(&self, path: &Path) -> bool {
+        let Ok(rel) = path.strip_prefix(self.media_root()) else {
+            return false;
+        };
+        let parts: Vec<_> = rel.components().collect();
+        matches!(parts.as_slice(), [Component::Normal(o), Component::Normal(c), Component::Normal(_)]
+            if o.to_str().is_some_and(|o| o.starts_with('o')) && c.to_str() == Some("clips"))
+    }
+
+    /// A span of a replay saved as a recording, named by the time it starts.
+    pub fn saved_recording(
+        &self,
+        k: RenditionKey,
+        starts: chrono::DateTime<chrono::Utc>,
+    ) -> PathBuf {
+        self.rendition(k)
+            .join("recordings")
+            .join(format!("saved-{}.mp4", starts.format("%Y%m%dT%H%M%S%.3fZ")))
+    }
+
     /// The path relative to the data folder, with `/` separators, as stored in asset rows.
     pub fn relative(&self, path: &Path) -> Option<String> {
         let rel = path.strip_prefix(&self.root).ok()?;
@@ -182,6 +211,17 @@ mod tests {
             Path::new("/data/media/o1/g2/s3/st4/thumbnails/t0000012345.jpg.part")
         );
         assert_eq!(s.relative(Path::new("/etc/passwd")), None);
+    }
+
+    #[test]
+    fn clip_folders_are_recognised() {
+        let s = MediaStore::new("/data");
+        let dir = s.clip_dir(3, "abc");
+        assert_eq!(dir, Path::new("/data/media/o3/clips/abc"));
+        assert!(s.is_clip_dir(&dir));
+        assert!(!s.is_clip_dir(Path::new("/data/media/o3/clips")));
+        assert!(!s.is_clip_dir(Path::new("/data/media/o3/g1/s1")));
+        assert!(!s.is_clip_dir(Path::new("/data")));
     }
 
     #[test]

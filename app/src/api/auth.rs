@@ -80,7 +80,7 @@ pub async fn logout() -> Result<(), AppError> {
 
 /// The client's IP address, for rate limiting.
 #[cfg(feature = "ssr")]
-async fn client_address() -> Result<String, leptos::server_fn::error::ServerFnErrorErr> {
+pub(crate) async fn client_address() -> Result<String, leptos::server_fn::error::ServerFnErrorErr> {
     use axum::extract::ConnectInfo;
     let info: Option<ConnectInfo<std::net::SocketAddr>> = leptos_axum::extract().await.ok();
     Ok(info

@@ -2,6 +2,7 @@
 //! the caller, call a service (which checks role and package and validates), map the error.
 
 pub mod auth;
+pub mod clips;
 pub mod org;
 pub mod processing;
 pub mod streams;

@@ -2,7 +2,8 @@
 
 use leptos::prelude::*;
 
-/// Copies `text` on click; shows "Copied" for a moment.
+/// Copies `text` on click; shows "Copied" for a moment. A site path (`/s/…`) is copied as
+/// the full URL of this server.
 #[component]
 pub fn CopyButton(
     #[prop(into)] text: Signal<String>,
@@ -35,6 +36,10 @@ async fn write_clipboard(text: &str) -> bool {
     let Some(window) = web_sys::window() else {
         return false;
     };
-    let promise = window.navigator().clipboard().write_text(text);
+    let full = match window.location().origin() {
+        Ok(origin) if text.starts_with('/') => format!("{origin}{text}"),
+        _ => text.to_string(),
+    };
+    let promise = window.navigator().clipboard().write_text(&full);
     wasm_bindgen_futures::JsFuture::from(promise).await.is_ok()
 }

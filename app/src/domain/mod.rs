@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod assets;
+pub mod clips;
 pub mod error;
 pub mod jobs;
 pub mod overview;

@@ -6,6 +6,8 @@ pub mod new_stream;
 pub mod not_found;
 pub mod organisation;
 pub mod processing;
+pub mod replay;
+pub mod share;
 pub mod signup;
 pub mod stream;
 pub mod streams;

@@ -1,11 +1,13 @@
-//! `/streams/:id/processing`, the Live Processing tab: owns the group's overview resource,
-//! refreshes it on Refresh and every few seconds while the page is visible (gloo-timers),
-//! and lays out the three sections, the edit modal and the change history.
+//! `/streams/:id/processing`, the Live Processing tab: fetches the group's overview (in the
+//! browser, see [`crate::components::fetched`]), again on Refresh and every few seconds while
+//! the page is visible (gloo-timers), and lays out the three sections, the edit modal and
+//! the change history.
 
 use leptos::prelude::*;
 
 use crate::api::processing::get_processing_overview;
 use crate::components::errors::ErrorBox;
+use crate::components::fetched::{fetch_in_browser, Fetched};
 use crate::components::processing::edit_modal::EditModal;
 use crate::components::processing::history::ChangeHistory;
 use crate::components::processing::recording::RecordingSection;
@@ -22,8 +24,6 @@ use crate::domain::AppError;
 /// How often the tab re-fetches while visible.
 pub const REFRESH_MS: u32 = 5_000;
 
-type OverviewResource = Resource<Result<ProcessingOverview, AppError>>;
-
 /// The tab's content for a group the caller may see (the package check is done by the
 /// caller of this component, and again by the server).
 #[component]
@@ -33,7 +33,7 @@ pub fn LiveProcessing(
     /// Bumped to re-fetch; shared with the page so its header follows too.
     refresh: RwSignal<u64>,
 ) -> impl IntoView {
-    let overview: OverviewResource = Resource::new(
+    let overview = fetch_in_browser(
         move || (group_id.get(), refresh.get()),
         |(id, _)| async move {
             match id {
@@ -44,13 +44,10 @@ pub fn LiveProcessing(
     );
     start_timed_refresh(refresh);
     let role = session.user.role;
-    let pending = RwSignal::new(false);
     view! {
-        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> } set_pending=pending.write_only()>
-            {move || group_id.get().map(|group_id| view! {
-                <Body overview refresh pending group_id can_edit=role.can(Permission::EditProcessing) can_clip=role.can(Permission::ManageClips)/>
-            })}
-        </Transition>
+        {move || group_id.get().map(|group_id| view! {
+            <Body overview refresh group_id can_edit=role.can(Permission::EditProcessing) can_clip=role.can(Permission::ManageClips)/>
+        })}
     }
 }
 
@@ -78,21 +75,21 @@ fn start_timed_refresh(refresh: RwSignal<u64>) {
 
 #[component]
 fn Body(
-    overview: OverviewResource,
+    overview: Fetched<ProcessingOverview>,
     refresh: RwSignal<u64>,
-    pending: RwSignal<bool>,
     group_id: i64,
     can_edit: bool,
     can_clip: bool,
 ) -> impl IntoView {
     // The newest good data; a failed refresh keeps what was shown and says why.
-    let data = Memo::new(
-        move |prev: Option<&Option<ProcessingOverview>>| match overview.get() {
-            Some(Ok(o)) => Some(o),
-            _ => prev.cloned().flatten(),
-        },
-    );
-    let error = Memo::new(move |_| overview.get().and_then(Result::err));
+    let data =
+        Memo::new(
+            move |prev: Option<&Option<ProcessingOverview>>| match overview.value.get() {
+                Some(Ok(o)) => Some(o),
+                _ => prev.cloned().flatten(),
+            },
+        );
+    let error = Memo::new(move |_| overview.value.get().and_then(Result::err));
     // The sections are laid out once per group shape; refreshes update them in place.
     let shape = Memo::new(move |_| {
         data.with(|d| {
@@ -108,7 +105,7 @@ fn Body(
         group_id,
         data,
         refresh,
-        loading: pending.read_only().into(),
+        loading: overview.pending.read_only().into(),
         editing: RwSignal::new(None),
         can_edit,
         can_clip,
@@ -116,6 +113,7 @@ fn Body(
     provide_context(ctx);
     view! {
         {move || error.get().map(|e| view! { <ErrorBox error=e/> })}
+        {move || (shape.get().is_none() && error.get().is_none()).then(|| view! { <p class="muted">"Loading…"</p> })}
         {move || shape.get().map(|_| view! {
             <div class="lp-status">
                 {move || data.get().map(|o| view! {

@@ -10,6 +10,7 @@ use crate::api::streams::{get_stream_group, DeleteStreamGroup, RegenerateStreamK
 use crate::components::auth_guard::SignedIn;
 use crate::components::copy_button::CopyButton;
 use crate::components::errors::{action_error, ErrorBox};
+use crate::components::fetched::fetch_in_browser;
 use crate::components::status::LiveBadge;
 use crate::domain::account::SessionInfo;
 use crate::domain::packages::Package;
@@ -22,7 +23,8 @@ use crate::domain::AppError;
 #[derive(Clone, Copy)]
 struct GroupContext {
     id: Memo<Option<i64>>,
-    detail: Resource<Result<StreamGroupDetail, AppError>>,
+    /// Fetched by the browser (see [`crate::components::fetched`]).
+    detail: RwSignal<Option<Result<StreamGroupDetail, AppError>>>,
     regenerate: ServerAction<RegenerateStreamKey>,
     session: StoredValue<SessionInfo>,
     /// Bumped by the Live Processing tab's refreshes, so the header's live status follows.
@@ -41,7 +43,7 @@ fn StreamFrame(session: SessionInfo) -> impl IntoView {
     let id = Memo::new(move |_| params.read().get("id").and_then(|s| s.parse::<i64>().ok()));
     let regenerate = ServerAction::<RegenerateStreamKey>::new();
     let refresh = RwSignal::new(0u64);
-    let detail = Resource::new(
+    let detail = fetch_in_browser(
         move || (id.get(), regenerate.version().get(), refresh.get()),
         |(id, _, _)| async move {
             match id {
@@ -49,7 +51,8 @@ fn StreamFrame(session: SessionInfo) -> impl IntoView {
                 None => Err(AppError::NotFound("Stream group".into())),
             }
         },
-    );
+    )
+    .value;
     provide_context(GroupContext {
         id,
         detail,
@@ -58,9 +61,9 @@ fn StreamFrame(session: SessionInfo) -> impl IntoView {
         refresh,
     });
     view! {
-        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || detail.get().map(|r| match r {
-                Ok(g) => view! {
+        {move || match detail.get() {
+                None => view! { <p class="muted">"Loading…"</p> }.into_any(),
+                Some(Ok(g)) => view! {
                     <Title text=g.name.clone()/>
                     <div class="page-head">
                         <div>
@@ -73,9 +76,8 @@ fn StreamFrame(session: SessionInfo) -> impl IntoView {
                         <A href=format!("/streams/{}/processing", g.id) attr:class="tab">"Live Processing"</A>
                     </nav>
                 }.into_any(),
-                Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-            })}
-        </Transition>
+                Some(Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
+        }}
         <Outlet/>
     }
 }
@@ -85,9 +87,7 @@ fn StreamFrame(session: SessionInfo) -> impl IntoView {
 pub fn OverviewTab() -> impl IntoView {
     let ctx = expect_context::<GroupContext>();
     view! {
-        <Transition fallback=|| ()>
-            {move || ctx.detail.get().and_then(Result::ok).map(|g| view! { <OverviewBody g ctx/> })}
-        </Transition>
+        {move || ctx.detail.get().and_then(Result::ok).map(|g| view! { <OverviewBody g ctx/> })}
     }
 }
 

@@ -9,6 +9,7 @@ pub mod limiter;
 pub mod passwords;
 pub mod pipeline;
 pub mod repo;
+pub mod request_memo;
 pub mod services;
 pub mod state;
 #[doc(hidden)]

@@ -2,7 +2,34 @@
 //! [`Pipeline`] and hands it over in [`crate::ssr::AppState`]; `app` never depends on the
 //! server crate.
 
+use std::future::Future;
+use std::pin::Pin;
+
+use chrono::{DateTime, Utc};
+
 use crate::domain::jobs::{ApplyMode, JobStatus};
+
+/// What a media operation gives back: its result or a reason a person can read.
+pub type MediaFuture<T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'static>>;
+
+/// A span of a replay buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplaySpan {
+    /// From an in point to an out point (wall clock, as the player shows them).
+    Between(DateTime<Utc>, DateTime<Utc>),
+    /// The last this many seconds of the buffer.
+    Last(u32),
+}
+
+/// The files of a freshly cut clip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClipFiles {
+    /// Its folder, relative to the data folder.
+    pub dir: String,
+    /// The span actually covered (segment boundaries).
+    pub starts_at: DateTime<Utc>,
+    pub duration_ms: i64,
+}
 
 /// What the dashboard asks of the media pipeline.
 pub trait Pipeline: Send + Sync + 'static {
@@ -12,12 +39,28 @@ pub trait Pipeline: Send + Sync + 'static {
     fn settings_changed(&self, group_id: i64) -> ApplyMode;
     /// A group's key was revoked or the group deleted: end its live session, if any.
     fn disconnect_group(&self, group_id: i64);
+    /// Cuts a clip of `span` out of the replay at `replay` (relative to the data folder),
+    /// without re-encoding.
+    fn cut_clip(
+        &self,
+        organisation_id: i64,
+        replay: String,
+        span: ReplaySpan,
+    ) -> MediaFuture<ClipFiles>;
+    /// Makes a clip's poster and MP4 download in the background; records them on its row.
+    fn finish_clip(&self, clip_id: i64, dir: String);
+    /// Removes a deleted clip's folder in the background.
+    fn remove_clip(&self, dir: String);
+    /// Copies `span` of a replay into a permanent recording; returns its asset id.
+    fn save_span(&self, replay: String, span: ReplaySpan) -> MediaFuture<i64>;
 }
 
 /// A pipeline with nothing running, for tools that only touch the database (the CLI) and
 /// for repository tests.
 #[derive(Debug, Default)]
 pub struct NoPipeline;
+
+const NOT_RUNNING: &str = "the media pipeline is not running";
 
 impl Pipeline for NoPipeline {
     fn job_states(&self, _stream_ids: &[i64]) -> Vec<JobStatus> {
@@ -27,4 +70,12 @@ impl Pipeline for NoPipeline {
         ApplyMode::NextIngest
     }
     fn disconnect_group(&self, _group_id: i64) {}
+    fn cut_clip(&self, _: i64, _: String, _: ReplaySpan) -> MediaFuture<ClipFiles> {
+        Box::pin(async { Err(NOT_RUNNING.to_string()) })
+    }
+    fn finish_clip(&self, _clip_id: i64, _dir: String) {}
+    fn remove_clip(&self, _dir: String) {}
+    fn save_span(&self, _: String, _: ReplaySpan) -> MediaFuture<i64> {
+        Box::pin(async { Err(NOT_RUNNING.to_string()) })
+    }
 }

@@ -56,6 +56,8 @@ pub struct Limits {
     pub login_by_address: FailureLimiter,
     /// Failed logins per account (e-mail).
     pub login_by_account: FailureLimiter,
+    /// Share-link lookups that found nothing, per client address.
+    pub share_lookups: FailureLimiter,
 }
 
 impl Default for Limits {
@@ -63,6 +65,7 @@ impl Default for Limits {
         Self {
             login_by_address: FailureLimiter::new(20, Duration::from_secs(300)),
             login_by_account: FailureLimiter::new(8, Duration::from_secs(300)),
+            share_lookups: FailureLimiter::new(30, Duration::from_secs(300)),
         }
     }
 }

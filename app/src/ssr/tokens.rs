@@ -19,6 +19,21 @@ pub fn new_stream_key() -> String {
     format!("sk_{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// A new share token: 24 random bytes (192 bits), URL-safe base64 (32 characters).
+pub fn new_share_token() -> String {
+    let mut bytes = [0u8; 24];
+    rand::fill(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Whether `token` could be a share token at all (saves a lookup for junk).
+pub fn looks_like_share_token(token: &str) -> bool {
+    token.len() == 32
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// The SHA-256 of a token, as stored in the database.
 pub fn hash_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
@@ -48,5 +63,10 @@ mod tests {
         assert!(k.starts_with("sk_") && k.len() == 35, "{k}");
         assert_eq!(hash_token("x"), hash_token("x"));
         assert_eq!(hash_token("x").len(), 32);
+        let s = new_share_token();
+        assert!(looks_like_share_token(&s), "{s}");
+        assert_ne!(s, new_share_token());
+        assert!(!looks_like_share_token("short"));
+        assert!(!looks_like_share_token(&"../".repeat(11)[..32]));
     }
 }

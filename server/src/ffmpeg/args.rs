@@ -262,6 +262,33 @@ pub fn motion_clip(
     v
 }
 
+/// A plain MP4 with its index first (`+faststart`) from a fragmented one, by stream copy:
+/// nothing is decoded or encoded.
+pub fn remux_faststart(input: &Path, output: &Path) -> Vec<OsString> {
+    let mut v = os(&[
+        "-hide_banner",
+        "-nostdin",
+        "-nostats",
+        "-loglevel",
+        "error",
+        "-y",
+        "-i",
+    ]);
+    v.push(input.into());
+    v.extend(os(&[
+        "-map",
+        "0",
+        "-c",
+        "copy",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+    ]));
+    v.push(output.into());
+    v
+}
+
 /// A test publisher: a lavfi pattern with a running UTC clock (when a font is available) and
 /// a tone, encoded H.264/AAC with 1 s GOPs and published over RTMP, as OBS would.
 pub fn test_publisher(url: &str, font: Option<&Path>) -> Vec<OsString> {
@@ -415,6 +442,18 @@ mod tests {
         assert_eq!(v.last().map(String::as_str), Some("rtmp://h/live/k"));
         let plain = s(&test_publisher("rtmp://h/live/k", None));
         assert!(!after(&plain, "-i")[0].contains("drawtext"));
+    }
+
+    #[test]
+    fn clip_downloads_are_stream_copies() {
+        let v = s(&remux_faststart(
+            Path::new("/c/f.mp4"),
+            Path::new("/c/clip.mp4.part"),
+        ));
+        assert_eq!(after(&v, "-c"), ["copy"]);
+        assert_eq!(after(&v, "-movflags"), ["+faststart"]);
+        assert!(!v.iter().any(|a| a.contains("264")), "never re-encoded");
+        assert_eq!(v.last().map(String::as_str), Some("/c/clip.mp4.part"));
     }
 
     #[test]

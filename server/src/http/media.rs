@@ -27,14 +27,14 @@ pub fn routes() -> Router<ServerState> {
         .route("/media/replay/{id}/{*rest}", get(replay_file))
 }
 
-fn not_found() -> Response {
+pub(super) fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "Not found.").into_response()
 }
 
 /// The caller's organisation, if signed in.
 // The error is the response a handler returns as it is; boxing it would only move it.
 #[allow(clippy::result_large_err)]
-async fn caller_org(state: &AppState, headers: &HeaderMap) -> Result<i64, Response> {
+pub(super) async fn caller_org(state: &AppState, headers: &HeaderMap) -> Result<i64, Response> {
     match auth::resolve(state, headers).await {
         Ok(Some(c)) => Ok(c.organisation_id),
         Ok(None) => Err((StatusCode::UNAUTHORIZED, "Please sign in.").into_response()),
@@ -63,7 +63,7 @@ fn content_type(format: &str) -> &'static str {
 }
 
 /// Serves a file with ranges and conditional requests, then sets our headers.
-async fn serve(
+pub(super) async fn serve(
     path: std::path::PathBuf,
     content_type: &str,
     cache: &'static str,
@@ -82,7 +82,7 @@ async fn serve(
 }
 
 const IMMUTABLE: &str = "private, max-age=31536000, immutable";
-const NO_CACHE: &str = "private, no-cache";
+pub(super) const NO_CACHE: &str = "private, no-cache";
 
 /// `/media/assets/{id}.{ext}`
 async fn asset(

@@ -5,5 +5,6 @@ pub mod csrf;
 pub mod error_status;
 pub mod media;
 pub mod router;
+pub mod share;
 
 pub use router::router;

@@ -14,7 +14,7 @@ use tower_http::trace::TraceLayer;
 use app::ssr::AppState;
 use app::{shell, App};
 
-use super::{csrf, error_status, media};
+use super::{csrf, error_status, media, share};
 use crate::media_store::MediaStore;
 
 /// What axum handlers share.
@@ -41,11 +41,15 @@ impl FromRef<ServerState> for AppState {
 pub fn router(state: ServerState) -> Router {
     let routes = generate_route_list(App);
     let app_state = state.app.clone();
-    let context = move || provide_context(app_state.clone());
+    let context = move || {
+        provide_context(app_state.clone());
+        provide_context(app::ssr::request_memo::RequestMemo::default());
+    };
     let options = state.leptos.clone();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(media::routes())
+        .merge(share::routes())
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             shell(options.clone())
         })

@@ -54,6 +54,44 @@ pub struct Entry {
     pub program_date_time: DateTime<Utc>,
 }
 
+/// Reads back a replay playlist this server wrote: every segment with its init segment,
+/// duration and wall-clock time. Segments without a time are skipped (never written so).
+pub fn parse_replay(text: &str) -> Vec<Entry> {
+    let mut out = Vec::new();
+    let mut map = None::<String>;
+    let mut pdt = None;
+    let mut duration = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(v) = line.strip_prefix("#EXT-X-MAP:") {
+            map = v
+                .split(',')
+                .find_map(|kv| kv.trim().strip_prefix("URI="))
+                .map(|u| u.trim_matches('"').to_string());
+        } else if let Some(v) = line.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
+            pdt = DateTime::parse_from_rfc3339(v.trim())
+                .ok()
+                .map(|d| d.with_timezone(&Utc));
+        } else if let Some(v) = line.strip_prefix("#EXTINF:") {
+            duration = v
+                .split(',')
+                .next()
+                .and_then(|d| d.trim().parse::<f64>().ok());
+        } else if !line.is_empty() && !line.starts_with('#') {
+            if let (Some(map_uri), Some(program_date_time), Some(duration)) =
+                (map.clone(), pdt.take(), duration.take())
+            {
+                out.push(Entry {
+                    uri: line.to_string(),
+                    map_uri,
+                    duration,
+                    program_date_time,
+                });
+            }
+        }
+    }
+    out
+}
+
 /// Writes a playlist of `entries`, the first of which has sequence number `media_sequence`.
 /// `discontinuities_before` counts the discontinuities that rolled out of the window. With
 /// `ended`, the playlist is closed (plays as on-demand).
@@ -154,6 +192,7 @@ mod tests {
         assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 1);
         assert!(text.contains("#EXT-X-PROGRAM-DATE-TIME:2026-11-25T10:00:03.000Z"));
         assert!(text.ends_with("#EXT-X-ENDLIST\n"));
+        assert_eq!(parse_replay(&text), entries, "what we write reads back");
         let live = write(&entries[..1], 0, 0, false);
         assert!(!live.contains("ENDLIST"));
         assert_eq!(parse(&live).segments.len(), 1);

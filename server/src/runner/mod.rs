@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use app::domain::jobs::{ApplyMode, JobStatus};
 use app::domain::settings::{ProcessConfig, ProcessKind, StreamProcessing};
-use app::ssr::pipeline::Pipeline;
+use app::ssr::pipeline::{ClipFiles, MediaFuture, Pipeline, ReplaySpan};
 use app::ssr::{repo, AppState};
 use tokio::sync::{broadcast, mpsc, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -394,6 +394,34 @@ impl Pipeline for Supervisor {
             }
             None => ApplyMode::NextIngest,
         }
+    }
+
+    fn cut_clip(
+        &self,
+        organisation_id: i64,
+        replay: String,
+        span: ReplaySpan,
+    ) -> MediaFuture<ClipFiles> {
+        let ctx = self.ctx.clone();
+        Box::pin(async move {
+            crate::replay::clips::cut(&ctx.store, organisation_id, &replay, span).await
+        })
+    }
+
+    fn finish_clip(&self, clip_id: i64, dir: String) {
+        self.tracker
+            .spawn(crate::replay::clips::finish(self.ctx.clone(), clip_id, dir));
+    }
+
+    fn remove_clip(&self, dir: String) {
+        let ctx = self.ctx.clone();
+        self.tracker
+            .spawn(async move { crate::replay::clips::remove(&ctx.store, &dir).await });
+    }
+
+    fn save_span(&self, replay: String, span: ReplaySpan) -> MediaFuture<i64> {
+        let ctx = self.ctx.clone();
+        Box::pin(async move { crate::replay::saved::save(&ctx, &replay, span).await })
     }
 
     fn disconnect_group(&self, group_id: i64) {

@@ -137,6 +137,31 @@ pub async fn run(ctx: &RunnerCtx) -> Report {
             report.files_removed += 1;
         }
     }
+    // Clip folders without a row (deleted while the server was down), rows without a folder.
+    if let Ok(dirs) = repo::clips::all_dirs(db).await {
+        let known: std::collections::HashSet<_> = dirs.iter().cloned().collect();
+        let mut seen = std::collections::HashSet::new();
+        for path in &files {
+            let Some(dir) = path.parent().filter(|d| ctx.store.is_clip_dir(d)) else {
+                continue;
+            };
+            let Some(rel) = ctx.store.relative(dir) else {
+                continue;
+            };
+            if !known.contains(&rel) && seen.insert(rel) {
+                let _ = tokio::fs::remove_dir_all(dir).await;
+                report.files_removed += 1;
+            } else if path.to_string_lossy().ends_with(&format!(".{PART}")) {
+                let _ = tokio::fs::remove_file(path).await;
+            }
+        }
+        for rel in dirs {
+            if ctx.store.resolve(&rel).is_none_or(|d| !d.exists()) {
+                let _ = repo::clips::delete_by_dir(db, &rel).await;
+                report.rows_removed += 1;
+            }
+        }
+    }
     // Segment folders of sessions whose replay was never registered.
     for path in &files {
         let Some(key) = key_of(&ctx.store, path) else {

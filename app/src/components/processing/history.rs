@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use super::use_tab;
 use crate::api::processing::processing_history;
 use crate::components::errors::ErrorBox;
+use crate::components::fetched::fetch_in_browser;
 use crate::domain::time::format_utc;
 
 /// The history, newest first; reloaded with the tab.
@@ -13,10 +14,24 @@ use crate::domain::time::format_utc;
 pub fn ChangeHistory() -> impl IntoView {
     let ctx = use_tab();
     let group_id = ctx.group_id;
-    let history = Resource::new(
-        move || ctx.refresh.get(),
-        move |_| processing_history(group_id),
-    );
+    // Fetched by the browser (an effect), and only while the section is open: it is not
+    // part of the first paint, and a nested server-rendered resource would have to line up
+    // with the page's own across server rendering's repeated walks.
+    let open = RwSignal::new(false);
+    let history = fetch_in_browser(
+        move || {
+            ctx.refresh.track();
+            open.get()
+        },
+        move |open| async move {
+            if open {
+                processing_history(group_id).await
+            } else {
+                Ok(Vec::new())
+            }
+        },
+    )
+    .value;
     let value = |v: &str| {
         if v.is_empty() {
             "—".to_string()
@@ -26,9 +41,16 @@ pub fn ChangeHistory() -> impl IntoView {
     };
     view! {
         <section class="card lp-section" id="history" aria-labelledby="history-title">
-            <details>
+            <details on:toggle=move |ev: web_sys::Event| {
+                use wasm_bindgen::JsCast;
+                let is_open = ev
+                    .target()
+                    .and_then(|t| t.dyn_into::<web_sys::HtmlDetailsElement>().ok())
+                    .is_some_and(|d| d.open());
+                open.set(is_open);
+            }>
                 <summary><h2 id="history-title">"Change history"</h2></summary>
-                <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                <div class="history-body">
                     {move || history.get().map(|r| match r {
                         Ok(list) if list.is_empty() => view! { <p class="muted">"No changes since the streams were created."</p> }.into_any(),
                         Ok(list) => view! {
@@ -53,7 +75,7 @@ pub fn ChangeHistory() -> impl IntoView {
                         }.into_any(),
                         Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                     })}
-                </Transition>
+                </div>
             </details>
         </section>
     }

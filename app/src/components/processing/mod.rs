@@ -92,5 +92,8 @@ pub fn use_tab() -> TabContext {
 
 /// The streams of the group (ingest first), as the tab shows them.
 pub fn streams(ctx: &TabContext) -> Vec<StreamInfo> {
-    ctx.with(|o| o.streams.clone()).unwrap_or_default()
+    // The layout is rebuilt when the streams change (the page watches that); not here.
+    ctx.data
+        .with_untracked(|d| d.as_ref().map(|o| o.streams.clone()))
+        .unwrap_or_default()
 }

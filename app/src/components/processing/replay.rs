@@ -8,6 +8,7 @@ use leptos_router::components::A;
 use super::cells::{span_text, ActiveCell};
 use super::header::{SectionHeader, StreamTabs};
 use super::{streams, use_tab, Section};
+use crate::components::clips_table::ClipsTable;
 use crate::domain::settings::ProcessKind;
 use crate::domain::time::{format_duration_s, format_utc};
 
@@ -84,6 +85,8 @@ pub fn ReplaySection() -> impl IntoView {
                     <p class="muted">"No replay yet: with replay on, one appears for every live session."</p>
                 </Show>
             </div>
+            <h3>"Clips"</h3>
+            <ClipsTable stream_id=Signal::derive(move || stream_id.get()) reload=ctx.refresh can_manage=ctx.can_clip/>
         </section>
     }
     .into_any()

@@ -3,6 +3,7 @@
 //! backend would be a sibling folder with the same functions.
 
 pub mod assets;
+pub mod clips;
 pub mod live_sessions;
 pub mod orgs;
 pub mod sessions;

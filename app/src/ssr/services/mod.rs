@@ -3,6 +3,7 @@
 //! rules, and talks to the repositories. No HTTP here.
 
 pub mod accounts;
+pub mod clips;
 pub mod processing;
 pub mod streams;
 

@@ -1,0 +1,351 @@
+//! Clips and share links.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use crate::domain::clips::{share_path, Clip, Mp4State, ShareLink};
+use crate::ssr::db::{Db, Tx};
+
+/// Columns of a new clip.
+#[derive(Debug, Clone)]
+pub struct NewClipRow {
+    pub organisation_id: i64,
+    pub stream_id: i64,
+    pub session_id: Option<i64>,
+    pub replay_asset_id: i64,
+    pub title: String,
+    pub starts_at: DateTime<Utc>,
+    pub duration_ms: i64,
+    pub dir: String,
+    pub created_by: i64,
+    pub created_by_email: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A clip row with what serving it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClipRow {
+    pub clip: Clip,
+    pub organisation_id: i64,
+    /// Its folder, relative to the data folder.
+    pub dir: String,
+}
+
+/// What a share token opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShareTarget {
+    Clip(Box<ClipRow>),
+    /// A replay asset: its id, session, path relative to the data folder.
+    Replay {
+        asset_id: i64,
+        path: String,
+        session_started_at: DateTime<Utc>,
+        session_ended_at: Option<DateTime<Utc>>,
+        duration_ms: Option<i64>,
+        stream_id: i64,
+    },
+}
+
+/// A share link found by its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundShare {
+    pub link: ShareLink,
+    pub organisation_id: i64,
+    pub target: ShareTarget,
+}
+
+/// The members' URL of a clip's file.
+pub fn clip_url(id: i64, file: &str) -> String {
+    format!("/media/clips/{id}/{file}")
+}
+
+const CLIP_COLUMNS: &str = "c.id, c.organisation_id, c.stream_id, c.replay_asset_id, c.title, c.starts_at, c.duration_ms, c.dir, c.mp4_state, c.has_poster, c.created_by_email, c.created_at, c.expires_at, s.started_at AS session_started_at";
+
+const LINK_COLUMNS: &str =
+    "l.id AS link_id, l.token, l.title AS link_title, l.created_at AS link_created_at, l.expires_at AS link_expires_at, l.revoked_at AS link_revoked_at";
+
+fn map_link(r: &sqlx::sqlite::SqliteRow) -> Result<Option<ShareLink>, sqlx::Error> {
+    let id: Option<i64> = r.try_get("link_id")?;
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    let token: String = r.try_get("token")?;
+    Ok(Some(ShareLink {
+        id,
+        path: share_path(&token),
+        title: r.try_get("link_title")?,
+        created_at: r.try_get("link_created_at")?,
+        expires_at: r.try_get("link_expires_at")?,
+        revoked_at: r.try_get("link_revoked_at")?,
+    }))
+}
+
+fn map_clip(r: &sqlx::sqlite::SqliteRow) -> Result<ClipRow, sqlx::Error> {
+    let id: i64 = r.try_get("id")?;
+    let state: String = r.try_get("mp4_state")?;
+    let has_poster: bool = r.try_get("has_poster")?;
+    Ok(ClipRow {
+        clip: Clip {
+            id,
+            stream_id: r.try_get("stream_id")?,
+            replay_id: r.try_get("replay_asset_id")?,
+            title: r.try_get("title")?,
+            session_started_at: r.try_get("session_started_at")?,
+            starts_at: r.try_get("starts_at")?,
+            duration_ms: r.try_get("duration_ms")?,
+            created_at: r.try_get("created_at")?,
+            created_by: r.try_get("created_by_email")?,
+            expires_at: r.try_get("expires_at")?,
+            mp4: Mp4State::from_key(&state).unwrap_or(Mp4State::Failed),
+            playlist_url: clip_url(id, "clip.m3u8"),
+            mp4_url: clip_url(id, "clip.mp4"),
+            poster_url: has_poster.then(|| clip_url(id, "poster.jpg")),
+            share: None,
+        },
+        organisation_id: r.try_get("organisation_id")?,
+        dir: r.try_get("dir")?,
+    })
+}
+
+fn select_clips(filter: &str) -> String {
+    // The newest link of each clip comes along.
+    format!(
+        "SELECT {CLIP_COLUMNS}, {LINK_COLUMNS} FROM clips c
+         LEFT JOIN live_sessions s ON s.id = c.session_id
+         LEFT JOIN share_links l ON l.id = (SELECT MAX(id) FROM share_links WHERE clip_id = c.id)
+         WHERE {filter}"
+    )
+}
+
+fn map_clip_with_link(r: sqlx::sqlite::SqliteRow) -> Result<ClipRow, sqlx::Error> {
+    let mut row = map_clip(&r)?;
+    row.clip.share = map_link(&r)?;
+    Ok(row)
+}
+
+/// Inserts a clip; returns its id.
+pub async fn insert(tx: &mut Tx, c: &NewClipRow) -> Result<i64, sqlx::Error> {
+    Ok(sqlx::query(
+        "INSERT INTO clips (organisation_id, stream_id, session_id, replay_asset_id, title, starts_at, duration_ms, dir, created_by, created_by_email, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(c.organisation_id)
+    .bind(c.stream_id)
+    .bind(c.session_id)
+    .bind(c.replay_asset_id)
+    .bind(&c.title)
+    .bind(c.starts_at)
+    .bind(c.duration_ms)
+    .bind(&c.dir)
+    .bind(c.created_by)
+    .bind(&c.created_by_email)
+    .bind(c.created_at)
+    .bind(c.expires_at)
+    .execute(&mut **tx)
+    .await?
+    .last_insert_rowid())
+}
+
+/// A share link for a clip or a replay (exactly one of them).
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_link(
+    tx: &mut Tx,
+    organisation_id: i64,
+    token: &str,
+    clip_id: Option<i64>,
+    replay_asset_id: Option<i64>,
+    title: &str,
+    created_by: i64,
+    now: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<i64, sqlx::Error> {
+    Ok(sqlx::query(
+        "INSERT INTO share_links (organisation_id, token, clip_id, replay_asset_id, title, created_by, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(organisation_id)
+    .bind(token)
+    .bind(clip_id)
+    .bind(replay_asset_id)
+    .bind(title)
+    .bind(created_by)
+    .bind(now)
+    .bind(expires_at)
+    .execute(&mut **tx)
+    .await?
+    .last_insert_rowid())
+}
+
+/// One clip of an organisation.
+pub async fn get(db: &Db, org_id: i64, id: i64) -> Result<Option<ClipRow>, sqlx::Error> {
+    let sql = select_clips("c.id = ? AND c.organisation_id = ?");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(org_id)
+        .fetch_optional(db)
+        .await?
+        .map(map_clip_with_link)
+        .transpose()
+}
+
+/// A stream's clips, newest first.
+pub async fn for_stream(db: &Db, stream_id: i64, limit: i64) -> Result<Vec<ClipRow>, sqlx::Error> {
+    let sql = format!(
+        "{} ORDER BY c.created_at DESC, c.id DESC LIMIT ?",
+        select_clips("c.stream_id = ?")
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(stream_id)
+        .bind(limit)
+        .fetch_all(db)
+        .await?
+        .into_iter()
+        .map(map_clip_with_link)
+        .collect()
+}
+
+/// Records the MP4 export's outcome and whether a poster exists.
+pub async fn set_files(
+    db: &Db,
+    id: i64,
+    mp4: Mp4State,
+    mp4_size: Option<i64>,
+    has_poster: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE clips SET mp4_state = ?, mp4_size = ?, has_poster = ? WHERE id = ?")
+        .bind(mp4.key())
+        .bind(mp4_size)
+        .bind(has_poster)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes a clip (its links go with it); returns its folder.
+pub async fn delete(db: &Db, org_id: i64, id: i64) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("DELETE FROM clips WHERE id = ? AND organisation_id = ? RETURNING dir")
+        .bind(id)
+        .bind(org_id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Deletes clips expired at `now`; returns their folders.
+pub async fn delete_expired(db: &Db, now: DateTime<Utc>) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "DELETE FROM clips WHERE expires_at IS NOT NULL AND expires_at <= ? RETURNING dir",
+    )
+    .bind(now)
+    .fetch_all(db)
+    .await
+}
+
+/// Deletes the clip stored in `dir` (its folder is gone).
+pub async fn delete_by_dir(db: &Db, dir: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM clips WHERE dir = ?")
+        .bind(dir)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Clips whose poster and MP4 were never finished (the server stopped first).
+pub async fn unfinished(db: &Db) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, dir FROM clips WHERE mp4_state = 'pending'")
+        .fetch_all(db)
+        .await
+}
+
+/// Every clip folder (start-up reconciliation).
+pub async fn all_dirs(db: &Db) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT dir FROM clips")
+        .fetch_all(db)
+        .await
+}
+
+/// Revokes a link of the organisation; `false` if there is none (or it was revoked).
+pub async fn revoke_link(
+    db: &Db,
+    org_id: i64,
+    link_id: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE share_links SET revoked_at = ? WHERE id = ? AND organisation_id = ? AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(link_id)
+    .bind(org_id)
+    .execute(db)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// The links made for a replay (live session shares), newest first.
+pub async fn links_of_replay(db: &Db, replay_asset_id: i64) -> Result<Vec<ShareLink>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {LINK_COLUMNS} FROM share_links l WHERE l.replay_asset_id = ? ORDER BY l.id DESC"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(replay_asset_id)
+        .fetch_all(db)
+        .await?
+        .iter()
+        .filter_map(|r| map_link(r).transpose())
+        .collect()
+}
+
+/// A link by its token, active or not, with what it opens.
+pub async fn find_by_token(db: &Db, token: &str) -> Result<Option<FoundShare>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {LINK_COLUMNS}, l.organisation_id AS link_org, l.clip_id, l.replay_asset_id AS link_replay FROM share_links l WHERE l.token = ?"
+    );
+    let Some(r) = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(token)
+        .fetch_optional(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(link) = map_link(&r)? else {
+        return Ok(None);
+    };
+    let organisation_id: i64 = r.try_get("link_org")?;
+    let clip_id: Option<i64> = r.try_get("clip_id")?;
+    let replay_id: Option<i64> = r.try_get("link_replay")?;
+    let target = match (clip_id, replay_id) {
+        (Some(clip_id), _) => match get(db, organisation_id, clip_id).await? {
+            Some(c) => ShareTarget::Clip(Box::new(c)),
+            None => return Ok(None),
+        },
+        (None, Some(asset_id)) => {
+            let Some(r) = sqlx::query(
+                "SELECT a.path, a.duration_ms, a.stream_id, s.started_at, s.ended_at FROM assets a JOIN live_sessions s ON s.id = a.session_id WHERE a.id = ? AND a.organisation_id = ? AND a.kind = 'replay'",
+            )
+            .bind(asset_id)
+            .bind(organisation_id)
+            .fetch_optional(db)
+            .await?
+            else {
+                return Ok(None);
+            };
+            ShareTarget::Replay {
+                asset_id,
+                path: r.try_get("path")?,
+                session_started_at: r.try_get("started_at")?,
+                session_ended_at: r.try_get("ended_at")?,
+                duration_ms: r.try_get("duration_ms")?,
+                stream_id: r.try_get("stream_id")?,
+            }
+        }
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(FoundShare {
+        link,
+        organisation_id,
+        target,
+    }))
+}

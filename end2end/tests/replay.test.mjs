@@ -1,0 +1,158 @@
+// Replay end to end, against the real server and a real published stream: Rewatch plays;
+// Clip & Share makes a clip whose link plays in a fresh browser with no cookies; the MP4
+// download probes to the clip's length within one GOP; the clip still plays after the
+// replay window rolled past it; revoked and expired links show not-found; a span of the
+// buffer is saved as a recording. Screenshots of the player and the share page, desktop
+// and phone.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, launchBrowser, visit, shot, signUp, publish, eventually, createGroup, playing } from './harness.mjs';
+
+let server;
+let browser;
+let publisher;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await publisher?.stop();
+  await browser?.close();
+  await server?.stop();
+});
+
+const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true };
+
+/** Opens a share link in a fresh context (no cookies); returns its page and context. */
+async function openShared(path, options = {}) {
+  const context = await browser.newContext(options);
+  const page = await context.newPage();
+  const response = await page.goto(server.url + path);
+  return { context, page, status: response.status() };
+}
+
+function probeDuration(file) {
+  return Number(execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', file]).toString().trim());
+}
+
+function sql(statement) {
+  execFileSync('python3', ['-c', 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()', join(server.dataDir, 'livepro.db'), statement]);
+}
+
+test('Rewatch plays, Clip & Share makes links viewers open without an account', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+  const page = await context.newPage();
+  await signUp(page, server, { org: 'Stadium TV', email: 'rita@example.com' });
+  const slug = (await server.cli('org', 'list')).trim().split('\n')[0].split('\t')[1];
+  await server.cli('org', 'enable-package', slug, 'live_processing');
+  const group = await createGroup(page, server, 'Final', { processing: true, replaySeconds: 20 });
+  const key = (await page.locator('#stream-key').textContent()).trim();
+  publisher = publish(`${server.rtmp}/${key}`, { seconds: 300 });
+
+  // Rewatch from the tab: the live replay plays in the browser.
+  await visit(page, server, `/streams/${group}/processing`);
+  const session = page.locator('table[data-assets="replay"] tbody tr').first();
+  await eventually('the live replay', async () => (await session.count()) === 1 && (await session.getByText('● Live').count()) === 1);
+  await session.getByRole('link', { name: /Rewatch/ }).click();
+  await page.waitForURL(new RegExp(`/streams/${group}/replay/\\d+$`));
+  await playing(page);
+  await page.locator('.strip.timeline img').first().waitFor();
+  await shot(page, 'replay-player');
+
+  // Mark in, let 4 s play, mark out, title, create: instant, with a share link.
+  const panel = page.locator('#clip-panel');
+  await panel.getByRole('button', { name: 'Mark in' }).click();
+  await page.waitForTimeout(4000);
+  await panel.getByRole('button', { name: 'Mark out' }).click();
+  await panel.getByRole('button', { name: 'in point 1 s earlier' }).click();
+  assert.match(await panel.locator('.clip-length').textContent(), /^Length [45]\.\d s$/);
+  await panel.getByLabel('Title').fill('Winning goal');
+  const createdAt = Date.now();
+  await panel.getByRole('button', { name: 'Create clip' }).click();
+  const created = panel.locator('.notice-box.created');
+  await created.waitFor();
+  const link = await created.locator('a.share-link').getAttribute('href');
+  assert.match(link, /^\/s\/[A-Za-z0-9_-]{32}$/);
+  await created.getByRole('button', { name: 'Copy share link' }).click();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), server.url + link);
+  await shot(page, 'replay-clip-created');
+
+  // A viewer with no account opens it and it plays, on a desktop and on a phone.
+  let viewer = await openShared(link);
+  assert.equal(viewer.status, 200);
+  await viewer.page.getByRole('heading', { name: 'Winning goal' }).waitFor();
+  assert.equal(await viewer.page.locator('meta[property="og:title"]').getAttribute('content'), 'Winning goal');
+  await playing(viewer.page, 'video.player', 0.5);
+  await shot(viewer.page, 'share-desktop');
+  await viewer.context.close();
+  viewer = await openShared(link, PHONE);
+  await playing(viewer.page, 'video.player', 0.5);
+  await shot(viewer.page, 'share-phone');
+  await viewer.context.close();
+
+  // The MP4 download, made by stream copy, lasts the clip within one GOP (1 s).
+  const row = page.locator('table[data-list="clips"] tbody tr', { hasText: 'Winning goal' });
+  const mp4 = row.getByRole('link', { name: /MP4/ });
+  await mp4.waitFor({ timeout: 30000 });
+  const clipSeconds = Number((await row.locator('td:nth-child(3)').textContent()).replace(' s', ''));
+  const body = await (await page.request.get(server.url + (await mp4.getAttribute('href')))).body();
+  const file = join(server.dataDir, 'clip-download.mp4');
+  writeFileSync(file, body);
+  const seconds = probeDuration(file);
+  assert.ok(Math.abs(seconds - clipSeconds) <= 1.0, `MP4 lasts ${seconds} s, clip ${clipSeconds} s`);
+
+  // Save the last minute of the buffer as a recording.
+  await page.locator('#save-seconds').selectOption('60');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.getByText(/^Saved a recording of/).waitFor();
+
+  // Once the 20 s window has rolled past the clip, it still plays.
+  const replayUrl = await page.locator('video.player').getAttribute('data-src');
+  await eventually('the replay window to roll past the clip', async () => {
+    const text = await (await page.request.get(server.url + replayUrl)).text();
+    const first = text.match(/#EXT-X-PROGRAM-DATE-TIME:(\S+)/);
+    return first && Date.parse(first[1]) > createdAt + 1000;
+  }, 60000);
+  viewer = await openShared(link);
+  await playing(viewer.page, 'video.player', 1);
+  await viewer.context.close();
+
+  // Revoked: not found.
+  await page.reload();
+  await row.getByRole('button', { name: 'Revoke link' }).click();
+  await row.getByText('Revoked').waitFor();
+  viewer = await openShared(link);
+  assert.equal(viewer.status, 404);
+  await viewer.page.getByRole('heading', { name: 'Not found' }).waitFor();
+  await shot(viewer.page, 'share-not-found');
+  const revokedText = await viewer.page.locator('main').textContent();
+  await viewer.context.close();
+
+  // Expired: not found, the same page as a token that never existed.
+  await page.locator('#clip-panel').getByRole('button', { name: 'Clip the last 30 s' }).click();
+  const second = await page.locator('#clip-panel .notice-box.created a.share-link').getAttribute('href');
+  assert.notEqual(second, link);
+  viewer = await openShared(second);
+  assert.equal(viewer.status, 200);
+  await viewer.context.close();
+  sql(`UPDATE share_links SET expires_at = '2020-01-01T00:00:00Z' WHERE token = '${second.slice(3)}'`);
+  viewer = await openShared(second);
+  assert.equal(viewer.status, 404);
+  assert.equal(await viewer.page.locator('main').textContent(), revokedText);
+  await viewer.context.close();
+  viewer = await openShared('/s/' + 'x'.repeat(32));
+  assert.equal(viewer.status, 404);
+  assert.equal(await viewer.page.locator('main').textContent(), revokedText);
+  await viewer.context.close();
+
+  // The player page at phone width.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot(page, 'replay-player-phone');
+  await context.close();
+});

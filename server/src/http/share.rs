@@ -1,0 +1,153 @@
+//! Files behind share links and clips. `/s/{token}/…` serves what one active link opens (a
+//! clip folder, or a replay's playlist and segments and a poster) to anyone holding the
+//! token and nothing else: wrong, expired and revoked tokens all get the same not-found, and
+//! an address that misses too often is slowed down. `/media/clips/{id}/…` serves clip files
+//! to members of the owning organisation.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use app::domain::assets::AssetKind;
+use app::domain::AppError;
+use app::ssr::repo::{self, clips::ShareTarget};
+use app::ssr::services;
+
+use super::media::{self, not_found, serve, NO_CACHE};
+use super::router::ServerState;
+use crate::replay::clips::{INIT, MP4, PLAYLIST, POSTER};
+
+/// Segments and downloads behind a link: private, and short-lived so a revoked link stops
+/// working everywhere soon.
+const SHORT: &str = "private, max-age=300";
+
+/// Routes of shared and clip files.
+pub fn routes() -> Router<ServerState> {
+    Router::new()
+        .route("/s/{token}/{*rest}", get(shared_file))
+        .route("/media/clips/{id}/{file}", get(member_clip_file))
+}
+
+/// Whether `file` names a file of a clip folder; its content type and caching.
+pub fn clip_member(file: &str) -> Option<(&'static str, &'static str)> {
+    match file {
+        PLAYLIST => Some(("application/vnd.apple.mpegurl", NO_CACHE)),
+        INIT | MP4 => Some(("video/mp4", SHORT)),
+        POSTER => Some(("image/jpeg", SHORT)),
+        _ => {
+            let n = file.strip_prefix("seg_")?.strip_suffix(".m4s")?;
+            (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                .then_some(("video/iso.segment", SHORT))
+        }
+    }
+}
+
+async fn shared_file(
+    State(s): State<ServerState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path((token, rest)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    let found = match services::clips::find_share(&s.app, &token, &addr.ip().to_string()).await {
+        Ok(Some(f)) => f,
+        Ok(None) => return not_found(),
+        Err(AppError::RateLimited { retry_after_s }) => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", retry_after_s.to_string())],
+                "Too many requests.",
+            )
+                .into_response()
+        }
+        Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "Internal error.").into_response(),
+    };
+    match found.target {
+        ShareTarget::Clip(clip) => {
+            let (Some((ctype, cache)), Some(dir)) =
+                (clip_member(&rest), s.store.resolve(&clip.dir))
+            else {
+                return not_found();
+            };
+            serve(dir.join(&rest), ctype, cache, request).await
+        }
+        ShareTarget::Replay {
+            path, stream_id, ..
+        } => {
+            if rest == POSTER {
+                let Ok(Some(thumb)) =
+                    repo::assets::latest(&s.app.db, stream_id, AssetKind::Thumbnail, "jpeg").await
+                else {
+                    return not_found();
+                };
+                return match s.store.resolve(&thumb.path) {
+                    Some(p) => serve(p, "image/jpeg", NO_CACHE, request).await,
+                    None => not_found(),
+                };
+            }
+            let (Some((ctype, cache)), Some(playlist)) =
+                (media::replay_member(&rest), s.store.resolve(&path))
+            else {
+                return not_found();
+            };
+            let file = match playlist.parent() {
+                Some(dir) if rest != "replay.m3u8" => dir.join(&rest),
+                _ => playlist,
+            };
+            serve(file, ctype, cache, request).await
+        }
+    }
+}
+
+/// `/media/clips/{id}/{file}` for members.
+async fn member_clip_file(
+    State(s): State<ServerState>,
+    Path((id, file)): Path<(i64, String)>,
+    request: Request,
+) -> Response {
+    let Some((ctype, cache)) = clip_member(&file) else {
+        return not_found();
+    };
+    let org = match media::caller_org(&s.app, request.headers()).await {
+        Ok(o) => o,
+        Err(e) => return e,
+    };
+    let Ok(Some(clip)) = repo::clips::get(&s.app.db, org, id).await else {
+        return not_found();
+    };
+    match s.store.resolve(&clip.dir) {
+        Some(dir) => serve(dir.join(&file), ctype, cache, request).await,
+        None => not_found(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clip_member;
+
+    #[test]
+    fn only_clip_files_of_a_strict_form_are_served() {
+        for ok in [
+            "clip.m3u8",
+            "init.mp4",
+            "seg_000001.m4s",
+            "poster.jpg",
+            "clip.mp4",
+        ] {
+            assert!(clip_member(ok).is_some(), "{ok}");
+        }
+        for bad in [
+            "../x",
+            "seg_.m4s",
+            "seg_1.m4s/x",
+            "clip.frag.mp4",
+            "poster.webp",
+            "x.part",
+        ] {
+            assert!(clip_member(bad).is_none(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Clips cut from a replay. Cutting is instant: the chosen segments are hard-linked into the
+//! clip's own folder (so they outlive the rolling window and the session) and a VOD playlist
+//! is written over them; nothing is decoded. Then, in the background, a poster from the
+//! first keyframe and an MP4 download by stream copy: the fragments rebased to start at
+//! zero, remuxed by ffmpeg with `+faststart`, never re-encoded.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::domain::clips::Mp4State;
+use app::ssr::pipeline::ClipFiles;
+use app::ssr::repo;
+use tokio::io::AsyncWriteExt;
+
+use super::select::select;
+use crate::ffmpeg::{args, process};
+use crate::media::{fmp4, m3u8};
+use crate::media_store::MediaStore;
+use crate::runner::segment::InitInfo;
+use crate::runner::RunnerCtx;
+use app::ssr::pipeline::ReplaySpan;
+
+/// The playlist, init segment, media segments and downloads of a clip folder.
+pub const PLAYLIST: &str = "clip.m3u8";
+pub const INIT: &str = "init.mp4";
+pub const POSTER: &str = "poster.jpg";
+pub const MP4: &str = "clip.mp4";
+
+/// The name of the `i`th media segment in a clip folder.
+pub fn segment_name(i: usize) -> String {
+    format!("seg_{i:06}.m4s")
+}
+
+/// The segments of a replay playlist, resolved to files, for `wanted`.
+pub struct Chosen {
+    pub init: PathBuf,
+    pub segments: Vec<(PathBuf, m3u8::Entry)>,
+}
+
+/// Reads a replay playlist (path relative to the data folder) and picks the segments that
+/// cover `wanted`.
+pub async fn choose(
+    store: &MediaStore,
+    replay: &str,
+    wanted: ReplaySpan,
+) -> Result<Chosen, String> {
+    let playlist = store.resolve(replay).ok_or("not a replay of this server")?;
+    let dir = playlist.parent().ok_or("not a replay of this server")?;
+    let text = tokio::fs::read_to_string(&playlist)
+        .await
+        .map_err(|_| "the replay playlist is gone".to_string())?;
+    let entries = m3u8::parse_replay(&text);
+    let range = select(&entries, wanted)?;
+    let inside = |uri: &str| {
+        uri.split('/')
+            .all(|p| !p.is_empty() && p != "." && p != "..")
+    };
+    let chosen = &entries[range];
+    let first = chosen.first().ok_or("nothing to cut")?;
+    if !inside(&first.map_uri) || !chosen.iter().all(|e| inside(&e.uri)) {
+        return Err("the replay playlist names files outside its folder".into());
+    }
+    Ok(Chosen {
+        init: dir.join(&first.map_uri),
+        segments: chosen
+            .iter()
+            .map(|e| (dir.join(&e.uri), e.clone()))
+            .collect(),
+    })
+}
+
+/// A hard link (same file system: no bytes copied), or a copy where links are impossible.
+async fn link(from: &Path, to: &Path) -> Result<(), String> {
+    if tokio::fs::hard_link(from, to).await.is_ok() {
+        return Ok(());
+    }
+    tokio::fs::copy(from, to)
+        .await
+        .map(|_| ())
+        .map_err(|_| "a segment left the replay buffer while cutting; try again".to_string())
+}
+
+/// Cuts a clip of organisation `org` out of `replay`.
+pub async fn cut(
+    store: &MediaStore,
+    org: i64,
+    replay: &str,
+    wanted: ReplaySpan,
+) -> Result<ClipFiles, String> {
+    let chosen = choose(store, replay, wanted).await?;
+    let name = format!("{:032x}", rand::random::<u128>());
+    let dir = store.clip_dir(org, &name);
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| format!("cannot create the clip folder: {e}"))?;
+    let result = async {
+        link(&chosen.init, &dir.join(INIT)).await?;
+        let mut entries = Vec::with_capacity(chosen.segments.len());
+        for (i, (path, entry)) in chosen.segments.iter().enumerate() {
+            link(path, &dir.join(segment_name(i))).await?;
+            entries.push(m3u8::Entry {
+                uri: segment_name(i),
+                map_uri: INIT.into(),
+                ..entry.clone()
+            });
+        }
+        let text = m3u8::write(&entries, 0, 0, true);
+        MediaStore::write_atomic(&dir.join(PLAYLIST), text.as_bytes())
+            .await
+            .map_err(|e| format!("cannot write the clip playlist: {e}"))?;
+        Ok::<_, String>(entries)
+    }
+    .await;
+    let entries = match result {
+        Ok(e) => e,
+        Err(e) => {
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+            return Err(e);
+        }
+    };
+    let duration: f64 = entries.iter().map(|e| e.duration).sum();
+    Ok(ClipFiles {
+        dir: store
+            .relative(&dir)
+            .ok_or("clip folder outside the data folder")?,
+        starts_at: entries
+            .first()
+            .map(|e| e.program_date_time)
+            .ok_or("nothing to cut")?,
+        duration_ms: (duration * 1000.0).round() as i64,
+    })
+}
+
+/// Writes the init segment and the media segments into one fragmented MP4 that starts at
+/// time zero (`target`, written as `.part`, synced and renamed). Returns its size.
+pub async fn write_fragmented(
+    init: &Path,
+    segments: &[PathBuf],
+    target: &Path,
+) -> Result<u64, String> {
+    let info = InitInfo::read(init).await?;
+    let part = MediaStore::part(target);
+    let mut file = tokio::fs::File::create(&part)
+        .await
+        .map_err(|e| format!("{}: {e}", part.display()))?;
+    file.write_all(&info.bytes)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut base = None;
+    for s in segments {
+        let mut bytes = tokio::fs::read(s)
+            .await
+            .map_err(|e| format!("{}: {e}", s.display()))?;
+        let start = fmp4::earliest_time(&bytes, &info.timescales).unwrap_or(0.0);
+        let base = *base.get_or_insert(start);
+        fmp4::rebase(&mut bytes, &info.timescales, base).map_err(|e| e.to_string())?;
+        file.write_all(&bytes).await.map_err(|e| e.to_string())?;
+    }
+    file.flush().await.map_err(|e| e.to_string())?;
+    drop(file);
+    MediaStore::publish(&part, target)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Makes the MP4 download of a clip folder by stream copy; returns its size.
+pub async fn export_mp4(ffmpeg: &Path, dir: &Path) -> Result<u64, String> {
+    let mut segments = Vec::new();
+    for i in 0.. {
+        let p = dir.join(segment_name(i));
+        if !tokio::fs::try_exists(&p).await.unwrap_or(false) {
+            break;
+        }
+        segments.push(p);
+    }
+    let fragmented = dir.join("clip.frag.mp4");
+    write_fragmented(&dir.join(INIT), &segments, &fragmented).await?;
+    let target = dir.join(MP4);
+    let part = MediaStore::part(&target);
+    let run = process::run(
+        "ffmpeg",
+        ffmpeg,
+        &args::remux_faststart(&fragmented, &part),
+        Duration::from_secs(120),
+        0,
+    )
+    .await;
+    let _ = tokio::fs::remove_file(&fragmented).await;
+    run.map_err(|e| e.to_string())?;
+    MediaStore::publish(&part, &target)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The poster of a clip: its first keyframe.
+async fn poster(ffmpeg: &Path, dir: &Path) -> Result<(), String> {
+    let jpg = dir.join(POSTER);
+    let webp = dir.join("poster.webp");
+    let (jpg_part, webp_part) = (MediaStore::part(&jpg), MediaStore::part(&webp));
+    process::run(
+        "ffmpeg",
+        ffmpeg,
+        &args::thumbnail(
+            &dir.join(INIT),
+            &dir.join(segment_name(0)),
+            &jpg_part,
+            &webp_part,
+        ),
+        Duration::from_secs(20),
+        0,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    MediaStore::publish(&jpg_part, &jpg)
+        .await
+        .map_err(|e| e.to_string())?;
+    MediaStore::publish(&webp_part, &webp)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// The poster and the MP4 download, then the clip row says they exist.
+pub async fn finish(ctx: Arc<RunnerCtx>, clip_id: i64, dir: String) {
+    let Some(dir) = ctx.store.resolve(&dir) else {
+        return;
+    };
+    let has_poster = match poster(&ctx.config.ffmpeg, &dir).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(clip.id = clip_id, "no poster: {e}");
+            false
+        }
+    };
+    let (state, size) = match export_mp4(&ctx.config.ffmpeg, &dir).await {
+        Ok(size) => (Mp4State::Ready, i64::try_from(size).ok()),
+        Err(e) => {
+            tracing::warn!(clip.id = clip_id, "MP4 export failed: {e}");
+            (Mp4State::Failed, None)
+        }
+    };
+    if let Err(e) = repo::clips::set_files(&ctx.state.db, clip_id, state, size, has_poster).await {
+        tracing::error!(clip.id = clip_id, "cannot record the clip's files: {e}");
+    }
+}
+
+/// Removes a deleted or expired clip's folder.
+pub async fn remove(store: &MediaStore, dir: &str) {
+    let Some(path) = store.resolve(dir) else {
+        return;
+    };
+    if store.is_clip_dir(&path) {
+        let _ = tokio::fs::remove_dir_all(&path).await;
+    }
+}

@@ -1,0 +1,53 @@
+//! "Save the last N minutes": a span of a replay buffer copied into a permanent recording of
+//! its rendition (the fragments rebased to start at zero, no re-encoding), probed and
+//! registered like any recording, so a moment is kept even with recording off.
+
+use app::domain::assets::Integrity;
+
+use super::clips::{choose, write_fragmented};
+use crate::runner::reconcile::key_of;
+use crate::runner::recording;
+use crate::runner::RunnerCtx;
+use app::ssr::pipeline::ReplaySpan;
+
+/// Copies `wanted` of `replay` (path relative to the data folder) into a recording; returns
+/// the new asset's id.
+pub async fn save(ctx: &RunnerCtx, replay: &str, wanted: ReplaySpan) -> Result<i64, String> {
+    let chosen = choose(&ctx.store, replay, wanted).await?;
+    let playlist = ctx
+        .store
+        .resolve(replay)
+        .ok_or("not a replay of this server")?;
+    let key = key_of(&ctx.store, &playlist).ok_or("not a replay of this server")?;
+    let first = chosen
+        .segments
+        .first()
+        .map(|(_, e)| e.program_date_time)
+        .ok_or("nothing to save")?;
+    let target = ctx.store.saved_recording(key, first);
+    if let Some(dir) = target.parent() {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let paths: Vec<_> = chosen.segments.iter().map(|(p, _)| p.clone()).collect();
+    let size = write_fragmented(&chosen.init, &paths, &target).await?;
+    let seconds: f64 = chosen.segments.iter().map(|(_, e)| e.duration).sum();
+    let closed = recording::register(
+        ctx,
+        key,
+        &target,
+        size,
+        seconds,
+        Integrity::Ok,
+        ctx.state.clock.now(),
+    )
+    .await
+    .ok_or("cannot register the saved recording")?;
+    tracing::info!(
+        asset.id = closed.asset_id,
+        seconds,
+        "replay span saved as a recording"
+    );
+    Ok(closed.asset_id)
+}
