@@ -1,7 +1,10 @@
-//! The operator's subcommands: organisations and their packages.
+//! The operator's subcommands: organisations, their packages, and API keys for scripts.
 
 use app::domain::packages::Package;
-use app::ssr::{repo, services::accounts, AppState};
+use app::domain::roles::Role;
+use app::ssr::auth::Caller;
+use app::ssr::services::{accounts, integrations};
+use app::ssr::{repo, AppState};
 
 use crate::config::OrgCommand;
 use crate::BoxError;
@@ -23,6 +26,27 @@ pub async fn org(state: &AppState, command: OrgCommand) -> Result<(), BoxError> 
         OrgCommand::DisablePackage { org, package } => {
             let slug = accounts::set_package(state, &org, parse_package(&package)?, false).await?;
             println!("disabled {package} for {slug}");
+        }
+        OrgCommand::CreateApiKey { org, name, role } => {
+            let role = Role::from_key(&role).ok_or_else(|| format!("unknown role {role:?}"))?;
+            let found = repo::orgs::find(&state.db, &org)
+                .await?
+                .ok_or_else(|| format!("no organisation {org:?}"))?;
+            let owner = repo::users::members(&state.db, found.id)
+                .await?
+                .into_iter()
+                .find(|m| m.role == Role::Owner)
+                .ok_or("the organisation has no owner")?;
+            let caller = Caller {
+                user_id: owner.user_id,
+                email: owner.email,
+                display_name: owner.display_name,
+                organisation_id: found.id,
+                organisation_name: found.name,
+                role: Role::Owner,
+            };
+            let made = integrations::create_key(state, &caller, &name, role).await?;
+            println!("{}", made.secret);
         }
     }
     Ok(())

@@ -65,6 +65,15 @@ pub struct Config {
     #[arg(long, env = "LP_TRANSCODE_PRESET", default_value = "superfast", global = true,
           value_parser = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"])]
     pub transcode_preset: String,
+    /// Wait before the first webhook retry, in milliseconds; each next wait is 4 times longer
+    /// (5 s, 20 s, 80 s, … by default), up to 6 attempts.
+    #[arg(
+        long,
+        env = "LP_WEBHOOK_RETRY_MS",
+        default_value_t = 5000,
+        global = true
+    )]
+    pub webhook_retry_ms: u64,
 }
 
 impl Config {
@@ -88,6 +97,7 @@ impl Config {
             ffmpeg: PathBuf::from("ffmpeg"),
             ffprobe: PathBuf::from("ffprobe"),
             transcode_preset: "ultrafast".into(),
+            webhook_retry_ms: 300,
         }
     }
 }
@@ -120,4 +130,12 @@ pub enum OrgCommand {
     EnablePackage { org: String, package: String },
     /// Disable a package for an organisation.
     DisablePackage { org: String, package: String },
+    /// Make an API key for an organisation (as its first owner) and print it once.
+    CreateApiKey {
+        org: String,
+        name: String,
+        /// viewer, editor, admin or owner.
+        #[arg(long, default_value = "editor")]
+        role: String,
+    },
 }

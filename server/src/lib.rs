@@ -12,6 +12,7 @@ pub mod media;
 pub mod media_store;
 pub mod replay;
 pub mod runner;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -118,6 +119,16 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         runner_config,
     ));
     runner::reconcile::run(&ctx).await;
+    let shutdown = CancellationToken::new();
+    webhooks::spawn(
+        ctx.clone(),
+        webhooks::RetryPolicy {
+            first: Duration::from_millis(config.webhook_retry_ms.max(1)),
+            attempts: 6,
+            timeout: Duration::from_secs(10),
+        },
+        shutdown.clone(),
+    );
     let supervisor = Supervisor::new(ctx.clone());
     if let Ok(unfinished) = app::ssr::repo::clips::unfinished(&ctx.state.db).await {
         for (id, dir) in unfinished {
@@ -143,7 +154,6 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         app: state.clone(),
         store: MediaStore::new(&config.data_dir),
     });
-    let shutdown = CancellationToken::new();
     spawn_housekeeping(
         state.clone(),
         MediaStore::new(&config.data_dir),

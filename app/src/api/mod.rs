@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod clips;
+pub mod integrations;
 pub mod org;
 pub mod processing;
 pub mod streams;

@@ -5,6 +5,7 @@ pub mod clips_table;
 pub mod copy_button;
 pub mod errors;
 pub mod fetched;
+pub mod integrations;
 pub mod nav;
 pub mod player;
 pub mod processing;

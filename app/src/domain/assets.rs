@@ -10,6 +10,7 @@ use super::settings::ProcessKind;
 pub type AssetKind = ProcessKind;
 
 /// Whether a recording file is sound.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Integrity {
@@ -42,6 +43,7 @@ impl Integrity {
 }
 
 /// One asset as the dashboard shows it.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Asset {
     pub id: i64,

@@ -17,6 +17,7 @@ pub const CLIP_MAX_S: i64 = 600;
 pub const SAVE_MAX_S: i64 = 86_400;
 
 /// How long a share link works.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkExpiry {
@@ -78,6 +79,7 @@ impl LinkExpiry {
 }
 
 /// A clip to cut: a span of a replay (wall-clock, as the player shows it) and a title.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewClip {
     /// The replay asset (one session of one stream).
@@ -167,6 +169,7 @@ pub fn check_save_seconds(seconds: i64) -> Result<u32, FieldError> {
 }
 
 /// Whether a clip's MP4 download exists yet.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mp4State {
@@ -196,6 +199,7 @@ impl Mp4State {
 }
 
 /// A share link as its owners see it.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShareLink {
     pub id: i64,
@@ -220,6 +224,7 @@ pub fn share_path(token: &str) -> String {
 }
 
 /// A clip as the dashboard lists it.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Clip {
     pub id: i64,

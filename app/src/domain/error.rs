@@ -11,6 +11,7 @@ use super::packages::Package;
 use super::settings::StreamProcessing;
 
 /// One input that is out of its allowed range.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
     /// Machine name, e.g. `thumbnail.interval`.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::settings::ProcessKind;
 
 /// The state of one process's job.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum JobState {
@@ -38,6 +39,7 @@ impl JobState {
 }
 
 /// A job state tagged with its stream and process.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobStatus {
     pub stream_id: i64,
@@ -46,6 +48,7 @@ pub struct JobStatus {
 }
 
 /// Where a saved settings change takes effect.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ApplyMode {

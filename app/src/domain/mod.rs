@@ -5,6 +5,7 @@ pub mod account;
 pub mod assets;
 pub mod clips;
 pub mod error;
+pub mod integrations;
 pub mod jobs;
 pub mod overview;
 pub mod packages;

@@ -8,6 +8,7 @@ use std::fmt;
 use super::error::FieldError;
 
 /// One of the four live processes a stream can run.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProcessKind {
@@ -178,6 +179,7 @@ impl Rule {
 }
 
 /// A length that may be "the entire stream".
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Span {
@@ -205,6 +207,7 @@ impl fmt::Display for Span {
 }
 
 /// An unchecked span as it arrives from a form or the API.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SpanInput {
@@ -213,6 +216,7 @@ pub enum SpanInput {
 }
 
 /// Unchecked settings of one process, as they arrive from a form or the API.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessInput {
     pub enabled: bool,
@@ -222,8 +226,31 @@ pub struct ProcessInput {
     pub duration: Option<SpanInput>,
 }
 
+/// A partial change of one process's settings (the REST API's PATCH): what is given
+/// replaces the current value, what is left out stays.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ProcessPatch {
+    pub enabled: Option<bool>,
+    pub interval: Option<i64>,
+    pub duration: Option<SpanInput>,
+}
+
+impl ProcessPatch {
+    /// The current settings with this patch applied (unchecked: validate the result).
+    pub fn apply(&self, current: &ProcessConfig) -> ProcessInput {
+        let base = current.to_input();
+        ProcessInput {
+            enabled: self.enabled.unwrap_or(base.enabled),
+            interval: self.interval.or(base.interval),
+            duration: self.duration.or(base.duration),
+        }
+    }
+}
+
 /// Checked settings of one process. Only [`ProcessConfig::validate`] makes one, so a value
 /// of this type is always inside the seeds' ranges.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessConfig {
     kind: ProcessKind,
@@ -335,6 +362,7 @@ fn fmt_opt<T: fmt::Display>(v: Option<T>) -> String {
 }
 
 /// Settings of all four processes of one stream, each with its version for conflict checks.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamProcessing {
     pub stream_id: i64,
@@ -349,6 +377,7 @@ impl StreamProcessing {
 }
 
 /// A process's settings with the version they were read at.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionedConfig {
     pub config: ProcessConfig,
@@ -399,6 +428,7 @@ pub struct SettingsChange {
 }
 
 /// The outcome of saving settings.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SaveOutcome {
     /// Applied to the live session now, or at the next ingest.
@@ -556,6 +586,19 @@ mod tests {
         }];
         let errs = validate_changes(&changes).expect_err("out of range");
         assert_eq!(errs[0].stream_id, Some(7));
+    }
+
+    #[test]
+    fn patches_change_only_what_they_name() {
+        let current = ProcessConfig::default_for(ProcessKind::MotionClip);
+        let patched = ProcessPatch {
+            interval: Some(20),
+            ..ProcessPatch::default()
+        }
+        .apply(&current);
+        assert_eq!(patched.interval, Some(20));
+        assert_eq!(patched.duration, Some(SpanInput::Seconds(3)));
+        assert!(!patched.enabled);
     }
 
     #[test]

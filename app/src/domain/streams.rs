@@ -8,6 +8,7 @@ use super::error::FieldError;
 use super::settings::{ProcessConfig, ProcessInput, ProcessKind};
 
 /// Whether a stream is the published one or a rendition made from it.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StreamRole {
@@ -84,6 +85,7 @@ pub fn preset(quality: &str) -> Option<ProfilePreset> {
 pub const MAX_NAME_CHARS: usize = 80;
 
 /// What the creation form (and the API) sends to make a stream group.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewStreamGroup {
     pub name: String,
@@ -103,19 +105,27 @@ pub struct ValidNewStreamGroup {
     pub processing: Vec<[ProcessConfig; 4]>,
 }
 
+/// Checks a group's name: trimmed, 1–80 characters.
+pub fn check_group_name(name: &str) -> Result<String, FieldError> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > MAX_NAME_CHARS {
+        return Err(FieldError::new(
+            "name",
+            "Name",
+            name.to_string(),
+            format!("1–{MAX_NAME_CHARS} characters"),
+        ));
+    }
+    Ok(trimmed.to_string())
+}
+
 impl NewStreamGroup {
     /// Checks the name, the profiles and every stream's settings.
     pub fn validate(&self) -> Result<ValidNewStreamGroup, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let name = self.name.trim().to_string();
-        if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-            errors.push(FieldError::new(
-                "name",
-                "Name",
-                self.name.clone(),
-                format!("1–{MAX_NAME_CHARS} characters"),
-            ));
-        }
+        let name = check_group_name(&self.name)
+            .map_err(|e| errors.push(e))
+            .unwrap_or_default();
         let mut profiles = Vec::new();
         for quality in &self.profiles {
             match preset(quality) {
@@ -171,6 +181,7 @@ impl NewStreamGroup {
 }
 
 /// Idle or live, as the stream list and overview show it.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum LiveStatus {
@@ -182,6 +193,7 @@ pub enum LiveStatus {
 }
 
 /// One stream of a group as the dashboard lists it.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamInfo {
     pub id: i64,
@@ -194,6 +206,7 @@ pub struct StreamInfo {
 }
 
 /// A stream group in the streams list.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamGroupSummary {
     pub id: i64,
@@ -204,6 +217,7 @@ pub struct StreamGroupSummary {
 }
 
 /// Everything the stream overview page shows.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamGroupDetail {
     pub id: i64,
@@ -217,6 +231,7 @@ pub struct StreamGroupDetail {
 }
 
 /// RTMP publish details for a group's ingest.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishInfo {
     /// Server URL as OBS wants it: `rtmp://host:1935/live`.

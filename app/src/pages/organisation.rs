@@ -1,4 +1,5 @@
-//! `/organisation`: the organisation overview with its Enabled Packages and its members.
+//! `/organisation`: the organisation overview with its Enabled Packages, its members, and
+//! (for admins) its API keys and webhooks.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -6,6 +7,7 @@ use leptos_meta::Title;
 use crate::api::org::{get_organisation, AddMember, RemoveMember};
 use crate::components::auth_guard::SignedIn;
 use crate::components::errors::{action_error, ErrorBox};
+use crate::components::integrations::IntegrationsSection;
 use crate::domain::account::{OrganisationOverview, SessionInfo};
 use crate::domain::roles::{Permission, Role};
 use crate::domain::time::format_utc;
@@ -28,6 +30,7 @@ fn Overview(session: SessionInfo) -> impl IntoView {
         |_| get_organisation(),
     );
     let can_manage = session.user.role.can(Permission::ManageMembers);
+    let my_role = session.user.role;
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || overview.get().map(|r| match r {
@@ -35,6 +38,7 @@ fn Overview(session: SessionInfo) -> impl IntoView {
                 Err(e) => view! { <ErrorBox error=e/> }.into_any(),
             })}
         </Transition>
+        {my_role.can(Permission::ManageIntegrations).then(|| view! { <IntegrationsSection my_role/> })}
     }
 }
 

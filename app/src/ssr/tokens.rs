@@ -34,6 +34,26 @@ pub fn looks_like_share_token(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// A new API key: `lpk_` and 32 random bytes (256 bits), URL-safe.
+pub fn new_api_key() -> String {
+    format!("lpk_{}", new_token())
+}
+
+/// Whether `key` has the form of an API key.
+pub fn looks_like_api_key(key: &str) -> bool {
+    key.strip_prefix("lpk_").is_some_and(|rest| {
+        rest.len() == 43
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
+/// A new webhook signing secret: `whsec_` and 32 random bytes.
+pub fn new_webhook_secret() -> String {
+    format!("whsec_{}", new_token())
+}
+
 /// The SHA-256 of a token, as stored in the database.
 pub fn hash_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
@@ -63,6 +83,10 @@ mod tests {
         assert!(k.starts_with("sk_") && k.len() == 35, "{k}");
         assert_eq!(hash_token("x"), hash_token("x"));
         assert_eq!(hash_token("x").len(), 32);
+        let api = new_api_key();
+        assert!(looks_like_api_key(&api), "{api}");
+        assert!(!looks_like_api_key("lpk_short"));
+        assert!(new_webhook_secret().starts_with("whsec_"));
         let s = new_share_token();
         assert!(looks_like_share_token(&s), "{s}");
         assert_ne!(s, new_share_token());

@@ -52,7 +52,7 @@ async fn owned_asset(state: &AppState, headers: &HeaderMap, id: i64) -> Result<A
     }
 }
 
-fn content_type(format: &str) -> &'static str {
+pub(crate) fn content_type(format: &str) -> &'static str {
     match format {
         "jpeg" => "image/jpeg",
         "webp" => "image/webp",
@@ -63,7 +63,7 @@ fn content_type(format: &str) -> &'static str {
 }
 
 /// Serves a file with ranges and conditional requests, then sets our headers.
-pub(super) async fn serve(
+pub(crate) async fn serve(
     path: std::path::PathBuf,
     content_type: &str,
     cache: &'static str,
@@ -82,7 +82,7 @@ pub(super) async fn serve(
 }
 
 const IMMUTABLE: &str = "private, max-age=31536000, immutable";
-pub(super) const NO_CACHE: &str = "private, no-cache";
+pub(crate) const NO_CACHE: &str = "private, no-cache";
 
 /// `/media/assets/{id}.{ext}`
 async fn asset(

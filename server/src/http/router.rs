@@ -14,7 +14,7 @@ use tower_http::trace::TraceLayer;
 use app::ssr::AppState;
 use app::{shell, App};
 
-use super::{csrf, error_status, media, share};
+use super::{api, csrf, error_status, media, share};
 use crate::media_store::MediaStore;
 
 /// What axum handlers share.
@@ -50,6 +50,7 @@ pub fn router(state: ServerState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .merge(media::routes())
         .merge(share::routes())
+        .merge(api::routes())
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             shell(options.clone())
         })

@@ -105,10 +105,37 @@ impl StreamSettings {
     }
 }
 
-/// Something the pipeline did (for webhooks and live views).
+/// Something the pipeline did, announced to webhooks. Sent on a broadcast channel: nobody
+/// listening, or a listener that lags, never holds the pipeline up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PipelineEvent {
-    AssetCreated { asset_id: i64 },
+    /// A file was registered (or a replay closed).
+    AssetCreated {
+        asset_id: i64,
+    },
+    SessionStarted {
+        organisation_id: i64,
+        group_id: i64,
+        session_id: i64,
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    SessionEnded {
+        organisation_id: i64,
+        group_id: i64,
+        session_id: i64,
+        reason: String,
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    /// A process kept failing and was given up.
+    JobFailed {
+        organisation_id: i64,
+        stream_id: i64,
+        process: ProcessKind,
+        reason: String,
+    },
+    ClipCreated {
+        clip_id: i64,
+    },
 }
 
 /// What every part of the runner shares.
@@ -170,12 +197,18 @@ impl RunnerCtx {
 
     /// Announces a registered asset.
     pub fn emit_asset(&self, asset_id: i64) {
-        let _ = self.events.send(PipelineEvent::AssetCreated { asset_id });
+        self.emit(PipelineEvent::AssetCreated { asset_id });
+    }
+
+    /// Announces an event (dropped when nobody listens).
+    pub fn emit(&self, event: PipelineEvent) {
+        let _ = self.events.send(event);
     }
 }
 
 /// A session as the supervisor tracks it.
 struct Live {
+    organisation_id: i64,
     session_id: i64,
     reload: Arc<Notify>,
     cancel: CancellationToken,
@@ -272,6 +305,7 @@ impl Supervisor {
                 live.insert(
                     group_id,
                     Live {
+                        organisation_id: group.organisation_id,
                         session_id,
                         reload: control.reload.clone(),
                         cancel: control.cancel.clone(),
@@ -299,6 +333,12 @@ impl Supervisor {
             remote,
             "live session started"
         );
+        self.ctx.emit(PipelineEvent::SessionStarted {
+            organisation_id: group.organisation_id,
+            group_id,
+            session_id,
+            at: started_at,
+        });
         self.tracker
             .spawn(session::run(self.ctx.clone(), plan, rx, control));
         Ok(Publisher {
@@ -311,15 +351,17 @@ impl Supervisor {
     /// The publisher left (or was cut): the session ends now; its files finish in the
     /// background.
     pub async fn end(&self, group_id: i64, session_id: i64, reason: &str) {
-        {
+        let organisation_id = {
             let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
             if live
                 .get(&group_id)
                 .is_some_and(|l| l.session_id == session_id)
             {
-                live.remove(&group_id);
+                live.remove(&group_id).map(|l| l.organisation_id)
+            } else {
+                None
             }
-        }
+        };
         if let Err(e) = repo::live_sessions::end(
             &self.ctx.state.db,
             session_id,
@@ -336,6 +378,15 @@ impl Supervisor {
             reason,
             "live session ended"
         );
+        if let Some(organisation_id) = organisation_id {
+            self.ctx.emit(PipelineEvent::SessionEnded {
+                organisation_id,
+                group_id,
+                session_id,
+                reason: reason.to_string(),
+                at: self.ctx.state.clock.now(),
+            });
+        }
     }
 
     /// Whether a group has a live session.
@@ -409,6 +460,7 @@ impl Pipeline for Supervisor {
     }
 
     fn finish_clip(&self, clip_id: i64, dir: String) {
+        self.ctx.emit(PipelineEvent::ClipCreated { clip_id });
         self.tracker
             .spawn(crate::replay::clips::finish(self.ctx.clone(), clip_id, dir));
     }

@@ -269,6 +269,12 @@ impl Rendition {
         let n = self.failures.entry(kind).or_insert(0);
         *n += 1;
         let state = if *n >= JOB_FAILURES {
+            self.ctx.emit(super::PipelineEvent::JobFailed {
+                organisation_id: self.key.organisation_id,
+                stream_id: self.key.stream_id,
+                process: kind,
+                reason: error.clone(),
+            });
             JobState::Failed { reason: error }
         } else {
             JobState::Restarting {

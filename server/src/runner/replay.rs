@@ -104,6 +104,8 @@ impl Replay {
                 Some(duration_ms),
             )
             .await;
+            // "asset.created" again: the replay is now on-demand and has its final length.
+            ctx.emit_asset(id);
         }
     }
 

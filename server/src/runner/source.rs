@@ -148,6 +148,18 @@ pub async fn run(
                     }
                     Decision::GiveUp => {
                         tracing::error!(source = label, "ffmpeg keeps failing; giving up: {error}");
+                        for o in &outputs {
+                            for kind in SOURCE_JOBS {
+                                if ctx.is_enabled(o.key.stream_id, kind) {
+                                    ctx.emit(super::PipelineEvent::JobFailed {
+                                        organisation_id: o.key.organisation_id,
+                                        stream_id: o.key.stream_id,
+                                        process: kind,
+                                        reason: error.clone(),
+                                    });
+                                }
+                            }
+                        }
                         set_jobs(&ctx, &outputs, JobState::Failed { reason: error });
                         // Swallow the rest of the stream so the session is not held up.
                         while tags.recv().await.is_some() {}

@@ -211,6 +211,49 @@ pub async fn list_with_sessions(
         .collect()
 }
 
+/// A page of an organisation's assets, newest first, with optional filters and ids below
+/// `before`.
+#[allow(clippy::too_many_arguments)]
+pub async fn page(
+    db: &Db,
+    org_id: i64,
+    stream_id: Option<i64>,
+    session_id: Option<i64>,
+    kind: Option<AssetKind>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<AssetRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM assets WHERE organisation_id = ?
+           AND (? IS NULL OR stream_id = ?) AND (? IS NULL OR session_id = ?) AND (? IS NULL OR kind = ?)
+           AND (? IS NULL OR created_at >= ?) AND (? IS NULL OR created_at < ?) AND (? IS NULL OR id < ?)
+         ORDER BY id DESC LIMIT ?"
+    );
+    let kind = kind.map(|k| k.key());
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(org_id)
+        .bind(stream_id)
+        .bind(stream_id)
+        .bind(session_id)
+        .bind(session_id)
+        .bind(kind)
+        .bind(kind)
+        .bind(from)
+        .bind(from)
+        .bind(to)
+        .bind(to)
+        .bind(before)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(db)
+        .await?
+        .into_iter()
+        .map(map)
+        .collect()
+}
+
 /// Assets of a session, oldest first.
 pub async fn for_session(db: &Db, session_id: i64) -> Result<Vec<AssetRow>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM assets WHERE session_id = ? ORDER BY created_at, id");

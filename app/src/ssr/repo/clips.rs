@@ -189,6 +189,17 @@ pub async fn get(db: &Db, org_id: i64, id: i64) -> Result<Option<ClipRow>, sqlx:
         .transpose()
 }
 
+/// One clip whatever its organisation (for the pipeline's own events).
+pub async fn get_any(db: &Db, id: i64) -> Result<Option<ClipRow>, sqlx::Error> {
+    let sql = select_clips("c.id = ?");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .map(map_clip_with_link)
+        .transpose()
+}
+
 /// A stream's clips, newest first.
 pub async fn for_stream(db: &Db, stream_id: i64, limit: i64) -> Result<Vec<ClipRow>, sqlx::Error> {
     let sql = format!(

@@ -59,6 +59,50 @@ pub async fn end(
     Ok(())
 }
 
+/// A page of an organisation's sessions, newest first: optionally of one group, started in
+/// `[from, to)`, with ids below `before`.
+pub async fn page(
+    db: &Db,
+    org_id: i64,
+    group_id: Option<i64>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<crate::domain::integrations::LiveSession>, sqlx::Error> {
+    sqlx::query(
+        "SELECT s.id, s.group_id, s.started_at, s.ended_at, s.end_reason FROM live_sessions s
+         JOIN stream_groups g ON g.id = s.group_id
+         WHERE g.organisation_id = ? AND (? IS NULL OR s.group_id = ?)
+           AND (? IS NULL OR s.started_at >= ?) AND (? IS NULL OR s.started_at < ?)
+           AND (? IS NULL OR s.id < ?)
+         ORDER BY s.id DESC LIMIT ?",
+    )
+    .bind(org_id)
+    .bind(group_id)
+    .bind(group_id)
+    .bind(from)
+    .bind(from)
+    .bind(to)
+    .bind(to)
+    .bind(before)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(db)
+    .await?
+    .into_iter()
+    .map(|r| {
+        Ok(crate::domain::integrations::LiveSession {
+            id: r.try_get("id")?,
+            group_id: r.try_get("group_id")?,
+            started_at: r.try_get("started_at")?,
+            ended_at: r.try_get("ended_at")?,
+            end_reason: r.try_get("end_reason")?,
+        })
+    })
+    .collect()
+}
+
 /// Closes every session left open (after a crash), returning their ids.
 pub async fn end_all_open(
     db: &Db,

@@ -4,6 +4,7 @@
 
 pub mod assets;
 pub mod clips;
+pub mod integrations;
 pub mod live_sessions;
 pub mod orgs;
 pub mod sessions;

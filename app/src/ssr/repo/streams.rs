@@ -66,6 +66,35 @@ pub async fn create_group(
     .last_insert_rowid())
 }
 
+/// Renames a group and its streams (a profile is named after its group and quality).
+pub async fn rename_group(
+    tx: &mut Tx,
+    org_id: i64,
+    group_id: i64,
+    name: &str,
+) -> Result<bool, sqlx::Error> {
+    let done =
+        sqlx::query("UPDATE stream_groups SET name = ? WHERE id = ? AND organisation_id = ?")
+            .bind(name)
+            .bind(group_id)
+            .bind(org_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected()
+            == 1;
+    if done {
+        sqlx::query(
+            "UPDATE streams SET name = CASE role WHEN 'ingest' THEN ? ELSE ? || ' ' || quality END WHERE group_id = ?",
+        )
+        .bind(name)
+        .bind(name)
+        .bind(group_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(done)
+}
+
 /// Adds a stream to a group.
 pub async fn create_stream(
     tx: &mut Tx,

@@ -3,7 +3,9 @@
 //! rules, and talks to the repositories. No HTTP here.
 
 pub mod accounts;
+pub mod catalog;
 pub mod clips;
+pub mod integrations;
 pub mod processing;
 pub mod streams;
 

@@ -17,8 +17,10 @@ use crate::domain::overview::{
 use crate::domain::packages::Package;
 use crate::domain::roles::Permission;
 use crate::domain::settings::{
-    validate_changes, ProcessChange, SaveOutcome, SettingsChange, StreamProcessing,
+    validate_changes, ProcessChange, ProcessInput, ProcessKind, ProcessPatch, SaveOutcome,
+    SettingsChange, StreamProcessing,
 };
+use crate::domain::streams::StreamRole;
 use crate::domain::AppError;
 
 /// Settings of every stream of a group.
@@ -219,6 +221,137 @@ pub async fn update(
         settings,
         changed,
     })
+}
+
+/// The group of a stream of the caller's organisation (another's reads as not found).
+async fn group_of(state: &AppState, caller: &Caller, stream_id: i64) -> Result<i64, AppError> {
+    repo::streams::group_of_stream(&state.db, caller.organisation_id, stream_id)
+        .await
+        .or_internal()?
+        .ok_or_else(|| AppError::NotFound("Stream".into()))
+}
+
+/// The settings of one stream's four processes, with their versions.
+pub async fn for_stream(
+    state: &AppState,
+    caller: &Caller,
+    stream_id: i64,
+) -> Result<StreamProcessing, AppError> {
+    let group_id = group_of(state, caller, stream_id).await?;
+    get(state, caller, group_id)
+        .await?
+        .into_iter()
+        .find(|s| s.stream_id == stream_id)
+        .ok_or_else(|| AppError::NotFound("Stream".into()))
+}
+
+/// Replaces one process's settings. With `version`, a stale write is refused (409); without
+/// it, the write applies to whatever is current.
+pub async fn set_one(
+    state: &AppState,
+    caller: &Caller,
+    stream_id: i64,
+    kind: ProcessKind,
+    input: ProcessInput,
+    version: Option<i64>,
+) -> Result<SaveOutcome, AppError> {
+    caller.require(Permission::EditProcessing)?;
+    let current = for_stream(state, caller, stream_id).await?;
+    let current_version = current
+        .get(kind)
+        .map(|v| v.version)
+        .ok_or_else(|| AppError::NotFound("Settings".into()))?;
+    let group_id = group_of(state, caller, stream_id).await?;
+    let change = ProcessChange {
+        stream_id,
+        kind,
+        version: version.unwrap_or(current_version),
+        input,
+    };
+    update(state, caller, group_id, &[change]).await
+}
+
+/// Changes the given fields of one process's settings, keeping the others.
+pub async fn patch_one(
+    state: &AppState,
+    caller: &Caller,
+    stream_id: i64,
+    kind: ProcessKind,
+    patch: ProcessPatch,
+    version: Option<i64>,
+) -> Result<SaveOutcome, AppError> {
+    caller.require(Permission::EditProcessing)?;
+    let current = for_stream(state, caller, stream_id).await?;
+    let now = current
+        .get(kind)
+        .ok_or_else(|| AppError::NotFound("Settings".into()))?;
+    let input = patch.apply(&now.config);
+    set_one(
+        state,
+        caller,
+        stream_id,
+        kind,
+        input,
+        Some(version.unwrap_or(now.version)),
+    )
+    .await
+}
+
+/// "Sync settings across profiles": copies the settings of `kinds` from `from_stream` to
+/// every transcoding profile of its group, in one save.
+pub async fn sync(
+    state: &AppState,
+    caller: &Caller,
+    group_id: i64,
+    from_stream: i64,
+    kinds: &[ProcessKind],
+) -> Result<SaveOutcome, AppError> {
+    caller.require(Permission::EditProcessing)?;
+    let settings = get(state, caller, group_id).await?;
+    let streams = repo::streams::streams_of(&state.db, group_id)
+        .await
+        .or_internal()?;
+    let source = settings
+        .iter()
+        .find(|s| s.stream_id == from_stream)
+        .ok_or_else(|| AppError::NotFound("Stream in this group".into()))?;
+    let kinds: &[ProcessKind] = if kinds.is_empty() {
+        &ProcessKind::ALL
+    } else {
+        kinds
+    };
+    let mut changes = Vec::new();
+    for target in streams
+        .iter()
+        .filter(|s| s.role == StreamRole::Profile && s.id != from_stream)
+    {
+        let Some(current) = settings.iter().find(|s| s.stream_id == target.id) else {
+            continue;
+        };
+        for &kind in kinds {
+            if let (Some(from), Some(to)) = (source.get(kind), current.get(kind)) {
+                changes.push(ProcessChange {
+                    stream_id: target.id,
+                    kind,
+                    version: to.version,
+                    input: from.config.to_input(),
+                });
+            }
+        }
+    }
+    update(state, caller, group_id, &changes).await
+}
+
+/// The job state of each process of a stream.
+pub async fn jobs(
+    state: &AppState,
+    caller: &Caller,
+    stream_id: i64,
+) -> Result<Vec<crate::domain::jobs::JobStatus>, AppError> {
+    caller.require(Permission::ViewStreams)?;
+    require_package(state, caller.organisation_id, Package::LiveProcessing).await?;
+    group_of(state, caller, stream_id).await?;
+    Ok(state.pipeline.job_states(&[stream_id]))
 }
 
 /// The group's settings history, newest first.

@@ -176,6 +176,42 @@ pub async fn regenerate_key(
     Ok(key)
 }
 
+/// One stream of the caller's organisation.
+pub async fn stream(
+    state: &AppState,
+    caller: &Caller,
+    stream_id: i64,
+) -> Result<crate::domain::streams::StreamInfo, AppError> {
+    caller.require(Permission::ViewStreams)?;
+    let group_id = repo::streams::group_of_stream(&state.db, caller.organisation_id, stream_id)
+        .await
+        .or_internal()?
+        .ok_or_else(|| AppError::NotFound("Stream".into()))?;
+    repo::streams::streams_of(&state.db, group_id)
+        .await
+        .or_internal()?
+        .into_iter()
+        .find(|s| s.id == stream_id)
+        .ok_or_else(|| AppError::NotFound("Stream".into()))
+}
+
+/// Renames a group (its profiles follow: "<group> <quality>").
+pub async fn rename_group(
+    state: &AppState,
+    caller: &Caller,
+    group_id: i64,
+    name: &str,
+) -> Result<(), AppError> {
+    caller.require(Permission::EditStreams)?;
+    let name = crate::domain::streams::check_group_name(name)?;
+    let group = find_group(state, caller, group_id).await?;
+    let mut tx = begin_write(&state.db).await.or_internal()?;
+    repo::streams::rename_group(&mut tx, caller.organisation_id, group.id, &name)
+        .await
+        .or_internal()?;
+    tx.commit().await.or_internal()
+}
+
 /// Deletes a group with its streams and settings; a live session is ended first.
 pub async fn delete_group(
     state: &AppState,

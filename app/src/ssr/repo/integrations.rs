@@ -1,0 +1,334 @@
+//! API keys, webhook endpoints and webhook deliveries.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use crate::domain::integrations::{ApiKeyInfo, Delivery, DeliveryStatus, EventKind, Webhook};
+use crate::domain::roles::Role;
+use crate::ssr::db::Db;
+
+fn role_of(r: &sqlx::sqlite::SqliteRow) -> Result<Role, sqlx::Error> {
+    let key: String = r.try_get("role")?;
+    Role::from_key(&key).ok_or_else(|| sqlx::Error::Decode(format!("role {key}").into()))
+}
+
+fn map_key(r: sqlx::sqlite::SqliteRow) -> Result<ApiKeyInfo, sqlx::Error> {
+    Ok(ApiKeyInfo {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        role: role_of(&r)?,
+        prefix: r.try_get("prefix")?,
+        created_at: r.try_get("created_at")?,
+        created_by: r.try_get("created_by_email")?,
+        last_used_at: r.try_get("last_used_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+/// Columns of a new key.
+#[derive(Debug, Clone)]
+pub struct NewKeyRow<'a> {
+    pub organisation_id: i64,
+    pub name: &'a str,
+    pub role: Role,
+    pub prefix: &'a str,
+    pub key_hash: &'a [u8],
+    pub created_by: i64,
+    pub created_by_email: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+/// Stores a key; returns its id.
+pub async fn insert_key(db: &Db, k: &NewKeyRow<'_>) -> Result<i64, sqlx::Error> {
+    Ok(sqlx::query(
+        "INSERT INTO api_keys (organisation_id, name, role, prefix, key_hash, created_by, created_by_email, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(k.organisation_id)
+    .bind(k.name)
+    .bind(k.role.key())
+    .bind(k.prefix)
+    .bind(k.key_hash)
+    .bind(k.created_by)
+    .bind(k.created_by_email)
+    .bind(k.now)
+    .execute(db)
+    .await?
+    .last_insert_rowid())
+}
+
+/// The organisation's keys, newest first.
+pub async fn keys_of(db: &Db, org_id: i64) -> Result<Vec<ApiKeyInfo>, sqlx::Error> {
+    sqlx::query("SELECT * FROM api_keys WHERE organisation_id = ? ORDER BY id DESC")
+        .bind(org_id)
+        .fetch_all(db)
+        .await?
+        .into_iter()
+        .map(map_key)
+        .collect()
+}
+
+/// Revokes a key of the organisation; `false` if there is no such active key.
+pub async fn revoke_key(
+    db: &Db,
+    org_id: i64,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND organisation_id = ? AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(org_id)
+    .execute(db)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// An active key by the hash of its secret, with its organisation's name; marks it used.
+pub async fn use_key(
+    db: &Db,
+    key_hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Option<(ApiKeyInfo, i64, String, Option<i64>)>, sqlx::Error> {
+    let Some(r) = sqlx::query(
+        "SELECT k.*, o.name AS org_name FROM api_keys k JOIN organisations o ON o.id = k.organisation_id
+         WHERE k.key_hash = ? AND k.revoked_at IS NULL",
+    )
+    .bind(key_hash)
+    .fetch_optional(db)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let org: i64 = r.try_get("organisation_id")?;
+    let org_name: String = r.try_get("org_name")?;
+    let created_by: Option<i64> = r.try_get("created_by")?;
+    let info = map_key(r)?;
+    // Only write when it changes noticeably, so a busy integration does not write every call.
+    if info
+        .last_used_at
+        .is_none_or(|t| now - t > chrono::Duration::seconds(60))
+    {
+        sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(info.id)
+            .execute(db)
+            .await?;
+    }
+    Ok(Some((info, org, org_name, created_by)))
+}
+
+fn events_of(text: &str) -> Vec<EventKind> {
+    text.split(',').filter_map(EventKind::from_key).collect()
+}
+
+/// Registers an endpoint; returns its id.
+pub async fn insert_webhook(
+    db: &Db,
+    org_id: i64,
+    url: &str,
+    events: &[EventKind],
+    secret: &str,
+    created_by: i64,
+    now: DateTime<Utc>,
+) -> Result<i64, sqlx::Error> {
+    let events = events.iter().map(|e| e.key()).collect::<Vec<_>>().join(",");
+    Ok(sqlx::query(
+        "INSERT INTO webhooks (organisation_id, url, events, secret, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(org_id)
+    .bind(url)
+    .bind(events)
+    .bind(secret)
+    .bind(created_by)
+    .bind(now)
+    .execute(db)
+    .await?
+    .last_insert_rowid())
+}
+
+/// The organisation's endpoints with their newest `deliveries` deliveries, newest first.
+pub async fn webhooks_of(
+    db: &Db,
+    org_id: i64,
+    deliveries: i64,
+) -> Result<Vec<Webhook>, sqlx::Error> {
+    let rows = sqlx::query("SELECT id, url, events, created_at FROM webhooks WHERE organisation_id = ? ORDER BY id DESC")
+        .bind(org_id)
+        .fetch_all(db)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let id: i64 = r.try_get("id")?;
+        let events: String = r.try_get("events")?;
+        out.push(Webhook {
+            id,
+            url: r.try_get("url")?,
+            events: events_of(&events),
+            created_at: r.try_get("created_at")?,
+            deliveries: recent_deliveries(db, id, deliveries).await?,
+        });
+    }
+    Ok(out)
+}
+
+/// Deletes an endpoint (and its log); `false` if the organisation has no such endpoint.
+pub async fn delete_webhook(db: &Db, org_id: i64, id: i64) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM webhooks WHERE id = ? AND organisation_id = ?")
+            .bind(id)
+            .bind(org_id)
+            .execute(db)
+            .await?
+            .rows_affected()
+            == 1,
+    )
+}
+
+/// Queues `payload` for every endpoint of the organisation subscribed to `event`; returns
+/// how many were queued.
+pub async fn enqueue(
+    db: &Db,
+    org_id: i64,
+    event: EventKind,
+    payload: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "INSERT INTO webhook_deliveries (webhook_id, event, payload, next_attempt_at, created_at)
+         SELECT id, ?, ?, ?, ? FROM webhooks
+         WHERE organisation_id = ? AND (',' || events || ',') LIKE '%,' || ? || ',%'",
+    )
+    .bind(event.key())
+    .bind(payload)
+    .bind(now)
+    .bind(now)
+    .bind(org_id)
+    .bind(event.key())
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+/// A delivery to make now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueDelivery {
+    pub id: i64,
+    pub url: String,
+    pub secret: String,
+    pub event: String,
+    pub payload: String,
+    pub attempts: i64,
+}
+
+/// Pending deliveries whose time has come, oldest first; each is pushed `lease` into the
+/// future so a slow attempt is not started twice.
+pub async fn claim_due(
+    db: &Db,
+    now: DateTime<Utc>,
+    lease: chrono::Duration,
+    limit: i64,
+) -> Result<Vec<DueDelivery>, sqlx::Error> {
+    let rows = sqlx::query(
+        "UPDATE webhook_deliveries SET next_attempt_at = ?
+         WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?)
+         RETURNING id, webhook_id, event, payload, attempts",
+    )
+    .bind(now + lease)
+    .bind(now)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let webhook_id: i64 = r.try_get("webhook_id")?;
+        let Some(hook) = sqlx::query("SELECT url, secret FROM webhooks WHERE id = ?")
+            .bind(webhook_id)
+            .fetch_optional(db)
+            .await?
+        else {
+            continue;
+        };
+        out.push(DueDelivery {
+            id: r.try_get("id")?,
+            url: hook.try_get("url")?,
+            secret: hook.try_get("secret")?,
+            event: r.try_get("event")?,
+            payload: r.try_get("payload")?,
+            attempts: r.try_get("attempts")?,
+        });
+    }
+    Ok(out)
+}
+
+/// Records an attempt: delivered, to retry at `retry_at`, or failed for good (`None`).
+pub async fn record_attempt(
+    db: &Db,
+    id: i64,
+    outcome: Result<i64, (Option<i64>, String)>,
+    now: DateTime<Utc>,
+    retry_at: Option<DateTime<Utc>>,
+) -> Result<(), sqlx::Error> {
+    match outcome {
+        Ok(status) => {
+            sqlx::query(
+                "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_status = ?, last_error = NULL, delivered_at = ? WHERE id = ?",
+            )
+            .bind(status)
+            .bind(now)
+            .bind(id)
+            .execute(db)
+            .await?;
+        }
+        Err((status, error)) => {
+            let (state, next) = match retry_at {
+                Some(t) => (DeliveryStatus::Pending, t),
+                None => (DeliveryStatus::Failed, now),
+            };
+            sqlx::query(
+                "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, last_status = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
+            )
+            .bind(state.key())
+            .bind(status)
+            .bind(error)
+            .bind(next)
+            .bind(id)
+            .execute(db)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The newest deliveries of an endpoint.
+pub async fn recent_deliveries(
+    db: &Db,
+    webhook_id: i64,
+    limit: i64,
+) -> Result<Vec<Delivery>, sqlx::Error> {
+    sqlx::query("SELECT * FROM webhook_deliveries WHERE webhook_id = ? ORDER BY id DESC LIMIT ?")
+        .bind(webhook_id)
+        .bind(limit)
+        .fetch_all(db)
+        .await?
+        .into_iter()
+        .map(|r| {
+            let event: String = r.try_get("event")?;
+            let status: String = r.try_get("status")?;
+            Ok(Delivery {
+                id: r.try_get("id")?,
+                event: EventKind::from_key(&event)
+                    .ok_or_else(|| sqlx::Error::Decode(format!("event {event}").into()))?,
+                status: DeliveryStatus::from_key(&status).unwrap_or(DeliveryStatus::Failed),
+                attempts: r.try_get("attempts")?,
+                last_status: r.try_get("last_status")?,
+                last_error: r.try_get("last_error")?,
+                created_at: r.try_get("created_at")?,
+                delivered_at: r.try_get("delivered_at")?,
+            })
+        })
+        .collect()
+}
