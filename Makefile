@@ -8,7 +8,7 @@ ARGS ?=
 export LEPTOS_OUTPUT_NAME := livepro
 export LP_SITE_ROOT ?= $(CURDIR)/target/site
 
-.PHONY: run demo test build setup-run setup-test unit e2e fmt lint bench bench-replay
+.PHONY: run demo test build setup-run setup-test unit e2e fuzz fmt lint bench bench-replay
 
 run: build
 	target/debug/server run $(ARGS)
@@ -27,13 +27,17 @@ setup-test:
 
 test: setup-test
 	cargo leptos build
-	$(MAKE) --no-print-directory unit e2e
+	$(MAKE) --no-print-directory unit e2e fuzz
 
 unit:
 	cargo test -p app -p server
 
 e2e:
 	cd end2end && npm test
+
+# Schema-driven fuzzing of the REST API (schemathesis, bounded: FUZZ_EXAMPLES per operation).
+fuzz:
+	scripts/fuzz-api.sh
 
 fmt:
 	cargo fmt --all

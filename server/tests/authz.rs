@@ -72,6 +72,34 @@ async fn every_server_function_checks_the_role() {
             );
         }
 
+        // Admins and up: API keys and webhooks.
+        let res = app.call_form(client, "get_integrations", &[]).await;
+        assert_eq!(
+            res.status().as_u16(),
+            expect(*role, Some(Role::Admin)),
+            "get_integrations as {who}"
+        );
+        let res = app
+            .call_form(
+                client,
+                "create_api_key",
+                &[("name", "k".to_string()), ("role", "viewer".to_string())],
+            )
+            .await;
+        assert_eq!(
+            res.status().as_u16(),
+            expect(*role, Some(Role::Admin)),
+            "create_api_key as {who}"
+        );
+        let res = app
+            .call_json(client, "create_webhook", json!({ "webhook": { "url": "http://127.0.0.1:9/hook", "events": ["clip.created"] } }))
+            .await;
+        assert_eq!(
+            res.status().as_u16(),
+            expect(*role, Some(Role::Admin)),
+            "create_webhook as {who}"
+        );
+
         // Editors and up: create and delete groups, change settings.
         let res = app
             .call_json(client, "create_stream_group", group_json("New"))

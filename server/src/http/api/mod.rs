@@ -37,6 +37,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         version = "1",
         description = "Stream groups, live processing settings, sessions, assets, clips and share links of one organisation. Authenticate with an API key made by an admin in the dashboard (Organisation → API keys): `Authorization: Bearer lpk_…`. A key acts with the role it was given. Errors are JSON: `{\"error\": {\"code\", \"message\", \"fields\", \"current\"}}`; out-of-range settings answer 422 naming each field, its value and the allowed range; stale writes of versioned settings answer 409 with the current values."
     ),
+    components(schemas(error::ErrorBody, error::ErrorDetail, app::domain::FieldError, app::domain::settings::StreamProcessing)),
     modifiers(&BearerAuth),
     security(("api_key" = [])),
     tags(
