@@ -85,7 +85,7 @@ fn OverviewView(
         </section>
         <section class="card" aria-labelledby="members-title">
             <h2 id="members-title">"Members"</h2>
-            <table class="details">
+            <div class="table-scroll"><table class="details">
                 <thead><tr><th>"Name"</th><th>"E-mail"</th><th>"Role"</th><th>"Member since (UTC)"</th>{can_manage.then(|| view! { <th><span class="sr-only">"Actions"</span></th> })}</tr></thead>
                 <tbody>
                     {o.members.into_iter().map(|m| view! {
@@ -105,7 +105,7 @@ fn OverviewView(
                         </tr>
                     }).collect_view()}
                 </tbody>
-            </table>
+            </table></div>
             {action_error(move || remove.value().get())}
             {can_manage.then(|| view! { <AddMemberForm add/> })}
         </section>

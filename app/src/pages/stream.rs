@@ -142,7 +142,7 @@ fn OverviewBody(g: StreamGroupDetail, ctx: GroupContext) -> impl IntoView {
         </section>
         <section class="card" aria-labelledby="streams-title">
             <h2 id="streams-title">"Streams in this group"</h2>
-            <table class="details">
+            <div class="table-scroll"><table class="details">
                 <thead><tr><th>"Stream Name"</th><th>"Quality"</th><th>"Resolution"</th><th>"Video bitrate"</th><th>"Role"</th></tr></thead>
                 <tbody>
                     {g.streams.iter().map(|s| view! {
@@ -155,7 +155,7 @@ fn OverviewBody(g: StreamGroupDetail, ctx: GroupContext) -> impl IntoView {
                         </tr>
                     }).collect_view()}
                 </tbody>
-            </table>
+            </table></div>
             <p class="muted small">{format!("Created {}", format_utc(&g.created_at))}</p>
         </section>
         {role.can(Permission::EditStreams).then(|| view! {

@@ -33,7 +33,7 @@ pub fn StreamsPage() -> impl IntoView {
                             </section>
                         }.into_any(),
                         Ok(list) => view! {
-                            <table class="details streams-list">
+                            <div class="table-scroll"><table class="details streams-list">
                                 <thead><tr><th>"Name"</th><th>"Status"</th><th>"Transcoding profiles"</th><th>"Created (UTC)"</th></tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|g| view! {
@@ -45,7 +45,7 @@ pub fn StreamsPage() -> impl IntoView {
                                         </tr>
                                     }).collect_view()}
                                 </tbody>
-                            </table>
+                            </table></div>
                         }.into_any(),
                         Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                     })}
