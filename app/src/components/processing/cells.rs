@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 
 use crate::domain::jobs::JobState;
+use crate::domain::settings::ProcessKind;
 use crate::domain::settings::Span;
 
 /// "Active" or "Inactive", and for an active process the state of its job (running,
@@ -37,6 +38,33 @@ pub fn ActiveCell(enabled: bool, job: JobState, live: bool) -> impl IntoView {
                 {detail.map(|d| view! { <p class="job-error small">{d}</p> })}
             })}
         </td>
+    }
+}
+
+/// The details table of a process with only a duration (Live Replay, Recording): a row per
+/// stream with its state, name, quality and duration.
+#[component]
+pub fn DurationTable(process: ProcessKind, active_heading: &'static str) -> impl IntoView {
+    let ctx = super::use_tab();
+    view! {
+        <div class="table-scroll">
+            <table class="details" data-process=process.key()>
+                <thead><tr><th>{active_heading}</th><th>"Stream Name"</th><th>"Quality"</th><th>"Duration (s)"</th></tr></thead>
+                <tbody>
+                    {move || ctx.with(|o| o.streams.iter().map(|s| {
+                        let c = o.config(s.id, process);
+                        view! {
+                            <tr data-stream=s.id>
+                                <ActiveCell enabled=c.enabled() job=o.job(s.id, process) live=o.is_live()/>
+                                <td>{s.name.clone()}</td>
+                                <td>{s.quality.clone()}</td>
+                                <td class="num">{span_text(c.duration())}</td>
+                            </tr>
+                        }
+                    }).collect_view())}
+                </tbody>
+            </table>
+        </div>
     }
 }
 

@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use super::cells::{size_text, span_text, ActiveCell};
+use super::cells::{size_text, DurationTable};
 use super::header::{SectionHeader, StreamTabs};
 use super::{streams, use_tab, Section};
 use crate::domain::assets::Integrity;
@@ -33,24 +33,7 @@ pub fn RecordingSection() -> impl IntoView {
         <section class="card lp-section" id="recording" aria-labelledby="recording-title">
             <SectionHeader section=Section::Recording/>
             <StreamTabs streams=list section=Section::Recording selected/>
-            <div class="table-scroll">
-                <table class="details" data-process="recording">
-                    <thead><tr><th>"Active"</th><th>"Stream Name"</th><th>"Quality"</th><th>"Duration (s)"</th></tr></thead>
-                    <tbody>
-                        {move || ctx.with(|o| o.streams.iter().map(|s| {
-                            let c = o.config(s.id, ProcessKind::Recording);
-                            view! {
-                                <tr data-stream=s.id>
-                                    <ActiveCell enabled=c.enabled() job=o.job(s.id, ProcessKind::Recording) live=o.is_live()/>
-                                    <td>{s.name.clone()}</td>
-                                    <td>{s.quality.clone()}</td>
-                                    <td class="num">{span_text(c.duration())}</td>
-                                </tr>
-                            }
-                        }).collect_view())}
-                    </tbody>
-                </table>
-            </div>
+            <DurationTable process=ProcessKind::Recording active_heading="Active"/>
             <h3>"Assets"</h3>
             <div id="recording-panel" role="tabpanel" class="table-scroll">
                 <Show when=move || recording_now.get()>

@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use super::cells::{span_text, ActiveCell};
+use super::cells::DurationTable;
 use super::header::{SectionHeader, StreamTabs};
 use super::{streams, use_tab, Section};
 use crate::components::clips_table::ClipsTable;
@@ -39,24 +39,7 @@ pub fn ReplaySection() -> impl IntoView {
         <section class="card lp-section" id="replay" aria-labelledby="replay-title">
             <SectionHeader section=Section::Replay/>
             <StreamTabs streams=list section=Section::Replay selected/>
-            <div class="table-scroll">
-                <table class="details" data-process="replay">
-                    <thead><tr><th>"(In-)Active"</th><th>"Stream Name"</th><th>"Quality"</th><th>"Duration (s)"</th></tr></thead>
-                    <tbody>
-                        {move || ctx.with(|o| o.streams.iter().map(|s| {
-                            let c = o.config(s.id, ProcessKind::Replay);
-                            view! {
-                                <tr data-stream=s.id>
-                                    <ActiveCell enabled=c.enabled() job=o.job(s.id, ProcessKind::Replay) live=o.is_live()/>
-                                    <td>{s.name.clone()}</td>
-                                    <td>{s.quality.clone()}</td>
-                                    <td class="num">{span_text(c.duration())}</td>
-                                </tr>
-                            }
-                        }).collect_view())}
-                    </tbody>
-                </table>
-            </div>
+            <DurationTable process=ProcessKind::Replay active_heading="(In-)Active"/>
             <h3>"Assets"</h3>
             <div id="replay-panel" role="tabpanel" class="table-scroll">
                 <table class="details assets" data-assets="replay">
