@@ -110,6 +110,7 @@ fn OverviewView(
             {can_manage.then(|| view! { <AddMemberForm add/> })}
         </section>
     }
+    .into_any()
 }
 
 #[component]
