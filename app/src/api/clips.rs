@@ -14,10 +14,7 @@ pub async fn get_replay_view(group_id: i64, replay_id: i64) -> Result<ReplayView
     use crate::ssr::{auth, services::clips, AppState};
     let state = AppState::from_context()?;
     let caller = auth::caller(&state).await?;
-    crate::ssr::request_memo::RequestMemo::get_or(format!("replay/{replay_id}"), || {
-        clips::replay_view(&state, &caller, group_id, replay_id)
-    })
-    .await
+    clips::replay_view(&state, &caller, group_id, replay_id).await
 }
 
 /// Cuts a clip (instantly) and makes its share link.

@@ -19,13 +19,10 @@ pub async fn get_processing(group_id: i64) -> Result<Vec<StreamProcessing>, AppE
 /// Everything the Live Processing tab shows: settings, job states, the newest assets.
 #[server(endpoint = "get_processing_overview")]
 pub async fn get_processing_overview(group_id: i64) -> Result<ProcessingOverview, AppError> {
-    use crate::ssr::{auth, request_memo::RequestMemo, services::processing, AppState};
+    use crate::ssr::{auth, services::processing, AppState};
     let state = AppState::from_context()?;
     let caller = auth::caller(&state).await?;
-    RequestMemo::get_or(format!("overview/{group_id}"), || {
-        processing::overview(&state, &caller, group_id)
-    })
-    .await
+    processing::overview(&state, &caller, group_id).await
 }
 
 /// Saves changes (all or nothing); stale versions are refused with the current values.
@@ -43,11 +40,8 @@ pub async fn update_processing(
 /// Who changed which setting of the group, when, from what to what.
 #[server(endpoint = "processing_history")]
 pub async fn processing_history(group_id: i64) -> Result<Vec<SettingsChange>, AppError> {
-    use crate::ssr::{auth, request_memo::RequestMemo, services::processing, AppState};
+    use crate::ssr::{auth, services::processing, AppState};
     let state = AppState::from_context()?;
     let caller = auth::caller(&state).await?;
-    RequestMemo::get_or(format!("history/{group_id}"), || {
-        processing::history(&state, &caller, group_id)
-    })
-    .await
+    processing::history(&state, &caller, group_id).await
 }

@@ -25,10 +25,7 @@ pub async fn get_stream_group(id: i64) -> Result<StreamGroupDetail, AppError> {
     let host = headers
         .get(axum::http::header::HOST)
         .and_then(|h| h.to_str().ok());
-    crate::ssr::request_memo::RequestMemo::get_or(format!("group/{id}"), || {
-        streams::group_detail(&state, &caller, id, host)
-    })
-    .await
+    streams::group_detail(&state, &caller, id, host).await
 }
 
 /// Creates a group; returns its id.

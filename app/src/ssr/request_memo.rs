@@ -1,9 +1,9 @@
 //! One answer per question for the length of one request. Server rendering walks the view
 //! tree more than once before it sends the page (Leptos's Suspense re-runs closures to find
 //! every resource), and every walk makes the page's resources, and so its server-function
-//! calls, again. Live data can change between two walks; the browser then hydrates the
-//! HTML of the last walk with the data of the first, and a list that grew in between breaks
-//! hydration. Memoising the calls per request makes every walk see the same data.
+//! calls, again. The server-rendered share page memoises its lookup here, so every walk sees
+//! the same answer and a token miss is counted against the rate limit once. (The live pages
+//! fetch in the browser instead: see `components/fetched.rs`.)
 
 use std::any::Any;
 use std::collections::HashMap;
