@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::ssr::clock::SystemClock;
-use app::ssr::pipeline::{NoPipeline, Pipeline};
+use app::ssr::pipeline::NoPipeline;
 use app::ssr::state::{AppConfig, Limits};
 use app::ssr::{db, AppState};
 use ingest::handler::IngestHandler;
@@ -132,7 +132,7 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
     let supervisor = Supervisor::new(ctx.clone());
     if let Ok(unfinished) = app::ssr::repo::clips::unfinished(&ctx.state.db).await {
         for (id, dir) in unfinished {
-            supervisor.finish_clip(id, dir);
+            supervisor.resume_clip(id, dir);
         }
     }
     let state = AppState {

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use app::domain::integrations::EventKind;
 use app::ssr::repo;
-use chrono::Utc;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::json;
 use sha2::Sha256;
@@ -204,7 +203,7 @@ async fn deliver(
         chrono::Duration::from_std(policy.timeout * 2).unwrap_or(chrono::Duration::seconds(60));
     let tick = Duration::from_millis(200).min(policy.first);
     loop {
-        let due = repo::integrations::claim_due(&ctx.state.db, Utc::now(), lease, 50)
+        let due = repo::integrations::claim_due(&ctx.state.db, ctx.state.clock.now(), lease, 50)
             .await
             .unwrap_or_else(|e| {
                 tracing::error!("cannot read due webhook deliveries: {e}");
@@ -216,8 +215,8 @@ async fn deliver(
             };
             let (ctx, client) = (ctx.clone(), client.clone());
             tokio::spawn(async move {
-                let outcome = attempt(&client, &d).await;
-                let now = Utc::now();
+                let outcome = attempt(&client, &d, ctx.state.clock.now().timestamp()).await;
+                let now = ctx.state.clock.now();
                 let retry_at = match &outcome {
                     Ok(_) => None,
                     Err(_) => policy
@@ -246,8 +245,8 @@ async fn deliver(
 async fn attempt(
     client: &reqwest::Client,
     d: &repo::integrations::DueDelivery,
+    timestamp: i64,
 ) -> Result<i64, (Option<i64>, String)> {
-    let timestamp = Utc::now().timestamp();
     let response = client
         .post(&d.url)
         .header("content-type", "application/json")

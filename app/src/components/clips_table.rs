@@ -120,7 +120,9 @@ pub fn ClipsTable(
             <div class="clips-error">{move || action_error.get().map(|e| view! { <ErrorBox error=e/> })}</div>
             <div class="clips-body">{move || match clips.get() {
                 None => view! { <p class="muted">"Loading…"</p> }.into_any(),
-                Some(Ok(list)) if list.is_empty() => view! { <p class="muted">"No clips yet: use Clip & Share on a replay."</p> }.into_any(),
+                Some(Ok(list)) if list.is_empty() => view! {
+                    <p class="muted">{if can_manage { "No clips yet: use Clip & Share on a replay." } else { "No clips yet." }}</p>
+                }.into_any(),
                 Some(Ok(list)) => {
                     let now = chrono::Utc::now();
                     view! {

@@ -389,6 +389,13 @@ impl Supervisor {
         }
     }
 
+    /// Makes a clip's poster and MP4 in the background, without announcing the clip (a
+    /// clip left unfinished by a stop was announced when it was made).
+    pub fn resume_clip(&self, clip_id: i64, dir: String) {
+        self.tracker
+            .spawn(crate::replay::clips::finish(self.ctx.clone(), clip_id, dir));
+    }
+
     /// Whether a group has a live session.
     pub fn is_live(&self, group_id: i64) -> bool {
         self.live
@@ -461,8 +468,7 @@ impl Pipeline for Supervisor {
 
     fn finish_clip(&self, clip_id: i64, dir: String) {
         self.ctx.emit(PipelineEvent::ClipCreated { clip_id });
-        self.tracker
-            .spawn(crate::replay::clips::finish(self.ctx.clone(), clip_id, dir));
+        self.resume_clip(clip_id, dir);
     }
 
     fn remove_clip(&self, dir: String) {

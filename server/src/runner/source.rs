@@ -148,18 +148,6 @@ pub async fn run(
                     }
                     Decision::GiveUp => {
                         tracing::error!(source = label, "ffmpeg keeps failing; giving up: {error}");
-                        for o in &outputs {
-                            for kind in SOURCE_JOBS {
-                                if ctx.is_enabled(o.key.stream_id, kind) {
-                                    ctx.emit(super::PipelineEvent::JobFailed {
-                                        organisation_id: o.key.organisation_id,
-                                        stream_id: o.key.stream_id,
-                                        process: kind,
-                                        reason: error.clone(),
-                                    });
-                                }
-                            }
-                        }
                         set_jobs(&ctx, &outputs, JobState::Failed { reason: error });
                         // Swallow the rest of the stream so the session is not held up.
                         while tags.recv().await.is_some() {}
@@ -176,10 +164,20 @@ enum RunEnd {
     Crashed(String),
 }
 
+/// Sets the state of the recording and replay jobs this source feeds; a failure is also
+/// announced (`job.failed`).
 fn set_jobs(ctx: &RunnerCtx, outputs: &[SourceOutput], state: JobState) {
     for o in outputs {
         for kind in SOURCE_JOBS {
             if ctx.is_enabled(o.key.stream_id, kind) {
+                if let JobState::Failed { reason } = &state {
+                    ctx.emit(super::PipelineEvent::JobFailed {
+                        organisation_id: o.key.organisation_id,
+                        stream_id: o.key.stream_id,
+                        process: kind,
+                        reason: reason.clone(),
+                    });
+                }
                 ctx.jobs.set(o.key.stream_id, kind, state.clone());
             }
         }

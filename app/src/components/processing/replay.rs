@@ -57,9 +57,11 @@ pub fn ReplaySection() -> impl IntoView {
                                 </td>
                                 <td class="url"><a href=s.asset.url.clone()>{s.asset.url.clone()}</a></td>
                                 <td><A href=rewatch_href(group_id, s.asset.id) attr:class="button secondary small rewatch">"▶ Rewatch"</A></td>
-                                <td>{ctx.can_clip.then(|| view! {
-                                    <A href=clip_href(group_id, s.asset.id) attr:class="button secondary small clip-share">"✂ Clip & Share"</A>
-                                })}</td>
+                                <td>{if ctx.can_clip {
+                                    view! { <A href=clip_href(group_id, s.asset.id) attr:class="button secondary small clip-share">"✂ Clip & Share"</A> }.into_any()
+                                } else {
+                                    view! { <span class="muted small">"Editors and above"</span> }.into_any()
+                                }}</td>
                             </tr>
                         </For>
                     </tbody>

@@ -176,6 +176,27 @@ pub struct SessionAssetRow {
     pub session_ended_at: Option<DateTime<Utc>>,
 }
 
+fn with_sessions(filter: &str) -> String {
+    let columns = COLUMNS
+        .split(", ")
+        .map(|c| format!("a.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT {columns}, s.started_at AS session_started_at, s.ended_at AS session_ended_at
+         FROM assets a JOIN live_sessions s ON s.id = a.session_id
+         WHERE {filter}"
+    )
+}
+
+fn map_with_session(r: sqlx::sqlite::SqliteRow) -> Result<SessionAssetRow, sqlx::Error> {
+    Ok(SessionAssetRow {
+        session_started_at: r.try_get("session_started_at")?,
+        session_ended_at: r.try_get("session_ended_at")?,
+        row: map(r)?,
+    })
+}
+
 /// The newest assets of a kind for a stream with their sessions' times, newest first.
 pub async fn list_with_sessions(
     db: &Db,
@@ -183,16 +204,9 @@ pub async fn list_with_sessions(
     kind: AssetKind,
     limit: i64,
 ) -> Result<Vec<SessionAssetRow>, sqlx::Error> {
-    let columns = COLUMNS
-        .split(", ")
-        .map(|c| format!("a.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
     let sql = format!(
-        "SELECT {columns}, s.started_at AS session_started_at, s.ended_at AS session_ended_at
-         FROM assets a JOIN live_sessions s ON s.id = a.session_id
-         WHERE a.stream_id = ? AND a.kind = ?
-         ORDER BY s.started_at DESC, a.created_at DESC, a.id DESC LIMIT ?"
+        "{} ORDER BY s.started_at DESC, a.created_at DESC, a.id DESC LIMIT ?",
+        with_sessions("a.stream_id = ? AND a.kind = ?")
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(stream_id)
@@ -201,14 +215,18 @@ pub async fn list_with_sessions(
         .fetch_all(db)
         .await?
         .into_iter()
-        .map(|r| {
-            Ok(SessionAssetRow {
-                session_started_at: r.try_get("session_started_at")?,
-                session_ended_at: r.try_get("session_ended_at")?,
-                row: map(r)?,
-            })
-        })
+        .map(map_with_session)
         .collect()
+}
+
+/// One asset with its session's times.
+pub async fn get_with_session(db: &Db, id: i64) -> Result<Option<SessionAssetRow>, sqlx::Error> {
+    sqlx::query(sqlx::AssertSqlSafe(with_sessions("a.id = ?")))
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .map(map_with_session)
+        .transpose()
 }
 
 /// A page of an organisation's assets, newest first, with optional filters and ids below

@@ -32,28 +32,18 @@ async fn find_replay(
     caller: &Caller,
     replay_id: i64,
 ) -> Result<(AssetRow, SessionAsset), AppError> {
-    let not_found = || AppError::NotFound("Replay".into());
-    let row = repo::assets::get(&state.db, replay_id)
+    let found = repo::assets::get_with_session(&state.db, replay_id)
         .await
         .or_internal()?
-        .filter(|r| r.organisation_id == caller.organisation_id)
-        .filter(|r| r.asset.kind == AssetKind::Replay)
-        .ok_or_else(not_found)?;
-    let session =
-        repo::assets::list_with_sessions(&state.db, row.asset.stream_id, AssetKind::Replay, 1000)
-            .await
-            .or_internal()?
-            .into_iter()
-            .find(|s| s.row.asset.id == replay_id)
-            .ok_or_else(not_found)?;
-    Ok((
-        row,
-        SessionAsset {
-            asset: session.row.asset,
-            session_started_at: session.session_started_at,
-            session_ended_at: session.session_ended_at,
-        },
-    ))
+        .filter(|r| r.row.organisation_id == caller.organisation_id)
+        .filter(|r| r.row.asset.kind == AssetKind::Replay)
+        .ok_or_else(|| AppError::NotFound("Replay".into()))?;
+    let session = SessionAsset {
+        asset: found.row.asset.clone(),
+        session_started_at: found.session_started_at,
+        session_ended_at: found.session_ended_at,
+    };
+    Ok((found.row, session))
 }
 
 async fn allowed(
@@ -185,27 +175,31 @@ pub async fn share_replay(
     let title = crate::domain::clips::check_title(title)?;
     let (replay, _) = find_replay(state, caller, replay_id).await?;
     let now = state.clock.now();
+    let token = tokens::new_share_token();
+    let expires_at = expiry.expires_at(now);
     let mut tx = begin_write(&state.db).await.or_internal()?;
     let id = repo::clips::insert_link(
         &mut tx,
         caller.organisation_id,
-        &tokens::new_share_token(),
+        &token,
         None,
         Some(replay.asset.id),
         &title,
         caller.user_id,
         now,
-        expiry.expires_at(now),
+        expires_at,
     )
     .await
     .or_internal()?;
     tx.commit().await.or_internal()?;
-    repo::clips::links_of_replay(&state.db, replay.asset.id)
-        .await
-        .or_internal()?
-        .into_iter()
-        .find(|l| l.id == id)
-        .ok_or_else(|| internal("link vanished after insert"))
+    Ok(ShareLink {
+        id,
+        path: crate::domain::clips::share_path(&token),
+        title,
+        created_at: now,
+        expires_at,
+        revoked_at: None,
+    })
 }
 
 /// "Save the last N seconds": copies that span of the buffer into a permanent recording.

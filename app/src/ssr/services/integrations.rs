@@ -7,7 +7,7 @@ use super::super::repo::{self, integrations::NewKeyRow};
 use super::super::state::{AppState, OrInternal};
 use super::super::tokens;
 use crate::domain::integrations::{
-    check_label, ApiKeyInfo, Integrations, NewApiKey, NewWebhook, NewWebhookCreated,
+    check_label, ApiKeyInfo, Integrations, NewApiKey, NewWebhook, NewWebhookCreated, Webhook,
 };
 use crate::domain::roles::{Permission, Role};
 use crate::domain::AppError;
@@ -134,6 +134,7 @@ pub async fn create_webhook(
     caller.require(Permission::ManageIntegrations)?;
     let hook = input.validate()?;
     let secret = tokens::new_webhook_secret();
+    let now = state.clock.now();
     let id = repo::integrations::insert_webhook(
         &state.db,
         caller.organisation_id,
@@ -141,16 +142,17 @@ pub async fn create_webhook(
         &hook.events,
         &secret,
         caller.user_id,
-        state.clock.now(),
+        now,
     )
     .await
     .or_internal()?;
-    let webhook = repo::integrations::webhooks_of(&state.db, caller.organisation_id, 0)
-        .await
-        .or_internal()?
-        .into_iter()
-        .find(|w| w.id == id)
-        .ok_or_else(|| AppError::NotFound("Webhook".into()))?;
+    let webhook = Webhook {
+        id,
+        url: hook.url,
+        events: hook.events,
+        created_at: now,
+        deliveries: Vec::new(),
+    };
     Ok(NewWebhookCreated { webhook, secret })
 }
 

@@ -231,18 +231,42 @@ async fn group_of(state: &AppState, caller: &Caller, stream_id: i64) -> Result<i
         .ok_or_else(|| AppError::NotFound("Stream".into()))
 }
 
+/// The group of a stream and that stream's settings (one read of each).
+async fn stream_settings(
+    state: &AppState,
+    caller: &Caller,
+    stream_id: i64,
+) -> Result<(i64, StreamProcessing), AppError> {
+    let group_id = group_of(state, caller, stream_id).await?;
+    let settings = get(state, caller, group_id)
+        .await?
+        .into_iter()
+        .find(|s| s.stream_id == stream_id)
+        .ok_or_else(|| AppError::NotFound("Stream".into()))?;
+    Ok((group_id, settings))
+}
+
 /// The settings of one stream's four processes, with their versions.
 pub async fn for_stream(
     state: &AppState,
     caller: &Caller,
     stream_id: i64,
 ) -> Result<StreamProcessing, AppError> {
-    let group_id = group_of(state, caller, stream_id).await?;
-    get(state, caller, group_id)
-        .await?
-        .into_iter()
-        .find(|s| s.stream_id == stream_id)
-        .ok_or_else(|| AppError::NotFound("Stream".into()))
+    Ok(stream_settings(state, caller, stream_id).await?.1)
+}
+
+/// The group of a stream and the current settings of one of its processes.
+async fn current_process(
+    state: &AppState,
+    caller: &Caller,
+    stream_id: i64,
+    kind: ProcessKind,
+) -> Result<(i64, crate::domain::settings::VersionedConfig), AppError> {
+    let (group_id, settings) = stream_settings(state, caller, stream_id).await?;
+    let current = *settings
+        .get(kind)
+        .ok_or_else(|| AppError::NotFound("Settings".into()))?;
+    Ok((group_id, current))
 }
 
 /// Replaces one process's settings. With `version`, a stale write is refused (409); without
@@ -256,16 +280,11 @@ pub async fn set_one(
     version: Option<i64>,
 ) -> Result<SaveOutcome, AppError> {
     caller.require(Permission::EditProcessing)?;
-    let current = for_stream(state, caller, stream_id).await?;
-    let current_version = current
-        .get(kind)
-        .map(|v| v.version)
-        .ok_or_else(|| AppError::NotFound("Settings".into()))?;
-    let group_id = group_of(state, caller, stream_id).await?;
+    let (group_id, current) = current_process(state, caller, stream_id, kind).await?;
     let change = ProcessChange {
         stream_id,
         kind,
-        version: version.unwrap_or(current_version),
+        version: version.unwrap_or(current.version),
         input,
     };
     update(state, caller, group_id, &[change]).await
@@ -281,20 +300,14 @@ pub async fn patch_one(
     version: Option<i64>,
 ) -> Result<SaveOutcome, AppError> {
     caller.require(Permission::EditProcessing)?;
-    let current = for_stream(state, caller, stream_id).await?;
-    let now = current
-        .get(kind)
-        .ok_or_else(|| AppError::NotFound("Settings".into()))?;
-    let input = patch.apply(&now.config);
-    set_one(
-        state,
-        caller,
+    let (group_id, current) = current_process(state, caller, stream_id, kind).await?;
+    let change = ProcessChange {
         stream_id,
         kind,
-        input,
-        Some(version.unwrap_or(now.version)),
-    )
-    .await
+        version: version.unwrap_or(current.version),
+        input: patch.apply(&current.config),
+    };
+    update(state, caller, group_id, &[change]).await
 }
 
 /// "Sync settings across profiles": copies the settings of `kinds` from `from_stream` to

@@ -145,7 +145,7 @@ pub async fn get_asset(
 /// segments: play it through the dashboard or a share link instead.
 #[utoipa::path(get, path = "/api/v1/assets/{asset_id}/file", tag = "sessions and assets",
     params(AssetPath),
-    responses((status = 200, description = "The file", content_type = "application/octet-stream"), Errors))]
+    responses((status = 200, description = "The file", content(("image/jpeg"), ("image/webp"), ("video/mp4"))), Errors))]
 pub async fn asset_file(
     State(s): State<ServerState>,
     ApiCaller(caller): ApiCaller,
