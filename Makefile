@@ -8,7 +8,7 @@ ARGS ?=
 export LEPTOS_OUTPUT_NAME := livepro
 export LP_SITE_ROOT ?= $(CURDIR)/target/site
 
-.PHONY: run demo test build setup-run setup-test unit e2e fuzz fmt lint bench bench-replay
+.PHONY: run demo test build setup-run setup-test unit e2e fuzz fuzz-ingest fmt lint bench bench-replay
 
 run: build
 	target/debug/server run $(ARGS)
@@ -30,7 +30,7 @@ test: setup-test
 	$(MAKE) --no-print-directory unit e2e fuzz
 
 unit:
-	cargo test -p app -p server
+	cargo test -p rtmp-ingest -p app -p server
 
 e2e:
 	cd end2end && npm test
@@ -38,6 +38,14 @@ e2e:
 # Schema-driven fuzzing of the REST API (schemathesis, bounded: FUZZ_EXAMPLES per operation).
 fuzz:
 	scripts/fuzz-api.sh
+
+# Fuzzes the whole RTMP ingest path from raw bytes (handshake, chunks, AMF0, media, FLV) with
+# cargo-fuzz for FUZZ_SECONDS; a crash stops it and leaves the input under
+# server/rtmp/fuzz/artifacts/. Needs a nightly toolchain (installed if missing).
+FUZZ_SECONDS ?= 300
+fuzz-ingest:
+	@scripts/setup.sh fuzz
+	cd server/rtmp/fuzz && cargo +nightly fuzz run ingest -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 -print_final_stats=1
 
 fmt:
 	cargo fmt --all

@@ -27,6 +27,28 @@ if ! rustup run "$toolchain" rustc --version >/dev/null 2>&1 \
   rustup toolchain install "$toolchain" --profile minimal -c rustfmt,clippy -t wasm32-unknown-unknown
 fi
 
+# Build tools are compiled without LTO, with parallel codegen and light optimisation: they
+# only drive cargo and wasm-bindgen, and this cuts cargo-leptos from ~25 to ~9 min on 2 cores.
+quick_install() {
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=false \
+    cargo +"$toolchain" install "$@"
+}
+
+# Fuzzing needs a nightly toolchain (sanitizer flags) and cargo-fuzz; nothing else does.
+if [ "$mode" = fuzz ]; then
+  if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+    say "installing the nightly toolchain (for cargo-fuzz)"
+    rustup toolchain install nightly --profile minimal
+  fi
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    say "installing cargo-fuzz"
+    quick_install --locked cargo-fuzz
+  fi
+  say "ready (fuzz)"
+  exit 0
+fi
+
 # System packages: ffmpeg for the pipeline, binaryen (wasm-opt) for release builds.
 need_apt ffmpeg
 need_apt binaryen
@@ -40,14 +62,6 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
 fi
-
-# Build tools are compiled without LTO, with parallel codegen and light optimisation: they
-# only drive cargo and wasm-bindgen, and this cuts cargo-leptos from ~25 to ~9 min on 2 cores.
-quick_install() {
-  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-  CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=false \
-    cargo +"$toolchain" install "$@"
-}
 
 # cargo-leptos (builds on the pinned toolchain; once per machine).
 if ! cargo leptos --version 2>/dev/null | grep -q "$leptos_version"; then

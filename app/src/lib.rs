@@ -15,12 +15,15 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
-use api::auth::{current_session, Login, Logout, SignUp};
+use api::auth::{current_session, Login, Logout, SignUp, SwitchOrganisation};
+use api::org::AcceptInvitation;
 use domain::account::SessionInfo;
 use domain::AppError;
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    ssr::headers::set_page_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -48,6 +51,8 @@ pub struct AuthActions {
     pub login: ServerAction<Login>,
     pub sign_up: ServerAction<SignUp>,
     pub logout: ServerAction<Logout>,
+    pub accept: ServerAction<AcceptInvitation>,
+    pub switch: ServerAction<SwitchOrganisation>,
 }
 
 /// The app: session, navigation and routes.
@@ -58,6 +63,8 @@ pub fn App() -> impl IntoView {
         login: ServerAction::new(),
         sign_up: ServerAction::new(),
         logout: ServerAction::new(),
+        accept: ServerAction::new(),
+        switch: ServerAction::new(),
     };
     let session: SessionResource = Resource::new(
         move || {
@@ -65,6 +72,8 @@ pub fn App() -> impl IntoView {
                 actions.login.version().get(),
                 actions.sign_up.version().get(),
                 actions.logout.version().get(),
+                actions.accept.version().get(),
+                actions.switch.version().get(),
             )
         },
         |_| current_session(),
@@ -93,6 +102,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/login") view=pages::login::LoginPage/>
                     <Route path=path!("/signup") view=pages::signup::SignupPage/>
                     <Route path=path!("/organisation") view=pages::organisation::OrganisationPage/>
+                    <Route path=path!("/account") view=pages::account::AccountPage/>
+                    <Route path=path!("/invite/:token") view=pages::invitation::InvitationPage/>
                     <Route path=path!("/streams") view=pages::streams::StreamsPage/>
                     <Route path=path!("/streams/new") view=pages::new_stream::NewStreamPage/>
                     <Route path=path!("/s/:token") view=pages::share::SharePage ssr=SsrMode::Async/>

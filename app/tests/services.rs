@@ -53,7 +53,7 @@ async fn sign_up_creates_an_owner_with_default_packages_and_a_session() {
         email: "Vesper@Example.com".into(),
         password: "long enough password".into(),
     };
-    let token = accounts::sign_up(&state, input.clone())
+    let token = accounts::sign_up(&state, input.clone(), "10.0.0.1")
         .await
         .expect("signs up");
     let caller = repo::sessions::find(&state.db, &tokens::hash_token(&token), state.clock.now())
@@ -71,7 +71,7 @@ async fn sign_up_creates_an_owner_with_default_packages_and_a_session() {
         "live processing must be granted by the operator"
     );
     // The same e-mail cannot sign up twice.
-    let again = accounts::sign_up(&state, input)
+    let again = accounts::sign_up(&state, input, "10.0.0.1")
         .await
         .expect_err("duplicate");
     assert_eq!(again.field_errors()[0].field, "email");
@@ -84,7 +84,7 @@ async fn sign_up_creates_an_owner_with_default_packages_and_a_session() {
 }
 
 #[tokio::test]
-async fn login_answers_the_same_for_unknown_users_and_wrong_passwords_and_is_rate_limited() {
+async fn login_answers_the_same_for_unknown_users_and_wrong_passwords_and_slows_per_address() {
     let (_dir, state, callers) = setup(&[]).await;
     let owner = &callers[3];
     let ok = accounts::log_in(&state, &owner.email, "password123".into(), "10.0.0.1").await;
@@ -96,14 +96,27 @@ async fn login_answers_the_same_for_unknown_users_and_wrong_passwords_and_is_rat
         .await
         .expect_err("unknown");
     assert_eq!(wrong, unknown);
-    // Per-account limit: 8 failures in the window, then refused even with the right password.
-    for _ in 0..7 {
+    // An attacker's failures slow down that attacker's address for that account…
+    for _ in 0..5 {
         let _ = accounts::log_in(&state, &owner.email, "nope".into(), "10.0.0.2").await;
     }
-    let limited = accounts::log_in(&state, &owner.email, "password123".into(), "10.0.0.3").await;
+    let limited = accounts::log_in(&state, &owner.email, "password123".into(), "10.0.0.2").await;
     assert!(
         matches!(limited, Err(AppError::RateLimited { .. })),
         "{limited:?}"
+    );
+    // …but never lock the real user out from their own address.
+    assert!(
+        accounts::log_in(&state, &owner.email, "password123".into(), "10.0.0.3")
+            .await
+            .is_ok(),
+        "the account is not locked"
+    );
+    // Garbage instead of an e-mail is a wrong login, and it still counts for the address.
+    let junk = "x".repeat(100_000);
+    assert_eq!(
+        accounts::log_in(&state, &junk, "nope".into(), "10.0.0.4").await,
+        Err(accounts::bad_credentials())
     );
 }
 
@@ -413,28 +426,73 @@ async fn live_processing_services_refuse_without_the_package() {
 }
 
 #[tokio::test]
-async fn members_are_managed_by_admins_and_the_last_owner_stays() {
+async fn members_are_invited_roles_change_and_the_last_owner_stays() {
     let (_dir, state, callers) = setup(&[]).await;
-    let (editor, admin, owner) = (&callers[1], &callers[2], &callers[3]);
+    let (viewer, editor, admin, owner) = (&callers[0], &callers[1], &callers[2], &callers[3]);
     assert!(matches!(
-        accounts::add_member(&state, editor, "x@acme.test", "", Role::Viewer).await,
+        accounts::invite_member(&state, editor, "x@acme.test", Role::Viewer).await,
         Err(AppError::Forbidden(_))
     ));
-    let password = accounts::add_member(&state, admin, "new@acme.test", "New", Role::Editor)
-        .await
-        .expect("adds");
-    let password = password.expect("a new account gets a generated password");
-    assert!(
-        accounts::log_in(&state, "new@acme.test", password, "1.1.1.1")
-            .await
-            .is_ok()
-    );
     assert!(
         matches!(
-            accounts::add_member(&state, admin, "boss@acme.test", "", Role::Owner).await,
+            accounts::invite_member(&state, admin, "boss@acme.test", Role::Owner).await,
             Err(AppError::Forbidden(_))
         ),
         "admins cannot make owners"
+    );
+    let already = accounts::invite_member(&state, admin, &viewer.email, Role::Editor)
+        .await
+        .expect_err("already a member");
+    assert_eq!(already.field_errors()[0].field, "email");
+    // A new account chooses its own password when accepting.
+    let inv = accounts::invite_member(&state, admin, "new@acme.test", Role::Editor)
+        .await
+        .expect("invites");
+    let token = inv.path.trim_start_matches("/invite/").to_string();
+    let info = accounts::invitation_info(&state, &token, "1.1.1.1")
+        .await
+        .expect("info");
+    assert!(!info.account_exists);
+    assert_eq!(info.role, Role::Editor);
+    let session =
+        accounts::accept_invitation(&state, &token, "New", "chosen by me!".into(), "1.1.1.1")
+            .await
+            .expect("accepts");
+    let new = repo::sessions::find(&state.db, &tokens::hash_token(&session), state.clock.now())
+        .await
+        .expect("q")
+        .expect("signed in");
+    assert_eq!(
+        (new.organisation_id, new.role),
+        (admin.organisation_id, Role::Editor)
+    );
+    assert!(
+        accounts::accept_invitation(&state, &token, "Again", "chosen by me!".into(), "1.1.1.1")
+            .await
+            .is_err(),
+        "an invitation works once"
+    );
+    // Roles change through set_member_role, never leaving the organisation without an owner.
+    accounts::set_member_role(&state, admin, new.user_id, Role::Viewer)
+        .await
+        .expect("admin demotes an editor");
+    assert!(matches!(
+        accounts::set_member_role(&state, admin, owner.user_id, Role::Viewer).await,
+        Err(AppError::Forbidden(_))
+    ));
+    assert!(
+        matches!(
+            accounts::set_member_role(&state, owner, owner.user_id, Role::Viewer).await,
+            Err(AppError::BadRequest(_))
+        ),
+        "the last owner cannot be demoted"
+    );
+    assert!(
+        matches!(
+            accounts::leave_organisation(&state, owner).await,
+            Err(AppError::BadRequest(_))
+        ),
+        "the last owner cannot leave"
     );
     assert!(matches!(
         accounts::remove_member(&state, admin, owner.user_id).await,
@@ -444,11 +502,208 @@ async fn members_are_managed_by_admins_and_the_last_owner_stays() {
         .await
         .expect_err("last owner");
     assert!(matches!(last_owner, AppError::BadRequest(_)));
-    let overview = accounts::overview(&state, &callers[0])
+    let overview = accounts::overview(&state, viewer)
         .await
         .expect("viewers see the overview");
     assert_eq!(overview.members.len(), 5);
     assert_eq!(overview.members[0].role, Role::Owner);
+    // Revoked invitations stop at once.
+    let inv = accounts::invite_member(&state, admin, "later@acme.test", Role::Viewer)
+        .await
+        .expect("invites");
+    accounts::revoke_invitation(&state, admin, inv.invitation.id)
+        .await
+        .expect("revokes");
+    let token = inv.path.trim_start_matches("/invite/");
+    assert!(matches!(
+        accounts::invitation_info(&state, token, "1.1.1.1").await,
+        Err(AppError::NotFound(_))
+    ));
+}
+
+/// The takeover the security review found: an attacker who once invited (or created) an
+/// address can no longer act as that account in another organisation.
+#[tokio::test]
+async fn an_account_cannot_be_taken_over_across_organisations() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (state, _) = testing::state(dir.path()).await;
+    let evil = testing::organisation(&state, "Evil", &[]).await;
+    let victim_org = testing::organisation(&state, "Victim", &[]).await;
+    let (eve, victim_admin) = (&evil[3], &victim_org[3]);
+    // Eve invites the victim's new hire to her organisation and accepts it herself.
+    let inv = accounts::invite_member(&state, eve, "new.hire@victim.test", Role::Viewer)
+        .await
+        .expect("invites");
+    let eve_token = inv.path.trim_start_matches("/invite/").to_string();
+    accounts::accept_invitation(
+        &state,
+        &eve_token,
+        "Squat",
+        "eve's password!".into(),
+        "6.6.6.6",
+    )
+    .await
+    .expect("Eve squats the address");
+    // The victim's admin invites the same address: no password is shown to anyone, and the
+    // account does not join the victim's organisation until someone accepts that invitation.
+    let victim_inv =
+        accounts::invite_member(&state, victim_admin, "new.hire@victim.test", Role::Admin)
+            .await
+            .expect("invites");
+    let hire = repo::users::find_by_email(&state.db, "new.hire@victim.test")
+        .await
+        .expect("q")
+        .expect("the squatted account");
+    assert_eq!(
+        repo::users::role_in(&state.db, victim_admin.organisation_id, hire.id)
+            .await
+            .expect("q"),
+        None,
+        "inviting an existing account does not add it"
+    );
+    // Eve, who knows the password but not the victim's link, lands only in her own
+    // organisation when she logs in.
+    let s = accounts::log_in(
+        &state,
+        "new.hire@victim.test",
+        "eve's password!".into(),
+        "6.6.6.6",
+    )
+    .await
+    .expect("logs in");
+    let caller = repo::sessions::find(&state.db, &tokens::hash_token(&s), state.clock.now())
+        .await
+        .expect("q")
+        .expect("session");
+    assert_eq!(caller.organisation_id, eve.organisation_id);
+    assert!(
+        accounts::switch_organisation(&state, &s, victim_admin.organisation_id)
+            .await
+            .is_err(),
+        "she cannot switch into an organisation the account is not a member of"
+    );
+    // Whoever holds the victim's link still needs the account's password to accept.
+    let link = victim_inv.path.trim_start_matches("/invite/").to_string();
+    assert!(
+        accounts::invitation_info(&state, &link, "2.2.2.2")
+            .await
+            .expect("info")
+            .account_exists
+    );
+    assert_eq!(
+        accounts::accept_invitation(&state, &link, "", "a guess at it".into(), "2.2.2.2").await,
+        Err(accounts::bad_credentials())
+    );
+}
+
+#[tokio::test]
+async fn passwords_change_sessions_end_and_the_operator_can_reset() {
+    let (_dir, state, callers) = setup(&[]).await;
+    let owner = &callers[3];
+    let a = accounts::log_in(&state, &owner.email, "password123".into(), "10.0.0.1")
+        .await
+        .expect("a");
+    let b = accounts::log_in(&state, &owner.email, "password123".into(), "10.0.0.1")
+        .await
+        .expect("b");
+    let wrong = accounts::change_password(
+        &state,
+        owner,
+        &a,
+        "not it at all".into(),
+        "a new one here".into(),
+        "10.0.0.1",
+    )
+    .await
+    .expect_err("the current password is checked");
+    assert_eq!(wrong.field_errors()[0].field, "current_password");
+    let ended = accounts::change_password(
+        &state,
+        owner,
+        &a,
+        "password123".into(),
+        "a new one here".into(),
+        "10.0.0.1",
+    )
+    .await
+    .expect("changes");
+    assert_eq!(ended, 1, "the other session ended");
+    let find = |t: String| {
+        let state = state.clone();
+        async move {
+            repo::sessions::find(&state.db, &tokens::hash_token(&t), state.clock.now())
+                .await
+                .expect("q")
+        }
+    };
+    assert!(find(a.clone()).await.is_some(), "this session stays");
+    assert!(find(b).await.is_none());
+    assert!(
+        accounts::log_in(&state, &owner.email, "a new one here".into(), "10.0.0.1")
+            .await
+            .is_ok()
+    );
+    // The operator's reset: a new password, every session ended.
+    let password = accounts::reset_password(&state, &owner.email)
+        .await
+        .expect("resets");
+    assert!(find(a).await.is_none());
+    assert!(accounts::log_in(&state, &owner.email, password, "10.0.0.1")
+        .await
+        .is_ok());
+}
+
+#[tokio::test]
+async fn a_user_in_two_organisations_picks_one_and_api_keys_follow_their_maker() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (state, _) = testing::state(dir.path()).await;
+    let acme = testing::organisation(&state, "Acme", &[]).await;
+    let other = testing::organisation(&state, "Other", &[]).await;
+    // Acme's admin joins Other by accepting an invitation with their own password.
+    let inv = accounts::invite_member(&state, &other[3], &acme[2].email, Role::Editor)
+        .await
+        .expect("invites");
+    let token = inv.path.trim_start_matches("/invite/").to_string();
+    let s = accounts::accept_invitation(&state, &token, "", "password123".into(), "10.0.0.1")
+        .await
+        .expect("accepts with the account's password");
+    let memberships = accounts::memberships(&state, &acme[2]).await.expect("list");
+    assert_eq!(memberships.len(), 2);
+    accounts::switch_organisation(&state, &s, acme[2].organisation_id)
+        .await
+        .expect("switches");
+    let caller = repo::sessions::find(&state.db, &tokens::hash_token(&s), state.clock.now())
+        .await
+        .expect("q")
+        .expect("session");
+    assert_eq!(
+        (caller.organisation_id, caller.role),
+        (acme[2].organisation_id, Role::Admin)
+    );
+    // An admin key made by Acme's admin acts as an admin…
+    let key = app::ssr::services::integrations::create_key(&state, &acme[2], "ci", Role::Admin)
+        .await
+        .expect("key");
+    let as_key = app::ssr::services::integrations::authenticate(&state, &key.secret)
+        .await
+        .expect("works");
+    assert_eq!(as_key.role, Role::Admin);
+    // …as a viewer once its maker is demoted…
+    accounts::set_member_role(&state, &acme[3], acme[2].user_id, Role::Viewer)
+        .await
+        .expect("demotes");
+    let as_key = app::ssr::services::integrations::authenticate(&state, &key.secret)
+        .await
+        .expect("still works");
+    assert_eq!(as_key.role, Role::Viewer);
+    // …and not at all once they are removed.
+    accounts::remove_member(&state, &acme[3], acme[2].user_id)
+        .await
+        .expect("removes");
+    assert_eq!(
+        app::ssr::services::integrations::authenticate(&state, &key.secret).await,
+        Err(AppError::Unauthenticated)
+    );
 }
 
 #[tokio::test]

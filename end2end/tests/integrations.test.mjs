@@ -13,7 +13,8 @@ let receiver;
 const received = [];
 
 before(async () => {
-  server = await startServer();
+  // The receiver runs on loopback, which webhooks may reach only when the operator allows it.
+  server = await startServer({ extraArgs: ['--webhook-allow-host', '127.0.0.1'] });
   browser = await launchBrowser();
   receiver = createServer((req, res) => {
     let body = '';
@@ -55,6 +56,12 @@ test('admins make API keys and webhooks; deliveries show in the log', async () =
   const refused = await fetch(`${server.url}/api/v1/stream-groups/${group}`, { method: 'DELETE', headers: { authorization: `Bearer ${secret}` } });
   assert.equal(refused.status, 403, 'a viewer key may not delete');
   await section.locator('tr[data-key]').first().getByText('betting backend').waitFor();
+
+  // An internal address (here the cloud metadata one) is refused, with the reason.
+  await section.getByLabel('Endpoint URL').fill('http://169.254.169.254/latest/meta-data/');
+  await section.getByRole('button', { name: 'Add webhook' }).click();
+  await section.getByText(/public host/).first().waitFor();
+  assert.equal(await section.locator('.webhook').count(), 0, 'nothing registered');
 
   // A webhook to a real receiver, signed with the secret shown once.
   const { port } = receiver.address();

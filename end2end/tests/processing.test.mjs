@@ -163,15 +163,21 @@ test('the Live Processing tab shows real assets, edits with Confirm and follows 
   assert.deepEqual(await history.locator('tr').first().locator('td').allTextContents().then((c) => c.slice(3)), ['Thumbnail', 'interval', '10', '20']);
 
   // A viewer sees everything but no Edit, and a crafted edit is refused by the server.
+  // The viewer joins by invitation: the admin passes on a link, the invitee picks a password.
   await visit(page, server, '/organisation');
-  await page.locator('#am-email').fill('vera@example.com');
-  await page.locator('#am-name').fill('Vera Viewer');
-  await page.locator('#am-role').selectOption('viewer');
-  await page.getByRole('button', { name: 'Add member' }).click();
-  const password = (await page.locator('.notice-box code.secret').textContent()).trim();
+  await page.locator('#inv-email').fill('vera@example.com');
+  await page.locator('#inv-role').selectOption('viewer');
+  await page.getByRole('button', { name: 'Create invitation' }).click();
+  const link = (await page.locator('#invitation-link code.secret').textContent()).trim();
+  assert.match(link, /^\/invite\/[A-Za-z0-9_-]{43}$/);
+  await page.locator('#open-invitations').getByText('vera@example.com').waitFor();
   const viewerContext = await browser.newContext();
   const viewer = await viewerContext.newPage();
-  await logIn(viewer, server, { email: 'vera@example.com', password });
+  await visit(viewer, server, link);
+  await viewer.getByRole('heading', { name: /^Join / }).waitFor();
+  await viewer.locator('#inv-name').fill('Vera Viewer');
+  await viewer.locator('#inv-password').fill('vera chose this');
+  await viewer.getByRole('button', { name: 'Accept and join' }).click();
   await viewer.waitForURL('**/streams');
   await visit(viewer, server, `/streams/${group}/processing`);
   await viewer.locator('#visual img.latest-thumbnail').waitFor();

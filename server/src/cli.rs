@@ -6,8 +6,20 @@ use app::ssr::auth::Caller;
 use app::ssr::services::{accounts, integrations};
 use app::ssr::{repo, AppState};
 
-use crate::config::OrgCommand;
+use crate::config::{OrgCommand, UserCommand};
 use crate::BoxError;
+
+/// Runs a `user` subcommand, printing its result.
+pub async fn user(state: &AppState, command: UserCommand) -> Result<(), BoxError> {
+    match command {
+        UserCommand::ResetPassword { email } => {
+            let password = accounts::reset_password(state, &email).await?;
+            println!("new password for {email} (every session ended; ask them to change it):");
+            println!("{password}");
+        }
+    }
+    Ok(())
+}
 
 /// Runs an `org` subcommand, printing its result.
 pub async fn org(state: &AppState, command: OrgCommand) -> Result<(), BoxError> {

@@ -74,6 +74,44 @@ pub struct Config {
         global = true
     )]
     pub webhook_retry_ms: u64,
+    /// Internal hosts (names or addresses) webhooks may still be sent to; every other
+    /// loopback, private, link-local or otherwise internal destination is refused.
+    #[arg(
+        long = "webhook-allow-host",
+        env = "LP_WEBHOOK_ALLOW_HOSTS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub webhook_allow_hosts: Vec<String>,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client;
+    /// from anyone else the header is ignored.
+    #[arg(
+        long = "trusted-proxy",
+        env = "LP_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<String>,
+    /// Turn off self-service sign-up (members then join by invitation only).
+    #[arg(long, env = "LP_NO_SIGN_UP", global = true)]
+    pub no_sign_up: bool,
+    /// Most HTTP connections open at once (more wait in the listen queue).
+    #[arg(
+        long,
+        env = "LP_HTTP_MAX_CONNECTIONS",
+        default_value_t = 4096,
+        global = true
+    )]
+    pub http_max_connections: usize,
+    /// Seconds a client has to send a request's headers (also how long an idle keep-alive
+    /// connection stays open).
+    #[arg(
+        long,
+        env = "LP_HTTP_HEADER_TIMEOUT",
+        default_value_t = 10,
+        global = true
+    )]
+    pub http_header_timeout: u64,
 }
 
 impl Config {
@@ -98,6 +136,12 @@ impl Config {
             ffprobe: PathBuf::from("ffprobe"),
             transcode_preset: "ultrafast".into(),
             webhook_retry_ms: 300,
+            // Tests run their webhook receivers on loopback.
+            webhook_allow_hosts: vec!["127.0.0.1".into()],
+            trusted_proxies: Vec::new(),
+            no_sign_up: false,
+            http_max_connections: 4096,
+            http_header_timeout: 10,
         }
     }
 }
@@ -119,6 +163,18 @@ pub enum Command {
         #[command(subcommand)]
         command: OrgCommand,
     },
+    /// Instance operator commands for accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+/// Account administration.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Give an account a new random password (printed once) and end all its sessions.
+    ResetPassword { email: String },
 }
 
 /// Organisation administration.

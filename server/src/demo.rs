@@ -99,7 +99,10 @@ async fn demo_user(
     let now = state.clock.now();
     let user = repo::users::find_by_email(&state.db, DEMO_EMAIL).await?;
     if let (Some(u), Some(saved)) = (&user, &saved) {
-        if passwords::verify(saved.clone(), u.password_hash.clone()).await {
+        if passwords::verify(saved.clone(), u.password_hash.clone())
+            .await
+            .unwrap_or(false)
+        {
             ensure_owner(state, org_id, u.id).await?;
             return Ok((u.id, saved.clone()));
         }

@@ -19,9 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::ssr::clock::SystemClock;
+use app::ssr::outbound::OutboundPolicy;
 use app::ssr::pipeline::NoPipeline;
 use app::ssr::state::{AppConfig, Limits};
 use app::ssr::{db, AppState};
+use ingest::admission::AdmissionLimits;
 use ingest::handler::IngestHandler;
 use ingest::Ingest;
 use leptos::config::LeptosOptions;
@@ -45,10 +47,25 @@ pub async fn open_state(config: &Config) -> Result<AppState, BoxError> {
 async fn open_state_with(config: &Config, rtmp_port: u16) -> Result<AppState, BoxError> {
     tokio::fs::create_dir_all(&config.data_dir).await?;
     let db = db::connect(&config.database_url()).await?;
+    let trusted_proxies = config
+        .trusted_proxies
+        .iter()
+        .map(|s| s.parse())
+        .collect::<Result<Vec<_>, String>>()?;
     let app_config = AppConfig {
         rtmp_public_url: config.rtmp_public_url.clone(),
         rtmp_port,
         secure_cookies: config.secure_cookies,
+        outbound: OutboundPolicy {
+            allowed_hosts: config
+                .webhook_allow_hosts
+                .iter()
+                .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
+        },
+        trusted_proxies,
+        sign_up_open: !config.no_sign_up,
         ..AppConfig::default()
     };
     Ok(AppState {
@@ -90,6 +107,11 @@ impl Running {
         )
     }
 
+    /// The RTMP ingest's admission pools and counters.
+    pub fn ingest_admission(&self) -> &ingest::admission::Admission {
+        &self.ingest.admission
+    }
+
     /// Stops in order: cut publishers, let every session finish its files, stop HTTP.
     pub async fn stop(self) -> Result<(), BoxError> {
         self.ingest.stop().await;
@@ -102,6 +124,7 @@ impl Running {
 
 /// Binds the listeners, opens the state, reconciles the data folder and starts serving.
 pub async fn start(config: Config) -> Result<Running, BoxError> {
+    http::serve::raise_fd_limit();
     let listener = TcpListener::bind(config.listen).await?;
     let http_addr = listener.local_addr()?;
     let rtmp_listener = TcpListener::bind(config.rtmp_listen).await?;
@@ -132,7 +155,7 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
     let supervisor = Supervisor::new(ctx.clone());
     if let Ok(unfinished) = app::ssr::repo::clips::unfinished(&ctx.state.db).await {
         for (id, dir) in unfinished {
-            supervisor.resume_clip(id, dir);
+            supervisor.resume_clip(id, dir, None);
         }
     }
     let state = AppState {
@@ -142,6 +165,7 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
     let ingest = Ingest::serve(
         rtmp_listener,
         Arc::new(IngestHandler::new(state.clone(), supervisor.clone())),
+        AdmissionLimits::default(),
     )?;
     let leptos = LeptosOptions::builder()
         .output_name("livepro")
@@ -159,15 +183,19 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         MediaStore::new(&config.data_dir),
         shutdown.clone(),
     );
-    let stop = shutdown.clone();
-    let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
+    let limits = http::serve::HttpLimits {
+        header_timeout: Duration::from_secs(config.http_header_timeout.max(1)),
+        ..http::serve::HttpLimits::new(
+            config.http_max_connections,
+            state.config.trusted_proxies.clone(),
         )
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
-    });
+    };
+    let task = tokio::spawn(http::serve::serve(
+        listener,
+        router,
+        limits,
+        shutdown.clone(),
+    ));
     tracing::info!(http.addr = %http_addr, "dashboard listening");
     Ok(Running {
         http_addr,
@@ -180,7 +208,11 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
     })
 }
 
-/// Every minute: removes expired login sessions, and expired clips with their files.
+/// Finished webhook deliveries are kept this long in the log.
+const DELIVERY_LOG_DAYS: i64 = 14;
+
+/// Every minute: removes expired login sessions, finished webhook deliveries older than
+/// [`DELIVERY_LOG_DAYS`], and expired clips with their files.
 fn spawn_housekeeping(state: AppState, store: MediaStore, shutdown: CancellationToken) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -191,6 +223,12 @@ fn spawn_housekeeping(state: AppState, store: MediaStore, shutdown: Cancellation
                     let now = state.clock.now();
                     if let Err(e) = app::ssr::repo::sessions::delete_expired(&state.db, now).await {
                         tracing::warn!("could not remove expired sessions: {e}");
+                    }
+                    let keep = now - chrono::Duration::days(DELIVERY_LOG_DAYS);
+                    match app::ssr::repo::integrations::prune_deliveries(&state.db, keep).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(deliveries = n, "pruned the webhook delivery log"),
+                        Err(e) => tracing::warn!(error = %e, "could not prune webhook deliveries"),
                     }
                     match app::ssr::repo::clips::delete_expired(&state.db, now).await {
                         Ok(dirs) => {

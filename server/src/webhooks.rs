@@ -5,11 +5,22 @@
 //!
 //! Every delivery carries `X-LP-Event`, `X-LP-Delivery`, `X-LP-Timestamp` and
 //! `X-LP-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`.
+//!
+//! Deliveries reach public addresses only: the client's DNS resolver is the
+//! [`OutboundPolicy`], so the address checked is the address connected to; literal
+//! addresses are checked before sending; no proxy, no redirects. Only the status code and an
+//! error class are kept, never the answer's body (of which at most 1 KiB is read). Each
+//! organisation has at most [`PER_ORGANISATION`] deliveries in flight and each endpoint one,
+//! so a slow receiver delays only its own organisation.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use app::domain::integrations::EventKind;
+use app::domain::network::host_and_port;
+use app::ssr::outbound::{OutboundPolicy, Refused};
 use app::ssr::repo;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::json;
@@ -42,10 +53,14 @@ impl RetryPolicy {
     }
 }
 
-/// Deliveries in flight at once.
-const PARALLEL: usize = 8;
-/// Longest answer body kept in the log.
-const ERROR_MAX: usize = 300;
+/// Deliveries in flight at once, in all.
+const PARALLEL: usize = 16;
+/// Deliveries in flight at once for one organisation (one per endpoint).
+pub const PER_ORGANISATION: usize = 2;
+/// At most this much of an answer's body is read (then dropped).
+const BODY_READ_MAX: usize = 1024;
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `v1=<hex>`: the signature of `body` sent at `timestamp` with `secret`.
 pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
@@ -177,6 +192,30 @@ async fn envelope(
     Ok(Some((org, kind, body.to_string())))
 }
 
+/// The dispatcher's DNS: every name through the outbound policy.
+struct PolicyResolver(OutboundPolicy);
+
+impl reqwest::dns::Resolve for PolicyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.0.clone();
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs = policy
+                .resolve(&host, 0)
+                .await
+                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })?;
+            Ok(Box::new(addrs.into_iter()) as Box<dyn Iterator<Item = SocketAddr> + Send>)
+        })
+    }
+}
+
+/// What is in flight, per organisation and per endpoint.
+#[derive(Default)]
+struct InFlight {
+    per_org: HashMap<i64, usize>,
+    hooks: HashSet<i64>,
+}
+
 /// Sends what is due, again and again.
 async fn deliver(
     ctx: Arc<RunnerCtx>,
@@ -184,54 +223,88 @@ async fn deliver(
     wake: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
+    let outbound = ctx.state.config.outbound.clone();
     let client = match reqwest::Client::builder()
         .timeout(policy.timeout)
+        .connect_timeout(CONNECT_TIMEOUT.min(policy.timeout))
         .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(Arc::new(PolicyResolver(outbound.clone())))
         .user_agent("LiveProcessing-Webhooks/1")
         .build()
     {
         Ok(c) => c,
         Err(e) => {
-            tracing::error!("webhooks disabled: no HTTP client: {e}");
+            tracing::error!(error = %e, "webhooks disabled: no HTTP client");
             return;
         }
     };
     let permits = Arc::new(Semaphore::new(PARALLEL));
-    // A claimed delivery is not claimed again for this long (an attempt takes at most the
-    // timeout).
+    let in_flight = Arc::new(Mutex::new(InFlight::default()));
+    // A claimed delivery starts at once and takes at most the timeout; it is not claimed
+    // again for twice that.
     let lease =
         chrono::Duration::from_std(policy.timeout * 2).unwrap_or(chrono::Duration::seconds(60));
     let tick = Duration::from_millis(200).min(policy.first);
     loop {
-        let due = repo::integrations::claim_due(&ctx.state.db, ctx.state.clock.now(), lease, 50)
-            .await
-            .unwrap_or_else(|e| {
-                tracing::error!("cannot read due webhook deliveries: {e}");
+        let free = permits.available_permits();
+        if free > 0 {
+            let chosen = choose(&ctx, &in_flight, free).await;
+            let claimed = if chosen.is_empty() {
                 Vec::new()
-            });
-        for d in due {
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                return;
+            } else {
+                repo::integrations::claim(&ctx.state.db, &chosen, ctx.state.clock.now(), lease)
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "cannot claim webhook deliveries");
+                        Vec::new()
+                    })
             };
-            let (ctx, client) = (ctx.clone(), client.clone());
-            tokio::spawn(async move {
-                let outcome = attempt(&client, &d, ctx.state.clock.now().timestamp()).await;
-                let now = ctx.state.clock.now();
-                let retry_at = match &outcome {
-                    Ok(_) => None,
-                    Err(_) => policy
-                        .next_wait(d.attempts + 1)
-                        .and_then(|w| chrono::Duration::from_std(w).ok())
-                        .map(|w| now + w),
+            for d in claimed {
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    break;
                 };
-                if let Err(e) =
-                    repo::integrations::record_attempt(&ctx.state.db, d.id, outcome, now, retry_at)
-                        .await
                 {
-                    tracing::error!(delivery.id = d.id, "cannot record a webhook attempt: {e}");
+                    let mut f = in_flight.lock().unwrap_or_else(|p| p.into_inner());
+                    *f.per_org.entry(d.organisation_id).or_insert(0) += 1;
+                    f.hooks.insert(d.webhook_id);
                 }
-                drop(permit);
-            });
+                let (ctx, client, outbound, in_flight) = (
+                    ctx.clone(),
+                    client.clone(),
+                    outbound.clone(),
+                    in_flight.clone(),
+                );
+                tokio::spawn(async move {
+                    let outcome =
+                        attempt(&client, &outbound, &d, ctx.state.clock.now().timestamp()).await;
+                    let now = ctx.state.clock.now();
+                    let retry_at = match &outcome {
+                        Ok(_) => None,
+                        Err(_) => policy
+                            .next_wait(d.attempts + 1)
+                            .and_then(|w| chrono::Duration::from_std(w).ok())
+                            .map(|w| now + w),
+                    };
+                    if let Err(e) = repo::integrations::record_attempt(
+                        &ctx.state.db,
+                        d.id,
+                        outcome,
+                        now,
+                        retry_at,
+                    )
+                    .await
+                    {
+                        tracing::error!(delivery.id = d.id, error = %e, "cannot record a webhook attempt");
+                    }
+                    let mut f = in_flight.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(n) = f.per_org.get_mut(&d.organisation_id) {
+                        *n = n.saturating_sub(1);
+                    }
+                    f.hooks.remove(&d.webhook_id);
+                    drop(permit);
+                });
+            }
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -241,12 +314,59 @@ async fn deliver(
     }
 }
 
-/// One POST; the receiver's status on a 2xx, else what went wrong.
+/// Due deliveries to start now: the oldest few of every organisation, then only those whose
+/// organisation and endpoint have room, oldest first, up to `free`.
+async fn choose(ctx: &RunnerCtx, in_flight: &Mutex<InFlight>, free: usize) -> Vec<i64> {
+    let candidates = match repo::integrations::due_candidates(
+        &ctx.state.db,
+        ctx.state.clock.now(),
+        PER_ORGANISATION as i64 * 2,
+        200,
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read due webhook deliveries");
+            return Vec::new();
+        }
+    };
+    let f = in_flight.lock().unwrap_or_else(|p| p.into_inner());
+    let mut per_org = f.per_org.clone();
+    let mut hooks = f.hooks.clone();
+    let mut chosen = Vec::new();
+    for c in candidates {
+        if chosen.len() >= free {
+            break;
+        }
+        let n = per_org.entry(c.organisation_id).or_insert(0);
+        if *n >= PER_ORGANISATION || hooks.contains(&c.webhook_id) {
+            continue;
+        }
+        *n += 1;
+        hooks.insert(c.webhook_id);
+        chosen.push(c.id);
+    }
+    chosen
+}
+
+/// One POST; the receiver's status on a 2xx, else the status (if any) and an error class.
 async fn attempt(
     client: &reqwest::Client,
+    outbound: &OutboundPolicy,
     d: &repo::integrations::DueDelivery,
     timestamp: i64,
 ) -> Result<i64, (Option<i64>, String)> {
+    // Literal addresses never reach the resolver: check them here.
+    match host_and_port(&d.url) {
+        Some((host, port)) if host.parse::<std::net::IpAddr>().is_ok() => {
+            if let Err(e) = outbound.resolve(&host, port).await {
+                return Err((None, format!("refused: {e}")));
+            }
+        }
+        Some(_) => {}
+        None => return Err((None, format!("refused: {}", Refused::BadUrl))),
+    }
     let response = client
         .post(&d.url)
         .header("content-type", "application/json")
@@ -260,19 +380,51 @@ async fn attempt(
         .body(d.payload.clone())
         .send()
         .await
-        .map_err(|e| {
-            (
-                None,
-                e.to_string().chars().take(ERROR_MAX).collect::<String>(),
-            )
-        })?;
-    let status = i64::from(response.status().as_u16());
-    if response.status().is_success() {
-        Ok(status)
+        .map_err(|e| (None, error_class(&e)))?;
+    let status = response.status();
+    drain_some(response).await;
+    let code = i64::from(status.as_u16());
+    if status.is_success() {
+        Ok(code)
     } else {
-        let text = response.text().await.unwrap_or_default();
-        let text: String = text.chars().take(ERROR_MAX).collect();
-        Err((Some(status), format!("HTTP {status}: {text}")))
+        Err((Some(code), format!("HTTP {code}")))
+    }
+}
+
+/// Reads (and drops) at most [`BODY_READ_MAX`] bytes of an answer.
+async fn drain_some(mut response: reqwest::Response) {
+    let mut read = 0;
+    while read < BODY_READ_MAX {
+        match response.chunk().await {
+            Ok(Some(c)) => read += c.len(),
+            _ => break,
+        }
+    }
+}
+
+/// What went wrong, in words that say nothing of the receiver's answer.
+fn error_class(e: &reqwest::Error) -> String {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(r) = s.downcast_ref::<Refused>() {
+            return format!("refused: {r}");
+        }
+        for r in [Refused::Internal, Refused::Unresolvable] {
+            // Layers between the resolver and here may re-wrap it as text.
+            if s.to_string().contains(&r.to_string()) {
+                return format!("refused: {r}");
+            }
+        }
+        source = s.source();
+    }
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else if e.is_request() || e.is_body() {
+        "request failed".into()
+    } else {
+        "delivery failed".into()
     }
 }
 

@@ -173,27 +173,50 @@ async fn every_server_function_checks_the_role() {
         let res = app
             .call_form(
                 client,
-                "add_member",
-                &[
-                    ("email", email.clone()),
-                    ("display_name", "Added".into()),
-                    ("role", "viewer".into()),
-                ],
+                "invite_member",
+                &[("email", email.clone()), ("role", "viewer".into())],
             )
             .await;
         assert_eq!(
             res.status().as_u16(),
             expect(*role, Some(Role::Admin)),
-            "add_member as {who}"
+            "invite_member as {who}"
         );
-        let target = if res.status().is_success() {
-            app::ssr::repo::users::find_by_email(&state.db, &email)
-                .await
-                .expect("q")
-                .expect("user")
-                .id
-        } else {
-            callers[0].user_id
+        for (name, form) in [
+            ("list_invitations", vec![]),
+            (
+                "set_member_role",
+                vec![
+                    ("user_id", callers[0].user_id.to_string()),
+                    ("role", "viewer".to_string()),
+                ],
+            ),
+        ] {
+            let res = app.call_form(client, name, &form).await;
+            assert_eq!(
+                res.status().as_u16(),
+                expect(*role, Some(Role::Admin)),
+                "{name} as {who}"
+            );
+        }
+        // A member to remove, made directly in the database.
+        let target = {
+            let mut tx = app::ssr::db::begin_write(&state.db).await.expect("tx");
+            let id =
+                app::ssr::repo::users::create(&mut tx, &email, "Added", "x", state.clock.now())
+                    .await
+                    .expect("user");
+            app::ssr::repo::users::upsert_membership(
+                &mut tx,
+                owner.organisation_id,
+                id,
+                Role::Viewer,
+                state.clock.now(),
+            )
+            .await
+            .expect("member");
+            tx.commit().await.expect("commit");
+            id
         };
         let res = app
             .call_form(client, "remove_member", &[("user_id", target.to_string())])

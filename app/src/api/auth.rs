@@ -16,9 +16,13 @@ pub async fn current_session() -> Result<Option<SessionInfo>, AppError> {
     let packages = repo::orgs::enabled_packages(&state.db, caller.organisation_id)
         .await
         .or_internal()?;
+    let memberships = repo::users::memberships(&state.db, caller.user_id)
+        .await
+        .or_internal()?;
     Ok(Some(SessionInfo {
         user: caller.current_user(),
         packages,
+        memberships,
     }))
 }
 
@@ -46,15 +50,16 @@ pub async fn sign_up(
     email: String,
     password: String,
 ) -> Result<(), AppError> {
-    use crate::ssr::{auth, services::accounts, AppState};
+    use crate::ssr::{auth, services::accounts, state::OrInternal, AppState};
     let state = AppState::from_context()?;
+    let client = client_address().await.or_internal()?;
     let input = accounts::SignUp {
         organisation_name,
         display_name,
         email,
         password,
     };
-    let token = accounts::sign_up(&state, input).await?;
+    let token = accounts::sign_up(&state, input, &client).await?;
     auth::set_cookie(auth::session_cookie(
         &token,
         state.config.session_ttl.as_secs(),
@@ -70,7 +75,7 @@ pub async fn logout() -> Result<(), AppError> {
     use crate::ssr::{auth, services::accounts, state::OrInternal, AppState};
     let state = AppState::from_context()?;
     let headers: axum::http::HeaderMap = leptos_axum::extract().await.or_internal()?;
-    if let Some(token) = auth::session_token(&headers) {
+    if let Some(token) = auth::session_token(&headers, state.config.secure_cookies) {
         accounts::log_out(&state, &token).await?;
     }
     auth::set_cookie(auth::clear_cookie(state.config.secure_cookies));
@@ -78,10 +83,60 @@ pub async fn logout() -> Result<(), AppError> {
     Ok(())
 }
 
-/// The client's IP address, for rate limiting.
+/// Moves this session to another of the user's organisations; reloads into its streams.
+#[server(endpoint = "switch_organisation")]
+pub async fn switch_organisation(organisation_id: i64) -> Result<(), AppError> {
+    use crate::ssr::{auth, services::accounts, AppState};
+    let state = AppState::from_context()?;
+    let _caller = auth::caller(&state).await?;
+    let token = auth::current_token(&state).await?;
+    accounts::switch_organisation(&state, &token, organisation_id).await?;
+    leptos_axum::redirect("/streams");
+    Ok(())
+}
+
+/// Changes the signed-in user's password; every other session of theirs ends. Returns how
+/// many ended.
+#[server(endpoint = "change_password")]
+pub async fn change_password(
+    current_password: String,
+    new_password: String,
+) -> Result<u64, AppError> {
+    use crate::ssr::{auth, services::accounts, state::OrInternal, AppState};
+    let state = AppState::from_context()?;
+    let caller = auth::caller(&state).await?;
+    let token = auth::current_token(&state).await?;
+    let client = client_address().await.or_internal()?;
+    accounts::change_password(
+        &state,
+        &caller,
+        &token,
+        current_password,
+        new_password,
+        &client,
+    )
+    .await
+}
+
+/// Ends every other session of the signed-in user; returns how many ended.
+#[server(endpoint = "sign_out_other_sessions")]
+pub async fn sign_out_other_sessions() -> Result<u64, AppError> {
+    use crate::ssr::{auth, services::accounts, AppState};
+    let state = AppState::from_context()?;
+    let caller = auth::caller(&state).await?;
+    let token = auth::current_token(&state).await?;
+    accounts::sign_out_others(&state, &caller, &token).await
+}
+
+/// The client's IP address (behind trusted proxies, the one they name), for rate limiting.
 #[cfg(feature = "ssr")]
 pub(crate) async fn client_address() -> Result<String, leptos::server_fn::error::ServerFnErrorErr> {
+    use crate::ssr::net::ClientIp;
     use axum::extract::ConnectInfo;
+    use axum::Extension;
+    if let Ok(Extension(ClientIp(ip))) = leptos_axum::extract::<Extension<ClientIp>>().await {
+        return Ok(ip.to_string());
+    }
     let info: Option<ConnectInfo<std::net::SocketAddr>> = leptos_axum::extract().await.ok();
     Ok(info
         .map(|ConnectInfo(a)| a.ip().to_string())

@@ -23,12 +23,28 @@ pub fn TopBar() -> impl IntoView {
                         .get()
                         .and_then(|s| s.ok().flatten())
                         .map(|info| {
+                            let current = info.user.organisation_id;
+                            let picker = (info.memberships.len() > 1).then(|| view! {
+                                <ActionForm action=actions.switch attr:class="org-picker">
+                                    <label class="sr-only" for="org-picker">"Organisation"</label>
+                                    <select id="org-picker" name="organisation_id">
+                                        {info.memberships.iter().map(|m| view! {
+                                            <option value=m.organisation_id selected=m.organisation_id == current>
+                                                {format!("{} ({})", m.organisation_name, m.role.label())}
+                                            </option>
+                                        }).collect_view()}
+                                    </select>
+                                    <button type="submit" class="secondary small">"Switch"</button>
+                                </ActionForm>
+                            });
                             view! {
                                 <nav class="mainnav" aria-label="Main">
                                     <A href="/streams">"Streams"</A>
                                     <A href="/organisation">"Organisation"</A>
+                                    <A href="/account">"Account"</A>
                                 </nav>
                                 <div class="who">
+                                    {picker}
                                     <span class="org">{info.user.organisation_name.clone()}</span>
                                     <span class="email">{info.user.email.clone()}</span>
                                     <span class="badge role">{info.user.role.label()}</span>

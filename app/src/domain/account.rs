@@ -25,6 +25,8 @@ pub struct CurrentUser {
 pub struct SessionInfo {
     pub user: CurrentUser,
     pub packages: Vec<crate::domain::packages::Package>,
+    /// Every organisation the user belongs to (the current one included).
+    pub memberships: Vec<Membership>,
 }
 
 impl SessionInfo {
@@ -54,6 +56,47 @@ pub struct OrganisationOverview {
     pub packages: Vec<PackageState>,
     pub members: Vec<Member>,
 }
+
+/// An organisation the signed-in user belongs to (for the organisation picker).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    pub organisation_id: i64,
+    pub organisation_name: String,
+    pub role: Role,
+}
+
+/// A pending invitation, as admins see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invitation {
+    pub id: i64,
+    pub email: String,
+    pub role: Role,
+    pub invited_by: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A new invitation with its link (the only time the link is shown).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewInvitation {
+    pub invitation: Invitation,
+    /// `/invite/<token>`: the admin passes it on to the invitee.
+    pub path: String,
+}
+
+/// What an invitation link shows the invitee.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationInfo {
+    pub organisation_name: String,
+    pub email: String,
+    pub role: Role,
+    pub expires_at: DateTime<Utc>,
+    /// The address already has an account: accepting needs its password.
+    pub account_exists: bool,
+}
+
+/// How long an invitation link stays valid.
+pub const INVITATION_DAYS: i64 = 7;
 
 /// Shortest password accepted.
 pub const MIN_PASSWORD_CHARS: usize = 10;

@@ -84,6 +84,10 @@ pub enum AppError {
     BadRequest(String),
     #[error("Too many attempts; try again in {retry_after_s} s.")]
     RateLimited { retry_after_s: u64 },
+    #[error("The organisation has reached its limit of {limit} {what}.")]
+    LimitReached { what: String, limit: u64 },
+    #[error("The server is busy; try again in {retry_after_s} s.")]
+    Busy { retry_after_s: u64 },
     #[error("Something went wrong on the server (reference {0}).")]
     Internal(String),
     #[error("Could not reach the server: {0}")]
@@ -99,6 +103,16 @@ fn join_fields(errors: &[FieldError]) -> String {
 }
 
 impl AppError {
+    /// Seconds after which a retry may succeed, for `Retry-After`.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            AppError::RateLimited { retry_after_s } | AppError::Busy { retry_after_s } => {
+                Some(*retry_after_s)
+            }
+            _ => None,
+        }
+    }
+
     /// The field errors, when this is a validation error.
     pub fn field_errors(&self) -> &[FieldError] {
         match self {
@@ -117,6 +131,8 @@ impl AppError {
             AppError::Conflict { .. } => 409,
             AppError::BadRequest(_) => 400,
             AppError::RateLimited { .. } => 429,
+            AppError::LimitReached { .. } => 409,
+            AppError::Busy { .. } => 503,
             AppError::Internal(_) => 500,
             AppError::Transport(_) => 502,
         }

@@ -7,6 +7,7 @@ pub mod clips;
 pub mod error;
 pub mod integrations;
 pub mod jobs;
+pub mod network;
 pub mod overview;
 pub mod packages;
 pub mod roles;

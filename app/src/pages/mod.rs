@@ -1,6 +1,8 @@
 //! Pages, one per route. Pages own their resources and actions; components show them.
 
+pub mod account;
 pub mod home;
+pub mod invitation;
 pub mod login;
 pub mod new_stream;
 pub mod not_found;

@@ -4,8 +4,11 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::org::{get_organisation, AddMember, RemoveMember};
+use crate::api::org::{
+    get_organisation, list_invitations, InviteMember, RemoveMember, RevokeInvitation, SetMemberRole,
+};
 use crate::components::auth_guard::SignedIn;
+use crate::components::copy_button::CopyButton;
 use crate::components::errors::{action_error, ErrorBox};
 use crate::components::integrations::IntegrationsSection;
 use crate::domain::account::{OrganisationOverview, SessionInfo};
@@ -23,10 +26,19 @@ pub fn OrganisationPage() -> impl IntoView {
 
 #[component]
 fn Overview(session: SessionInfo) -> impl IntoView {
-    let add = ServerAction::<AddMember>::new();
-    let remove = ServerAction::<RemoveMember>::new();
+    let actions = MemberActions {
+        invite: ServerAction::new(),
+        remove: ServerAction::new(),
+        set_role: ServerAction::new(),
+        revoke: ServerAction::new(),
+    };
     let overview = Resource::new(
-        move || (add.version().get(), remove.version().get()),
+        move || {
+            (
+                actions.remove.version().get(),
+                actions.set_role.version().get(),
+            )
+        },
         |_| get_organisation(),
     );
     let can_manage = session.user.role.can(Permission::ManageMembers);
@@ -34,21 +46,34 @@ fn Overview(session: SessionInfo) -> impl IntoView {
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || overview.get().map(|r| match r {
-                Ok(o) => view! { <OverviewView o can_manage add remove/> }.into_any(),
+                Ok(o) => view! { <OverviewView o can_manage my_role actions/> }.into_any(),
                 Err(e) => view! { <ErrorBox error=e/> }.into_any(),
             })}
         </Transition>
+        {can_manage.then(|| view! { <Invitations my_role actions/> }.into_any())}
         {my_role.can(Permission::ManageIntegrations).then(|| view! { <IntegrationsSection my_role/> })}
     }
+}
+
+/// The actions of the members and invitations sections.
+#[derive(Clone, Copy)]
+struct MemberActions {
+    invite: ServerAction<InviteMember>,
+    remove: ServerAction<RemoveMember>,
+    set_role: ServerAction<SetMemberRole>,
+    revoke: ServerAction<RevokeInvitation>,
 }
 
 #[component]
 fn OverviewView(
     o: OrganisationOverview,
     can_manage: bool,
-    add: ServerAction<AddMember>,
-    remove: ServerAction<RemoveMember>,
+    my_role: Role,
+    actions: MemberActions,
 ) -> impl IntoView {
+    let MemberActions {
+        remove, set_role, ..
+    } = actions;
     let slug = o.slug.clone();
     view! {
         <h1>{o.name.clone()}</h1>
@@ -88,11 +113,31 @@ fn OverviewView(
             <div class="table-scroll"><table class="details">
                 <thead><tr><th>"Name"</th><th>"E-mail"</th><th>"Role"</th><th>"Member since (UTC)"</th>{can_manage.then(|| view! { <th><span class="sr-only">"Actions"</span></th> })}</tr></thead>
                 <tbody>
-                    {o.members.into_iter().map(|m| view! {
+                    {o.members.into_iter().map(|m| {
+                        let role_label = format!("Role of {}", m.email);
+                        view! {
                         <tr>
                             <td>{m.display_name}</td>
                             <td>{m.email}</td>
-                            <td><span class="badge role">{m.role.label()}</span></td>
+                            <td>
+                                {if can_manage && my_role.can_assign(m.role) {
+                                    let current = m.role;
+                                    view! {
+                                        <ActionForm action=set_role attr:class="inline-form role-form">
+                                            <input type="hidden" name="user_id" value=m.user_id/>
+                                            <label class="sr-only" for=format!("role-{}", m.user_id)>{role_label.clone()}</label>
+                                            <select id=format!("role-{}", m.user_id) name="role">
+                                                {Role::ALL.into_iter().rev().filter(|r| my_role.can_assign(*r)).map(|r| view! {
+                                                    <option value=r.key() selected=r == current>{r.label()}</option>
+                                                }).collect_view()}
+                                            </select>
+                                            <button type="submit" class="secondary small">"Change"</button>
+                                        </ActionForm>
+                                    }.into_any()
+                                } else {
+                                    view! { <span class="badge role">{m.role.label()}</span> }.into_any()
+                                }}
+                            </td>
                             <td>{format_utc(&m.since)}</td>
                             {can_manage.then(|| view! {
                                 <td>
@@ -103,48 +148,86 @@ fn OverviewView(
                                 </td>
                             })}
                         </tr>
-                    }).collect_view()}
+                    }}).collect_view()}
                 </tbody>
             </table></div>
             {action_error(move || remove.value().get())}
-            {can_manage.then(|| view! { <AddMemberForm add/> })}
+            {action_error(move || set_role.value().get())}
         </section>
     }
     .into_any()
 }
 
+/// Inviting members: the form, the link of the newest invitation (shown once), and the
+/// open invitations with Revoke.
 #[component]
-fn AddMemberForm(add: ServerAction<AddMember>) -> impl IntoView {
+fn Invitations(my_role: Role, actions: MemberActions) -> impl IntoView {
+    let MemberActions { invite, revoke, .. } = actions;
+    let open = Resource::new(
+        move || (invite.version().get(), revoke.version().get()),
+        |_| list_invitations(),
+    );
     view! {
-        <h3>"Add a member"</h3>
-        <ActionForm action=add attr:class="inline-form" attr:novalidate=true>
-            <div class="field">
-                <label for="am-email">"E-mail"</label>
-                <input id="am-email" type="email" name="email" required/>
-            </div>
-            <div class="field">
-                <label for="am-name">"Name"</label>
-                <input id="am-name" name="display_name"/>
-            </div>
-            <div class="field">
-                <label for="am-role">"Role"</label>
-                <select id="am-role" name="role">
-                    {Role::ALL.into_iter().rev().map(|r| view! {
-                        <option value=r.key() selected=r == Role::Editor>{r.label()}</option>
-                    }).collect_view()}
-                </select>
-            </div>
-            <button type="submit" class="primary">"Add member"</button>
-        </ActionForm>
-        {action_error(move || add.value().get())}
-        {move || match add.value().get() {
-            Some(Ok(Some(password))) => Some(view! {
-                <div class="notice-box" role="status">
-                    "Account created. Its password, shown only now: " <code class="secret">{password}</code>
+        <section class="card" aria-labelledby="invite-title">
+            <h2 id="invite-title">"Invite a member"</h2>
+            <p class="muted small">"The invitee opens the link, then signs in (an existing account) or chooses a password (a new one). Nobody else ever knows their password. Links work once, for 7 days."</p>
+            <ActionForm action=invite attr:class="inline-form" attr:novalidate=true>
+                <div class="field">
+                    <label for="inv-email">"E-mail"</label>
+                    <input id="inv-email" type="email" name="email" required/>
                 </div>
-            }.into_any()),
-            Some(Ok(None)) => Some(view! { <div class="notice-box" role="status">"Member added."</div> }.into_any()),
-            _ => None,
-        }}
+                <div class="field">
+                    <label for="inv-role">"Role"</label>
+                    <select id="inv-role" name="role">
+                        {Role::ALL.into_iter().rev().filter(|r| my_role.can_assign(*r)).map(|r| view! {
+                            <option value=r.key() selected=r == Role::Editor>{r.label()}</option>
+                        }).collect_view()}
+                    </select>
+                </div>
+                <button type="submit" class="primary">"Create invitation"</button>
+            </ActionForm>
+            {action_error(move || invite.value().get())}
+            {move || match invite.value().get() {
+                Some(Ok(created)) => Some(view! {
+                    <div class="notice-box" role="status" id="invitation-link">
+                        {format!("Invitation for {} as {}. Pass this link on (shown only now): ", created.invitation.email, created.invitation.role.label())}
+                        <code class="secret">{created.path.clone()}</code>
+                        " "
+                        <CopyButton text=created.path.clone() label="Copy the invitation link"/>
+                    </div>
+                }),
+                _ => None,
+            }}
+            <h3>"Open invitations"</h3>
+            <Transition fallback=|| ()>
+                {move || open.get().map(|r| match r {
+                    Ok(list) if list.is_empty() => view! { <p class="muted">"None."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <div class="table-scroll"><table class="details" id="open-invitations">
+                            <thead><tr><th>"E-mail"</th><th>"Role"</th><th>"Invited by"</th><th>"Expires (UTC)"</th><th><span class="sr-only">"Actions"</span></th></tr></thead>
+                            <tbody>
+                                {list.into_iter().map(|i| view! {
+                                    <tr>
+                                        <td>{i.email}</td>
+                                        <td><span class="badge role">{i.role.label()}</span></td>
+                                        <td>{i.invited_by}</td>
+                                        <td>{format_utc(&i.expires_at)}</td>
+                                        <td>
+                                            <ActionForm action=revoke>
+                                                <input type="hidden" name="id" value=i.id/>
+                                                <button type="submit" class="link danger">"Revoke"</button>
+                                            </ActionForm>
+                                        </td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table></div>
+                    }.into_any(),
+                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                })}
+            </Transition>
+            {action_error(move || revoke.value().get())}
+        </section>
     }
+    .into_any()
 }

@@ -11,8 +11,20 @@ use crate::domain::account::CurrentUser;
 use crate::domain::roles::{Permission, Role};
 use crate::domain::AppError;
 
-/// Name of the login cookie.
+/// Name of the login cookie over plain HTTP.
 pub const SESSION_COOKIE: &str = "lp_session";
+/// Name of the login cookie when cookies are secure: the `__Host-` prefix makes the browser
+/// refuse it unless it was set by this host, over HTTPS, for the whole site, so a sibling
+/// subdomain cannot plant one.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-lp_session";
+
+fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
 
 /// An authenticated member acting in one organisation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,22 +78,24 @@ fn describe(p: Permission) -> &'static str {
     }
 }
 
-/// The session token in a request's cookies, if any.
-pub fn session_token(headers: &HeaderMap) -> Option<String> {
+/// The session token in a request's cookies, if any (only the secure cookie's when cookies
+/// are secure).
+pub fn session_token(headers: &HeaderMap, secure: bool) -> Option<String> {
+    let name = cookie_name(secure);
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.to_string())
         .filter(|v| !v.is_empty())
 }
 
 /// The caller behind `headers`, if signed in.
 pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller>, AppError> {
-    let Some(token) = session_token(headers) else {
+    let Some(token) = session_token(headers, state.config.secure_cookies) else {
         return Ok(None);
     };
     repo::sessions::find(&state.db, &tokens::hash_token(&token), state.clock.now())
@@ -95,6 +109,12 @@ pub async fn optional_caller(state: &AppState) -> Result<Option<Caller>, AppErro
     resolve(state, &headers).await
 }
 
+/// The session token of the current server function's request; refuses without one.
+pub async fn current_token(state: &AppState) -> Result<String, AppError> {
+    let headers: HeaderMap = leptos_axum::extract().await.or_internal()?;
+    session_token(&headers, state.config.secure_cookies).ok_or(AppError::Unauthenticated)
+}
+
 /// The caller of the current server function; refuses when not signed in.
 pub async fn caller(state: &AppState) -> Result<Caller, AppError> {
     optional_caller(state)
@@ -104,10 +124,10 @@ pub async fn caller(state: &AppState) -> Result<Caller, AppError> {
 
 /// The `Set-Cookie` value that stores a new session token.
 pub fn session_cookie(token: &str, max_age_s: u64, secure: bool) -> HeaderValue {
+    let name = cookie_name(secure);
     let secure = if secure { "; Secure" } else { "" };
-    let value = format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{secure}"
-    );
+    let value =
+        format!("{name}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{secure}");
     HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
@@ -131,9 +151,19 @@ mod tests {
     fn finds_the_session_cookie_among_others() {
         let mut h = HeaderMap::new();
         h.insert(COOKIE, HeaderValue::from_static("a=1; lp_session=tok; b=2"));
-        assert_eq!(session_token(&h).as_deref(), Some("tok"));
+        assert_eq!(session_token(&h, false).as_deref(), Some("tok"));
+        assert_eq!(
+            session_token(&h, true),
+            None,
+            "a plain cookie is not taken when secure"
+        );
+        h.insert(
+            COOKIE,
+            HeaderValue::from_static("lp_session=x; __Host-lp_session=sec"),
+        );
+        assert_eq!(session_token(&h, true).as_deref(), Some("sec"));
         h.insert(COOKIE, HeaderValue::from_static("lp_session="));
-        assert_eq!(session_token(&h), None);
+        assert_eq!(session_token(&h, false), None);
     }
 
     #[test]
@@ -141,5 +171,7 @@ mod tests {
         let c = session_cookie("t", 60, true);
         let s = c.to_str().expect("ascii");
         assert!(s.contains("HttpOnly") && s.contains("SameSite=Lax") && s.contains("Secure"));
+        assert!(s.starts_with("__Host-lp_session=t; Path=/;"), "{s}");
+        assert!(!s.contains("Domain"));
     }
 }

@@ -5,7 +5,10 @@
 pub mod auth;
 pub mod clock;
 pub mod db;
+pub mod headers;
 pub mod limiter;
+pub mod net;
+pub mod outbound;
 pub mod passwords;
 pub mod pipeline;
 pub mod repo;

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use chrono::{DateTime, Utc};
 
 use crate::domain::jobs::{ApplyMode, JobStatus};
+use crate::ssr::limiter::JobSlot;
 
 /// What a media operation gives back: its result or a reason a person can read.
 pub type MediaFuture<T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'static>>;
@@ -48,7 +49,8 @@ pub trait Pipeline: Send + Sync + 'static {
         span: ReplaySpan,
     ) -> MediaFuture<ClipFiles>;
     /// Makes a clip's poster and MP4 download in the background; records them on its row.
-    fn finish_clip(&self, clip_id: i64, dir: String);
+    /// `slot` is the organisation's job slot, held until the clip is finished.
+    fn finish_clip(&self, clip_id: i64, dir: String, slot: JobSlot);
     /// Removes a deleted clip's folder in the background.
     fn remove_clip(&self, dir: String);
     /// Copies `span` of a replay into a permanent recording; returns its asset id.
@@ -73,7 +75,7 @@ impl Pipeline for NoPipeline {
     fn cut_clip(&self, _: i64, _: String, _: ReplaySpan) -> MediaFuture<ClipFiles> {
         Box::pin(async { Err(NOT_RUNNING.to_string()) })
     }
-    fn finish_clip(&self, _clip_id: i64, _dir: String) {}
+    fn finish_clip(&self, _clip_id: i64, _dir: String, _slot: JobSlot) {}
     fn remove_clip(&self, _dir: String) {}
     fn save_span(&self, _: String, _: ReplaySpan) -> MediaFuture<i64> {
         Box::pin(async { Err(NOT_RUNNING.to_string()) })

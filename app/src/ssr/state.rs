@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use super::clock::Clock;
 use super::db::Db;
-use super::limiter::FailureLimiter;
+use super::limiter::{FailureLimiter, OrgJobs};
+use super::net::IpNet;
+use super::outbound::OutboundPolicy;
 use super::pipeline::Pipeline;
 use crate::domain::packages::Package;
 use crate::domain::AppError;
@@ -35,6 +37,37 @@ pub struct AppConfig {
     pub default_packages: Vec<Package>,
     /// How long a login lasts.
     pub session_ttl: Duration,
+    /// Where webhooks may be sent.
+    pub outbound: OutboundPolicy,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Whether anyone may sign up (else only invitations make accounts).
+    pub sign_up_open: bool,
+    /// What one organisation may have.
+    pub org_limits: OrgLimits,
+}
+
+/// What one organisation may have or run at once; reaching a limit is a clear error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrgLimits {
+    pub stream_groups: u64,
+    pub webhooks: u64,
+    pub api_keys: u64,
+    pub pending_invitations: u64,
+    /// Clips being finished and spans being saved, at once.
+    pub clip_jobs: u64,
+}
+
+impl Default for OrgLimits {
+    fn default() -> Self {
+        Self {
+            stream_groups: 100,
+            webhooks: 20,
+            api_keys: 50,
+            pending_invitations: 100,
+            clip_jobs: 4,
+        }
+    }
 }
 
 impl Default for AppConfig {
@@ -45,27 +78,41 @@ impl Default for AppConfig {
             secure_cookies: false,
             default_packages: vec![Package::Transcoding],
             session_ttl: Duration::from_secs(14 * 24 * 3600),
+            outbound: OutboundPolicy::default(),
+            trusted_proxies: Vec::new(),
+            sign_up_open: true,
+            org_limits: OrgLimits::default(),
         }
     }
 }
 
-/// Rate limits shared by every request.
+/// Rate limits shared by every request. Login attempts count before the password is
+/// checked; an account is never locked, only slowed per (account, client address).
 #[derive(Debug)]
 pub struct Limits {
-    /// Failed logins per client address.
+    /// Login attempts per client address (successes are taken back).
     pub login_by_address: FailureLimiter,
-    /// Failed logins per account (e-mail).
-    pub login_by_account: FailureLimiter,
-    /// Share-link lookups that found nothing, per client address.
+    /// Login attempts per account and client address (cleared by a success).
+    pub login_by_account_address: FailureLimiter,
+    /// Sign-ups per client address.
+    pub sign_up_by_address: FailureLimiter,
+    /// Sign-ups in all (a flood from many addresses).
+    pub sign_up_total: FailureLimiter,
+    /// Share-link and invitation lookups that found nothing, per client address.
     pub share_lookups: FailureLimiter,
+    /// Clips being finished and spans being saved, per organisation.
+    pub clip_jobs: OrgJobs,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             login_by_address: FailureLimiter::new(20, Duration::from_secs(300)),
-            login_by_account: FailureLimiter::new(8, Duration::from_secs(300)),
+            login_by_account_address: FailureLimiter::new(5, Duration::from_secs(300)),
+            sign_up_by_address: FailureLimiter::new(10, Duration::from_secs(3600)),
+            sign_up_total: FailureLimiter::new(200, Duration::from_secs(3600)),
             share_lookups: FailureLimiter::new(30, Duration::from_secs(300)),
+            clip_jobs: OrgJobs::new(OrgLimits::default().clip_jobs as usize),
         }
     }
 }

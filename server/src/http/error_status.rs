@@ -27,10 +27,11 @@ pub async fn map_server_fn_errors(request: Request, next: Next) -> Response {
     if let Ok(error) = serde_json::from_slice::<AppError>(&bytes) {
         parts.status =
             StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if let AppError::RateLimited { retry_after_s } = error {
-            if let Ok(v) = HeaderValue::from_str(&retry_after_s.to_string()) {
-                parts.headers.insert(axum::http::header::RETRY_AFTER, v);
-            }
+        if let Some(v) = error
+            .retry_after()
+            .and_then(|s| HeaderValue::from_str(&s.to_string()).ok())
+        {
+            parts.headers.insert(axum::http::header::RETRY_AFTER, v);
         }
     }
     Response::from_parts(parts, Body::from(bytes))

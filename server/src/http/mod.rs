@@ -6,6 +6,7 @@ pub mod csrf;
 pub mod error_status;
 pub mod media;
 pub mod router;
+pub mod serve;
 pub mod share;
 
 pub use router::router;

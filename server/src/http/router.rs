@@ -1,16 +1,23 @@
 //! The axum router: Leptos SSR routes and server functions with the app state in context,
 //! the built site's static files, a health check, and the common layers.
 
-use axum::extract::FromRef;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, FromRef, Request, State};
 use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::get;
 use axum::{middleware, Router};
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use app::ssr::net::{client_ip, ClientIp};
 use app::ssr::AppState;
 use app::{shell, App};
 
@@ -60,6 +67,14 @@ pub fn router(state: ServerState) -> Router {
         >(context, shell))
         .layer(middleware::from_fn(error_status::map_server_fn_errors))
         .layer(middleware::from_fn(csrf::same_origin))
+        .layer(middleware::from_fn_with_state(
+            state.app.clone(),
+            stamp_client_ip,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.app.config.secure_cookies,
+            security_headers,
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -72,6 +87,40 @@ pub fn router(state: ServerState) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
         ))
+        // A request body that stops arriving is cut (a slow body holds a connection).
+        .layer(RequestBodyTimeoutLayer::new(BODY_IDLE_TIMEOUT))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Longest pause while a request body arrives.
+const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Puts the client's address (behind trusted proxies, the one they name) in the request.
+async fn stamp_client_ip(
+    State(app): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if let Some(ConnectInfo(peer)) = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .copied()
+    {
+        let ip = client_ip(peer.ip(), request.headers(), &app.config.trusted_proxies);
+        request.extensions_mut().insert(ClientIp(ip));
+    }
+    next.run(request).await
+}
+
+/// The security headers every response gets unless its handler chose its own.
+async fn security_headers(State(secure): State<bool>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in app::ssr::headers::defaults(secure) {
+        if !headers.contains_key(&name) {
+            headers.insert(name, value);
+        }
+    }
+    response
 }

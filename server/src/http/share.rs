@@ -4,9 +4,7 @@
 //! an address that misses too often is slowed down. `/media/clips/{id}/…` serves clip files
 //! to members of the owning organisation.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -14,6 +12,7 @@ use axum::Router;
 
 use app::domain::assets::AssetKind;
 use app::domain::AppError;
+use app::ssr::net::ClientIp;
 use app::ssr::repo::{self, clips::ShareTarget};
 use app::ssr::services;
 
@@ -48,11 +47,15 @@ pub fn clip_member(file: &str) -> Option<(&'static str, &'static str)> {
 
 async fn shared_file(
     State(s): State<ServerState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Path((token, rest)): Path<(String, String)>,
     request: Request,
 ) -> Response {
-    let found = match services::clips::find_share(&s.app, &token, &addr.ip().to_string()).await {
+    let client = request
+        .extensions()
+        .get::<ClientIp>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_default();
+    let found = match services::clips::find_share(&s.app, &token, &client).await {
         Ok(Some(f)) => f,
         Ok(None) => return not_found(),
         Err(AppError::RateLimited { retry_after_s }) => {
@@ -75,11 +78,20 @@ async fn shared_file(
             serve(dir.join(&rest), ctype, cache, request).await
         }
         ShareTarget::Replay {
-            path, stream_id, ..
+            path,
+            stream_id,
+            session_id,
+            ..
         } => {
             if rest == POSTER {
-                let Ok(Some(thumb)) =
-                    repo::assets::latest(&s.app.db, stream_id, AssetKind::Thumbnail, "jpeg").await
+                let Ok(Some(thumb)) = repo::assets::latest_of_session(
+                    &s.app.db,
+                    stream_id,
+                    session_id,
+                    AssetKind::Thumbnail,
+                    "jpeg",
+                )
+                .await
                 else {
                     return not_found();
                 };

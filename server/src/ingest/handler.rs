@@ -1,19 +1,15 @@
 //! What a publish is allowed to do: the key must be a known, current stream key (unknown and
-//! revoked keys are refused and logged; an address that keeps trying wrong keys is slowed
-//! down and then refused); a second publisher on a live key is refused; accepted media goes
-//! to the supervisor with timestamps relative to the session's first tag.
+//! revoked keys are refused and logged by prefix only; an address that keeps trying wrong
+//! keys is slowed down and then refused); a second publisher on a live key is refused;
+//! accepted media goes to the supervisor with timestamps relative to the session's first
+//! tag.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use app::ssr::limiter::FailureLimiter;
 use app::ssr::{repo, AppState};
-use rtmp_rs::media::flv::{FlvTag, FlvTagType};
-use rtmp_rs::protocol::message::{ConnectParams, PlayParams, PublishParams};
-use rtmp_rs::server::handler::MediaDeliveryMode;
-use rtmp_rs::session::{SessionContext, StreamContext};
-use rtmp_rs::{AuthResult, RtmpHandler};
+use rtmp_ingest::{Media, MediaKind, Refusal};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio_util::sync::CancellationToken;
 
@@ -26,23 +22,18 @@ pub const APP: &str = "live";
 /// Pause before answering a wrong key (slows guessing down).
 const WRONG_KEY_DELAY: Duration = Duration::from_millis(750);
 
-struct Conn {
-    cut: CancellationToken,
-    publisher: Option<Publisher>,
-    first_ts: Option<u32>,
-    dropped: u64,
-    /// Media was dropped: skip video until the next keyframe.
-    resync: bool,
-    /// The client sent `connect`.
-    connected: bool,
-}
-
-/// The RTMP handler: key checks and media hand-off.
+/// Key checks and session start-up for the ingest.
 pub struct IngestHandler {
     state: AppState,
     supervisor: Supervisor,
     wrong_keys: FailureLimiter,
-    conns: Mutex<HashMap<u64, Conn>>,
+}
+
+/// A refused publish, as the publisher is told.
+#[derive(Debug)]
+pub struct Refused {
+    pub why: Refusal,
+    pub message: String,
 }
 
 impl IngestHandler {
@@ -52,180 +43,161 @@ impl IngestHandler {
             state,
             supervisor,
             wrong_keys: FailureLimiter::new(10, Duration::from_secs(60)),
-            conns: Mutex::new(HashMap::new()),
         }
     }
 
-    fn conns(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Conn>> {
-        self.conns.lock().unwrap_or_else(|p| p.into_inner())
+    /// Whether an address has tried too many wrong keys lately.
+    pub fn blocked(&self, ip: IpAddr) -> bool {
+        self.wrong_keys
+            .check(&ip.to_string(), Instant::now())
+            .is_err()
     }
 
-    /// A connection was accepted; `cut` closes it.
-    pub fn connection_opened(&self, id: u64, cut: CancellationToken) {
-        self.conns().insert(
-            id,
-            Conn {
-                cut,
-                publisher: None,
-                first_ts: None,
-                dropped: 0,
-                resync: false,
-                connected: false,
-            },
-        );
-    }
-
-    /// Whether the connection got as far as `connect`.
-    pub fn has_connected(&self, id: u64) -> bool {
-        self.conns().get(&id).is_some_and(|c| c.connected)
-    }
-
-    /// Whether the connection is publishing.
-    pub fn is_publishing(&self, id: u64) -> bool {
-        self.conns().get(&id).is_some_and(|c| c.publisher.is_some())
-    }
-
-    /// A connection closed, however it ended: its session (if any) ends.
-    pub async fn connection_closed(&self, id: u64) {
-        let conn = self.conns().remove(&id);
-        if let Some(Conn {
-            publisher: Some(p),
-            cut,
-            ..
-        }) = conn
-        {
-            let reason = if cut.is_cancelled() {
-                "disconnected by the server"
-            } else {
-                "publisher left"
-            };
-            let (group_id, session_id) = (p.group_id, p.session_id);
-            drop(p);
-            self.supervisor.end(group_id, session_id, reason).await;
-        }
-    }
-
-    async fn refuse_key(&self, ctx: &SessionContext, key: &str, why: &str) -> AuthResult {
-        let ip = ctx.peer_addr.ip().to_string();
-        self.wrong_keys.fail(&ip, Instant::now());
-        tracing::warn!(peer = %ctx.peer_addr, key.prefix = %key.chars().take(6).collect::<String>(), "publish refused: {why}");
-        tokio::time::sleep(WRONG_KEY_DELAY).await;
-        AuthResult::Reject(why.into())
-    }
-}
-
-fn tag_kind(t: FlvTagType) -> TagKind {
-    match t {
-        FlvTagType::Audio => TagKind::Audio,
-        FlvTagType::Video => TagKind::Video,
-        FlvTagType::Script => TagKind::Script,
-    }
-}
-
-impl RtmpHandler for IngestHandler {
-    async fn on_connection(&self, ctx: &SessionContext) -> bool {
-        let ip = ctx.peer_addr.ip().to_string();
-        if self.wrong_keys.check(&ip, Instant::now()).is_err() {
-            tracing::warn!(peer = %ctx.peer_addr, "rtmp connection refused: too many wrong keys");
-            return false;
-        }
-        true
-    }
-
-    async fn on_connect(&self, ctx: &SessionContext, params: &ConnectParams) -> AuthResult {
-        if let Some(c) = self.conns().get_mut(&ctx.session_id) {
-            c.connected = true;
-        }
-        if params.app.trim_matches('/') == APP {
-            AuthResult::Accept
+    /// Whether `connect` names our application; the refusal says how to publish.
+    pub fn check_app(app: &str) -> Result<(), String> {
+        if app.trim_matches('/') == APP {
+            Ok(())
         } else {
-            AuthResult::Reject(format!(
-                "unknown application {:?}; publish to rtmp://host/{APP}/<stream key>",
-                params.app
+            Err(format!(
+                "unknown application; publish to rtmp://host/{APP}/<stream key>"
             ))
         }
     }
 
-    async fn on_publish(&self, ctx: &SessionContext, params: &PublishParams) -> AuthResult {
-        let ip = ctx.peer_addr.ip().to_string();
+    /// Checks a stream key and starts the group's session. `cut` closes the connection when
+    /// the supervisor ends the session from its side.
+    pub async fn authorize(
+        &self,
+        stream_key: &str,
+        peer: SocketAddr,
+        cut: CancellationToken,
+    ) -> Result<Publisher, Refused> {
+        let ip = peer.ip().to_string();
         if let Err(wait) = self.wrong_keys.check(&ip, Instant::now()) {
-            return AuthResult::Reject(format!(
-                "too many wrong keys; try again in {} s",
-                wait.as_secs().max(1)
-            ));
+            return Err(Refused {
+                why: Refusal::Denied,
+                message: format!(
+                    "too many wrong keys; try again in {} s",
+                    wait.as_secs().max(1)
+                ),
+            });
         }
         // OBS may append a query string; the key is what comes before it.
-        let key = params.stream_key.split('?').next().unwrap_or("").trim();
+        let key = stream_key.split('?').next().unwrap_or("").trim();
         let owner = match repo::streams::find_key(&self.state.db, key).await {
             Ok(Some(o)) => o,
-            Ok(None) => return self.refuse_key(ctx, key, "unknown stream key").await,
+            Ok(None) => return Err(self.refuse_key(peer, key, "unknown stream key").await),
             Err(e) => {
-                tracing::error!("stream key lookup failed: {e}");
-                return AuthResult::Reject("internal error".into());
+                tracing::error!(error = %e, "stream key lookup failed");
+                return Err(Refused {
+                    why: Refusal::Denied,
+                    message: "internal error".into(),
+                });
             }
         };
         if owner.revoked {
-            return self.refuse_key(ctx, key, "revoked stream key").await;
+            return Err(self.refuse_key(peer, key, "revoked stream key").await);
         }
-        let Some(cut) = self.conns().get(&ctx.session_id).map(|c| c.cut.clone()) else {
-            return AuthResult::Reject("connection closed".into());
-        };
         match self
             .supervisor
-            .begin(owner.group_id, &ctx.peer_addr.to_string(), cut)
+            .begin(owner.group_id, &peer.to_string(), cut)
             .await
         {
             Ok(publisher) => {
                 self.wrong_keys.clear(&ip);
-                if let Some(c) = self.conns().get_mut(&ctx.session_id) {
-                    c.publisher = Some(publisher);
-                }
-                AuthResult::Accept
+                Ok(publisher)
             }
             Err(BeginError::AlreadyLive) => {
-                tracing::warn!(peer = %ctx.peer_addr, group.id = owner.group_id, "publish refused: already live");
-                AuthResult::Reject("this stream is already live from another publisher".into())
+                tracing::warn!(peer = %peer, group.id = owner.group_id, "publish refused: already live");
+                Err(Refused {
+                    why: Refusal::Denied,
+                    message: "this stream is already live from another publisher".into(),
+                })
             }
             Err(e) => {
-                tracing::error!(group.id = owner.group_id, "cannot start session: {e}");
-                AuthResult::Reject("cannot start the session".into())
+                tracing::error!(group.id = owner.group_id, error = %e, "cannot start session");
+                Err(Refused {
+                    why: Refusal::Denied,
+                    message: "cannot start the session".into(),
+                })
             }
         }
     }
 
-    async fn on_play(&self, _ctx: &SessionContext, _params: &PlayParams) -> AuthResult {
-        AuthResult::Reject("this server takes publishers only".into())
+    /// The publisher's connection closed, however it ended: its session ends.
+    pub async fn ended(&self, publisher: Publisher, by_server: bool) {
+        let reason = if by_server {
+            "disconnected by the server"
+        } else {
+            "publisher left"
+        };
+        let (group_id, session_id) = (publisher.group_id, publisher.session_id);
+        drop(publisher);
+        self.supervisor.end(group_id, session_id, reason).await;
     }
 
-    async fn on_media_tag(&self, ctx: &StreamContext, tag: &FlvTag) -> bool {
-        let mut conns = self.conns();
-        let Some(conn) = conns.get_mut(&ctx.session.session_id) else {
-            return false;
+    async fn refuse_key(&self, peer: SocketAddr, key: &str, why: &str) -> Refused {
+        self.wrong_keys.fail(&peer.ip().to_string(), Instant::now());
+        // Never the key itself: a prefix is enough to tell keys apart in a log.
+        tracing::warn!(peer = %peer, key.prefix = %key.chars().take(6).collect::<String>(), "publish refused: {why}");
+        tokio::time::sleep(WRONG_KEY_DELAY).await;
+        Refused {
+            why: Refusal::BadName,
+            message: why.into(),
+        }
+    }
+}
+
+/// Hands an accepted publisher's media to its session: timestamps made relative to the first
+/// tag, and when the session falls behind, tags dropped until the next video keyframe.
+pub struct MediaForwarder {
+    publisher: Publisher,
+    first_ts: Option<u32>,
+    dropped: u64,
+    /// Media was dropped: skip video until the next keyframe.
+    resync: bool,
+}
+
+impl MediaForwarder {
+    /// Forwards to `publisher`'s session.
+    pub fn new(publisher: Publisher) -> Self {
+        Self {
+            publisher,
+            first_ts: None,
+            dropped: 0,
+            resync: false,
+        }
+    }
+
+    /// Passes one tag on; `false` once the session no longer takes media.
+    pub fn forward(&mut self, media: Media) -> bool {
+        let first = *self.first_ts.get_or_insert(media.timestamp);
+        let tag = MediaTag {
+            kind: match media.kind {
+                MediaKind::Audio => TagKind::Audio,
+                MediaKind::Video => TagKind::Video,
+                MediaKind::Script => TagKind::Script,
+            },
+            // A tag stamped before the first one is stamped as the first (not 49 days on).
+            timestamp_ms: media.timestamp.saturating_sub(first),
+            body: media.payload,
         };
-        let Some(publisher) = &conn.publisher else {
-            return false;
-        };
-        let first = *conn.first_ts.get_or_insert(tag.timestamp);
-        let media = MediaTag {
-            kind: tag_kind(tag.tag_type),
-            timestamp_ms: tag.timestamp.wrapping_sub(first),
-            body: tag.data.clone(),
-        };
-        if conn.resync && media.kind == TagKind::Video {
-            if !media.is_keyframe() {
+        if self.resync && tag.kind == TagKind::Video {
+            if !tag.is_keyframe() {
                 return true;
             }
-            conn.resync = false;
+            self.resync = false;
         }
-        match publisher.tags.try_send(media) {
+        match self.publisher.tags.try_send(tag) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {
-                conn.resync = true;
-                conn.dropped += 1;
-                if conn.dropped % 100 == 1 {
+                self.resync = true;
+                self.dropped += 1;
+                if self.dropped % 100 == 1 {
                     tracing::warn!(
-                        group.id = publisher.group_id,
-                        dropped = conn.dropped,
+                        group.id = self.publisher.group_id,
+                        session.id = self.publisher.session_id,
+                        dropped = self.dropped,
                         "session is behind; dropping media"
                     );
                 }
@@ -235,9 +207,8 @@ impl RtmpHandler for IngestHandler {
         }
     }
 
-    async fn on_disconnect(&self, _ctx: &SessionContext) {}
-
-    fn media_delivery_mode(&self) -> MediaDeliveryMode {
-        MediaDeliveryMode::RawFlv
+    /// The publisher, to end its session.
+    pub fn into_publisher(self) -> Publisher {
+        self.publisher
     }
 }

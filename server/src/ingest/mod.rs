@@ -1,57 +1,51 @@
-//! The RTMP ingest: a listener inside the server process, built on rtmp-rs behind our own
-//! accept loop (so it binds port 0 in tests, caps connections, and can cut any connection).
-//! Publish URL: `rtmp://HOST/live/<stream key>`. What happens to a publish is decided in
-//! [`handler`]; the media goes to the [`crate::runner::Supervisor`].
+//! The RTMP ingest: our own listener and protocol implementation (`rtmp-ingest`, a sans-IO
+//! state machine), so every byte that arrives before a key is accepted is parsed under fixed
+//! bounds. Publish URL: `rtmp://HOST/live/<stream key>`.
+//!
+//! - [`admission`]: who may hold a connection (pending pool per source, publisher pool).
+//! - [`connection`]: one connection's I/O and deadlines.
+//! - [`handler`]: key checks, session start, media hand-off to the
+//!   [`crate::runner::Supervisor`].
 
+pub mod admission;
+pub mod connection;
 pub mod handler;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use rtmp_rs::registry::StreamRegistry;
-use rtmp_rs::server::connection::Connection;
-use rtmp_rs::ServerConfig;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use admission::{Admission, AdmissionLimits};
+use connection::Ending;
 use handler::IngestHandler;
-
-/// Connections served at once.
-pub const MAX_CONNECTIONS: usize = 512;
-/// A handshake must complete within this.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
-/// A connection that sends nothing for this long is closed (ends a stalled publish).
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
-/// A connection must send `connect` within this (garbage that passes as a handshake).
-pub const CONNECT_DEADLINE: Duration = Duration::from_secs(5);
-/// A connection must be publishing within this (we serve publishers only).
-pub const PUBLISH_DEADLINE: Duration = Duration::from_secs(15);
 
 /// The running listener.
 pub struct Ingest {
     pub addr: SocketAddr,
+    /// Who holds connections, and what admission did.
+    pub admission: Arc<Admission>,
     stop: CancellationToken,
     tracker: TaskTracker,
 }
 
 impl Ingest {
     /// Serves a bound listener until [`Ingest::stop`].
-    pub fn serve(listener: TcpListener, handler: Arc<IngestHandler>) -> std::io::Result<Self> {
+    pub fn serve(
+        listener: TcpListener,
+        handler: Arc<IngestHandler>,
+        limits: AdmissionLimits,
+    ) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let config = ServerConfig::with_addr(addr)
-            .connection_timeout(HANDSHAKE_TIMEOUT)
-            .idle_timeout(IDLE_TIMEOUT)
-            .disable_gop_buffer();
-        let registry = Arc::new(StreamRegistry::new());
-        let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-        let next_id = Arc::new(AtomicU64::new(1));
-        let (stop2, tracker2) = (stop.clone(), tracker.clone());
+        let admission = Admission::new(limits);
+        let next_id = AtomicU64::new(1);
+        let (stop2, tracker2, admission2) = (stop.clone(), tracker.clone(), admission.clone());
         tracker.spawn(async move {
             loop {
                 let (socket, peer) = tokio::select! {
@@ -59,38 +53,44 @@ impl Ingest {
                     accepted = listener.accept() => match accepted {
                         Ok(a) => a,
                         Err(e) => {
-                            tracing::warn!("rtmp accept failed: {e}");
+                            // Out of descriptors, usually: wait instead of spinning.
+                            tracing::warn!(error = %e, "rtmp accept failed");
                             tokio::time::sleep(Duration::from_millis(100)).await;
                             continue;
                         }
                     },
                 };
-                let Ok(permit) = permits.clone().try_acquire_owned() else {
-                    tracing::warn!(peer = %peer, "rtmp connection refused: too many connections");
+                if handler.blocked(peer.ip()) {
+                    tracing::debug!(peer = %peer, "rtmp connection refused: too many wrong keys");
                     continue;
-                };
-                let _ = socket.set_nodelay(true);
+                }
                 let id = next_id.fetch_add(1, Ordering::Relaxed);
                 let cut = stop2.child_token();
-                handler.connection_opened(id, cut.clone());
-                let (handler, registry, config) = (handler.clone(), registry.clone(), config.clone());
-                tracker2.spawn(async move {
-                    let watchdog = tokio::spawn(watch(handler.clone(), id, cut.clone()));
-                    let mut conn = Connection::new(id, socket, peer, config, handler.clone(), registry);
-                    tokio::select! {
-                        r = conn.run() => if let Err(e) = r { tracing::debug!(conn.id = id, "rtmp connection ended: {e}") },
-                        _ = cut.cancelled() => tracing::info!(conn.id = id, peer = %peer, "rtmp connection cut"),
+                let ticket = match admission2.admit(id, peer.ip(), cut.clone(), Instant::now()) {
+                    Ok(t) => t,
+                    Err(why) => {
+                        tracing::debug!(peer = %peer, ?why, "rtmp connection refused");
+                        continue;
                     }
-                    watchdog.abort();
-                    drop(conn);
-                    handler.connection_closed(id).await;
-                    drop(permit);
+                };
+                let _ = socket.set_nodelay(true);
+                let handler = handler.clone();
+                tracker2.spawn(async move {
+                    let ending =
+                        connection::serve(socket, peer, id, handler, cut, ticket).await;
+                    match ending {
+                        Ending::Peer | Ending::Refused => {
+                            tracing::debug!(conn.id = id, peer = %peer, ?ending, "rtmp connection ended")
+                        }
+                        _ => tracing::info!(conn.id = id, peer = %peer, ?ending, "rtmp connection ended"),
+                    }
                 });
             }
         });
         tracing::info!(rtmp.addr = %addr, "rtmp ingest listening");
         Ok(Self {
             addr,
+            admission,
             stop,
             tracker,
         })
@@ -100,27 +100,11 @@ impl Ingest {
     pub async fn stop(&self) {
         self.stop.cancel();
         self.tracker.close();
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.tracker.wait()).await;
-    }
-}
-
-/// Cuts a connection that does not get to `connect` and then to publishing in time.
-async fn watch(handler: Arc<IngestHandler>, id: u64, cut: CancellationToken) {
-    tokio::time::sleep(CONNECT_DEADLINE).await;
-    if !handler.has_connected(id) {
-        tracing::warn!(
-            conn.id = id,
-            "rtmp connection cut: no connect within {CONNECT_DEADLINE:?}"
-        );
-        cut.cancel();
-        return;
-    }
-    tokio::time::sleep(PUBLISH_DEADLINE - CONNECT_DEADLINE).await;
-    if !handler.is_publishing(id) {
-        tracing::warn!(
-            conn.id = id,
-            "rtmp connection cut: not publishing within {PUBLISH_DEADLINE:?}"
-        );
-        cut.cancel();
+        if tokio::time::timeout(Duration::from_secs(5), self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("rtmp connections still open 5 s after stop");
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! ffmpeg), fragmented MP4 boxes (recordings appended from HLS segments), HLS playlists, and
 //! animated WebP headers.
 
-pub mod flv;
+pub use rtmp_ingest::flv;
 pub mod fmp4;
 pub mod jpeg;
 pub mod m3u8;

@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use app::domain::jobs::{ApplyMode, JobStatus};
 use app::domain::settings::{ProcessConfig, ProcessKind, StreamProcessing};
+use app::ssr::limiter::JobSlot;
 use app::ssr::pipeline::{ClipFiles, MediaFuture, Pipeline, ReplaySpan};
 use app::ssr::{repo, AppState};
 use tokio::sync::{broadcast, mpsc, Notify, Semaphore};
@@ -146,6 +147,8 @@ pub struct RunnerCtx {
     pub config: RunnerConfig,
     pub thumbnail_permits: Semaphore,
     pub clip_permits: Semaphore,
+    /// Shared clips being finished (poster and MP4 export) at once.
+    pub finish_permits: Semaphore,
     pub events: broadcast::Sender<PipelineEvent>,
     /// Thumbnail and clip jobs skipped because the previous one of the stream still ran.
     pub skipped: std::sync::atomic::AtomicU64,
@@ -164,6 +167,7 @@ impl RunnerCtx {
             // Thumbnails are short and time-critical: more of them may run at once.
             thumbnail_permits: Semaphore::new(n * 2),
             clip_permits: Semaphore::new(n),
+            finish_permits: Semaphore::new(2),
             config,
             events: broadcast::channel(1024).0,
             skipped: std::sync::atomic::AtomicU64::new(0),
@@ -390,10 +394,16 @@ impl Supervisor {
     }
 
     /// Makes a clip's poster and MP4 in the background, without announcing the clip (a
-    /// clip left unfinished by a stop was announced when it was made).
-    pub fn resume_clip(&self, clip_id: i64, dir: String) {
-        self.tracker
-            .spawn(crate::replay::clips::finish(self.ctx.clone(), clip_id, dir));
+    /// clip left unfinished by a stop was announced when it was made). `slot`, the
+    /// organisation's job slot, is held until it is done.
+    pub fn resume_clip(&self, clip_id: i64, dir: String, slot: Option<JobSlot>) {
+        let ctx = self.ctx.clone();
+        self.tracker.spawn(async move {
+            // A few at once for the whole server: each runs two ffmpegs.
+            let _permit = ctx.finish_permits.acquire().await;
+            crate::replay::clips::finish(ctx.clone(), clip_id, dir).await;
+            drop(slot);
+        });
     }
 
     /// Whether a group has a live session.
@@ -466,9 +476,9 @@ impl Pipeline for Supervisor {
         })
     }
 
-    fn finish_clip(&self, clip_id: i64, dir: String) {
+    fn finish_clip(&self, clip_id: i64, dir: String, slot: JobSlot) {
         self.ctx.emit(PipelineEvent::ClipCreated { clip_id });
-        self.resume_clip(clip_id, dir);
+        self.resume_clip(clip_id, dir, Some(slot));
     }
 
     fn remove_clip(&self, dir: String) {

@@ -19,8 +19,14 @@ pub struct TestApp {
 impl TestApp {
     /// Starts a server on 127.0.0.1 with ephemeral ports.
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Like [`TestApp::start`], with settings changed by `change`.
+    pub async fn start_with(change: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = Config::for_tests(dir.path().to_path_buf());
+        let mut config = Config::for_tests(dir.path().to_path_buf());
+        change(&mut config);
         let running = server::start(config).await.expect("server starts");
         let base = running.dashboard_url();
         Self { running, base, dir }

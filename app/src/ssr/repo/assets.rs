@@ -128,6 +128,26 @@ pub async fn latest(
         .transpose()
 }
 
+/// The newest asset of a kind and format made for a stream during one live session.
+pub async fn latest_of_session(
+    db: &Db,
+    stream_id: i64,
+    session_id: i64,
+    kind: AssetKind,
+    format: &str,
+) -> Result<Option<AssetRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM assets WHERE stream_id = ? AND session_id = ? AND kind = ? AND format = ? ORDER BY created_at DESC, id DESC LIMIT 1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(stream_id)
+        .bind(session_id)
+        .bind(kind.key())
+        .bind(format)
+        .fetch_optional(db)
+        .await?
+        .map(map)
+        .transpose()
+}
+
 /// The newest assets of a kind for a stream, newest first.
 pub async fn list(
     db: &Db,

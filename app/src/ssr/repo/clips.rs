@@ -44,6 +44,9 @@ pub enum ShareTarget {
         session_ended_at: Option<DateTime<Utc>>,
         duration_ms: Option<i64>,
         stream_id: i64,
+        /// The live session the replay belongs to (its poster comes from it, never from a
+        /// later one).
+        session_id: i64,
     },
 }
 
@@ -334,7 +337,7 @@ pub async fn find_by_token(db: &Db, token: &str) -> Result<Option<FoundShare>, s
         },
         (None, Some(asset_id)) => {
             let Some(r) = sqlx::query(
-                "SELECT a.path, a.duration_ms, a.stream_id, s.started_at, s.ended_at FROM assets a JOIN live_sessions s ON s.id = a.session_id WHERE a.id = ? AND a.organisation_id = ? AND a.kind = 'replay'",
+                "SELECT a.path, a.duration_ms, a.stream_id, a.session_id, s.started_at, s.ended_at FROM assets a JOIN live_sessions s ON s.id = a.session_id WHERE a.id = ? AND a.organisation_id = ? AND a.kind = 'replay'",
             )
             .bind(asset_id)
             .bind(organisation_id)
@@ -350,6 +353,7 @@ pub async fn find_by_token(db: &Db, token: &str) -> Result<Option<FoundShare>, s
                 session_ended_at: r.try_get("ended_at")?,
                 duration_ms: r.try_get("duration_ms")?,
                 stream_id: r.try_get("stream_id")?,
+                session_id: r.try_get("session_id")?,
             }
         }
         (None, None) => return Ok(None),

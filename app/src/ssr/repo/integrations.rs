@@ -87,14 +87,29 @@ pub async fn revoke_key(
         == 1)
 }
 
-/// An active key by the hash of its secret, with its organisation's name; marks it used.
+/// An active key as found by its secret.
+#[derive(Debug, Clone)]
+pub struct FoundKey {
+    pub key: ApiKeyInfo,
+    pub organisation_id: i64,
+    pub organisation_name: String,
+    /// The key's maker, unless their account is gone.
+    pub maker_id: Option<i64>,
+    /// The maker's role in the key's organisation now, unless they left it.
+    pub maker_role: Option<Role>,
+}
+
+/// An active key by the hash of its secret, with its organisation and its maker's current
+/// role; marks it used.
 pub async fn use_key(
     db: &Db,
     key_hash: &[u8],
     now: DateTime<Utc>,
-) -> Result<Option<(ApiKeyInfo, i64, String, Option<i64>)>, sqlx::Error> {
+) -> Result<Option<FoundKey>, sqlx::Error> {
     let Some(r) = sqlx::query(
-        "SELECT k.*, o.name AS org_name FROM api_keys k JOIN organisations o ON o.id = k.organisation_id
+        "SELECT k.*, o.name AS org_name, m.role AS maker_role FROM api_keys k
+         JOIN organisations o ON o.id = k.organisation_id
+         LEFT JOIN memberships m ON m.organisation_id = k.organisation_id AND m.user_id = k.created_by
          WHERE k.key_hash = ? AND k.revoked_at IS NULL",
     )
     .bind(key_hash)
@@ -106,6 +121,7 @@ pub async fn use_key(
     let org: i64 = r.try_get("organisation_id")?;
     let org_name: String = r.try_get("org_name")?;
     let created_by: Option<i64> = r.try_get("created_by")?;
+    let maker_role: Option<String> = r.try_get("maker_role")?;
     let info = map_key(r)?;
     // Only write when it changes noticeably, so a busy integration does not write every call.
     if info
@@ -118,7 +134,13 @@ pub async fn use_key(
             .execute(db)
             .await?;
     }
-    Ok(Some((info, org, org_name, created_by)))
+    Ok(Some(FoundKey {
+        key: info,
+        organisation_id: org,
+        organisation_name: org_name,
+        maker_id: created_by,
+        maker_role: maker_role.as_deref().and_then(Role::from_key),
+    }))
 }
 
 fn events_of(text: &str) -> Vec<EventKind> {
@@ -213,10 +235,52 @@ pub async fn enqueue(
     .rows_affected())
 }
 
+/// A due delivery, before it is claimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate {
+    pub id: i64,
+    pub webhook_id: i64,
+    pub organisation_id: i64,
+}
+
+/// Pending deliveries whose time has come: the `per_org` oldest of every organisation, then
+/// oldest first, at most `limit` (so one organisation's backlog never hides another's).
+pub async fn due_candidates(
+    db: &Db,
+    now: DateTime<Utc>,
+    per_org: i64,
+    limit: i64,
+) -> Result<Vec<Candidate>, sqlx::Error> {
+    sqlx::query(
+        "SELECT id, webhook_id, organisation_id FROM (
+             SELECT d.id, d.webhook_id, w.organisation_id, d.next_attempt_at,
+                    ROW_NUMBER() OVER (PARTITION BY w.organisation_id ORDER BY d.next_attempt_at, d.id) AS n
+             FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+             WHERE d.status = 'pending' AND d.next_attempt_at <= ?)
+         WHERE n <= ? ORDER BY next_attempt_at, id LIMIT ?",
+    )
+    .bind(now)
+    .bind(per_org)
+    .bind(limit)
+    .fetch_all(db)
+    .await?
+    .into_iter()
+    .map(|r| {
+        Ok(Candidate {
+            id: r.try_get("id")?,
+            webhook_id: r.try_get("webhook_id")?,
+            organisation_id: r.try_get("organisation_id")?,
+        })
+    })
+    .collect()
+}
+
 /// A delivery to make now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueDelivery {
     pub id: i64,
+    pub webhook_id: i64,
+    pub organisation_id: i64,
     pub url: String,
     pub secret: String,
     pub event: String,
@@ -224,36 +288,42 @@ pub struct DueDelivery {
     pub attempts: i64,
 }
 
-/// Pending deliveries whose time has come, oldest first; each is pushed `lease` into the
-/// future so a slow attempt is not started twice.
-pub async fn claim_due(
+/// Claims the given deliveries if they are still due: each is pushed `lease` into the future
+/// so it is not started twice (by this server or another).
+pub async fn claim(
     db: &Db,
+    ids: &[i64],
     now: DateTime<Utc>,
     lease: chrono::Duration,
-    limit: i64,
 ) -> Result<Vec<DueDelivery>, sqlx::Error> {
-    let rows = sqlx::query(
-        "UPDATE webhook_deliveries SET next_attempt_at = ?
-         WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?)
-         RETURNING id, webhook_id, event, payload, attempts",
-    )
-    .bind(now + lease)
-    .bind(now)
-    .bind(limit)
-    .fetch_all(db)
-    .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let Some(r) = sqlx::query(
+            "UPDATE webhook_deliveries SET next_attempt_at = ?
+             WHERE id = ? AND status = 'pending' AND next_attempt_at <= ?
+             RETURNING id, webhook_id, event, payload, attempts",
+        )
+        .bind(now + lease)
+        .bind(id)
+        .bind(now)
+        .fetch_optional(db)
+        .await?
+        else {
+            continue;
+        };
         let webhook_id: i64 = r.try_get("webhook_id")?;
-        let Some(hook) = sqlx::query("SELECT url, secret FROM webhooks WHERE id = ?")
-            .bind(webhook_id)
-            .fetch_optional(db)
-            .await?
+        let Some(hook) =
+            sqlx::query("SELECT url, secret, organisation_id FROM webhooks WHERE id = ?")
+                .bind(webhook_id)
+                .fetch_optional(db)
+                .await?
         else {
             continue;
         };
         out.push(DueDelivery {
             id: r.try_get("id")?,
+            webhook_id,
+            organisation_id: hook.try_get("organisation_id")?,
             url: hook.try_get("url")?,
             secret: hook.try_get("secret")?,
             event: r.try_get("event")?,
@@ -262,6 +332,36 @@ pub async fn claim_due(
         });
     }
     Ok(out)
+}
+
+/// Deletes finished deliveries (delivered or failed for good) created before `before`;
+/// returns how many.
+pub async fn prune_deliveries(db: &Db, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "DELETE FROM webhook_deliveries WHERE status IN ('delivered', 'failed') AND created_at < ?",
+    )
+    .bind(before)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+/// How many endpoints an organisation has.
+pub async fn count_webhooks(db: &Db, org_id: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM webhooks WHERE organisation_id = ?")
+        .bind(org_id)
+        .fetch_one(db)
+        .await
+}
+
+/// How many active (not revoked) API keys an organisation has.
+pub async fn count_active_keys(db: &Db, org_id: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM api_keys WHERE organisation_id = ? AND revoked_at IS NULL",
+    )
+    .bind(org_id)
+    .fetch_one(db)
+    .await
 }
 
 /// Records an attempt: delivered, to retry at `retry_at`, or failed for good (`None`).

@@ -5,6 +5,7 @@
 pub mod assets;
 pub mod clips;
 pub mod integrations;
+pub mod invitations;
 pub mod live_sessions;
 pub mod orgs;
 pub mod sessions;

@@ -91,3 +91,48 @@ pub async fn delete_for_user(db: &Db, user_id: i64) -> Result<(), sqlx::Error> {
         .await?;
     Ok(())
 }
+
+/// Ends every session of a user but one (after a password change, or on request).
+pub async fn delete_for_user_except(
+    db: &Db,
+    user_id: i64,
+    keep_hash: &[u8],
+) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM login_sessions WHERE user_id = ? AND token_hash <> ?")
+            .bind(user_id)
+            .bind(keep_hash)
+            .execute(db)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// Ends a user's sessions in one organisation (they left or were removed).
+pub async fn delete_for_membership(db: &Db, user_id: i64, org_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM login_sessions WHERE user_id = ? AND organisation_id = ?")
+        .bind(user_id)
+        .bind(org_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Moves a session to another organisation of its user; `false` if they are not a member.
+pub async fn switch_organisation(
+    db: &Db,
+    token_hash: &[u8],
+    org_id: i64,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE login_sessions SET organisation_id = ? WHERE token_hash = ?
+         AND EXISTS (SELECT 1 FROM memberships m WHERE m.organisation_id = ? AND m.user_id = login_sessions.user_id)",
+    )
+    .bind(org_id)
+    .bind(token_hash)
+    .bind(org_id)
+    .execute(db)
+    .await?
+    .rows_affected()
+        == 1)
+}

@@ -268,3 +268,11 @@ pub async fn delete_group(db: &Db, org_id: i64, group_id: i64) -> Result<bool, s
             > 0,
     )
 }
+
+/// How many stream groups an organisation has.
+pub async fn count_groups(db: &Db, org_id: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM stream_groups WHERE organisation_id = ?")
+        .bind(org_id)
+        .fetch_one(db)
+        .await
+}

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::role;
-use crate::domain::account::Member;
+use crate::domain::account::{Member, Membership};
 use crate::domain::roles::Role;
 use crate::ssr::db::{Db, Tx};
 
@@ -110,6 +110,45 @@ pub async fn first_organisation(db: &Db, user_id: i64) -> Result<Option<i64>, sq
     .bind(user_id)
     .fetch_optional(db)
     .await
+}
+
+/// Every organisation a user belongs to, oldest membership first.
+pub async fn memberships(db: &Db, user_id: i64) -> Result<Vec<Membership>, sqlx::Error> {
+    sqlx::query(
+        "SELECT o.id, o.name, m.role FROM memberships m JOIN organisations o ON o.id = m.organisation_id
+         WHERE m.user_id = ? ORDER BY m.created_at, o.id",
+    )
+    .bind(user_id)
+    .fetch_all(db)
+    .await?
+    .into_iter()
+    .map(|r| {
+        Ok(Membership {
+            organisation_id: r.try_get("id")?,
+            organisation_name: r.try_get("name")?,
+            role: role(&r.try_get::<String, _>("role")?),
+        })
+    })
+    .collect()
+}
+
+/// Changes a member's role; `false` if they are not a member.
+pub async fn set_role(
+    tx: &mut Tx,
+    org_id: i64,
+    user_id: i64,
+    role: Role,
+) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query("UPDATE memberships SET role = ? WHERE organisation_id = ? AND user_id = ?")
+            .bind(role.key())
+            .bind(org_id)
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected()
+            == 1,
+    )
 }
 
 /// Members of an organisation, most powerful first.

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::super::auth::Caller;
 use super::super::db::begin_write;
+use super::super::limiter::JobSlot;
 use super::super::pipeline::ReplaySpan;
 use super::super::repo::{self, assets::AssetRow, clips::FoundShare, clips::ShareTarget};
 use super::super::state::{internal, AppState, OrInternal};
@@ -61,6 +62,7 @@ pub async fn create(state: &AppState, caller: &Caller, input: &NewClip) -> Resul
     allowed(state, caller, Permission::ManageClips).await?;
     let clip = input.validate()?;
     let (replay, _) = find_replay(state, caller, clip.replay_id).await?;
+    let slot = job_slot(state, caller)?;
     let files = state
         .pipeline
         .cut_clip(
@@ -106,7 +108,7 @@ pub async fn create(state: &AppState, caller: &Caller, input: &NewClip) -> Resul
     .await
     .or_internal()?;
     tx.commit().await.or_internal()?;
-    state.pipeline.finish_clip(id, files.dir);
+    state.pipeline.finish_clip(id, files.dir, slot);
     tracing::info!(clip.id = id, replay.id = replay.asset.id, "clip created");
     repo::clips::get(&state.db, caller.organisation_id, id)
         .await
@@ -202,6 +204,16 @@ pub async fn share_replay(
     })
 }
 
+/// A slot for one more clip job of the caller's organisation, or a clear refusal: an
+/// organisation finishes at most a few clips and saves at once.
+fn job_slot(state: &AppState, caller: &Caller) -> Result<JobSlot, AppError> {
+    state
+        .limits
+        .clip_jobs
+        .try_start(caller.organisation_id)
+        .ok_or(AppError::RateLimited { retry_after_s: 5 })
+}
+
 /// "Save the last N seconds": copies that span of the buffer into a permanent recording.
 pub async fn save_span(
     state: &AppState,
@@ -212,6 +224,7 @@ pub async fn save_span(
     allowed(state, caller, Permission::ManageClips).await?;
     let seconds = check_save_seconds(seconds)?;
     let (replay, _) = find_replay(state, caller, replay_id).await?;
+    let _slot = job_slot(state, caller)?;
     let asset_id = state
         .pipeline
         .save_span(replay.path.clone(), ReplaySpan::Last(seconds))
@@ -353,13 +366,19 @@ pub async fn public_share(
             session_ended_at,
             duration_ms,
             stream_id,
+            session_id,
             ..
         } => {
-            let has_thumb =
-                repo::assets::latest(&state.db, stream_id, AssetKind::Thumbnail, "jpeg")
-                    .await
-                    .or_internal()?
-                    .is_some();
+            let has_thumb = repo::assets::latest_of_session(
+                &state.db,
+                stream_id,
+                session_id,
+                AssetKind::Thumbnail,
+                "jpeg",
+            )
+            .await
+            .or_internal()?
+            .is_some();
             PublicShare {
                 title: found.link.title,
                 date: session_started_at,

@@ -10,7 +10,7 @@ use crate::domain::integrations::{
     check_label, ApiKeyInfo, Integrations, NewApiKey, NewWebhook, NewWebhookCreated, Webhook,
 };
 use crate::domain::roles::{Permission, Role};
-use crate::domain::AppError;
+use crate::domain::{AppError, FieldError};
 
 /// Deliveries shown per endpoint.
 pub const DELIVERIES_SHOWN: i64 = 20;
@@ -43,6 +43,17 @@ pub async fn create_key(
 ) -> Result<NewApiKey, AppError> {
     caller.require(Permission::ManageIntegrations)?;
     let name = check_label("name", "Key name", name)?;
+    let limit = state.config.org_limits.api_keys;
+    if repo::integrations::count_active_keys(&state.db, caller.organisation_id)
+        .await
+        .or_internal()? as u64
+        >= limit
+    {
+        return Err(AppError::LimitReached {
+            what: "active API keys".into(),
+            limit,
+        });
+    }
     if role > caller.role {
         return Err(AppError::Forbidden(format!(
             "a key cannot have more rights than its maker ({} may make keys up to {})",
@@ -101,7 +112,9 @@ pub async fn revoke_key(state: &AppState, caller: &Caller, id: i64) -> Result<()
     }
 }
 
-/// The caller an API key acts as; unknown, revoked or malformed keys are all
+/// The caller an API key acts as, with the lesser of the key's role and its maker's role now
+/// (a key loses power when its maker is demoted, and stops when they leave); unknown,
+/// revoked or malformed keys, and keys whose maker is no longer a member, are all
 /// [`AppError::Unauthenticated`].
 pub async fn authenticate(state: &AppState, secret: &str) -> Result<Caller, AppError> {
     if !tokens::looks_like_api_key(secret) {
@@ -113,14 +126,17 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Caller, AppE
             .or_internal()?;
     match found {
         // Changes a key makes are recorded under its maker, labelled with the key.
-        Some((key, organisation_id, organisation_name, Some(user_id))) => Ok(Caller {
-            user_id,
-            email: format!("api-key:{}", key.name),
-            display_name: key.name,
-            organisation_id,
-            organisation_name,
-            role: key.role,
-        }),
+        Some(found) => match (found.maker_id, found.maker_role) {
+            (Some(user_id), Some(maker_role)) => Ok(Caller {
+                user_id,
+                email: format!("api-key:{}", found.key.name),
+                display_name: found.key.name,
+                organisation_id: found.organisation_id,
+                organisation_name: found.organisation_name,
+                role: found.key.role.min(maker_role),
+            }),
+            _ => Err(AppError::Unauthenticated),
+        },
         _ => Err(AppError::Unauthenticated),
     }
 }
@@ -133,6 +149,26 @@ pub async fn create_webhook(
 ) -> Result<NewWebhookCreated, AppError> {
     caller.require(Permission::ManageIntegrations)?;
     let hook = input.validate()?;
+    if let Err(why) = state.config.outbound.check_url(&hook.url).await {
+        return Err(FieldError::new(
+            "url",
+            "Endpoint URL",
+            hook.url,
+            format!("a URL of a public host ({why})"),
+        )
+        .into());
+    }
+    let limit = state.config.org_limits.webhooks;
+    if repo::integrations::count_webhooks(&state.db, caller.organisation_id)
+        .await
+        .or_internal()? as u64
+        >= limit
+    {
+        return Err(AppError::LimitReached {
+            what: "webhook endpoints".into(),
+            limit,
+        });
+    }
     let secret = tokens::new_webhook_secret();
     let now = state.clock.now();
     let id = repo::integrations::insert_webhook(

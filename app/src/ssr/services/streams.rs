@@ -23,6 +23,17 @@ pub async fn create_group(
 ) -> Result<i64, AppError> {
     caller.require(Permission::EditStreams)?;
     let group = input.validate()?;
+    let limit = state.config.org_limits.stream_groups;
+    if repo::streams::count_groups(&state.db, caller.organisation_id)
+        .await
+        .or_internal()? as u64
+        >= limit
+    {
+        return Err(AppError::LimitReached {
+            what: "stream groups".into(),
+            limit,
+        });
+    }
     if !group.profiles.is_empty() {
         require_package(state, caller.organisation_id, Package::Transcoding).await?;
     }

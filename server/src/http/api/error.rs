@@ -21,7 +21,8 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine code: `unauthenticated`, `forbidden`, `package_required`, `not_found`,
-    /// `validation_failed`, `conflict`, `bad_request`, `rate_limited`, `internal`.
+    /// `validation_failed`, `conflict`, `bad_request`, `rate_limited`, `limit_reached`,
+    /// `busy`, `internal`.
     pub code: String,
     /// What a person reads.
     pub message: String,
@@ -58,6 +59,8 @@ fn code(e: &AppError) -> &'static str {
         AppError::Conflict { .. } => "conflict",
         AppError::BadRequest(_) => "bad_request",
         AppError::RateLimited { .. } => "rate_limited",
+        AppError::LimitReached { .. } => "limit_reached",
+        AppError::Busy { .. } => "busy",
         AppError::Internal(_) | AppError::Transport(_) => "internal",
     }
 }
@@ -92,12 +95,14 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static("Bearer realm=\"api\""),
                 );
             }
-            AppError::RateLimited { retry_after_s } => {
-                if let Ok(v) = HeaderValue::from_str(&retry_after_s.to_string()) {
+            e => {
+                if let Some(v) = e
+                    .retry_after()
+                    .and_then(|s| HeaderValue::from_str(&s.to_string()).ok())
+                {
                     response.headers_mut().insert(header::RETRY_AFTER, v);
                 }
             }
-            _ => {}
         }
         response
     }
@@ -122,9 +127,15 @@ pub enum Errors {
     /// A value outside its allowed range: every wrong field is named.
     #[response(status = 422)]
     Invalid(#[to_schema] ErrorBody),
-    /// Too many requests from this client.
+    /// An organisation limit is reached (webhooks, API keys, stream groups…).
+    #[response(status = 409)]
+    LimitReached(#[to_schema] ErrorBody),
+    /// Too many requests from this client, or too many jobs of the organisation at once.
     #[response(status = 429)]
     RateLimited(#[to_schema] ErrorBody),
+    /// The server is too busy for this now (`Retry-After` says when to try again).
+    #[response(status = 503)]
+    Busy(#[to_schema] ErrorBody),
     /// Something failed on the server; the body has a reference for the log.
     #[response(status = 500)]
     Internal(#[to_schema] ErrorBody),

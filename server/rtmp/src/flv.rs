@@ -1,6 +1,6 @@
-//! FLV muxing: RTMP delivers FLV tag bodies; ffmpeg reads an FLV byte stream on stdin. A
-//! stream is the 9-byte header, then each tag (11-byte header, body, 4-byte size of the
-//! previous tag).
+//! FLV muxing: RTMP delivers FLV tag bodies (see [`crate::media`]); ffmpeg reads an FLV
+//! byte stream on stdin. A stream is the 9-byte header, then each tag (11-byte header, body,
+//! 4-byte size of the previous tag).
 
 use bytes::{BufMut, Bytes, BytesMut};
 

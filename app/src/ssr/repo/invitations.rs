@@ -1,0 +1,164 @@
+//! Invitations to join an organisation (only the SHA-256 of a link's token is stored).
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::role;
+use crate::domain::account::Invitation;
+use crate::domain::roles::Role;
+use crate::ssr::db::{Db, Tx};
+
+/// Columns of a new invitation.
+#[derive(Debug, Clone)]
+pub struct NewInvitationRow<'a> {
+    pub organisation_id: i64,
+    pub email: &'a str,
+    pub role: Role,
+    pub token_hash: &'a [u8],
+    pub invited_by: i64,
+    pub invited_by_email: &'a str,
+    pub now: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Stores an invitation; returns its id.
+pub async fn insert(db: &Db, i: &NewInvitationRow<'_>) -> Result<i64, sqlx::Error> {
+    Ok(sqlx::query(
+        "INSERT INTO invitations (organisation_id, email, role, token_hash, invited_by, invited_by_email, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(i.organisation_id)
+    .bind(i.email)
+    .bind(i.role.key())
+    .bind(i.token_hash)
+    .bind(i.invited_by)
+    .bind(i.invited_by_email)
+    .bind(i.now)
+    .bind(i.expires_at)
+    .execute(db)
+    .await?
+    .last_insert_rowid())
+}
+
+fn map(r: &sqlx::sqlite::SqliteRow) -> Result<Invitation, sqlx::Error> {
+    Ok(Invitation {
+        id: r.try_get("id")?,
+        email: r.try_get("email")?,
+        role: role(&r.try_get::<String, _>("role")?),
+        invited_by: r.try_get("invited_by_email")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+    })
+}
+
+/// The organisation's invitations still open (not accepted, revoked or expired), newest
+/// first.
+pub async fn pending(
+    db: &Db,
+    org_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<Invitation>, sqlx::Error> {
+    sqlx::query(
+        "SELECT * FROM invitations WHERE organisation_id = ? AND accepted_at IS NULL
+         AND revoked_at IS NULL AND expires_at > ? ORDER BY id DESC",
+    )
+    .bind(org_id)
+    .bind(now)
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(map)
+    .collect()
+}
+
+/// How many invitations of the organisation are open.
+pub async fn count_pending(db: &Db, org_id: i64, now: DateTime<Utc>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM invitations WHERE organisation_id = ? AND accepted_at IS NULL
+         AND revoked_at IS NULL AND expires_at > ?",
+    )
+    .bind(org_id)
+    .bind(now)
+    .fetch_one(db)
+    .await
+}
+
+/// Revokes an open invitation of the organisation; `false` if there is none.
+pub async fn revoke(
+    db: &Db,
+    org_id: i64,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE invitations SET revoked_at = ? WHERE id = ? AND organisation_id = ?
+         AND accepted_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(org_id)
+    .execute(db)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// An open invitation found by its token.
+#[derive(Debug, Clone)]
+pub struct OpenInvitation {
+    pub id: i64,
+    pub organisation_id: i64,
+    pub organisation_name: String,
+    pub email: String,
+    pub role: Role,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The open invitation with this token hash (`None` for unknown, used, revoked or expired).
+pub async fn find_open<'e, E: sqlx::SqliteExecutor<'e>>(
+    exec: E,
+    token_hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Option<OpenInvitation>, sqlx::Error> {
+    sqlx::query(
+        "SELECT i.id, i.organisation_id, o.name AS org_name, i.email, i.role, i.expires_at
+         FROM invitations i JOIN organisations o ON o.id = i.organisation_id
+         WHERE i.token_hash = ? AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > ?",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(exec)
+    .await?
+    .map(|r| {
+        Ok(OpenInvitation {
+            id: r.try_get("id")?,
+            organisation_id: r.try_get("organisation_id")?,
+            organisation_name: r.try_get("org_name")?,
+            email: r.try_get("email")?,
+            role: role(&r.try_get::<String, _>("role")?),
+            expires_at: r.try_get("expires_at")?,
+        })
+    })
+    .transpose()
+}
+
+/// Marks an invitation used; `false` if it was used or revoked meanwhile (single use).
+pub async fn mark_accepted(
+    tx: &mut Tx,
+    id: i64,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE invitations SET accepted_at = ?, accepted_by = ?
+         WHERE id = ? AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?",
+    )
+    .bind(now)
+    .bind(user_id)
+    .bind(id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1)
+}

@@ -1,0 +1,181 @@
+//! One RTMP connection: socket I/O around the protocol state machine, the deadlines of each
+//! phase, and the hand-off to [`IngestHandler`]. Before a publish is accepted the connection
+//! reads into a small buffer and the protocol holds at most its pre-publish bounds; after,
+//! a larger buffer serves the media rate.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rtmp_ingest::{Connection, Event, Limits, Phase, Refusal};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::admission::PendingTicket;
+use super::handler::{IngestHandler, MediaForwarder};
+
+/// The handshake must be complete this long after the connection opened.
+pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(5);
+/// `connect` must have arrived this long after the connection opened.
+pub const CONNECT_DEADLINE: Duration = Duration::from_secs(5);
+/// The publish must be accepted this long after the connection opened.
+pub const PUBLISH_DEADLINE: Duration = Duration::from_secs(10);
+/// A publisher that sends nothing for this long is gone (ends a stalled publish).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Writing our (small) replies must not take longer than this.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Read buffer before and after a publish is accepted.
+const SMALL_BUFFER: usize = 4 << 10;
+const LARGE_BUFFER: usize = 64 << 10;
+
+/// How a connection ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The peer closed it, or unpublished.
+    Peer,
+    /// Cut by the server (shutdown, eviction, the supervisor).
+    Cut,
+    /// A phase's deadline passed, or the publisher went quiet.
+    Deadline(&'static str),
+    /// The peer broke the protocol or one of its bounds.
+    Protocol(String),
+    /// Refused (application, key, play).
+    Refused,
+    /// The socket failed.
+    Io(String),
+}
+
+/// Serves one connection to its end.
+pub async fn serve(
+    mut socket: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    handler: Arc<IngestHandler>,
+    cut: CancellationToken,
+    ticket: PendingTicket,
+) -> Ending {
+    let opened = Instant::now();
+    let mut conn = Connection::new(Limits::default());
+    let mut buf = vec![0u8; SMALL_BUFFER];
+    let mut forwarder: Option<MediaForwarder> = None;
+    let mut _slot = None;
+    let ending = loop {
+        let deadline = match conn.phase() {
+            Phase::Handshake => Some((opened + HANDSHAKE_DEADLINE, "handshake")),
+            Phase::AwaitConnect => Some((opened + CONNECT_DEADLINE, "connect")),
+            Phase::Publishing => None,
+            _ => Some((opened + PUBLISH_DEADLINE, "publish")),
+        };
+        let until = match deadline {
+            Some((d, _)) => d,
+            None => Instant::now() + IDLE_TIMEOUT,
+        };
+        let read = tokio::select! {
+            _ = cut.cancelled() => break Ending::Cut,
+            r = tokio::time::timeout_at(until, socket.read(&mut buf)) => r,
+        };
+        let n = match read {
+            Err(_) => break Ending::Deadline(deadline.map_or("idle", |(_, what)| what)),
+            Ok(Ok(0)) => break Ending::Peer,
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => break Ending::Io(e.to_string()),
+        };
+        let mut input = &buf[..n];
+        let mut end = None;
+        while !input.is_empty() || conn.awaiting_decision() {
+            let used = match conn.feed(input) {
+                Ok(used) => used,
+                Err(e) => {
+                    end = Some(Ending::Protocol(e.to_string()));
+                    break;
+                }
+            };
+            input = &input[used..];
+            let mut progressed = used > 0;
+            while let Some(event) = conn.next_event() {
+                progressed = true;
+                match event {
+                    Event::Connect { app } => match IngestHandler::check_app(&app) {
+                        Ok(()) => conn.accept_connect(),
+                        Err(why) => conn.refuse_connect(&why),
+                    },
+                    Event::Publish { stream_key } => {
+                        let promoted = match ticket.promote() {
+                            Ok(slot) => slot,
+                            Err(_) => {
+                                tracing::warn!(conn.id = id, peer = %peer, "publish refused: every publisher slot is taken");
+                                conn.refuse_publish(Refusal::Denied, "the server is full");
+                                continue;
+                            }
+                        };
+                        match handler.authorize(&stream_key, peer, cut.clone()).await {
+                            Ok(publisher) => {
+                                conn.accept_publish();
+                                forwarder = Some(MediaForwarder::new(publisher));
+                                _slot = Some(promoted);
+                            }
+                            Err(refused) => conn.refuse_publish(refused.why, &refused.message),
+                        }
+                    }
+                    Event::Media(media) => {
+                        if let Some(f) = forwarder.as_mut() {
+                            if !f.forward(media) {
+                                end.get_or_insert(Ending::Cut);
+                            }
+                        }
+                    }
+                    Event::Play => {
+                        end.get_or_insert(Ending::Refused);
+                    }
+                    Event::Unpublished => {
+                        end.get_or_insert(Ending::Peer);
+                    }
+                }
+            }
+            if let Err(e) = flush(&mut socket, &mut conn).await {
+                end.get_or_insert(Ending::Io(e));
+            }
+            if conn.phase() == Phase::Closing {
+                end.get_or_insert(Ending::Refused);
+            }
+            if !progressed {
+                end.get_or_insert(Ending::Protocol("no progress".into()));
+            }
+            if end.is_some() {
+                break;
+            }
+        }
+        if let Some(end) = end {
+            break end;
+        }
+        match conn.phase() {
+            Phase::Handshake => {}
+            Phase::AwaitConnect | Phase::ConnectPending => ticket.progressed(1),
+            _ => ticket.progressed(2),
+        }
+        if conn.phase() == Phase::Publishing && buf.len() < LARGE_BUFFER {
+            buf.resize(LARGE_BUFFER, 0);
+        }
+    };
+    drop(ticket);
+    if let Some(f) = forwarder {
+        handler
+            .ended(f.into_publisher(), ending == Ending::Cut)
+            .await;
+    }
+    ending
+}
+
+async fn flush(socket: &mut TcpStream, conn: &mut Connection) -> Result<(), String> {
+    let out = conn.take_output();
+    if out.is_empty() {
+        return Ok(());
+    }
+    match tokio::time::timeout(WRITE_TIMEOUT, socket.write_all(&out)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("write timed out".into()),
+    }
+}
