@@ -8,7 +8,7 @@ ARGS ?=
 export LEPTOS_OUTPUT_NAME := livepro
 export LP_SITE_ROOT ?= $(CURDIR)/target/site
 
-.PHONY: run demo test build setup-run setup-test unit e2e fuzz fuzz-ingest fmt lint bench bench-replay
+.PHONY: run demo test build setup-run setup-test unit e2e fuzz fuzz-ingest faults fmt lint bench bench-replay
 
 run: build
 	target/debug/server run $(ARGS)
@@ -46,6 +46,12 @@ FUZZ_SECONDS ?= 300
 fuzz-ingest:
 	@scripts/setup.sh fuzz
 	cd server/rtmp/fuzz && cargo +nightly fuzz run ingest -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 -print_final_stats=1
+
+# The fault suite at full counts (make test runs a bounded subset): kills of ffmpeg and of
+# the server, hangs, database and disk errors, a full disk, stops with work in flight,
+# publish cycles, reconnects, a second server on the folder. Prints `faults: R<n> …` lines.
+faults: setup-test
+	FAULTS=full cargo test -p server --test faults -- --nocapture --test-threads=1
 
 fmt:
 	cargo fmt --all

@@ -21,6 +21,21 @@ pub async fn user(state: &AppState, command: UserCommand) -> Result<(), BoxError
     Ok(())
 }
 
+/// Lists the quarantine: when, the original path, where it is now, its size and why.
+pub async fn quarantine(state: &AppState) -> Result<(), BoxError> {
+    for (q, at) in repo::instance::quarantined_all(&state.db).await? {
+        println!(
+            "{}\t{}\t{}\t{} bytes\t{}",
+            q.created_at.format("%Y-%m-%d %H:%M:%S"),
+            q.original_path,
+            at,
+            q.size_bytes,
+            q.reason
+        );
+    }
+    Ok(())
+}
+
 /// Runs an `org` subcommand, printing its result.
 pub async fn org(state: &AppState, command: OrgCommand) -> Result<(), BoxError> {
     match command {

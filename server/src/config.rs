@@ -112,6 +112,15 @@ pub struct Config {
         global = true
     )]
     pub http_header_timeout: u64,
+    /// Below this much free space (MB) on the data folder's disk, optional work (thumbnails,
+    /// motion clips, clip exports, saved spans) waits; recordings and replays go on.
+    #[arg(
+        long,
+        env = "LP_MIN_FREE_DISK_MB",
+        default_value_t = 1024,
+        global = true
+    )]
+    pub min_free_disk_mb: u64,
 }
 
 impl Config {
@@ -142,6 +151,7 @@ impl Config {
             no_sign_up: false,
             http_max_connections: 4096,
             http_header_timeout: 10,
+            min_free_disk_mb: 100,
         }
     }
 }
@@ -168,6 +178,8 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// List what start-up repair moved to the quarantine (under the data folder).
+    Quarantine,
 }
 
 /// Account administration.

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod data_folder;
 pub mod demo;
 pub mod ffmpeg;
 pub mod http;
@@ -12,6 +13,7 @@ pub mod media;
 pub mod media_store;
 pub mod replay;
 pub mod runner;
+pub mod tasks;
 pub mod webhooks;
 
 use std::net::SocketAddr;
@@ -89,7 +91,10 @@ pub struct Running {
     pub supervisor: Supervisor,
     ingest: Ingest,
     shutdown: CancellationToken,
+    tasks: tasks::Tasks,
     task: JoinHandle<Result<(), std::io::Error>>,
+    /// Holds the data folder's lock until the server is dropped.
+    _folder: data_folder::DataFolder,
 }
 
 impl Running {
@@ -117,6 +122,7 @@ impl Running {
         self.ingest.stop().await;
         self.supervisor.shutdown(Duration::from_secs(30)).await;
         self.shutdown.cancel();
+        self.tasks.wait(Duration::from_secs(15)).await;
         self.task.await??;
         Ok(())
     }
@@ -130,6 +136,8 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
     let rtmp_listener = TcpListener::bind(config.rtmp_listen).await?;
     let rtmp_addr = rtmp_listener.local_addr()?;
     let base = open_state_with(&config, rtmp_addr.port()).await?;
+    // One server per data folder, and the folder must be this database's.
+    let folder = data_folder::open(&config.data_dir, &base.db).await?;
     let runner_config = RunnerConfig {
         ffmpeg: config.ffmpeg.clone(),
         ffprobe: config.ffprobe.clone(),
@@ -141,9 +149,11 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         MediaStore::new(&config.data_dir),
         runner_config,
     ));
-    runner::reconcile::run(&ctx).await;
     let shutdown = CancellationToken::new();
+    let tasks = tasks::Tasks::new(shutdown.clone());
+    // The webhook queue listens before repair runs: sessions it ends are announced.
     webhooks::spawn(
+        &tasks,
         ctx.clone(),
         webhooks::RetryPolicy {
             first: Duration::from_millis(config.webhook_retry_ms.max(1)),
@@ -152,6 +162,14 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         },
         shutdown.clone(),
     );
+    runner::reconcile::run(&ctx).await;
+    {
+        let (ctx, dir, stop) = (ctx.clone(), config.data_dir.clone(), shutdown.clone());
+        let min_free = config.min_free_disk_mb.saturating_mul(1 << 20);
+        tasks.spawn("disk watch", move || {
+            runner::disk::watch(ctx.clone(), dir.clone(), min_free, stop.clone())
+        });
+    }
     let supervisor = Supervisor::new(ctx.clone());
     if let Ok(unfinished) = app::ssr::repo::clips::unfinished(&ctx.state.db).await {
         for (id, dir) in unfinished {
@@ -178,11 +196,16 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         app: state.clone(),
         store: MediaStore::new(&config.data_dir),
     });
-    spawn_housekeeping(
-        state.clone(),
-        MediaStore::new(&config.data_dir),
-        shutdown.clone(),
-    );
+    {
+        let (state, store, stop) = (
+            state.clone(),
+            MediaStore::new(&config.data_dir),
+            shutdown.clone(),
+        );
+        tasks.spawn("housekeeping", move || {
+            housekeeping(state.clone(), store.clone(), stop.clone())
+        });
+    }
     let limits = http::serve::HttpLimits {
         header_timeout: Duration::from_secs(config.http_header_timeout.max(1)),
         ..http::serve::HttpLimits::new(
@@ -204,7 +227,9 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         supervisor,
         ingest,
         shutdown,
+        tasks,
         task,
+        _folder: folder,
     })
 }
 
@@ -213,8 +238,8 @@ const DELIVERY_LOG_DAYS: i64 = 14;
 
 /// Every minute: removes expired login sessions, finished webhook deliveries older than
 /// [`DELIVERY_LOG_DAYS`], and expired clips with their files.
-fn spawn_housekeeping(state: AppState, store: MediaStore, shutdown: CancellationToken) {
-    tokio::spawn(async move {
+async fn housekeeping(state: AppState, store: MediaStore, shutdown: CancellationToken) {
+    {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tokio::select! {
@@ -241,7 +266,7 @@ fn spawn_housekeeping(state: AppState, store: MediaStore, shutdown: Cancellation
                 }
             }
         }
-    });
+    }
 }
 
 /// An address as a browser or encoder would dial it: `0.0.0.0` becomes `127.0.0.1`.

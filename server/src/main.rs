@@ -35,6 +35,10 @@ fn main() -> ExitCode {
                 let state = server::open_state(&cli.config).await?;
                 server::cli::org(&state, command).await
             }
+            Command::Quarantine => {
+                let state = server::open_state(&cli.config).await?;
+                server::cli::quarantine(&state).await
+            }
             Command::User { command } => {
                 let state = server::open_state(&cli.config).await?;
                 server::cli::user(&state, command).await

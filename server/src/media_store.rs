@@ -50,6 +50,16 @@ impl MediaStore {
             .join(format!("st{}", k.stream_id))
     }
 
+    /// Every segment folder of a rendition (one per ffmpeg run).
+    pub fn segments_root(&self, k: RenditionKey) -> PathBuf {
+        self.rendition(k).join("segments")
+    }
+
+    /// Where start-up repair moves what it cannot settle, one folder per start.
+    pub fn quarantine_root(&self) -> PathBuf {
+        self.root.join("quarantine")
+    }
+
     /// The segments one ffmpeg run writes for a rendition.
     pub fn segments(&self, k: RenditionKey, run: u32) -> PathBuf {
         self.rendition(k).join("segments").join(format!("r{run}"))

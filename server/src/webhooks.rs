@@ -74,19 +74,33 @@ pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
     format!("v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Starts the two tasks; they stop with `shutdown`.
-pub fn spawn(ctx: Arc<RunnerCtx>, policy: RetryPolicy, shutdown: CancellationToken) {
+/// Starts the two tasks under `tasks`; they stop with `shutdown`. The queue subscribes to
+/// the pipeline's events before this returns, so nothing emitted afterwards is missed.
+pub fn spawn(
+    tasks: &crate::tasks::Tasks,
+    ctx: Arc<RunnerCtx>,
+    policy: RetryPolicy,
+    shutdown: CancellationToken,
+) {
     let wake = Arc::new(Notify::new());
-    tokio::spawn(enqueue_events(
-        ctx.clone(),
-        ctx.events.subscribe(),
-        wake.clone(),
-        shutdown.clone(),
-    ));
-    tokio::spawn(deliver(ctx, policy, wake, shutdown));
+    // The first subscription is taken now; a restarted queue subscribes afresh.
+    let first = std::sync::Mutex::new(Some(ctx.events.subscribe()));
+    let (c, w, s) = (ctx.clone(), wake.clone(), shutdown.clone());
+    tasks.spawn("webhook queue", move || {
+        let events = first
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or_else(|| c.events.subscribe());
+        enqueue_events(c.clone(), events, w.clone(), s.clone())
+    });
+    tasks.spawn("webhook dispatcher", move || {
+        deliver(ctx.clone(), policy, wake.clone(), shutdown.clone())
+    });
 }
 
-/// Turns pipeline events into queued deliveries.
+/// Turns pipeline events into queued deliveries. At shutdown the events already emitted
+/// are queued before it returns (they are delivered after the next start if not before).
 async fn enqueue_events(
     ctx: Arc<RunnerCtx>,
     mut events: broadcast::Receiver<PipelineEvent>,
@@ -95,8 +109,14 @@ async fn enqueue_events(
 ) {
     loop {
         let event = tokio::select! {
-            _ = shutdown.cancelled() => return,
+            biased;
             e = events.recv() => e,
+            _ = shutdown.cancelled() => {
+                while let Ok(e) = events.try_recv() {
+                    enqueue(&ctx, &e, &wake).await;
+                }
+                return;
+            }
         };
         let event = match event {
             Ok(e) => e,
@@ -109,18 +129,22 @@ async fn enqueue_events(
             }
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        match envelope(&ctx, &event).await {
-            Ok(Some((org, kind, payload))) => {
-                let now = ctx.state.clock.now();
-                match repo::integrations::enqueue(&ctx.state.db, org, kind, &payload, now).await {
-                    Ok(0) => {}
-                    Ok(_) => wake.notify_one(),
-                    Err(e) => tracing::error!("cannot queue a webhook delivery: {e}"),
-                }
+        enqueue(&ctx, &event, &wake).await;
+    }
+}
+
+async fn enqueue(ctx: &RunnerCtx, event: &PipelineEvent, wake: &Notify) {
+    match envelope(ctx, event).await {
+        Ok(Some((org, kind, payload))) => {
+            let now = ctx.state.clock.now();
+            match repo::integrations::enqueue(&ctx.state.db, org, kind, &payload, now).await {
+                Ok(0) => {}
+                Ok(_) => wake.notify_one(),
+                Err(e) => tracing::error!(error = %e, "cannot queue a webhook delivery"),
             }
-            Ok(None) => {}
-            Err(e) => tracing::warn!("cannot describe an event for webhooks: {e}"),
         }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot describe an event for webhooks"),
     }
 }
 

@@ -4,55 +4,15 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use app::domain::assets::Integrity;
 use app::domain::settings::{ProcessKind, SpanInput};
 use app::ssr::{repo, services, testing};
 use common::{
-    count_frames, ffmpeg_pids, files_ending, probe_duration, wait_for, Processes, TestPublisher,
+    count_frames, ffmpeg_pids, files_ending, probe_duration, start_server, wait_for, Processes,
+    TestPublisher,
 };
-use tokio::io::{AsyncBufReadExt, BufReader};
-
-struct ServerProcess {
-    child: tokio::process::Child,
-    rtmp: String,
-}
-
-async fn start_server(dir: &Path) -> ServerProcess {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"))
-        .args([
-            "run",
-            "--listen",
-            "127.0.0.1:0",
-            "--rtmp-listen",
-            "127.0.0.1:0",
-            "--transcode-preset",
-            "ultrafast",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("server starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let rtmp = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(rest) = line.strip_prefix("RTMP:") {
-                return rest.trim().trim_end_matches("/<stream key>").to_string();
-            }
-        }
-        panic!("server exited before printing its RTMP URL");
-    })
-    .await
-    .expect("server prints its addresses");
-    ServerProcess { child, rtmp }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_server_leaves_no_ffmpeg_and_the_next_start_repairs_the_recording() {

@@ -104,3 +104,12 @@ pub async fn remove_member(user_id: i64) -> Result<(), AppError> {
     let caller = auth::caller(&state).await?;
     accounts::remove_member(&state, &caller, user_id).await
 }
+
+/// Files start-up repair moved to the quarantine from this organisation (admins).
+#[server(endpoint = "list_quarantined")]
+pub async fn list_quarantined() -> Result<Vec<crate::domain::assets::QuarantinedFile>, AppError> {
+    use crate::ssr::{auth, services::catalog, AppState};
+    let state = AppState::from_context()?;
+    let caller = auth::caller(&state).await?;
+    catalog::quarantined(&state, &caller).await
+}

@@ -69,3 +69,17 @@ pub fn asset_url(id: i64, format: &str) -> String {
         _ => format!("/media/assets/{id}.{format}"),
     }
 }
+
+/// A file (or folder) start-up repair could not settle and moved to the quarantine instead
+/// of deleting: the operator decides.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantinedFile {
+    pub id: i64,
+    /// Where it was, relative to the data folder.
+    pub original_path: String,
+    /// Why it could not be kept in place.
+    pub reason: String,
+    pub size_bytes: i64,
+    pub created_at: DateTime<Utc>,
+}

@@ -23,6 +23,10 @@ pub enum JobState {
     Failed {
         reason: String,
     },
+    /// Not started for now, for a reason that passes by itself (the disk is almost full).
+    Paused {
+        reason: String,
+    },
 }
 
 impl JobState {
@@ -34,6 +38,7 @@ impl JobState {
             JobState::Running => "Running",
             JobState::Restarting { .. } => "Restarting",
             JobState::Failed { .. } => "Failed",
+            JobState::Paused { .. } => "Paused",
         }
     }
 }
@@ -56,4 +61,15 @@ pub enum ApplyMode {
     AppliedLive,
     /// Not live now: the change applies when the next session starts.
     NextIngest,
+}
+
+/// The data folder's disk as the pipeline sees it.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageStatus {
+    pub free_bytes: u64,
+    pub total_bytes: u64,
+    /// Below the free-space threshold: thumbnails, motion clips, clip exports and saved
+    /// spans wait; recordings and replays go on as long as they can.
+    pub low: bool,
 }

@@ -68,6 +68,8 @@ pub struct ProcessingOverview {
     pub assets: Vec<StreamAssets>,
     /// When the server put this together.
     pub fetched_at: DateTime<Utc>,
+    /// The server's disk (optional work pauses when it is almost full).
+    pub storage: crate::domain::jobs::StorageStatus,
 }
 
 impl ProcessingOverview {
@@ -151,6 +153,7 @@ mod tests {
         )
         .expect("valid");
         ProcessingOverview {
+            storage: Default::default(),
             group_id: 1,
             status: LiveStatus::Idle,
             streams: vec![

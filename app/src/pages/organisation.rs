@@ -5,7 +5,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::org::{
-    get_organisation, list_invitations, InviteMember, RemoveMember, RevokeInvitation, SetMemberRole,
+    get_organisation, list_invitations, list_quarantined, InviteMember, RemoveMember,
+    RevokeInvitation, SetMemberRole,
 };
 use crate::components::auth_guard::SignedIn;
 use crate::components::copy_button::CopyButton;
@@ -51,6 +52,7 @@ fn Overview(session: SessionInfo) -> impl IntoView {
             })}
         </Transition>
         {can_manage.then(|| view! { <Invitations my_role actions/> }.into_any())}
+        {can_manage.then(|| view! { <Quarantine/> }.into_any())}
         {my_role.can(Permission::ManageIntegrations).then(|| view! { <IntegrationsSection my_role/> })}
     }
 }
@@ -228,6 +230,36 @@ fn Invitations(my_role: Role, actions: MemberActions) -> impl IntoView {
             </Transition>
             {action_error(move || revoke.value().get())}
         </section>
+    }
+    .into_any()
+}
+
+/// What start-up repair moved aside instead of deleting (shown only when there is some).
+#[component]
+fn Quarantine() -> impl IntoView {
+    let files = Resource::new(|| (), |_| list_quarantined());
+    view! {
+        <Transition fallback=|| ()>
+            {move || files.get().and_then(Result::ok).filter(|l| !l.is_empty()).map(|list| view! {
+                <section class="card" id="quarantine" aria-labelledby="quarantine-title">
+                    <h2 id="quarantine-title">"Start-up repair"</h2>
+                    <p class="muted small">"After a crash the server repairs what it can. These files could not be settled, so they were moved aside instead of deleted; the operator of this server finds them under quarantine/ in its data folder."</p>
+                    <div class="table-scroll"><table class="details">
+                        <thead><tr><th>"File"</th><th>"Why"</th><th>"Size"</th><th>"When (UTC)"</th></tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|q| view! {
+                                <tr>
+                                    <td><code>{q.original_path}</code></td>
+                                    <td>{q.reason}</td>
+                                    <td>{format!("{} KB", (q.size_bytes + 999) / 1000)}</td>
+                                    <td>{format_utc(&q.created_at)}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table></div>
+                </section>
+            })}
+        </Transition>
     }
     .into_any()
 }

@@ -121,6 +121,14 @@ fn Body(
                     <span class="muted small updated">{format!("Updated {}", format_utc(&o.fetched_at))}</span>
                 })}
             </div>
+            {move || data.get().filter(|o| o.storage.low).map(|o| view! {
+                <div class="notice-box warning" role="alert" id="storage-low">
+                    {format!(
+                        "The server's disk is almost full ({} MB free): thumbnails, motion clips, clip downloads and saved spans are paused; recordings and replays go on. Work resumes by itself when space returns.",
+                        o.storage.free_bytes / 1_000_000
+                    )}
+                </div>
+            })}
             <VisualSection/>
             <ReplaySection/>
             <RecordingSection/>

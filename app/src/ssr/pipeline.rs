@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::jobs::{ApplyMode, JobStatus};
+use crate::domain::jobs::{ApplyMode, JobStatus, StorageStatus};
 use crate::ssr::limiter::JobSlot;
 
 /// What a media operation gives back: its result or a reason a person can read.
@@ -55,6 +55,8 @@ pub trait Pipeline: Send + Sync + 'static {
     fn remove_clip(&self, dir: String);
     /// Copies `span` of a replay into a permanent recording; returns its asset id.
     fn save_span(&self, replay: String, span: ReplaySpan) -> MediaFuture<i64>;
+    /// The data folder's disk.
+    fn storage(&self) -> StorageStatus;
 }
 
 /// A pipeline with nothing running, for tools that only touch the database (the CLI) and
@@ -77,6 +79,9 @@ impl Pipeline for NoPipeline {
     }
     fn finish_clip(&self, _clip_id: i64, _dir: String, _slot: JobSlot) {}
     fn remove_clip(&self, _dir: String) {}
+    fn storage(&self) -> StorageStatus {
+        StorageStatus::default()
+    }
     fn save_span(&self, _: String, _: ReplaySpan) -> MediaFuture<i64> {
         Box::pin(async { Err(NOT_RUNNING.to_string()) })
     }

@@ -351,16 +351,37 @@ pub fn encode(
     payload: &[u8],
     chunk_size: usize,
 ) {
+    encode_at(out, csid, type_id, stream_id, 0, payload, chunk_size);
+}
+
+/// Like [`encode`], with a timestamp (milliseconds; extended past 24 bits).
+pub fn encode_at(
+    out: &mut Vec<u8>,
+    csid: u8,
+    type_id: u8,
+    stream_id: u32,
+    timestamp: u32,
+    payload: &[u8],
+    chunk_size: usize,
+) {
     let csid = csid & 0x3F;
+    let extended = timestamp >= 0xFF_FFFF;
     out.push(csid);
-    out.extend_from_slice(&[0, 0, 0]); // timestamp
+    let field = if extended { 0xFF_FFFF } else { timestamp };
+    out.extend_from_slice(&field.to_be_bytes()[1..]);
     let len = payload.len() as u32;
     out.extend_from_slice(&len.to_be_bytes()[1..]);
     out.push(type_id);
     out.extend_from_slice(&stream_id.to_le_bytes());
+    if extended {
+        out.extend_from_slice(&timestamp.to_be_bytes());
+    }
     for (i, piece) in payload.chunks(chunk_size.max(1)).enumerate() {
         if i > 0 {
             out.push(0xC0 | csid);
+            if extended {
+                out.extend_from_slice(&timestamp.to_be_bytes());
+            }
         }
         out.extend_from_slice(piece);
     }
@@ -425,6 +446,18 @@ mod tests {
         assert_eq!(ts, vec![1000, 1033, 1066, 0x0100_0000]);
         assert_eq!(msgs[3].payload.len(), 130);
         assert_eq!(msgs[3].payload[129], 2);
+    }
+
+    #[test]
+    fn extended_timestamps_round_trip() {
+        let mut b = Vec::new();
+        let payload = vec![7u8; 300];
+        encode_at(&mut b, 6, 9, 1, 0x0123_4567, &payload, 128);
+        encode_at(&mut b, 6, 9, 1, 40, b"x", 128);
+        let msgs = all(&mut Decoder::new(WIDE), &b).expect("valid");
+        assert_eq!(msgs[0].timestamp, 0x0123_4567);
+        assert_eq!(msgs[0].payload.len(), 300);
+        assert_eq!(msgs[1].timestamp, 40);
     }
 
     #[test]

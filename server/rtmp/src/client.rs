@@ -104,6 +104,55 @@ pub fn media(type_id: u8, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// An audio (8), video (9) or data (18) message on stream 1 at `timestamp` ms.
+pub fn media_at(type_id: u8, timestamp: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let csid = match type_id {
+        8 => 4,
+        9 => 6,
+        _ => 5,
+    };
+    chunk::encode_at(
+        &mut out,
+        csid,
+        type_id,
+        1,
+        timestamp,
+        payload,
+        chunk::DEFAULT_CHUNK_SIZE,
+    );
+    out
+}
+
+/// `deleteStream` of stream 1 (the publisher is done).
+pub fn delete_stream() -> Vec<u8> {
+    command(
+        0,
+        &[
+            s("deleteStream"),
+            Value::Number(6.0),
+            Value::Null,
+            Value::Number(1.0),
+        ],
+    )
+}
+
+/// The tags of an FLV file (type, timestamp, body); stops at the first malformed one.
+pub fn flv_tags(file: &[u8]) -> Vec<(u8, u32, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut at = 13;
+    while let Some(h) = file.get(at..at + 11) {
+        let size = u32::from_be_bytes([0, h[1], h[2], h[3]]) as usize;
+        let ts = u32::from_be_bytes([h[7], h[4], h[5], h[6]]);
+        let Some(body) = file.get(at + 11..at + 11 + size) else {
+            break;
+        };
+        out.push((h[0] & 0x1F, ts, body.to_vec()));
+        at += 11 + size + 4;
+    }
+    out
+}
+
 /// A type 0 chunk header on chunk stream `csid` (64 and above use the 3-byte form)
 /// declaring a message of `length` bytes, with no payload: the shape of a memory attack.
 pub fn bare_header(csid: u32, length: u32, type_id: u8) -> Vec<u8> {

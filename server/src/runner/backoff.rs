@@ -1,5 +1,7 @@
-//! When to restart a crashed ffmpeg: exponential backoff from 250 ms to 5 s; a run that
-//! stayed up 30 s resets the count; more than five failures in a row gives up.
+//! When to restart a crashed ffmpeg: exponential backoff from 250 ms to 4 s (the fifth
+//! failure), each delay spread by up to ±20 % so sessions that failed together do not restart
+//! together; a run that stayed up 30 s resets the count; more than five failures in a row
+//! gives up (six spawns at most).
 
 use std::time::{Duration, Instant};
 
@@ -55,13 +57,24 @@ impl RestartPolicy {
             return Decision::GiveUp;
         }
         let ms = 250u64.saturating_mul(1 << (self.failures - 1).min(10));
-        Decision::RestartAfter(Duration::from_millis(ms.min(5_000)))
+        Decision::RestartAfter(Duration::from_millis(jitter(ms, rand::random::<u32>())))
+    }
+
+    /// The delay without its jitter (for tests and logs).
+    pub fn nominal(failures: u32) -> Duration {
+        Duration::from_millis(250u64.saturating_mul(1 << failures.saturating_sub(1).min(10)))
     }
 
     /// Failures in a row so far.
     pub fn failures(&self) -> u32 {
         self.failures
     }
+}
+
+/// `ms` spread by up to ±20 % by `random`.
+fn jitter(ms: u64, random: u32) -> u64 {
+    let spread = ms / 5;
+    ms - spread + u64::from(random) % (2 * spread + 1)
 }
 
 #[cfg(test)]
@@ -73,13 +86,16 @@ mod tests {
         let mut p = RestartPolicy::new();
         let t = Instant::now();
         p.started(t);
-        let delays: Vec<_> = (0..5).map(|_| p.failed(t)).collect();
-        assert_eq!(
-            delays,
-            [250, 500, 1000, 2000, 4000]
-                .map(|ms| Decision::RestartAfter(Duration::from_millis(ms)))
-                .to_vec()
-        );
+        for nominal in [250u64, 500, 1000, 2000, 4000] {
+            let Decision::RestartAfter(d) = p.failed(t) else {
+                panic!("gave up early");
+            };
+            let ms = d.as_millis() as u64;
+            assert!(
+                ms >= nominal * 8 / 10 && ms <= nominal * 12 / 10,
+                "{ms} vs {nominal}"
+            );
+        }
         assert_eq!(p.failed(t), Decision::GiveUp);
         let mut p = RestartPolicy::new();
         p.started(t);
@@ -87,9 +103,16 @@ mod tests {
             p.failed(t);
         }
         p.started(t);
-        assert_eq!(
+        assert!(matches!(
             p.failed(t + HEALTHY_RUN),
-            Decision::RestartAfter(Duration::from_millis(250))
-        );
+            Decision::RestartAfter(d) if d <= Duration::from_millis(300)
+        ));
+    }
+
+    #[test]
+    fn jitter_stays_within_a_fifth() {
+        assert_eq!(jitter(1000, 0), 800);
+        assert_eq!(jitter(1000, 400), 1200);
+        assert!((0..1000).all(|r| (800..=1200).contains(&jitter(1000, r))));
     }
 }

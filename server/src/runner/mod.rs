@@ -10,6 +10,7 @@
 //! ```
 
 pub mod backoff;
+pub mod disk;
 pub mod gop;
 pub mod jobs;
 pub mod motion_clips;
@@ -149,6 +150,8 @@ pub struct RunnerCtx {
     pub clip_permits: Semaphore,
     /// Shared clips being finished (poster and MP4 export) at once.
     pub finish_permits: Semaphore,
+    /// The data folder's free space (optional work waits when it is low).
+    pub disk: disk::DiskState,
     pub events: broadcast::Sender<PipelineEvent>,
     /// Thumbnail and clip jobs skipped because the previous one of the stream still ran.
     pub skipped: std::sync::atomic::AtomicU64,
@@ -168,6 +171,7 @@ impl RunnerCtx {
             thumbnail_permits: Semaphore::new(n * 2),
             clip_permits: Semaphore::new(n),
             finish_permits: Semaphore::new(2),
+            disk: disk::DiskState::default(),
             config,
             events: broadcast::channel(1024).0,
             skipped: std::sync::atomic::AtomicU64::new(0),
@@ -210,9 +214,34 @@ impl RunnerCtx {
     }
 }
 
+/// Inserts the row of a file that is already in place, retrying a failing database (locked,
+/// briefly unavailable) for about 25 s: a finished file must get its row, not be lost. A file
+/// whose row still cannot be written stays on disk and is registered (or quarantined) at the
+/// next start.
+pub async fn register_asset(
+    ctx: &RunnerCtx,
+    row: &repo::assets::NewAsset,
+) -> Result<i64, sqlx::Error> {
+    let mut wait = Duration::from_millis(250);
+    let mut attempt = 1;
+    loop {
+        match repo::assets::insert(&ctx.state.db, row).await {
+            Ok(id) => return Ok(id),
+            Err(e) if attempt < 8 => {
+                tracing::warn!(path = %row.path, attempt, error = %e, "cannot register a file yet; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(8));
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// A session as the supervisor tracks it.
 struct Live {
     organisation_id: i64,
+    group_id: i64,
     session_id: i64,
     reload: Arc<Notify>,
     cancel: CancellationToken,
@@ -310,6 +339,7 @@ impl Supervisor {
                     group_id,
                     Live {
                         organisation_id: group.organisation_id,
+                        group_id,
                         session_id,
                         reload: control.reload.clone(),
                         cancel: control.cancel.clone(),
@@ -343,8 +373,11 @@ impl Supervisor {
             session_id,
             at: started_at,
         });
-        self.tracker
-            .spawn(session::run(self.ctx.clone(), plan, rx, control));
+        let span = tracing::info_span!("session", group.id = group_id, session.id = session_id);
+        self.tracker.spawn(tracing::Instrument::instrument(
+            session::run(self.ctx.clone(), plan, rx, control),
+            span,
+        ));
         Ok(Publisher {
             group_id,
             session_id,
@@ -401,6 +434,10 @@ impl Supervisor {
         self.tracker.spawn(async move {
             // A few at once for the whole server: each runs two ffmpegs.
             let _permit = ctx.finish_permits.acquire().await;
+            // The poster and MP4 wait for disk space (the clip itself plays meanwhile).
+            while ctx.disk.is_low() {
+                tokio::time::sleep(disk::INTERVAL).await;
+            }
             crate::replay::clips::finish(ctx.clone(), clip_id, dir).await;
             drop(slot);
         });
@@ -437,9 +474,20 @@ impl Supervisor {
         }
         let now = self.ctx.state.clock.now();
         for l in sessions {
-            let _ =
-                repo::live_sessions::end(&self.ctx.state.db, l.session_id, "server stopped", now)
-                    .await;
+            match repo::live_sessions::end(&self.ctx.state.db, l.session_id, "server stopped", now)
+                .await
+            {
+                Ok(()) => self.ctx.emit(PipelineEvent::SessionEnded {
+                    organisation_id: l.organisation_id,
+                    group_id: l.group_id,
+                    session_id: l.session_id,
+                    reason: "server stopped".into(),
+                    at: now,
+                }),
+                Err(e) => {
+                    tracing::error!(session.id = l.session_id, error = %e, "cannot end session (the next start ends it)")
+                }
+            }
         }
     }
 }
@@ -489,7 +537,16 @@ impl Pipeline for Supervisor {
 
     fn save_span(&self, replay: String, span: ReplaySpan) -> MediaFuture<i64> {
         let ctx = self.ctx.clone();
-        Box::pin(async move { crate::replay::saved::save(&ctx, &replay, span).await })
+        Box::pin(async move {
+            if ctx.disk.is_low() {
+                return Err(disk::PAUSED.to_string());
+            }
+            crate::replay::saved::save(&ctx, &replay, span).await
+        })
+    }
+
+    fn storage(&self) -> app::domain::jobs::StorageStatus {
+        self.ctx.disk.status()
     }
 
     fn disconnect_group(&self, group_id: i64) {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::domain::settings::ProcessKind;
-use app::ssr::repo::assets::{self, NewAsset};
+use app::ssr::repo::assets::NewAsset;
 
 use super::segment::Segment;
 use super::thumbnails::prune;
@@ -88,7 +88,7 @@ pub async fn make(
             integrity: None,
             created_at: now,
         };
-        let id = assets::insert(&ctx.state.db, &row)
+        let id = super::register_asset(&ctx, &row)
             .await
             .map_err(|e| e.to_string())?;
         ctx.emit_asset(id);

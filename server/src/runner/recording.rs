@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use app::domain::assets::Integrity;
 use app::domain::settings::{ProcessKind, Span};
-use app::ssr::repo::assets::{self, NewAsset};
+use app::ssr::repo::assets::NewAsset;
 use chrono::{DateTime, Utc};
 use tokio::io::AsyncWriteExt;
 
@@ -31,6 +31,8 @@ struct OpenFile {
     duration: f64,
     limit: Span,
     opened_at: DateTime<Utc>,
+    /// Bytes in the file after the last whole fragment.
+    written: u64,
 }
 
 /// A finished recording file.
@@ -75,7 +77,9 @@ impl Recorder {
         limit: Span,
     ) -> Result<Option<Closed>, String> {
         let mut closed = None;
-        if let Some(open) = &self.open {
+        if let Some(open) = self.open.as_mut() {
+            // The limit as set now: a live change applies to the open file at this segment.
+            open.limit = limit;
             let overflows = matches!(open.limit, Span::Seconds(l) if open.duration > 0.0 && open.duration + seg.duration > f64::from(l) + FIT_SLACK_S);
             if overflows || open.init.bytes != init.bytes {
                 closed = self.close(ctx).await;
@@ -93,9 +97,12 @@ impl Recorder {
             let mut file = tokio::fs::File::create(&part)
                 .await
                 .map_err(|e| format!("{}: {e}", part.display()))?;
-            file.write_all(&init.bytes)
-                .await
-                .map_err(|e| e.to_string())?;
+            if let Err(e) = file.write_all(&init.bytes).await {
+                // Nothing usable was written: the empty file goes (it is ours, just made).
+                drop(file);
+                let _ = tokio::fs::remove_file(&part).await;
+                return Err(format!("{}: {e}", part.display()));
+            }
             self.open = Some(OpenFile {
                 part,
                 target,
@@ -105,6 +112,7 @@ impl Recorder {
                 duration: 0.0,
                 limit,
                 opened_at: ctx.state.clock.now(),
+                written: init.bytes.len() as u64,
             });
         }
         let Some(open) = self.open.as_mut() else {
@@ -112,12 +120,22 @@ impl Recorder {
         };
         let mut fragment = bytes.to_vec();
         fmp4::rebase(&mut fragment, &open.init.timescales, open.base).map_err(|e| e.to_string())?;
-        open.file
-            .write_all(&fragment)
-            .await
-            .map_err(|e| format!("{}: {e}", open.part.display()))?;
-        // Hand the bytes to the kernel at once: a crash of this process loses nothing written.
-        open.file.flush().await.map_err(|e| e.to_string())?;
+        let wrote = async {
+            open.file.write_all(&fragment).await?;
+            // Hand the bytes to the kernel at once: a crash of this process loses nothing
+            // written.
+            open.file.flush().await
+        }
+        .await;
+        if let Err(e) = wrote {
+            // A short write (a full disk) must not leave half a fragment for the next one to
+            // follow: cut the file back to its last whole fragment; this segment is lost.
+            use tokio::io::AsyncSeekExt;
+            let _ = open.file.set_len(open.written).await;
+            let _ = open.file.seek(std::io::SeekFrom::Start(open.written)).await;
+            return Err(format!("{}: {e}", open.part.display()));
+        }
+        open.written += fragment.len() as u64;
         open.duration += seg.duration;
         Ok(closed)
     }
@@ -196,7 +214,7 @@ pub async fn register(
         integrity: Some(integrity),
         created_at,
     };
-    match assets::insert(&ctx.state.db, &row).await {
+    match super::register_asset(&ctx, &row).await {
         Ok(asset_id) => {
             ctx.emit_asset(asset_id);
             Some(Closed {

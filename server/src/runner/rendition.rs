@@ -285,8 +285,18 @@ impl Rendition {
         self.set(kind, state);
     }
 
-    /// Marks a job of `kind` as started, unless one is still running (then it is skipped).
+    /// Marks a job of `kind` as started, unless one is still running (then it is skipped) or
+    /// the disk is almost full (then it is paused, and says so).
     fn start_job(&mut self, kind: ProcessKind) -> bool {
+        if self.ctx.disk.is_low() {
+            self.set(
+                kind,
+                JobState::Paused {
+                    reason: super::disk::PAUSED.into(),
+                },
+            );
+            return false;
+        }
         if self.in_flight.insert(kind) {
             return true;
         }

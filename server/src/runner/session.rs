@@ -6,6 +6,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::Instrument;
 
 use app::domain::streams::{preset, StreamInfo, StreamRole};
 use app::ssr::repo;
@@ -60,15 +63,22 @@ impl SourceHandle {
             }
             self.resync = false;
         }
-        if self.tags.try_send(tag.clone()).is_err() {
-            self.dropped += 1;
-            self.resync = true;
-            if self.dropped % 100 == 1 {
-                tracing::warn!(
-                    dropped = self.dropped,
-                    "ffmpeg is behind; dropping until the next keyframe"
-                );
-            }
+        match self.tags.try_send(tag.clone()) {
+            Ok(()) => {}
+            // The source is gone (it gave up, or its task ended): its end was logged there.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => self.behind(),
+        }
+    }
+
+    fn behind(&mut self) {
+        self.dropped += 1;
+        self.resync = true;
+        if self.dropped % 100 == 1 {
+            tracing::warn!(
+                dropped = self.dropped,
+                "ffmpeg is behind; dropping until the next keyframe"
+            );
         }
     }
 }
@@ -82,21 +92,52 @@ fn key(plan: &SessionPlan, stream_id: i64) -> RenditionKey {
     }
 }
 
-async fn load_settings(ctx: &RunnerCtx, plan: &SessionPlan) -> HashMap<i64, StreamSettings> {
+/// The group's settings, or the database's error (the caller keeps what it has).
+async fn load_settings(
+    ctx: &RunnerCtx,
+    plan: &SessionPlan,
+) -> Result<HashMap<i64, StreamSettings>, sqlx::Error> {
     let mut out: HashMap<i64, StreamSettings> = plan
         .streams
         .iter()
         .map(|s| (s.id, StreamSettings::off()))
         .collect();
-    match repo::settings::for_group(&ctx.state.db, plan.group_id).await {
-        Ok(list) => {
-            for p in list {
-                out.insert(p.stream_id, StreamSettings::from_processing(&p));
+    for p in repo::settings::for_group(&ctx.state.db, plan.group_id).await? {
+        out.insert(p.stream_id, StreamSettings::from_processing(&p));
+    }
+    Ok(out)
+}
+
+/// The settings a session starts with: read them, retrying a few times; a session that
+/// cannot read them at all runs with every process off rather than not at all (its media
+/// still reaches the replay of a later reload).
+async fn initial_settings(ctx: &RunnerCtx, plan: &SessionPlan) -> HashMap<i64, StreamSettings> {
+    for attempt in 1..=5u32 {
+        match load_settings(ctx, plan).await {
+            Ok(s) => return s,
+            Err(e) => {
+                tracing::error!(group.id = plan.group_id, session.id = plan.session_id, attempt, error = %e, "cannot read the settings; trying again");
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
             }
         }
-        Err(e) => tracing::error!(group.id = plan.group_id, "cannot read settings: {e}"),
     }
-    out
+    plan.streams
+        .iter()
+        .map(|s| (s.id, StreamSettings::off()))
+        .collect()
+}
+
+/// A child task of the session ended: a panic is logged with the session's identity.
+fn log_end(plan: &SessionPlan, what: &str, done: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = done {
+        tracing::error!(
+            group.id = plan.group_id,
+            session.id = plan.session_id,
+            task = what,
+            error = %e,
+            "a session task failed"
+        );
+    }
 }
 
 fn profiles_needed(plan: &SessionPlan, settings: &HashMap<i64, StreamSettings>) -> bool {
@@ -113,7 +154,7 @@ pub async fn run(
     mut tags: mpsc::Receiver<MediaTag>,
     control: SessionControl,
 ) {
-    let mut settings = load_settings(&ctx, &plan).await;
+    let mut settings = initial_settings(&ctx, &plan).await;
     ctx.publish_settings(&settings);
     let mut renditions = JoinSet::new();
     let mut segment_tx: HashMap<i64, mpsc::Sender<SegmentEvent>> = HashMap::new();
@@ -127,7 +168,11 @@ pub async fn run(
                 .unwrap_or_else(StreamSettings::off),
         );
         let worker = Rendition::new(ctx.clone(), key(&plan, s.id), plan.started_at, srx);
-        renditions.spawn(worker.run(rx));
+        renditions.spawn(
+            worker
+                .run(rx)
+                .instrument(tracing::info_span!("rendition", stream.id = s.id)),
+        );
         segment_tx.insert(s.id, tx);
         settings_tx.insert(s.id, stx);
     }
@@ -138,12 +183,10 @@ pub async fn run(
         for t in seed.tags() {
             let _ = tx.try_send(t);
         }
-        sources.spawn(source::run(
-            ctx.clone(),
-            outputs,
-            rx,
-            control.cancel.child_token(),
-        ));
+        let span = tracing::info_span!("source", streams = ?outputs.iter().map(|o| o.key.stream_id).collect::<Vec<_>>());
+        sources.spawn(
+            source::run(ctx.clone(), outputs, rx, control.cancel.child_token()).instrument(span),
+        );
         SourceHandle {
             tags: tx,
             resync: false,
@@ -203,7 +246,14 @@ pub async fn run(
                 None => break,
             },
             _ = control.reload.notified() => {
-                settings = load_settings(&ctx, &plan).await;
+                // A failed read keeps the session running as it is: never "everything off".
+                settings = match load_settings(&ctx, &plan).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::error!(group.id = plan.group_id, session.id = plan.session_id, error = %e, "cannot reload the settings; keeping the previous ones");
+                        continue;
+                    }
+                };
                 ctx.publish_settings(&settings);
                 for (id, tx) in &settings_tx {
                     if let Some(s) = settings.get(id) {
@@ -217,17 +267,21 @@ pub async fn run(
                 }
             }
             _ = control.cancel.cancelled() => break,
-            Some(_) = sources.join_next() => {}
+            Some(done) = sources.join_next() => log_end(&plan, "source", done),
         }
     }
 
     // Let the sources finish their last segments, then the renditions their files.
     drop(ingest.tags);
     drop(transcoder.take());
-    while sources.join_next().await.is_some() {}
+    while let Some(done) = sources.join_next().await {
+        log_end(&plan, "source", done);
+    }
     drop(segment_tx);
     drop(settings_tx);
-    while renditions.join_next().await.is_some() {}
+    while let Some(done) = renditions.join_next().await {
+        log_end(&plan, "rendition", done);
+    }
     ctx.forget_settings(plan.streams.iter().map(|s| s.id));
     tracing::info!(
         session.id = plan.session_id,

@@ -42,6 +42,11 @@ pub struct SourceOutput {
 
 /// How long a write to ffmpeg's stdin may block before the child counts as stuck.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Media keeps arriving but no segment came out for this long (segments are 1 s): the child
+/// is hung (stopped, deadlocked) and is replaced.
+const STALL: Duration = Duration::from_secs(6);
+/// The same before the first segment of a run (ffmpeg starts and probes first).
+const FIRST_SEGMENT_STALL: Duration = Duration::from_secs(10);
 /// How often the live playlists are read.
 const POLL: Duration = Duration::from_millis(150);
 /// Jobs that stop when this source is down.
@@ -120,6 +125,36 @@ pub async fn run(
         .await
         {
             RunEnd::Finished => return,
+            RunEnd::Crashed(error) if ctx.disk.is_low() => {
+                // Not ffmpeg's fault: wait for space (keeping the cache current) and start
+                // again, without counting it against the restart budget.
+                tracing::warn!(
+                    source = label,
+                    run,
+                    "ffmpeg stopped while the disk is full: {error}"
+                );
+                set_jobs(
+                    &ctx,
+                    &outputs,
+                    JobState::Paused {
+                        reason: super::disk::PAUSED.into(),
+                    },
+                );
+                while ctx.disk.is_low() {
+                    let wake = tokio::time::sleep(super::disk::INTERVAL);
+                    tokio::pin!(wake);
+                    loop {
+                        tokio::select! {
+                            _ = &mut wake => break,
+                            t = tags.recv() => match t {
+                                Some(t) => gop.push(&t),
+                                None => return,
+                            },
+                            _ = cancel.cancelled() => return,
+                        }
+                    }
+                }
+            }
             RunEnd::Crashed(error) => {
                 tracing::warn!(source = label, run, "ffmpeg stopped unexpectedly: {error}");
                 match policy.failed(Instant::now()) {
@@ -227,13 +262,19 @@ async fn run_once(
     }
     let mut tick = tokio::time::interval(POLL);
     let mut running = false;
+    let started = Instant::now();
+    let mut last_segment: Option<Instant> = None;
+    let mut last_tag = Instant::now();
     loop {
         tokio::select! {
             t = tags.recv() => match t {
                 Some(t) => {
+                    last_tag = Instant::now();
                     gop.push(&t);
-                    if write(&mut stdin, &t.to_flv()).await.is_err() {
-                        return crashed(&mut child).await;
+                    match write_watching(&mut stdin, &t.to_flv(), &mut watchers, &mut last_segment, started).await {
+                        Ok(()) => {}
+                        Err(WriteEnd::Broken) => return crashed(&mut child).await,
+                        Err(WriteEnd::Stalled) => return stalled(&mut child, last_segment).await,
                     }
                 }
                 None => break,
@@ -243,9 +284,21 @@ async fn run_once(
                 for w in &mut watchers {
                     sent += w.poll().await;
                 }
-                if sent > 0 && !running {
-                    running = true;
-                    set_jobs(ctx, outputs, JobState::Running);
+                let now = Instant::now();
+                if sent > 0 {
+                    last_segment = Some(now);
+                    if !running {
+                        running = true;
+                        set_jobs(ctx, outputs, JobState::Running);
+                    }
+                }
+                let quiet = match last_segment {
+                    Some(t) => now.duration_since(t) > STALL,
+                    None => now.duration_since(started) > FIRST_SEGMENT_STALL,
+                };
+                // Only a stall while media flows: a publisher that pauses is not a hung child.
+                if quiet && now.duration_since(last_tag) < Duration::from_secs(1) {
+                    return stalled(&mut child, last_segment).await;
                 }
             }
             status = child.wait() => {
@@ -268,6 +321,67 @@ async fn run_once(
         w.poll().await;
     }
     RunEnd::Finished
+}
+
+/// Why a write to ffmpeg did not complete.
+enum WriteEnd {
+    /// The pipe broke, or nothing moved for [`WRITE_TIMEOUT`].
+    Broken,
+    /// ffmpeg takes no input and makes no segments: hung.
+    Stalled,
+}
+
+/// Writes to ffmpeg's stdin; while the write waits (the pipe is full) the segments are
+/// watched, so a child that is slow but alive is waited for and one that makes nothing for
+/// [`STALL`] is found hung at once, not after a long write timeout.
+async fn write_watching(
+    stdin: &mut tokio::process::ChildStdin,
+    bytes: &[u8],
+    watchers: &mut [Watcher],
+    last_segment: &mut Option<Instant>,
+    started: Instant,
+) -> Result<(), WriteEnd> {
+    let waiting_since = Instant::now();
+    let write = stdin.write_all(bytes);
+    tokio::pin!(write);
+    loop {
+        match tokio::time::timeout(Duration::from_secs(1), &mut write).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(_)) => return Err(WriteEnd::Broken),
+            Err(_) => {
+                let mut sent = 0;
+                for w in watchers.iter_mut() {
+                    sent += w.poll().await;
+                }
+                let now = Instant::now();
+                if sent > 0 {
+                    *last_segment = Some(now);
+                }
+                let quiet = match *last_segment {
+                    Some(t) => now.duration_since(t) > STALL,
+                    None => now.duration_since(started) > FIRST_SEGMENT_STALL,
+                };
+                if quiet {
+                    return Err(WriteEnd::Stalled);
+                }
+                if now.duration_since(waiting_since) > WRITE_TIMEOUT * 3 {
+                    return Err(WriteEnd::Broken);
+                }
+            }
+        }
+    }
+}
+
+/// A hung child: killed at once (it may be stopped, so it would never exit by itself).
+async fn stalled(child: &mut Child, last_segment: Option<Instant>) -> RunEnd {
+    child.signal(nix::sys::signal::Signal::SIGKILL);
+    let _ = child.wait().await;
+    RunEnd::Crashed(format!(
+        "ffmpeg stopped making segments while media arrived ({} s); replaced",
+        last_segment
+            .map_or(FIRST_SEGMENT_STALL, |_| STALL)
+            .as_secs()
+    ))
 }
 
 async fn crashed(child: &mut Child) -> RunEnd {

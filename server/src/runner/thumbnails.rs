@@ -82,7 +82,7 @@ pub async fn make(ctx: Arc<RunnerCtx>, key: RenditionKey, seg: Segment) -> Resul
             integrity: None,
             created_at: now,
         };
-        let id = assets::insert(&ctx.state.db, &row)
+        let id = super::register_asset(&ctx, &row)
             .await
             .map_err(|e| e.to_string())?;
         ctx.emit_asset(id);
@@ -97,7 +97,9 @@ pub async fn make(ctx: Arc<RunnerCtx>, key: RenditionKey, seg: Segment) -> Resul
     Ok(())
 }
 
-/// Deletes a stream's assets of `kind` beyond the newest `keep` files (rows and files).
+/// Deletes a stream's assets of `kind` beyond the newest `keep` files: rows first, then
+/// files, so a crash in between leaves files without rows (quarantined at the next start),
+/// never rows without files.
 pub async fn prune(ctx: &RunnerCtx, stream_id: i64, kind: ProcessKind, keep: i64) {
     let Ok(old) = assets::beyond_newest(&ctx.state.db, stream_id, kind, keep).await else {
         return;
@@ -105,11 +107,14 @@ pub async fn prune(ctx: &RunnerCtx, stream_id: i64, kind: ProcessKind, keep: i64
     if old.is_empty() {
         return;
     }
+    let ids: Vec<i64> = old.iter().map(|r| r.asset.id).collect();
+    if let Err(e) = assets::delete(&ctx.state.db, &ids).await {
+        tracing::warn!(stream.id = stream_id, error = %e, "cannot prune old assets now");
+        return;
+    }
     for row in &old {
         if let Some(path) = ctx.store.resolve(&row.path) {
             let _ = tokio::fs::remove_file(path).await;
         }
     }
-    let ids: Vec<i64> = old.iter().map(|r| r.asset.id).collect();
-    let _ = assets::delete(&ctx.state.db, &ids).await;
 }

@@ -352,3 +352,164 @@ pub fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// The tags of a real encoder's output: `seconds` of 320x180 H.264 + AAC made by ffmpeg into
+/// an FLV file, parsed (for publishers that must be quick and numerous).
+pub fn sample_flv(dir: &Path, seconds: u32) -> Vec<(u8, u32, Vec<u8>)> {
+    let file = dir.join(format!("sample-{seconds}.flv"));
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", &seconds.to_string()])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv"])
+        .arg(&file)
+        .status()
+        .expect("ffmpeg runs")
+        .success();
+    assert!(ok, "sample made");
+    rtmp_ingest::client::flv_tags(&std::fs::read(&file).expect("sample"))
+}
+
+/// Publishes `tags` over RTMP with our own client (paced by their timestamps when
+/// `realtime`), then unpublishes. `Err` when the server refuses or cuts it.
+pub async fn publish_flv(
+    addr: std::net::SocketAddr,
+    key: &str,
+    tags: &[(u8, u32, Vec<u8>)],
+    realtime: bool,
+) -> Result<(), String> {
+    use rtmp_ingest::client;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    s.write_all(&client::up_to_publish("live", key))
+        .await
+        .map_err(|e| e.to_string())?;
+    // Wait for the answer to `publish` before sending media.
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let answer = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let n = s.read(&mut buf).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("closed before publishing".to_string());
+            }
+            seen.extend_from_slice(&buf[..n]);
+            let has = |w: &[u8]| seen.windows(w.len()).any(|x| x == w);
+            if has(b"NetStream.Publish.Start") {
+                return Ok(());
+            }
+            if has(b"NetStream.Publish.BadName") || has(b"NetStream.Publish.Denied") {
+                return Err("refused".to_string());
+            }
+        }
+    })
+    .await
+    .map_err(|_| "no answer to publish".to_string())?;
+    answer?;
+    let started = Instant::now();
+    for (kind, ts, body) in tags {
+        if realtime {
+            let due = started + Duration::from_millis(u64::from(*ts));
+            tokio::time::sleep_until(due.into()).await;
+        }
+        s.write_all(&client::media_at(*kind, *ts, body))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    s.write_all(&client::delete_stream())
+        .await
+        .map_err(|e| e.to_string())?;
+    // Let the server read the end before the socket closes.
+    let _ = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await;
+    Ok(())
+}
+
+/// The server binary, started on free ports over `dir`.
+pub struct ServerProcess {
+    pub child: tokio::process::Child,
+    /// `rtmp://127.0.0.1:PORT/live`.
+    pub rtmp: String,
+    /// `http://127.0.0.1:PORT`.
+    pub http: String,
+    /// How long it took to print its addresses (start-up and repair included).
+    pub started_in: Duration,
+}
+
+/// Starts the real binary (`server run`) over `dir` with `extra` flags; waits until it prints
+/// its addresses.
+pub async fn start_server(dir: &Path) -> ServerProcess {
+    start_server_with(dir, &[]).await
+}
+
+/// Like [`start_server`], with more flags.
+pub async fn start_server_with(dir: &Path, extra: &[&str]) -> ServerProcess {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        .args([
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--rtmp-listen",
+            "127.0.0.1:0",
+            "--transcode-preset",
+            "ultrafast",
+            "--min-free-disk-mb",
+            "1",
+        ])
+        .args(extra)
+        .arg("--data-dir")
+        .arg(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("server starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let (http, rtmp) = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut http = None;
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(rest) = line.strip_prefix("Dashboard:") {
+                http = Some(rest.trim().to_string());
+            }
+            if let Some(rest) = line.strip_prefix("RTMP:") {
+                let rtmp = rest.trim().trim_end_matches("/<stream key>").to_string();
+                return (http.unwrap_or_default(), rtmp);
+            }
+        }
+        panic!("server exited before printing its RTMP URL");
+    })
+    .await
+    .expect("server prints its addresses");
+    ServerProcess {
+        child,
+        rtmp,
+        http,
+        started_in: started.elapsed(),
+    }
+}
+
+impl ServerProcess {
+    /// The RTMP listener's address.
+    pub fn rtmp_addr(&self) -> std::net::SocketAddr {
+        self.rtmp
+            .trim_start_matches("rtmp://")
+            .trim_end_matches("/live")
+            .parse()
+            .expect("rtmp address")
+    }
+}

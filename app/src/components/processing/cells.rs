@@ -25,6 +25,7 @@ pub fn ActiveCell(enabled: bool, job: JobState, live: bool) -> impl IntoView {
             Some(last_error.clone()),
         ),
         JobState::Failed { reason } => ("failed", "Failed".to_string(), Some(reason.clone())),
+        JobState::Paused { reason } => ("paused", "Paused".to_string(), Some(reason.clone())),
     });
     view! {
         <td class="active-cell">

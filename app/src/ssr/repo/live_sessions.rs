@@ -108,14 +108,43 @@ pub async fn end_all_open(
     db: &Db,
     reason: &str,
     now: DateTime<Utc>,
-) -> Result<Vec<i64>, sqlx::Error> {
-    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM live_sessions WHERE ended_at IS NULL")
-        .fetch_all(db)
-        .await?;
+) -> Result<Vec<EndedSession>, sqlx::Error> {
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT s.id, s.group_id, g.organisation_id FROM live_sessions s
+         JOIN stream_groups g ON g.id = s.group_id WHERE s.ended_at IS NULL",
+    )
+    .fetch_all(db)
+    .await?;
     sqlx::query("UPDATE live_sessions SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL")
         .bind(now)
         .bind(reason)
         .execute(db)
         .await?;
-    Ok(ids)
+    Ok(rows
+        .into_iter()
+        .map(|(session_id, group_id, organisation_id)| EndedSession {
+            session_id,
+            group_id,
+            organisation_id,
+        })
+        .collect())
+}
+
+/// A session ended at start-up (to announce it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndedSession {
+    pub session_id: i64,
+    pub group_id: i64,
+    pub organisation_id: i64,
+}
+
+/// Whether a session exists (its files may be registered).
+pub async fn exists(db: &Db, session_id: i64) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT 1 FROM live_sessions WHERE id = ?")
+            .bind(session_id)
+            .fetch_optional(db)
+            .await?
+            .is_some(),
+    )
 }

@@ -4,6 +4,7 @@
 
 pub mod assets;
 pub mod clips;
+pub mod instance;
 pub mod integrations;
 pub mod invitations;
 pub mod live_sessions;

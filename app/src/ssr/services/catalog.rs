@@ -234,3 +234,14 @@ mod tests {
         assert_eq!(paged(vec![5], 2, |n| *n).next_cursor, None);
     }
 }
+
+/// What start-up repair moved to the quarantine from the caller's organisation (admins).
+pub async fn quarantined(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<crate::domain::assets::QuarantinedFile>, AppError> {
+    caller.require(Permission::ManageMembers)?;
+    repo::instance::quarantined_of(&state.db, caller.organisation_id, 200)
+        .await
+        .or_internal()
+}

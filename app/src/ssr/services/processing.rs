@@ -83,6 +83,7 @@ pub async fn overview(
         settings,
         assets,
         fetched_at: state.clock.now(),
+        storage: state.pipeline.storage(),
     })
 }
 

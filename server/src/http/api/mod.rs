@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod clips;
 pub mod error;
 pub mod groups;
+pub mod operations;
 pub mod processing;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -45,6 +46,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         (name = "live processing", description = "Thumbnail, motion clip, recording and replay settings, and job states"),
         (name = "sessions and assets", description = "Live sessions and the files they made"),
         (name = "clips", description = "Clips cut from replays and their share links"),
+        (name = "operations", description = "What the server reports about its own state"),
     )
 )]
 struct ApiDoc;
@@ -93,6 +95,7 @@ pub fn routes() -> Router<ServerState> {
         .routes(routes!(clips::list_clips, clips::create_clip))
         .routes(routes!(clips::delete_clip))
         .routes(routes!(clips::revoke_link))
+        .routes(routes!(operations::list_quarantine))
         .split_for_parts();
     router.merge(SwaggerUi::new("/api/docs").url(OPENAPI_PATH, doc))
 }
