@@ -8,7 +8,7 @@ ARGS ?=
 export LEPTOS_OUTPUT_NAME := livepro
 export LP_SITE_ROOT ?= $(CURDIR)/target/site
 
-.PHONY: run demo test build setup-run setup-test unit e2e fuzz fuzz-ingest faults fmt lint bench bench-replay
+.PHONY: run demo test build setup-run setup-test check unit e2e fuzz fuzz-ingest faults fmt bench bench-replay
 
 run: build
 	target/debug/server run $(ARGS)
@@ -27,10 +27,17 @@ setup-test:
 
 test: setup-test
 	cargo leptos build
-	$(MAKE) --no-print-directory unit e2e fuzz
+	$(MAKE) --no-print-directory check unit e2e fuzz
 
+# Formatting and the workspace's lints (clippy::unwrap_used denied, every warning an error).
+check:
+	cargo fmt --all --check
+	cargo clippy -p rtmp-ingest -p app -p server --all-targets -- -D warnings
+
+# Every Rust test; nextest runs the test binaries' tests side by side (most of them wait on
+# real-time publishers, not on the CPU).
 unit:
-	cargo test -p rtmp-ingest -p app -p server
+	cargo nextest run -p rtmp-ingest -p app -p server --test-threads 3 --no-fail-fast
 
 e2e:
 	cd end2end && npm test
@@ -56,8 +63,6 @@ faults: setup-test
 fmt:
 	cargo fmt --all
 
-lint:
-	cargo clippy -p app -p server --all-targets -- -D warnings
 
 # Benchmark: N real 1080p30 publishers over RTMP against a release build, CPU from /proc,
 # compared in the same run with the naive design and nginx-rtmp. Takes ~10 minutes.

@@ -76,6 +76,12 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q "$wasm_bindgen_version"; then
   quick_install wasm-bindgen-cli --version "$wasm_bindgen_version"
 fi
 
+# cargo-nextest runs the Rust tests (machines of this kind have it; install it where not).
+if [ "$mode" = test ] && ! cargo nextest --version >/dev/null 2>&1; then
+  say "installing cargo-nextest"
+  quick_install --locked cargo-nextest
+fi
+
 # Browser-side dependencies: hls.js for the player (copied into public/vendor), and
 # playwright-core for the end-to-end tests.
 if [ ! -d end2end/node_modules ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then

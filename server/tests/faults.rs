@@ -493,7 +493,7 @@ async fn r8_a_stop_with_work_in_flight_finishes_every_file() {
             let row = rows.first()?.clone();
             let text = std::fs::read_to_string(dir.path().join(&row.path)).ok()?;
             let entries = server::media::m3u8::parse_replay(&text);
-            (entries.len() >= 6).then(|| (row.asset.id, entries))
+            (entries.len() >= 6).then_some((row.asset.id, entries))
         })
         .await;
         let (id, entries) = replay;
@@ -1043,7 +1043,9 @@ async fn r15_many_publishers_and_hls_readers() {
     let seconds: u32 = if publishers > 10 { 30 } else { 12 };
     let app = TestApp::start().await;
     let tags: Tags = Arc::new(sample_flv(app.dir.path(), seconds));
-    let callers = app.organisation("Load", &app::domain::packages::Package::ALL).await;
+    let callers = app
+        .organisation("Load", &app::domain::packages::Package::ALL)
+        .await;
     let owner = callers[3].clone();
     let state = app.running.state.clone();
     let processes = Processes {
@@ -1059,19 +1061,31 @@ async fn r15_many_publishers_and_hls_readers() {
     let mut tasks = Vec::new();
     for (_, key, _) in &groups {
         let (k, t) = (key.clone(), tags.clone());
-        tasks.push(tokio::spawn(async move { publish_flv(addr, &k, &t, true).await }));
+        tasks.push(tokio::spawn(async move {
+            publish_flv(addr, &k, &t, true).await
+        }));
     }
     // A public share link per live replay, once each has one.
     let db = state.db.clone();
     let mut links = Vec::new();
     for (_, _, stream) in &groups {
         let replay = wait_for("a replay", Duration::from_secs(30), || async {
-            repo::assets::list(&db, *stream, ProcessKind::Replay, 1).await.ok()?.first().map(|r| r.asset.id)
+            repo::assets::list(&db, *stream, ProcessKind::Replay, 1)
+                .await
+                .ok()?
+                .first()
+                .map(|r| r.asset.id)
         })
         .await;
-        let link = services::clips::share_replay(&state, &owner, replay, "Load", app::domain::clips::LinkExpiry::Day)
-            .await
-            .expect("share");
+        let link = services::clips::share_replay(
+            &state,
+            &owner,
+            replay,
+            "Load",
+            app::domain::clips::LinkExpiry::Day,
+        )
+        .await
+        .expect("share");
         links.push(link.path);
     }
     // Readers: poll a playlist every second and fetch its newest segment, like a player.
@@ -1079,7 +1093,11 @@ async fn r15_many_publishers_and_hls_readers() {
     let client = reqwest::Client::new();
     let mut reader_tasks = Vec::new();
     for i in 0..readers {
-        let (client, base, link) = (client.clone(), app.base.clone(), links[i % links.len()].clone());
+        let (client, base, link) = (
+            client.clone(),
+            app.base.clone(),
+            links[i % links.len()].clone(),
+        );
         reader_tasks.push(tokio::spawn(async move {
             let (mut latencies, mut errors) = (Vec::new(), 0u32);
             while Instant::now() < until {
@@ -1117,17 +1135,30 @@ async fn r15_many_publishers_and_hls_readers() {
     let mut recorded = 0.0;
     for (g, _, stream) in &groups {
         wait_for("the session to end", Duration::from_secs(60), || async {
-            matches!(repo::live_sessions::status(&db, *g).await, Ok(LiveStatus::Idle)).then_some(())
+            matches!(
+                repo::live_sessions::status(&db, *g).await,
+                Ok(LiveStatus::Idle)
+            )
+            .then_some(())
         })
         .await;
         let rows = wait_for("the recording", Duration::from_secs(60), || async {
-            repo::assets::list(&db, *stream, ProcessKind::Recording, 10).await.ok().filter(|r| !r.is_empty())
+            repo::assets::list(&db, *stream, ProcessKind::Recording, 10)
+                .await
+                .ok()
+                .filter(|r| !r.is_empty())
         })
         .await;
-        recorded += rows.iter().map(|r| probe_duration(&app.dir.path().join(&r.path))).sum::<f64>();
+        recorded += rows
+            .iter()
+            .map(|r| probe_duration(&app.dir.path().join(&r.path)))
+            .sum::<f64>();
     }
     latencies.sort();
-    let p99 = latencies.get(latencies.len() * 99 / 100).copied().unwrap_or_default();
+    let p99 = latencies
+        .get(latencies.len() * 99 / 100)
+        .copied()
+        .unwrap_or_default();
     let expected = f64::from(seconds) * publishers as f64;
     let share = recorded / expected * 100.0;
     println!(
@@ -1139,6 +1170,9 @@ async fn r15_many_publishers_and_hls_readers() {
     assert_eq!(errors, 0);
     assert!(p99 < Duration::from_millis(200), "p99 {p99:?}");
     // Segments are 1 s and a recording starts at the first keyframe: allow a second a stream.
-    assert!(recorded >= expected - publishers as f64 * 1.5, "recorded {recorded:.1} of {expected} s");
+    assert!(
+        recorded >= expected - publishers as f64 * 1.5,
+        "recorded {recorded:.1} of {expected} s"
+    );
     app.running.stop().await.expect("stops");
 }

@@ -32,7 +32,7 @@ pub enum Refused {
 impl OutboundPolicy {
     fn allows(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        self.allowed_hosts.iter().any(|h| *h == host)
+        self.allowed_hosts.contains(&host)
     }
 
     /// The addresses to connect to for `host`: all of them public, or the host allowed.

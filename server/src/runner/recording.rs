@@ -214,7 +214,7 @@ pub async fn register(
         integrity: Some(integrity),
         created_at,
     };
-    match super::register_asset(&ctx, &row).await {
+    match super::register_asset(ctx, &row).await {
         Ok(asset_id) => {
             ctx.emit_asset(asset_id);
             Some(Closed {

@@ -193,6 +193,17 @@ pub async fn latest_thumbnail(
         .ok_or_else(|| AppError::NotFound("Thumbnail".into()))
 }
 
+/// What start-up repair moved to the quarantine from the caller's organisation (admins).
+pub async fn quarantined(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<crate::domain::assets::QuarantinedFile>, AppError> {
+    caller.require(Permission::ManageMembers)?;
+    repo::instance::quarantined_of(&state.db, caller.organisation_id, 200)
+        .await
+        .or_internal()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,15 +244,4 @@ mod tests {
         assert_eq!(page.next_cursor.as_deref(), Some("c4"));
         assert_eq!(paged(vec![5], 2, |n| *n).next_cursor, None);
     }
-}
-
-/// What start-up repair moved to the quarantine from the caller's organisation (admins).
-pub async fn quarantined(
-    state: &AppState,
-    caller: &Caller,
-) -> Result<Vec<crate::domain::assets::QuarantinedFile>, AppError> {
-    caller.require(Permission::ManageMembers)?;
-    repo::instance::quarantined_of(&state.db, caller.organisation_id, 200)
-        .await
-        .or_internal()
 }
