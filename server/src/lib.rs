@@ -53,7 +53,7 @@ async fn open_state_with(config: &Config, rtmp_port: u16) -> Result<AppState, Bo
         .trusted_proxies
         .iter()
         .map(|s| s.parse())
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, app::ssr::net::BadNet>>()?;
     let app_config = AppConfig {
         rtmp_public_url: config.rtmp_public_url.clone(),
         rtmp_port,

@@ -40,8 +40,13 @@ impl IpNet {
     }
 }
 
+/// Text that is not an address or CIDR range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an address or CIDR range")]
+pub struct BadNet(pub String);
+
 impl FromStr for IpNet {
-    type Err = String;
+    type Err = BadNet;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
@@ -49,17 +54,14 @@ impl FromStr for IpNet {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let addr = canonical(
-            addr.parse::<IpAddr>()
-                .map_err(|_| format!("{s:?} is not an address or CIDR range"))?,
-        );
+        let addr = canonical(addr.parse::<IpAddr>().map_err(|_| BadNet(s.to_string()))?);
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             Some(p) => p
                 .parse::<u8>()
                 .ok()
                 .filter(|p| *p <= max)
-                .ok_or_else(|| format!("{s:?} has a bad prefix length"))?,
+                .ok_or_else(|| BadNet(s.to_string()))?,
             None => max,
         };
         Ok(Self { addr, prefix })

@@ -8,10 +8,37 @@ use std::pin::Pin;
 use chrono::{DateTime, Utc};
 
 use crate::domain::jobs::{ApplyMode, JobStatus, StorageStatus};
+use crate::domain::AppError;
 use crate::ssr::limiter::JobSlot;
 
-/// What a media operation gives back: its result or a reason a person can read.
-pub type MediaFuture<T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'static>>;
+/// What a media operation gives back: its result or a client-safe error.
+pub type MediaFuture<T> = Pin<Box<dyn Future<Output = Result<T, MediaError>> + Send + 'static>>;
+
+/// Why a media operation failed, in terms a client may see (details are in the server's
+/// log under the reference).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MediaError {
+    /// It cannot be done as asked (a span outside the buffer, an empty replay…).
+    #[error("{0}")]
+    Refused(String),
+    #[error("the server's disk is almost full; try again later")]
+    DiskFull,
+    #[error("the media pipeline is not running")]
+    NotRunning,
+    #[error("the media pipeline failed (reference {0})")]
+    Internal(String),
+}
+
+impl From<MediaError> for AppError {
+    fn from(e: MediaError) -> Self {
+        match e {
+            MediaError::Refused(reason) => AppError::BadRequest(reason),
+            MediaError::DiskFull => AppError::Busy { retry_after_s: 30 },
+            MediaError::NotRunning => AppError::BadRequest(e.to_string()),
+            MediaError::Internal(reference) => AppError::Internal(reference),
+        }
+    }
+}
 
 /// A span of a replay buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,8 +91,6 @@ pub trait Pipeline: Send + Sync + 'static {
 #[derive(Debug, Default)]
 pub struct NoPipeline;
 
-const NOT_RUNNING: &str = "the media pipeline is not running";
-
 impl Pipeline for NoPipeline {
     fn job_states(&self, _stream_ids: &[i64]) -> Vec<JobStatus> {
         Vec::new()
@@ -75,7 +100,7 @@ impl Pipeline for NoPipeline {
     }
     fn disconnect_group(&self, _group_id: i64) {}
     fn cut_clip(&self, _: i64, _: String, _: ReplaySpan) -> MediaFuture<ClipFiles> {
-        Box::pin(async { Err(NOT_RUNNING.to_string()) })
+        Box::pin(async { Err(MediaError::NotRunning) })
     }
     fn finish_clip(&self, _clip_id: i64, _dir: String, _slot: JobSlot) {}
     fn remove_clip(&self, _dir: String) {}
@@ -83,6 +108,6 @@ impl Pipeline for NoPipeline {
         StorageStatus::default()
     }
     fn save_span(&self, _: String, _: ReplaySpan) -> MediaFuture<i64> {
-        Box::pin(async { Err(NOT_RUNNING.to_string()) })
+        Box::pin(async { Err(MediaError::NotRunning) })
     }
 }

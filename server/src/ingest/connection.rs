@@ -99,7 +99,7 @@ pub async fn serve(
                 match event {
                     Event::Connect { app } => match IngestHandler::check_app(&app) {
                         Ok(()) => conn.accept_connect(),
-                        Err(why) => conn.refuse_connect(&why),
+                        Err(why) => conn.refuse_connect(why),
                     },
                     Event::Publish { stream_key } => {
                         let promoted = match ticket.promote() {
@@ -135,7 +135,7 @@ pub async fn serve(
                 }
             }
             if let Err(e) = flush(&mut socket, &mut conn).await {
-                end.get_or_insert(Ending::Io(e));
+                end.get_or_insert(Ending::Io(e.to_string()));
             }
             if conn.phase() == Phase::Closing {
                 end.get_or_insert(Ending::Refused);
@@ -168,14 +168,12 @@ pub async fn serve(
     ending
 }
 
-async fn flush(socket: &mut TcpStream, conn: &mut Connection) -> Result<(), String> {
+async fn flush(socket: &mut TcpStream, conn: &mut Connection) -> std::io::Result<()> {
     let out = conn.take_output();
     if out.is_empty() {
         return Ok(());
     }
-    match tokio::time::timeout(WRITE_TIMEOUT, socket.write_all(&out)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("write timed out".into()),
-    }
+    tokio::time::timeout(WRITE_TIMEOUT, socket.write_all(&out))
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
 }

@@ -54,13 +54,11 @@ impl IngestHandler {
     }
 
     /// Whether `connect` names our application; the refusal says how to publish.
-    pub fn check_app(app: &str) -> Result<(), String> {
+    pub fn check_app(app: &str) -> Result<(), &'static str> {
         if app.trim_matches('/') == APP {
             Ok(())
         } else {
-            Err(format!(
-                "unknown application; publish to rtmp://host/{APP}/<stream key>"
-            ))
+            Err("unknown application; publish to rtmp://host/live/<stream key>")
         }
     }
 

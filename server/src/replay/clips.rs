@@ -17,6 +17,7 @@ use super::select::select;
 use crate::ffmpeg::{args, process};
 use crate::media::{fmp4, m3u8};
 use crate::media_store::MediaStore;
+use crate::runner::error::JobError;
 use crate::runner::segment::InitInfo;
 use crate::runner::RunnerCtx;
 use app::ssr::pipeline::ReplaySpan;
@@ -44,12 +45,13 @@ pub async fn choose(
     store: &MediaStore,
     replay: &str,
     wanted: ReplaySpan,
-) -> Result<Chosen, String> {
-    let playlist = store.resolve(replay).ok_or("not a replay of this server")?;
-    let dir = playlist.parent().ok_or("not a replay of this server")?;
+) -> Result<Chosen, JobError> {
+    let not_ours = || JobError::Invalid("not a replay of this server");
+    let playlist = store.resolve(replay).ok_or_else(not_ours)?;
+    let dir = playlist.parent().ok_or_else(not_ours)?;
     let text = tokio::fs::read_to_string(&playlist)
         .await
-        .map_err(|_| "the replay playlist is gone".to_string())?;
+        .map_err(|_| JobError::refused("the replay playlist is gone"))?;
     let entries = m3u8::parse_replay(&text);
     let range = select(&entries, wanted)?;
     let inside = |uri: &str| {
@@ -57,9 +59,11 @@ pub async fn choose(
             .all(|p| !p.is_empty() && p != "." && p != "..")
     };
     let chosen = &entries[range];
-    let first = chosen.first().ok_or("nothing to cut")?;
+    let first = chosen.first().ok_or(JobError::refused("nothing to cut"))?;
     if !inside(&first.map_uri) || !chosen.iter().all(|e| inside(&e.uri)) {
-        return Err("the replay playlist names files outside its folder".into());
+        return Err(JobError::Invalid(
+            "the replay playlist names files outside its folder",
+        ));
     }
     Ok(Chosen {
         init: dir.join(&first.map_uri),
@@ -71,14 +75,14 @@ pub async fn choose(
 }
 
 /// A hard link (same file system: no bytes copied), or a copy where links are impossible.
-async fn link(from: &Path, to: &Path) -> Result<(), String> {
+async fn link(from: &Path, to: &Path) -> Result<(), JobError> {
     if tokio::fs::hard_link(from, to).await.is_ok() {
         return Ok(());
     }
     tokio::fs::copy(from, to)
         .await
         .map(|_| ())
-        .map_err(|_| "a segment left the replay buffer while cutting; try again".to_string())
+        .map_err(|_| JobError::refused("a segment left the replay buffer while cutting; try again"))
 }
 
 /// Cuts a clip of organisation `org` out of `replay`.
@@ -87,13 +91,13 @@ pub async fn cut(
     org: i64,
     replay: &str,
     wanted: ReplaySpan,
-) -> Result<ClipFiles, String> {
+) -> Result<ClipFiles, JobError> {
     let chosen = choose(store, replay, wanted).await?;
     let name = format!("{:032x}", rand::random::<u128>());
     let dir = store.clip_dir(org, &name);
     tokio::fs::create_dir_all(&dir)
         .await
-        .map_err(|e| format!("cannot create the clip folder: {e}"))?;
+        .map_err(JobError::io(&dir))?;
     let result = async {
         link(&chosen.init, &dir.join(INIT)).await?;
         let mut entries = Vec::with_capacity(chosen.segments.len());
@@ -108,8 +112,8 @@ pub async fn cut(
         let text = m3u8::write(&entries, 0, 0, true);
         MediaStore::write_atomic(&dir.join(PLAYLIST), text.as_bytes())
             .await
-            .map_err(|e| format!("cannot write the clip playlist: {e}"))?;
-        Ok::<_, String>(entries)
+            .map_err(JobError::io(dir.join(PLAYLIST)))?;
+        Ok::<_, JobError>(entries)
     }
     .await;
     let entries = match result {
@@ -123,11 +127,11 @@ pub async fn cut(
     Ok(ClipFiles {
         dir: store
             .relative(&dir)
-            .ok_or("clip folder outside the data folder")?,
+            .ok_or(JobError::Invalid("a clip folder outside the data folder"))?,
         starts_at: entries
             .first()
             .map(|e| e.program_date_time)
-            .ok_or("nothing to cut")?,
+            .ok_or(JobError::refused("nothing to cut"))?,
         duration_ms: (duration * 1000.0).round() as i64,
     })
 }
@@ -138,34 +142,32 @@ pub async fn write_fragmented(
     init: &Path,
     segments: &[PathBuf],
     target: &Path,
-) -> Result<u64, String> {
+) -> Result<u64, JobError> {
     let info = InitInfo::read(init).await?;
     let part = MediaStore::part(target);
     let mut file = tokio::fs::File::create(&part)
         .await
-        .map_err(|e| format!("{}: {e}", part.display()))?;
+        .map_err(JobError::io(&part))?;
     file.write_all(&info.bytes)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(JobError::io(&part))?;
     let mut base = None;
     for s in segments {
-        let mut bytes = tokio::fs::read(s)
-            .await
-            .map_err(|e| format!("{}: {e}", s.display()))?;
+        let mut bytes = tokio::fs::read(s).await.map_err(JobError::io(s))?;
         let start = fmp4::earliest_time(&bytes, &info.timescales).unwrap_or(0.0);
         let base = *base.get_or_insert(start);
-        fmp4::rebase(&mut bytes, &info.timescales, base).map_err(|e| e.to_string())?;
-        file.write_all(&bytes).await.map_err(|e| e.to_string())?;
+        fmp4::rebase(&mut bytes, &info.timescales, base)?;
+        file.write_all(&bytes).await.map_err(JobError::io(&part))?;
     }
-    file.flush().await.map_err(|e| e.to_string())?;
+    file.flush().await.map_err(JobError::io(&part))?;
     drop(file);
     MediaStore::publish(&part, target)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(JobError::io(target))
 }
 
 /// Makes the MP4 download of a clip folder by stream copy; returns its size.
-pub async fn export_mp4(ffmpeg: &Path, dir: &Path) -> Result<u64, String> {
+pub async fn export_mp4(ffmpeg: &Path, dir: &Path) -> Result<u64, JobError> {
     let mut segments = Vec::new();
     for i in 0.. {
         let p = dir.join(segment_name(i));
@@ -187,14 +189,14 @@ pub async fn export_mp4(ffmpeg: &Path, dir: &Path) -> Result<u64, String> {
     )
     .await;
     let _ = tokio::fs::remove_file(&fragmented).await;
-    run.map_err(|e| e.to_string())?;
+    run?;
     MediaStore::publish(&part, &target)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(JobError::io(&target))
 }
 
 /// The poster of a clip: its first keyframe.
-async fn poster(ffmpeg: &Path, dir: &Path) -> Result<(), String> {
+async fn poster(ffmpeg: &Path, dir: &Path) -> Result<(), JobError> {
     let jpg = dir.join(POSTER);
     let webp = dir.join("poster.webp");
     let (jpg_part, webp_part) = (MediaStore::part(&jpg), MediaStore::part(&webp));
@@ -210,15 +212,14 @@ async fn poster(ffmpeg: &Path, dir: &Path) -> Result<(), String> {
         Duration::from_secs(20),
         0,
     )
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     MediaStore::publish(&jpg_part, &jpg)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(JobError::io(&jpg))?;
     MediaStore::publish(&webp_part, &webp)
         .await
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(JobError::io(&webp))
 }
 
 /// The poster and the MP4 download, then the clip row says they exist.
@@ -229,14 +230,14 @@ pub async fn finish(ctx: Arc<RunnerCtx>, clip_id: i64, dir: String) {
     let has_poster = match poster(&ctx.config.ffmpeg, &dir).await {
         Ok(()) => true,
         Err(e) => {
-            tracing::warn!(clip.id = clip_id, "no poster: {e}");
+            tracing::warn!(clip.id = clip_id, error = %e, "no poster");
             false
         }
     };
     let (state, size) = match export_mp4(&ctx.config.ffmpeg, &dir).await {
         Ok(size) => (Mp4State::Ready, i64::try_from(size).ok()),
         Err(e) => {
-            tracing::warn!(clip.id = clip_id, "MP4 export failed: {e}");
+            tracing::warn!(clip.id = clip_id, error = %e, "MP4 export failed");
             (Mp4State::Failed, None)
         }
     };

@@ -5,6 +5,7 @@
 use app::domain::assets::Integrity;
 
 use super::clips::{choose, write_fragmented};
+use crate::runner::error::JobError;
 use crate::runner::reconcile::key_of;
 use crate::runner::recording;
 use crate::runner::RunnerCtx;
@@ -12,23 +13,21 @@ use app::ssr::pipeline::ReplaySpan;
 
 /// Copies `wanted` of `replay` (path relative to the data folder) into a recording; returns
 /// the new asset's id.
-pub async fn save(ctx: &RunnerCtx, replay: &str, wanted: ReplaySpan) -> Result<i64, String> {
+pub async fn save(ctx: &RunnerCtx, replay: &str, wanted: ReplaySpan) -> Result<i64, JobError> {
     let chosen = choose(&ctx.store, replay, wanted).await?;
-    let playlist = ctx
-        .store
-        .resolve(replay)
-        .ok_or("not a replay of this server")?;
-    let key = key_of(&ctx.store, &playlist).ok_or("not a replay of this server")?;
+    let not_ours = || JobError::Invalid("not a replay of this server");
+    let playlist = ctx.store.resolve(replay).ok_or_else(not_ours)?;
+    let key = key_of(&ctx.store, &playlist).ok_or_else(not_ours)?;
     let first = chosen
         .segments
         .first()
         .map(|(_, e)| e.program_date_time)
-        .ok_or("nothing to save")?;
+        .ok_or(JobError::refused("nothing to save"))?;
     let target = ctx.store.saved_recording(key, first);
     if let Some(dir) = target.parent() {
         tokio::fs::create_dir_all(dir)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(JobError::io(dir))?;
     }
     let paths: Vec<_> = chosen.segments.iter().map(|(p, _)| p.clone()).collect();
     let size = write_fragmented(&chosen.init, &paths, &target).await?;
@@ -43,7 +42,9 @@ pub async fn save(ctx: &RunnerCtx, replay: &str, wanted: ReplaySpan) -> Result<i
         ctx.state.clock.now(),
     )
     .await
-    .ok_or("cannot register the saved recording")?;
+    .ok_or(JobError::Invalid(
+        "the saved recording could not be registered",
+    ))?;
     tracing::info!(
         asset.id = closed.asset_id,
         seconds,

@@ -5,31 +5,36 @@ use app::ssr::pipeline::ReplaySpan;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::media::m3u8::Entry;
+use crate::runner::error::JobError;
 
 fn end_of(e: &Entry) -> DateTime<Utc> {
     e.program_date_time + Duration::milliseconds((e.duration * 1000.0).round() as i64)
 }
 
 /// The index range of `entries` covering `wanted`, or why there is none.
-pub fn select(entries: &[Entry], wanted: ReplaySpan) -> Result<std::ops::Range<usize>, String> {
+pub fn select(entries: &[Entry], wanted: ReplaySpan) -> Result<std::ops::Range<usize>, JobError> {
     if entries.is_empty() {
-        return Err("the replay has no segments yet".into());
+        return Err(JobError::refused("the replay has no segments yet"));
     }
     let (from, to) = match wanted {
         ReplaySpan::Between(from, to) => (from, to),
         ReplaySpan::Last(seconds) => {
-            let to = entries.last().map(end_of).unwrap_or_else(Utc::now);
+            let Some(to) = entries.last().map(end_of) else {
+                return Err(JobError::refused("the replay has no segments yet"));
+            };
             (to - Duration::seconds(i64::from(seconds)), to)
         }
     };
     if to <= from {
-        return Err("the out point must come after the in point".into());
+        return Err(JobError::refused(
+            "the out point must come after the in point",
+        ));
     }
     // Where `from` falls; a moment before the window starts at the window.
     let mut first = entries
         .iter()
         .position(|e| end_of(e) > from)
-        .ok_or("the in point is after the end of the replay")?;
+        .ok_or_else(|| JobError::refused("the in point is after the end of the replay"))?;
     if let (ReplaySpan::Last(_), Some(newest)) = (wanted, entries.last()) {
         // The last seconds come from the newest run.
         let run_start = entries
@@ -39,7 +44,9 @@ pub fn select(entries: &[Entry], wanted: ReplaySpan) -> Result<std::ops::Range<u
         first = first.max(run_start);
     }
     if entries[first].program_date_time >= to {
-        return Err("that span is no longer (or not yet) in the replay buffer".into());
+        return Err(JobError::refused(
+            "that span is no longer (or not yet) in the replay buffer",
+        ));
     }
     let map = &entries[first].map_uri;
     let mut last = first;
@@ -78,11 +85,17 @@ mod tests {
     #[test]
     fn cuts_outward_at_segment_boundaries() {
         let e = entries();
-        assert_eq!(select(&e, ReplaySpan::Between(t(1500), t(3200))), Ok(1..4));
-        assert_eq!(select(&e, ReplaySpan::Between(t(1000), t(3000))), Ok(1..3));
         assert_eq!(
-            select(&e, ReplaySpan::Between(t(-5000), t(500))),
-            Ok(0..1),
+            select(&e, ReplaySpan::Between(t(1500), t(3200))).ok(),
+            Some(1..4)
+        );
+        assert_eq!(
+            select(&e, ReplaySpan::Between(t(1000), t(3000))).ok(),
+            Some(1..3)
+        );
+        assert_eq!(
+            select(&e, ReplaySpan::Between(t(-5000), t(500))).ok(),
+            Some(0..1),
             "before the window starts at the window"
         );
     }
@@ -90,16 +103,19 @@ mod tests {
     #[test]
     fn stays_within_one_run() {
         let e = entries();
-        assert_eq!(select(&e, ReplaySpan::Between(t(5000), t(9500))), Ok(5..7));
+        assert_eq!(
+            select(&e, ReplaySpan::Between(t(5000), t(9500))).ok(),
+            Some(5..7)
+        );
     }
 
     #[test]
     fn last_seconds_end_at_the_newest_segment() {
         let e = entries();
-        assert_eq!(select(&e, ReplaySpan::Last(2)), Ok(8..10));
+        assert_eq!(select(&e, ReplaySpan::Last(2)).ok(), Some(8..10));
         assert_eq!(
-            select(&e, ReplaySpan::Last(100)),
-            Ok(7..10),
+            select(&e, ReplaySpan::Last(100)).ok(),
+            Some(7..10),
             "the newest run only"
         );
     }

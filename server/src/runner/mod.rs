@@ -11,6 +11,7 @@
 
 pub mod backoff;
 pub mod disk;
+pub mod error;
 pub mod gop;
 pub mod jobs;
 pub mod motion_clips;
@@ -520,7 +521,9 @@ impl Pipeline for Supervisor {
     ) -> MediaFuture<ClipFiles> {
         let ctx = self.ctx.clone();
         Box::pin(async move {
-            crate::replay::clips::cut(&ctx.store, organisation_id, &replay, span).await
+            crate::replay::clips::cut(&ctx.store, organisation_id, &replay, span)
+                .await
+                .map_err(error::JobError::into_media)
         })
     }
 
@@ -539,9 +542,11 @@ impl Pipeline for Supervisor {
         let ctx = self.ctx.clone();
         Box::pin(async move {
             if ctx.disk.is_low() {
-                return Err(disk::PAUSED.to_string());
+                return Err(app::ssr::pipeline::MediaError::DiskFull);
             }
-            crate::replay::saved::save(&ctx, &replay, span).await
+            crate::replay::saved::save(&ctx, &replay, span)
+                .await
+                .map_err(error::JobError::into_media)
         })
     }
 

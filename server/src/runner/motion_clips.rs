@@ -8,6 +8,7 @@ use std::time::Duration;
 use app::domain::settings::ProcessKind;
 use app::ssr::repo::assets::NewAsset;
 
+use super::error::JobError;
 use super::segment::Segment;
 use super::thumbnails::prune;
 use super::RunnerCtx;
@@ -26,8 +27,10 @@ pub async fn make(
     segments: Vec<Segment>,
     from: f64,
     to: f64,
-) -> Result<(), String> {
-    let first = segments.first().ok_or("no segments")?;
+) -> Result<(), JobError> {
+    let first = segments
+        .first()
+        .ok_or(JobError::Invalid("a clip without segments"))?;
     let duration = (to - from).round().max(1.0) as u32;
     let offset = (from - first.start).max(0.0);
     let ms = (to * 1000.0).round().max(0.0) as u64;
@@ -36,7 +39,7 @@ pub async fn make(
     if let Some(dir) = mp4.parent() {
         tokio::fs::create_dir_all(dir)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(JobError::io(dir))?;
     }
     let (mp4_part, webp_part) = (MediaStore::part(&mp4), MediaStore::part(&wbp));
     {
@@ -44,7 +47,7 @@ pub async fn make(
             .clip_permits
             .acquire()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|_| JobError::refused("the server is stopping"))?;
         let paths: Vec<_> = segments.iter().map(|s| s.path.clone()).collect();
         let argv = args::motion_clip(&first.init, &paths, offset, duration, &mp4_part, &webp_part);
         process::run(
@@ -54,20 +57,19 @@ pub async fn make(
             Duration::from_secs(60),
             CLIP_NICE,
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     }
     let mp4_size = MediaStore::publish(&mp4_part, &mp4)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(JobError::io(&mp4))?;
     let webp_size = MediaStore::publish(&webp_part, &wbp)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(JobError::io(&wbp))?;
     let info = tokio::fs::read(&wbp)
         .await
         .ok()
         .and_then(|b| webp::info(&b))
-        .ok_or("clip WebP is unreadable")?;
+        .ok_or(JobError::Invalid("the clip's WebP is unreadable"))?;
     let now = ctx.state.clock.now();
     let duration_ms = i64::from(duration) * 1000;
     for (path, format, size) in [(&mp4, "mp4", mp4_size), (&wbp, "webp", webp_size)] {
@@ -88,9 +90,7 @@ pub async fn make(
             integrity: None,
             created_at: now,
         };
-        let id = super::register_asset(&ctx, &row)
-            .await
-            .map_err(|e| e.to_string())?;
+        let id = super::register_asset(&ctx, &row).await?;
         ctx.emit_asset(id);
     }
     prune(

@@ -24,6 +24,7 @@ use app::domain::assets::Integrity;
 use app::domain::settings::ProcessKind;
 use app::ssr::repo::{self, assets::NewAsset};
 
+use super::error::JobError;
 use super::recording;
 use super::{PipelineEvent, RunnerCtx};
 use crate::media::{fmp4, m3u8};
@@ -372,28 +373,25 @@ async fn register_orphan_recording(
     ctx: &RunnerCtx,
     key: RenditionKey,
     path: &Path,
-) -> Result<bool, String> {
+) -> Result<bool, JobError> {
     if crate::ffmpeg::probe::probe(&ctx.config.ffprobe, path)
         .await
         .is_err()
     {
         return Ok(false);
     }
-    if !repo::live_sessions::exists(&ctx.state.db, key.session_id)
-        .await
-        .map_err(|e| e.to_string())?
-    {
+    if !repo::live_sessions::exists(&ctx.state.db, key.session_id).await? {
         return Ok(false);
     }
     let size = tokio::fs::metadata(path)
         .await
         .map(|m| m.len())
-        .map_err(|e| e.to_string())?;
+        .map_err(JobError::io(path))?;
     let now = ctx.state.clock.now();
     recording::register(ctx, key, path, size, 0.0, Integrity::Ok, now)
         .await
         .map(|_| true)
-        .ok_or_else(|| "the database refused the row".into())
+        .ok_or(JobError::Invalid("the database refused the row"))
 }
 
 /// A replay playlist: closed if its row exists; registered (and closed) if only its session

@@ -13,6 +13,7 @@ use app::ssr::repo::assets::NewAsset;
 use chrono::{DateTime, Utc};
 use tokio::io::AsyncWriteExt;
 
+use super::error::JobError;
 use super::segment::{InitInfo, Segment};
 use super::RunnerCtx;
 use crate::ffmpeg::probe;
@@ -75,7 +76,7 @@ impl Recorder {
         bytes: &[u8],
         init: &Arc<InitInfo>,
         limit: Span,
-    ) -> Result<Option<Closed>, String> {
+    ) -> Result<Option<Closed>, JobError> {
         let mut closed = None;
         if let Some(open) = self.open.as_mut() {
             // The limit as set now: a live change applies to the open file at this segment.
@@ -91,17 +92,17 @@ impl Recorder {
             if let Some(dir) = target.parent() {
                 tokio::fs::create_dir_all(dir)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(JobError::io(dir))?;
             }
             let part = MediaStore::part(&target);
             let mut file = tokio::fs::File::create(&part)
                 .await
-                .map_err(|e| format!("{}: {e}", part.display()))?;
+                .map_err(JobError::io(&part))?;
             if let Err(e) = file.write_all(&init.bytes).await {
                 // Nothing usable was written: the empty file goes (it is ours, just made).
                 drop(file);
                 let _ = tokio::fs::remove_file(&part).await;
-                return Err(format!("{}: {e}", part.display()));
+                return Err(JobError::io(&part)(e));
             }
             self.open = Some(OpenFile {
                 part,
@@ -119,7 +120,7 @@ impl Recorder {
             return Ok(closed);
         };
         let mut fragment = bytes.to_vec();
-        fmp4::rebase(&mut fragment, &open.init.timescales, open.base).map_err(|e| e.to_string())?;
+        fmp4::rebase(&mut fragment, &open.init.timescales, open.base)?;
         let wrote = async {
             open.file.write_all(&fragment).await?;
             // Hand the bytes to the kernel at once: a crash of this process loses nothing
@@ -133,7 +134,7 @@ impl Recorder {
             use tokio::io::AsyncSeekExt;
             let _ = open.file.set_len(open.written).await;
             let _ = open.file.seek(std::io::SeekFrom::Start(open.written)).await;
-            return Err(format!("{}: {e}", open.part.display()));
+            return Err(JobError::io(&open.part)(e));
         }
         open.written += fragment.len() as u64;
         open.duration += seg.duration;

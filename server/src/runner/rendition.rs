@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use super::error::JobError;
 use super::recording::Recorder;
 use super::replay::Replay;
 use super::schedule::Schedule;
@@ -41,7 +42,7 @@ pub struct Rendition {
     replay: Replay,
     thumbs: Schedule,
     clips: Schedule,
-    jobs: JoinSet<(ProcessKind, Result<(), String>)>,
+    jobs: JoinSet<(ProcessKind, Result<(), JobError>)>,
     /// Thumbnail or clip jobs not finished yet: a due job is skipped while the previous one
     /// of its kind still runs, so an overloaded machine sheds work instead of queueing it.
     in_flight: HashSet<ProcessKind>,
@@ -260,12 +261,15 @@ impl Rendition {
         }
     }
 
-    fn fail(&mut self, kind: ProcessKind, error: String) {
+    /// A job failed: the log gets the details, the job state what a member may read.
+    fn fail(&mut self, kind: ProcessKind, error: JobError) {
         tracing::warn!(
             stream.id = self.key.stream_id,
             job.kind = kind.key(),
-            "job failed: {error}"
+            error = %error,
+            "job failed"
         );
+        let error = error.public();
         let n = self.failures.entry(kind).or_insert(0);
         *n += 1;
         let state = if *n >= JOB_FAILURES {
@@ -313,7 +317,7 @@ impl Rendition {
 
     fn on_job_done(
         &mut self,
-        done: Result<(ProcessKind, Result<(), String>), tokio::task::JoinError>,
+        done: Result<(ProcessKind, Result<(), JobError>), tokio::task::JoinError>,
     ) {
         match &done {
             Ok((kind, _)) => {

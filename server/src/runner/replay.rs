@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use app::domain::settings::{ProcessKind, Span};
 use app::ssr::repo::assets::{self, NewAsset};
 
+use super::error::JobError;
 use super::segment::Segment;
 use super::RunnerCtx;
 use crate::media::m3u8::{self, Entry};
@@ -58,7 +59,7 @@ impl Replay {
         ctx: &RunnerCtx,
         seg: &Segment,
         window: Span,
-    ) -> Result<(), String> {
+    ) -> Result<(), JobError> {
         self.closed = false;
         self.entries.push_back(seg.clone());
         if let Span::Seconds(limit) = window {
@@ -89,7 +90,7 @@ impl Replay {
         }
         self.closed = true;
         if let Err(e) = self.write(true).await {
-            tracing::error!("cannot close replay playlist: {e}");
+            tracing::error!(error = %e, "cannot close the replay playlist (the next start closes it)");
         }
         let size = tokio::fs::metadata(&self.playlist)
             .await
@@ -124,7 +125,7 @@ impl Replay {
             .unwrap_or_default()
     }
 
-    async fn write(&self, ended: bool) -> Result<(), String> {
+    async fn write(&self, ended: bool) -> Result<(), JobError> {
         let entries: Vec<Entry> = self
             .entries
             .iter()
@@ -138,7 +139,7 @@ impl Replay {
         let text = m3u8::write(&entries, self.first_seq, self.discontinuities_before, ended);
         MediaStore::replace(&self.playlist, text.as_bytes())
             .await
-            .map_err(|e| format!("{}: {e}", self.playlist.display()))
+            .map_err(JobError::io(&self.playlist))
     }
 
     async fn register(&mut self, ctx: &RunnerCtx) {
@@ -164,7 +165,9 @@ impl Replay {
                 self.asset_id = Some(id);
                 ctx.emit_asset(id);
             }
-            Err(e) => tracing::error!("cannot register replay: {e}"),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot register the replay yet (retried at the next segment)")
+            }
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::error::JobError;
 use crate::media::fmp4;
 
 /// A completed segment of a rendition.
@@ -37,12 +38,9 @@ pub struct InitInfo {
 
 impl InitInfo {
     /// Reads and parses an init segment.
-    pub async fn read(path: &Path) -> Result<Arc<Self>, String> {
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        let timescales =
-            fmp4::timescales(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub async fn read(path: &Path) -> Result<Arc<Self>, JobError> {
+        let bytes = tokio::fs::read(path).await.map_err(JobError::io(path))?;
+        let timescales = fmp4::timescales(&bytes)?;
         Ok(Arc::new(Self { bytes, timescales }))
     }
 }

@@ -164,7 +164,7 @@ pub async fn run(
                             &outputs,
                             JobState::Restarting {
                                 attempt: policy.failures(),
-                                last_error: error,
+                                last_error: super::error::redact_paths(&error),
                             },
                         );
                         // Keep the cache current while waiting, so the restart resumes at the latest keyframe.
@@ -183,7 +183,13 @@ pub async fn run(
                     }
                     Decision::GiveUp => {
                         tracing::error!(source = label, "ffmpeg keeps failing; giving up: {error}");
-                        set_jobs(&ctx, &outputs, JobState::Failed { reason: error });
+                        set_jobs(
+                            &ctx,
+                            &outputs,
+                            JobState::Failed {
+                                reason: super::error::redact_paths(&error),
+                            },
+                        );
                         // Swallow the rest of the stream so the session is not held up.
                         while tags.recv().await.is_some() {}
                         return;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use app::domain::settings::ProcessKind;
 use app::ssr::repo::assets::{self, NewAsset};
 
+use super::error::JobError;
 use super::segment::Segment;
 use super::RunnerCtx;
 use crate::ffmpeg::{args, process};
@@ -14,14 +15,14 @@ use crate::media::{jpeg, webp};
 use crate::media_store::{MediaStore, RenditionKey};
 
 /// Makes one thumbnail from `seg`.
-pub async fn make(ctx: Arc<RunnerCtx>, key: RenditionKey, seg: Segment) -> Result<(), String> {
+pub async fn make(ctx: Arc<RunnerCtx>, key: RenditionKey, seg: Segment) -> Result<(), JobError> {
     let ms = (seg.start * 1000.0).round().max(0.0) as u64;
     let jpg = ctx.store.thumbnail(key, ms, "jpg");
     let wbp = ctx.store.thumbnail(key, ms, "webp");
     if let Some(dir) = jpg.parent() {
         tokio::fs::create_dir_all(dir)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(JobError::io(dir))?;
     }
     let (jpg_part, webp_part) = (MediaStore::part(&jpg), MediaStore::part(&wbp));
     {
@@ -29,7 +30,7 @@ pub async fn make(ctx: Arc<RunnerCtx>, key: RenditionKey, seg: Segment) -> Resul
             .thumbnail_permits
             .acquire()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|_| JobError::refused("the server is stopping"))?;
         let argv = args::thumbnail(&seg.init, &seg.path, &jpg_part, &webp_part);
         process::run(
             "ffmpeg",
@@ -38,22 +39,21 @@ pub async fn make(ctx: Arc<RunnerCtx>, key: RenditionKey, seg: Segment) -> Resul
             Duration::from_secs(20),
             0,
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     }
     let jpg_size = MediaStore::publish(&jpg_part, &jpg)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(JobError::io(&jpg))?;
     let webp_size = MediaStore::publish(&webp_part, &wbp)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(JobError::io(&wbp))?;
     let (w, h) = match tokio::fs::read(&jpg)
         .await
         .ok()
         .and_then(|b| jpeg::size(&b))
     {
         Some(s) => s,
-        None => return Err("thumbnail is not a JPEG".into()),
+        None => return Err(JobError::Invalid("the thumbnail is not a JPEG")),
     };
     let webp_ok = tokio::fs::read(&wbp)
         .await
@@ -61,7 +61,7 @@ pub async fn make(ctx: Arc<RunnerCtx>, key: RenditionKey, seg: Segment) -> Resul
         .and_then(|b| webp::info(&b))
         .is_some();
     if !webp_ok {
-        return Err("thumbnail WebP is unreadable".into());
+        return Err(JobError::Invalid("the thumbnail's WebP is unreadable"));
     }
     let now = ctx.state.clock.now();
     for (path, format, size) in [(&jpg, "jpeg", jpg_size), (&wbp, "webp", webp_size)] {
@@ -82,9 +82,7 @@ pub async fn make(ctx: Arc<RunnerCtx>, key: RenditionKey, seg: Segment) -> Resul
             integrity: None,
             created_at: now,
         };
-        let id = super::register_asset(&ctx, &row)
-            .await
-            .map_err(|e| e.to_string())?;
+        let id = super::register_asset(&ctx, &row).await?;
         ctx.emit_asset(id);
     }
     prune(

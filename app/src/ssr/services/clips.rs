@@ -71,7 +71,7 @@ pub async fn create(state: &AppState, caller: &Caller, input: &NewClip) -> Resul
             ReplaySpan::Between(clip.from, clip.to),
         )
         .await
-        .map_err(AppError::BadRequest)?;
+        .map_err(AppError::from)?;
     let now = state.clock.now();
     let expires_at = clip.expiry.expires_at(now);
     let mut tx = begin_write(&state.db).await.or_internal()?;
@@ -229,7 +229,7 @@ pub async fn save_span(
         .pipeline
         .save_span(replay.path.clone(), ReplaySpan::Last(seconds))
         .await
-        .map_err(AppError::BadRequest)?;
+        .map_err(AppError::from)?;
     repo::assets::get(&state.db, asset_id)
         .await
         .or_internal()?
