@@ -32,7 +32,7 @@ test: setup-test
 # Formatting and the workspace's lints (clippy::unwrap_used denied, every warning an error).
 check:
 	cargo fmt --all --check
-	cargo clippy -p rtmp-ingest -p app -p server --all-targets -- -D warnings
+	cargo clippy -p rtmp-ingest -p app -p server --all-targets --features server/testing -- -D warnings
 
 # Every Rust test; nextest runs the test binaries' tests side by side (most of them wait on
 # real-time publishers, not on the CPU).
@@ -67,11 +67,11 @@ fmt:
 # Benchmark: N real 1080p30 publishers over RTMP against a release build, CPU from /proc,
 # compared in the same run with the naive design and nginx-rtmp. Takes ~10 minutes.
 bench: setup-test
-	cargo build --release -p server --bin server --example bench
+	cargo build --release -p server --bin server --example bench --features testing
 	target/release/examples/bench
 
 # Benchmark: instant clip creation, MP4 export by stream copy against re-encoding, and the
 # share page under 100 concurrent viewers, on a real published stream. Takes ~2 minutes.
 bench-replay: setup-test
-	cargo build --release -p server --example replay_bench
+	cargo build --release -p server --example replay_bench --features testing
 	target/release/examples/replay_bench

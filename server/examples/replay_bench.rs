@@ -140,7 +140,7 @@ async fn main() -> Result<(), Error> {
     let mut copy_s = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
-        server::replay::clips::export_mp4(ffmpeg, &clip_dir).await?;
+        server::clips::cut::export_mp4(ffmpeg, &clip_dir).await?;
         copy_s.push(t.elapsed().as_secs_f64());
     }
     let copy = median(copy_s);

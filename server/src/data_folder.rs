@@ -20,7 +20,7 @@ const IDENTITY: &str = ".identity";
 
 /// Why the data folder cannot be used.
 #[derive(Debug, thiserror::Error)]
-pub enum FolderError {
+pub(crate) enum FolderError {
     #[error(
         "another server is using the data folder {0} (it holds {0}/.lock); stop it, or give \
          this one its own --data-dir"
@@ -54,14 +54,14 @@ pub enum FolderError {
 
 /// The locked data folder; the lock is released when this is dropped (or the process dies).
 #[derive(Debug)]
-pub struct DataFolder {
+pub(crate) struct DataFolder {
     _lock: Flock<File>,
     /// The folder's id (also in the database).
-    pub id: String,
+    pub(crate) id: String,
 }
 
 /// Locks the folder (refusing if another server holds it).
-pub fn lock(dir: &Path) -> Result<Flock<File>, FolderError> {
+pub(crate) fn lock(dir: &Path) -> Result<Flock<File>, FolderError> {
     std::fs::create_dir_all(dir).map_err(|e| FolderError::Io(dir.to_path_buf(), e))?;
     let path = dir.join(LOCK);
     let file = std::fs::OpenOptions::new()
@@ -94,7 +94,7 @@ fn write_identity(dir: &Path, id: &str) -> Result<(), FolderError> {
 
 /// Locks the data folder and checks it belongs to the database (giving both an id on first
 /// use).
-pub async fn open(dir: &Path, db: &Db) -> Result<DataFolder, FolderError> {
+pub(crate) async fn open(dir: &Path, db: &Db) -> Result<DataFolder, FolderError> {
     let lock = lock(dir)?;
     let folder_id = read_identity(dir)?;
     let db_id = repo::instance::data_folder_id(db).await?;

@@ -3,18 +3,19 @@
 //! command line; tests call [`start`] too.
 
 pub mod cli;
+pub mod clips;
 pub mod config;
-pub mod data_folder;
+pub(crate) mod data_folder;
 pub mod demo;
+pub mod events;
 pub mod ffmpeg;
-pub mod http;
+pub(crate) mod http;
 pub mod ingest;
 pub mod media;
 pub mod media_store;
-pub mod replay;
 pub mod runner;
-pub mod tasks;
-pub mod webhooks;
+pub(crate) mod tasks;
+pub(crate) mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -138,6 +139,7 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
     let base = open_state_with(&config, rtmp_addr.port()).await?;
     // One server per data folder, and the folder must be this database's.
     let folder = data_folder::open(&config.data_dir, &base.db).await?;
+    tracing::info!(data_folder.id = %folder.id, data_dir = %config.data_dir.display(), "data folder locked");
     let runner_config = RunnerConfig {
         ffmpeg: config.ffmpeg.clone(),
         ffprobe: config.ffprobe.clone(),
@@ -154,7 +156,8 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
     // The webhook queue listens before repair runs: sessions it ends are announced.
     webhooks::spawn(
         &tasks,
-        ctx.clone(),
+        ctx.state.clone(),
+        ctx.events.clone(),
         webhooks::RetryPolicy {
             first: Duration::from_millis(config.webhook_retry_ms.max(1)),
             attempts: 6,
@@ -258,7 +261,7 @@ async fn housekeeping(state: AppState, store: MediaStore, shutdown: Cancellation
                     match app::ssr::repo::clips::delete_expired(&state.db, now).await {
                         Ok(dirs) => {
                             for dir in dirs {
-                                replay::clips::remove(&store, &dir).await;
+                                clips::cut::remove(&store, &dir).await;
                             }
                         }
                         Err(e) => tracing::warn!("could not remove expired clips: {e}"),

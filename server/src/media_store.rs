@@ -31,11 +31,6 @@ impl MediaStore {
         }
     }
 
-    /// The data folder.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// Where every media file lives.
     pub fn media_root(&self) -> PathBuf {
         self.root.join("media")
@@ -84,14 +79,15 @@ impl MediaStore {
             .join(format!("t{media_ms:010}.{ext}"))
     }
 
-    /// A motion clip, named by the media time it ends at (milliseconds).
+    /// A motion clip, named by the media time it ends at (milliseconds), under `motion/`
+    /// (data folders of earlier versions have them under `clips/`; their rows keep working).
     pub fn motion_clip(&self, k: RenditionKey, media_ms: u64, ext: &str) -> PathBuf {
         self.rendition(k)
-            .join("clips")
+            .join("motion")
             .join(format!("c{media_ms:010}.{ext}"))
     }
 
-    /// The folder of a clip: `media/o{org}/clips/{name}`.
+    /// The folder of a shared clip: `media/o{org}/clips/{name}`.
     pub fn clip_dir(&self, organisation_id: i64, name: &str) -> PathBuf {
         self.media_root()
             .join(format!("o{organisation_id}"))

@@ -15,14 +15,14 @@ const RESTART_PAUSE: Duration = Duration::from_secs(1);
 
 /// Background tasks and the token that stops them.
 #[derive(Clone)]
-pub struct Tasks {
+pub(crate) struct Tasks {
     tracker: TaskTracker,
     stop: CancellationToken,
 }
 
 impl Tasks {
     /// Tasks that stop with `stop`.
-    pub fn new(stop: CancellationToken) -> Self {
+    pub(crate) fn new(stop: CancellationToken) -> Self {
         Self {
             tracker: TaskTracker::new(),
             stop,
@@ -31,7 +31,7 @@ impl Tasks {
 
     /// Runs the task `make` builds until it returns (it should when `stop` fires); a panic
     /// is logged and the task made and run again.
-    pub fn spawn<F, Fut>(&self, name: &'static str, make: F)
+    pub(crate) fn spawn<F, Fut>(&self, name: &'static str, make: F)
     where
         F: Fn() -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
@@ -55,7 +55,7 @@ impl Tasks {
     }
 
     /// Waits (up to `limit`) for every task to end after `stop` fired.
-    pub async fn wait(&self, limit: Duration) {
+    pub(crate) async fn wait(&self, limit: Duration) {
         self.tracker.close();
         if tokio::time::timeout(limit, self.tracker.wait())
             .await

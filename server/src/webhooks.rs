@@ -28,22 +28,24 @@ use sha2::Sha256;
 use tokio::sync::{broadcast, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::runner::{PipelineEvent, RunnerCtx};
+use app::ssr::AppState;
+
+use crate::events::PipelineEvent;
 
 /// How deliveries are retried.
 #[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     /// Wait before the first retry; each next one waits 4 times longer.
-    pub first: Duration,
+    pub(crate) first: Duration,
     /// Attempts in all, the first one included.
-    pub attempts: i64,
+    pub(crate) attempts: i64,
     /// How long a receiver may take to answer.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl RetryPolicy {
     /// When to try again after `attempts` failed attempts, if at all.
-    pub fn next_wait(&self, attempts: i64) -> Option<Duration> {
+    pub(crate) fn next_wait(&self, attempts: i64) -> Option<Duration> {
         (attempts < self.attempts).then(|| {
             let n = u32::try_from(attempts.saturating_sub(1))
                 .unwrap_or(0)
@@ -56,14 +58,14 @@ impl RetryPolicy {
 /// Deliveries in flight at once, in all.
 const PARALLEL: usize = 16;
 /// Deliveries in flight at once for one organisation (one per endpoint).
-pub const PER_ORGANISATION: usize = 2;
+pub(crate) const PER_ORGANISATION: usize = 2;
 /// At most this much of an answer's body is read (then dropped).
 const BODY_READ_MAX: usize = 1024;
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `v1=<hex>`: the signature of `body` sent at `timestamp` with `secret`.
-pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
+pub(crate) fn signature(secret: &str, timestamp: i64, body: &str) -> String {
     // HMAC takes keys of any length; new_from_slice cannot fail for it.
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
         return String::new();
@@ -76,33 +78,34 @@ pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
 
 /// Starts the two tasks under `tasks`; they stop with `shutdown`. The queue subscribes to
 /// the pipeline's events before this returns, so nothing emitted afterwards is missed.
-pub fn spawn(
+pub(crate) fn spawn(
     tasks: &crate::tasks::Tasks,
-    ctx: Arc<RunnerCtx>,
+    state: AppState,
+    events: broadcast::Sender<PipelineEvent>,
     policy: RetryPolicy,
     shutdown: CancellationToken,
 ) {
     let wake = Arc::new(Notify::new());
     // The first subscription is taken now; a restarted queue subscribes afresh.
-    let first = std::sync::Mutex::new(Some(ctx.events.subscribe()));
-    let (c, w, s) = (ctx.clone(), wake.clone(), shutdown.clone());
+    let first = std::sync::Mutex::new(Some(events.subscribe()));
+    let (c, w, s) = (state.clone(), wake.clone(), shutdown.clone());
     tasks.spawn("webhook queue", move || {
         let events = first
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take()
-            .unwrap_or_else(|| c.events.subscribe());
+            .unwrap_or_else(|| events.subscribe());
         enqueue_events(c.clone(), events, w.clone(), s.clone())
     });
     tasks.spawn("webhook dispatcher", move || {
-        deliver(ctx.clone(), policy, wake.clone(), shutdown.clone())
+        deliver(state.clone(), policy, wake.clone(), shutdown.clone())
     });
 }
 
 /// Turns pipeline events into queued deliveries. At shutdown the events already emitted
 /// are queued before it returns (they are delivered after the next start if not before).
 async fn enqueue_events(
-    ctx: Arc<RunnerCtx>,
+    state: AppState,
     mut events: broadcast::Receiver<PipelineEvent>,
     wake: Arc<Notify>,
     shutdown: CancellationToken,
@@ -113,7 +116,7 @@ async fn enqueue_events(
             e = events.recv() => e,
             _ = shutdown.cancelled() => {
                 while let Ok(e) = events.try_recv() {
-                    enqueue(&ctx, &e, &wake).await;
+                    enqueue(&state, &e, &wake).await;
                 }
                 return;
             }
@@ -129,15 +132,15 @@ async fn enqueue_events(
             }
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        enqueue(&ctx, &event, &wake).await;
+        enqueue(&state, &event, &wake).await;
     }
 }
 
-async fn enqueue(ctx: &RunnerCtx, event: &PipelineEvent, wake: &Notify) {
-    match envelope(ctx, event).await {
+async fn enqueue(state: &AppState, event: &PipelineEvent, wake: &Notify) {
+    match envelope(state, event).await {
         Ok(Some((org, kind, payload))) => {
-            let now = ctx.state.clock.now();
-            match repo::integrations::enqueue(&ctx.state.db, org, kind, &payload, now).await {
+            let now = state.clock.now();
+            match repo::integrations::enqueue(&state.db, org, kind, &payload, now).await {
                 Ok(0) => {}
                 Ok(_) => wake.notify_one(),
                 Err(e) => tracing::error!(error = %e, "cannot queue a webhook delivery"),
@@ -150,10 +153,10 @@ async fn enqueue(ctx: &RunnerCtx, event: &PipelineEvent, wake: &Notify) {
 
 /// The organisation, kind and JSON body of an event (`None` if what it names is gone).
 async fn envelope(
-    ctx: &RunnerCtx,
+    state: &AppState,
     event: &PipelineEvent,
 ) -> Result<Option<(i64, EventKind, String)>, sqlx::Error> {
-    let db = &ctx.state.db;
+    let db = &state.db;
     let (org, kind, data) = match event {
         PipelineEvent::AssetCreated { asset_id } => {
             let Some(row) = repo::assets::get(db, *asset_id).await? else {
@@ -210,7 +213,7 @@ async fn envelope(
     let body = json!({
         "id": format!("evt_{:032x}", rand::random::<u128>()),
         "type": kind.key(),
-        "created_at": ctx.state.clock.now(),
+        "created_at": state.clock.now(),
         "data": data,
     });
     Ok(Some((org, kind, body.to_string())))
@@ -242,12 +245,12 @@ struct InFlight {
 
 /// Sends what is due, again and again.
 async fn deliver(
-    ctx: Arc<RunnerCtx>,
+    state: AppState,
     policy: RetryPolicy,
     wake: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
-    let outbound = ctx.state.config.outbound.clone();
+    let outbound = state.config.outbound.clone();
     let client = match reqwest::Client::builder()
         .timeout(policy.timeout)
         .connect_timeout(CONNECT_TIMEOUT.min(policy.timeout))
@@ -273,11 +276,11 @@ async fn deliver(
     loop {
         let free = permits.available_permits();
         if free > 0 {
-            let chosen = choose(&ctx, &in_flight, free).await;
+            let chosen = choose(&state, &in_flight, free).await;
             let claimed = if chosen.is_empty() {
                 Vec::new()
             } else {
-                repo::integrations::claim(&ctx.state.db, &chosen, ctx.state.clock.now(), lease)
+                repo::integrations::claim(&state.db, &chosen, state.clock.now(), lease)
                     .await
                     .unwrap_or_else(|e| {
                         tracing::error!(error = %e, "cannot claim webhook deliveries");
@@ -293,16 +296,16 @@ async fn deliver(
                     *f.per_org.entry(d.organisation_id).or_insert(0) += 1;
                     f.hooks.insert(d.webhook_id);
                 }
-                let (ctx, client, outbound, in_flight) = (
-                    ctx.clone(),
+                let (state, client, outbound, in_flight) = (
+                    state.clone(),
                     client.clone(),
                     outbound.clone(),
                     in_flight.clone(),
                 );
                 tokio::spawn(async move {
                     let outcome =
-                        attempt(&client, &outbound, &d, ctx.state.clock.now().timestamp()).await;
-                    let now = ctx.state.clock.now();
+                        attempt(&client, &outbound, &d, state.clock.now().timestamp()).await;
+                    let now = state.clock.now();
                     let retry_at = match &outcome {
                         Ok(_) => None,
                         Err(_) => policy
@@ -310,14 +313,9 @@ async fn deliver(
                             .and_then(|w| chrono::Duration::from_std(w).ok())
                             .map(|w| now + w),
                     };
-                    if let Err(e) = repo::integrations::record_attempt(
-                        &ctx.state.db,
-                        d.id,
-                        outcome,
-                        now,
-                        retry_at,
-                    )
-                    .await
+                    if let Err(e) =
+                        repo::integrations::record_attempt(&state.db, d.id, outcome, now, retry_at)
+                            .await
                     {
                         tracing::error!(delivery.id = d.id, error = %e, "cannot record a webhook attempt");
                     }
@@ -340,10 +338,10 @@ async fn deliver(
 
 /// Due deliveries to start now: the oldest few of every organisation, then only those whose
 /// organisation and endpoint have room, oldest first, up to `free`.
-async fn choose(ctx: &RunnerCtx, in_flight: &Mutex<InFlight>, free: usize) -> Vec<i64> {
+async fn choose(state: &AppState, in_flight: &Mutex<InFlight>, free: usize) -> Vec<i64> {
     let candidates = match repo::integrations::due_candidates(
-        &ctx.state.db,
-        ctx.state.clock.now(),
+        &state.db,
+        state.clock.now(),
         PER_ORGANISATION as i64 * 2,
         200,
     )

@@ -324,11 +324,6 @@ impl ProcessConfig {
         self.duration
     }
 
-    /// The same settings with `enabled` changed (always valid).
-    pub fn with_enabled(self, enabled: bool) -> Self {
-        Self { enabled, ..self }
-    }
-
     /// Back to an unchecked input, e.g. to fill a form.
     pub fn to_input(&self) -> ProcessInput {
         ProcessInput {

@@ -15,7 +15,10 @@ pub mod repo;
 pub mod request_memo;
 pub mod services;
 pub mod state;
-#[doc(hidden)]
+/// Test support (fixtures with a known password): in debug builds, where the tests run, and
+/// in release builds only with the `testing` feature (the benchmarks); never in the
+/// release binary.
+#[cfg(any(debug_assertions, feature = "testing"))]
 pub mod testing;
 pub mod tokens;
 

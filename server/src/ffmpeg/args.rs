@@ -6,29 +6,29 @@ use std::path::{Path, PathBuf};
 
 /// One rendition a source ffmpeg writes: where its HLS segments go.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HlsOutput {
+pub(crate) struct HlsOutput {
     /// Folder of this run's segments and its live playlist (created beforehand).
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// `Some` to encode (transcoding profile), `None` to copy (ingest).
-    pub encode: Option<Encode>,
+    pub(crate) encode: Option<Encode>,
 }
 
 /// How a transcoding profile is encoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Encode {
+pub(crate) struct Encode {
     /// Target height; never above the source's.
-    pub height: u32,
-    pub video_kbps: u32,
+    pub(crate) height: u32,
+    pub(crate) video_kbps: u32,
     /// x264 preset (e.g. `superfast`).
-    pub preset: String,
+    pub(crate) preset: String,
 }
 
 /// Name of the live playlist inside an output folder.
-pub const LIVE_PLAYLIST: &str = "live.m3u8";
+pub(crate) const LIVE_PLAYLIST: &str = "live.m3u8";
 /// Name of the init segment inside an output folder.
-pub const INIT_SEGMENT: &str = "init.mp4";
+pub(crate) const INIT_SEGMENT: &str = "init.mp4";
 /// Target segment length in seconds (segments are cut at keyframes, so one GOP at least).
-pub const SEGMENT_SECONDS: u32 = 1;
+pub(crate) const SEGMENT_SECONDS: u32 = 1;
 
 fn os(parts: &[&str]) -> Vec<OsString> {
     parts.iter().map(OsString::from).collect()
@@ -81,7 +81,7 @@ fn hls(out: &Path) -> Vec<OsString> {
 /// One ffmpeg reading FLV on stdin and writing every output as HLS fMP4 segments. Copy
 /// outputs pass the published H.264/AAC through; encode outputs share one decode and one
 /// `split`, each scaled (never up) and encoded with x264, 1 s GOPs aligned for segmenting.
-pub fn source(outputs: &[HlsOutput]) -> Vec<OsString> {
+pub(crate) fn source(outputs: &[HlsOutput]) -> Vec<OsString> {
     let mut v = common_input();
     let encoded: Vec<(usize, &Encode)> = outputs
         .iter()
@@ -167,11 +167,11 @@ fn segments_input(init: &Path, segments: &[PathBuf], skip: &str) -> Vec<OsString
 }
 
 /// Largest thumbnail size (scaled down to fit, never up).
-pub const THUMBNAIL_MAX: (u32, u32) = (1280, 720);
+pub(crate) const THUMBNAIL_MAX: (u32, u32) = (1280, 720);
 
 /// A thumbnail from the first keyframe of a segment: decodes that keyframe only, writes a
 /// JPEG and a WebP. `-threads 1` so each image is written at once.
-pub fn thumbnail(init: &Path, segment: &Path, jpeg: &Path, webp: &Path) -> Vec<OsString> {
+pub(crate) fn thumbnail(init: &Path, segment: &Path, jpeg: &Path, webp: &Path) -> Vec<OsString> {
     let mut v = segments_input(init, std::slice::from_ref(&segment.to_path_buf()), "nokey");
     let (w, h) = THUMBNAIL_MAX;
     let scale = format!("scale=w='min({w},iw)':h='min({h},ih)':force_original_aspect_ratio=decrease:force_divisible_by=2");
@@ -209,12 +209,12 @@ pub fn thumbnail(init: &Path, segment: &Path, jpeg: &Path, webp: &Path) -> Vec<O
 }
 
 /// Widest motion clip.
-pub const CLIP_MAX_WIDTH: u32 = 480;
+pub(crate) const CLIP_MAX_WIDTH: u32 = 480;
 
 /// A motion clip of `duration_s` from segments on disk: decodes only those seconds
 /// (skipping frames nothing references, as the output is 10–15 fps), scales to ≤ 480 px,
 /// and writes a muted MP4 (15 fps) and an animated WebP (10 fps) from one decode.
-pub fn motion_clip(
+pub(crate) fn motion_clip(
     init: &Path,
     segments: &[PathBuf],
     offset_s: f64,
@@ -264,7 +264,7 @@ pub fn motion_clip(
 
 /// A plain MP4 with its index first (`+faststart`) from a fragmented one, by stream copy:
 /// nothing is decoded or encoded.
-pub fn remux_faststart(input: &Path, output: &Path) -> Vec<OsString> {
+pub(crate) fn remux_faststart(input: &Path, output: &Path) -> Vec<OsString> {
     let mut v = os(&[
         "-hide_banner",
         "-nostdin",
@@ -291,7 +291,7 @@ pub fn remux_faststart(input: &Path, output: &Path) -> Vec<OsString> {
 
 /// A test publisher: a lavfi pattern with a running UTC clock (when a font is available) and
 /// a tone, encoded H.264/AAC with 1 s GOPs and published over RTMP, as OBS would.
-pub fn test_publisher(url: &str, font: Option<&Path>) -> Vec<OsString> {
+pub(crate) fn test_publisher(url: &str, font: Option<&Path>) -> Vec<OsString> {
     let mut video = "testsrc2=size=1280x720:rate=30".to_string();
     if let Some(font) = font
         .and_then(Path::to_str)

@@ -1,9 +1,9 @@
 //! ffmpeg as typed data: pure argv builders ([`args`]), the one wrapper that owns every child
 //! process ([`process`]), and ffprobe ([`probe`]).
 
-pub mod args;
-pub mod probe;
-pub mod process;
+pub(crate) mod args;
+pub(crate) mod probe;
+pub(crate) mod process;
 
 /// What can go wrong running ffmpeg.
 #[derive(Debug, thiserror::Error)]

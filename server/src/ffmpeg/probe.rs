@@ -9,16 +9,16 @@ use super::FfmpegError;
 
 /// What a probe tells about a file.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ProbeInfo {
-    pub duration_s: Option<f64>,
-    pub width: Option<u32>,
-    pub height: Option<u32>,
-    pub has_video: bool,
-    pub has_audio: bool,
+pub(crate) struct ProbeInfo {
+    pub(crate) duration_s: Option<f64>,
+    pub(crate) width: Option<u32>,
+    pub(crate) height: Option<u32>,
+    pub(crate) has_video: bool,
+    pub(crate) has_audio: bool,
 }
 
 /// Probes `file` (at most 30 s).
-pub async fn probe(ffprobe: &Path, file: &Path) -> Result<ProbeInfo, FfmpegError> {
+pub(crate) async fn probe(ffprobe: &Path, file: &Path) -> Result<ProbeInfo, FfmpegError> {
     let mut args: Vec<OsString> = [
         "-v",
         "error",
@@ -59,7 +59,7 @@ pub async fn probe(ffprobe: &Path, file: &Path) -> Result<ProbeInfo, FfmpegError
 }
 
 /// Reads ffprobe's JSON.
-pub fn parse(json: &[u8]) -> Result<ProbeInfo, FfmpegError> {
+pub(crate) fn parse(json: &[u8]) -> Result<ProbeInfo, FfmpegError> {
     let v: serde_json::Value =
         serde_json::from_slice(json).map_err(|e| FfmpegError::Parse(e.to_string()))?;
     let mut info = ProbeInfo {

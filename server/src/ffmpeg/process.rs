@@ -23,7 +23,7 @@ use super::FfmpegError;
 const TAIL_LINES: usize = 12;
 
 /// A running ffmpeg (or ffprobe).
-pub struct Child {
+pub(crate) struct Child {
     child: tokio::process::Child,
     program: &'static str,
     stdin: Option<ChildStdin>,
@@ -35,7 +35,7 @@ impl Child {
     /// Starts `binary` with `args` in a new process group. With `with_stdin`, stdin is a pipe
     /// (take it with [`Child::take_stdin`]); otherwise it is closed. A `nice` above 0 runs it
     /// at lower CPU priority (background work must not delay live segmenting).
-    pub fn spawn(
+    pub(crate) fn spawn(
         program: &'static str,
         binary: &Path,
         args: &[OsString],
@@ -87,23 +87,18 @@ impl Child {
     }
 
     /// The pipe to the child's stdin, once.
-    pub fn take_stdin(&mut self) -> Option<ChildStdin> {
+    pub(crate) fn take_stdin(&mut self) -> Option<ChildStdin> {
         self.stdin.take()
     }
 
-    /// The process id, while it runs.
-    pub fn id(&self) -> Option<u32> {
-        self.child.id()
-    }
-
     /// The last lines the child wrote to stderr.
-    pub fn stderr_tail(&self) -> String {
+    pub(crate) fn stderr_tail(&self) -> String {
         let t = self.tail.lock().unwrap_or_else(|p| p.into_inner());
         t.iter().cloned().collect::<Vec<_>>().join("\n")
     }
 
     /// Waits for the child to exit (and for its stderr to be read to the end).
-    pub async fn wait(&mut self) -> std::io::Result<ExitStatus> {
+    pub(crate) async fn wait(&mut self) -> std::io::Result<ExitStatus> {
         let status = self.child.wait().await?;
         if let Some(d) = self.drain.take() {
             let _ = tokio::time::timeout(Duration::from_secs(1), d).await;
@@ -112,7 +107,7 @@ impl Child {
     }
 
     /// Sends a signal to the child's process group.
-    pub fn signal(&self, signal: Signal) {
+    pub(crate) fn signal(&self, signal: Signal) {
         if let Some(pid) = self.child.id().and_then(|p| i32::try_from(p).ok()) {
             let _ = killpg(Pid::from_raw(pid), signal);
         }
@@ -120,7 +115,7 @@ impl Child {
 
     /// Ends the child: closes stdin (ffmpeg finishes its files at EOF) and waits `grace`;
     /// then SIGINT and another `grace`; then SIGKILL.
-    pub async fn stop(&mut self, grace: Duration) -> Option<ExitStatus> {
+    pub(crate) async fn stop(&mut self, grace: Duration) -> Option<ExitStatus> {
         drop(self.stdin.take());
         if let Ok(Ok(status)) = tokio::time::timeout(grace, self.wait()).await {
             return Some(status);
@@ -135,7 +130,7 @@ impl Child {
     }
 
     /// The error for a non-zero exit.
-    pub fn failure(&self, status: ExitStatus) -> FfmpegError {
+    pub(crate) fn failure(&self, status: ExitStatus) -> FfmpegError {
         FfmpegError::Failed {
             program: self.program,
             status: describe(status),
@@ -145,7 +140,7 @@ impl Child {
 }
 
 /// `exit code 1` or `signal 9 (killed)`.
-pub fn describe(status: ExitStatus) -> String {
+pub(crate) fn describe(status: ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(c), _) => format!("exit code {c}"),
@@ -156,7 +151,7 @@ pub fn describe(status: ExitStatus) -> String {
 }
 
 /// Runs a short job to completion within `limit` (at niceness `nice`); a timeout kills it.
-pub async fn run(
+pub(crate) async fn run(
     program: &'static str,
     binary: &Path,
     args: &[OsString],
@@ -229,7 +224,6 @@ mod tests {
         .collect();
         let mut child =
             Child::spawn("ffmpeg", Path::new("ffmpeg"), &args, true, 0).expect("spawns");
-        assert!(child.id().is_some());
         let status = child.stop(Duration::from_secs(5)).await.expect("exits");
         assert!(
             status.code().is_some(),

@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 /// Refuses cross-site state-changing requests with 403.
-pub async fn same_origin(request: Request, next: Next) -> Response {
+pub(crate) async fn same_origin(request: Request, next: Next) -> Response {
     if is_safe_method(request.method()) || is_same_origin(request.headers()) {
         next.run(request).await
     } else {
@@ -23,7 +23,7 @@ fn is_safe_method(m: &Method) -> bool {
 }
 
 /// Whether a request's browser headers place it on our own origin (or say nothing).
-pub fn is_same_origin(headers: &HeaderMap) -> bool {
+pub(crate) fn is_same_origin(headers: &HeaderMap) -> bool {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         return matches!(site, "same-origin" | "none");
     }

@@ -15,7 +15,7 @@ use app::domain::AppError;
 const SERVER_FN_ERROR: &str = "serverfnerror";
 
 /// Rewrites the status of server-function error responses.
-pub async fn map_server_fn_errors(request: Request, next: Next) -> Response {
+pub(crate) async fn map_server_fn_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     if !response.headers().contains_key(SERVER_FN_ERROR) {
         return response;

@@ -20,7 +20,7 @@ use app::ssr::{auth, repo, AppState};
 use super::router::ServerState;
 
 /// Routes under `/media`.
-pub fn routes() -> Router<ServerState> {
+pub(crate) fn routes() -> Router<ServerState> {
     Router::new()
         .route("/media/assets/{file}", get(asset))
         .route("/media/streams/{stream}/{file}", get(latest_of_stream))
@@ -141,7 +141,7 @@ async fn latest_of_stream(
 
 /// Whether `rest` names a replay file: `replay.m3u8`, or `segments/r{n}/init.mp4` or
 /// `segments/r{n}/seg_{n}.m4s`. Nothing else is served from a replay folder.
-pub fn replay_member(rest: &str) -> Option<(&'static str, &'static str)> {
+pub(crate) fn replay_member(rest: &str) -> Option<(&'static str, &'static str)> {
     if rest == "replay.m3u8" {
         return Some((content_type("m3u8"), NO_CACHE));
     }

@@ -26,10 +26,10 @@ use crate::media_store::MediaStore;
 
 /// What axum handlers share.
 #[derive(Clone)]
-pub struct ServerState {
-    pub leptos: LeptosOptions,
-    pub app: AppState,
-    pub store: MediaStore,
+pub(crate) struct ServerState {
+    pub(crate) leptos: LeptosOptions,
+    pub(crate) app: AppState,
+    pub(crate) store: MediaStore,
 }
 
 impl FromRef<ServerState> for LeptosOptions {
@@ -45,7 +45,7 @@ impl FromRef<ServerState> for AppState {
 }
 
 /// Builds the whole HTTP application.
-pub fn router(state: ServerState) -> Router {
+pub(crate) fn router(state: ServerState) -> Router {
     let routes = generate_route_list(App);
     let app_state = state.app.clone();
     let context = move || {

@@ -24,21 +24,21 @@ use app::ssr::net::IpNet;
 
 /// What the listener allows.
 #[derive(Debug, Clone)]
-pub struct HttpLimits {
+pub(crate) struct HttpLimits {
     /// Connections open at once, in all.
-    pub connections: usize,
+    pub(crate) connections: usize,
     /// Connections open at once from one client address.
-    pub per_address: usize,
+    pub(crate) per_address: usize,
     /// A request's headers (and the next request on an idle connection) must arrive within
     /// this.
-    pub header_timeout: Duration,
+    pub(crate) header_timeout: Duration,
     /// Peers exempt from the per-address cap.
-    pub trusted_proxies: Vec<IpNet>,
+    pub(crate) trusted_proxies: Vec<IpNet>,
 }
 
 impl HttpLimits {
     /// The defaults with `connections` in all.
-    pub fn new(connections: usize, trusted_proxies: Vec<IpNet>) -> Self {
+    pub(crate) fn new(connections: usize, trusted_proxies: Vec<IpNet>) -> Self {
         Self {
             connections: connections.max(1),
             per_address: 256,
@@ -75,7 +75,7 @@ impl PerAddress {
 }
 
 /// Serves `router` until `shutdown`, then waits for open requests to finish.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: HttpLimits,
@@ -156,7 +156,7 @@ pub async fn serve(
 /// Raises this process's open-file limit to what the system allows (up to 65 536): every
 /// connection, ffmpeg pipe and media file needs a descriptor, and the usual soft limit of
 /// 1024 is far below what the caps above allow.
-pub fn raise_fd_limit() {
+pub(crate) fn raise_fd_limit() {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
         let want = hard.min(65_536);

@@ -18,21 +18,21 @@ use app::ssr::services;
 
 use super::media::{self, not_found, serve, NO_CACHE};
 use super::router::ServerState;
-use crate::replay::clips::{INIT, MP4, PLAYLIST, POSTER};
+use crate::clips::cut::{INIT, MP4, PLAYLIST, POSTER};
 
 /// Segments and downloads behind a link: private, and short-lived so a revoked link stops
 /// working everywhere soon.
 const SHORT: &str = "private, max-age=300";
 
 /// Routes of shared and clip files.
-pub fn routes() -> Router<ServerState> {
+pub(crate) fn routes() -> Router<ServerState> {
     Router::new()
         .route("/s/{token}/{*rest}", get(shared_file))
         .route("/media/clips/{id}/{file}", get(member_clip_file))
 }
 
 /// Whether `file` names a file of a clip folder; its content type and caching.
-pub fn clip_member(file: &str) -> Option<(&'static str, &'static str)> {
+pub(crate) fn clip_member(file: &str) -> Option<(&'static str, &'static str)> {
     match file {
         PLAYLIST => Some(("application/vnd.apple.mpegurl", NO_CACHE)),
         INIT | MP4 => Some(("video/mp4", SHORT)),

@@ -17,13 +17,13 @@ use super::admission::PendingTicket;
 use super::handler::{IngestHandler, MediaForwarder};
 
 /// The handshake must be complete this long after the connection opened.
-pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(5);
+pub(crate) const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(5);
 /// `connect` must have arrived this long after the connection opened.
-pub const CONNECT_DEADLINE: Duration = Duration::from_secs(5);
+pub(crate) const CONNECT_DEADLINE: Duration = Duration::from_secs(5);
 /// The publish must be accepted this long after the connection opened.
-pub const PUBLISH_DEADLINE: Duration = Duration::from_secs(10);
+pub(crate) const PUBLISH_DEADLINE: Duration = Duration::from_secs(10);
 /// A publisher that sends nothing for this long is gone (ends a stalled publish).
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Writing our (small) replies must not take longer than this.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Read buffer before and after a publish is accepted.
@@ -32,7 +32,7 @@ const LARGE_BUFFER: usize = 64 << 10;
 
 /// How a connection ended.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Ending {
+pub(crate) enum Ending {
     /// The peer closed it, or unpublished.
     Peer,
     /// Cut by the server (shutdown, eviction, the supervisor).
@@ -48,7 +48,7 @@ pub enum Ending {
 }
 
 /// Serves one connection to its end.
-pub async fn serve(
+pub(crate) async fn serve(
     mut socket: TcpStream,
     peer: SocketAddr,
     id: u64,

@@ -18,12 +18,12 @@ use crate::runner::gop::MediaTag;
 use crate::runner::{BeginError, Publisher, Supervisor};
 
 /// The only application name publishers use.
-pub const APP: &str = "live";
+pub(crate) const APP: &str = "live";
 /// Pause before answering a wrong key (slows guessing down).
 const WRONG_KEY_DELAY: Duration = Duration::from_millis(750);
 
 /// Key checks and session start-up for the ingest.
-pub struct IngestHandler {
+pub(crate) struct IngestHandler {
     state: AppState,
     supervisor: Supervisor,
     wrong_keys: FailureLimiter,
@@ -31,14 +31,14 @@ pub struct IngestHandler {
 
 /// A refused publish, as the publisher is told.
 #[derive(Debug)]
-pub struct Refused {
-    pub why: Refusal,
-    pub message: String,
+pub(crate) struct Refused {
+    pub(crate) why: Refusal,
+    pub(crate) message: String,
 }
 
 impl IngestHandler {
     /// A handler that starts sessions on `supervisor`.
-    pub fn new(state: AppState, supervisor: Supervisor) -> Self {
+    pub(crate) fn new(state: AppState, supervisor: Supervisor) -> Self {
         Self {
             state,
             supervisor,
@@ -47,14 +47,14 @@ impl IngestHandler {
     }
 
     /// Whether an address has tried too many wrong keys lately.
-    pub fn blocked(&self, ip: IpAddr) -> bool {
+    pub(crate) fn blocked(&self, ip: IpAddr) -> bool {
         self.wrong_keys
             .check(&ip.to_string(), Instant::now())
             .is_err()
     }
 
     /// Whether `connect` names our application; the refusal says how to publish.
-    pub fn check_app(app: &str) -> Result<(), &'static str> {
+    pub(crate) fn check_app(app: &str) -> Result<(), &'static str> {
         if app.trim_matches('/') == APP {
             Ok(())
         } else {
@@ -64,7 +64,7 @@ impl IngestHandler {
 
     /// Checks a stream key and starts the group's session. `cut` closes the connection when
     /// the supervisor ends the session from its side.
-    pub async fn authorize(
+    pub(crate) async fn authorize(
         &self,
         stream_key: &str,
         peer: SocketAddr,
@@ -123,7 +123,7 @@ impl IngestHandler {
     }
 
     /// The publisher's connection closed, however it ended: its session ends.
-    pub async fn ended(&self, publisher: Publisher, by_server: bool) {
+    pub(crate) async fn ended(&self, publisher: Publisher, by_server: bool) {
         let reason = if by_server {
             "disconnected by the server"
         } else {
@@ -148,7 +148,7 @@ impl IngestHandler {
 
 /// Hands an accepted publisher's media to its session: timestamps made relative to the first
 /// tag, and when the session falls behind, tags dropped until the next video keyframe.
-pub struct MediaForwarder {
+pub(crate) struct MediaForwarder {
     publisher: Publisher,
     first_ts: Option<u32>,
     dropped: u64,
@@ -158,7 +158,7 @@ pub struct MediaForwarder {
 
 impl MediaForwarder {
     /// Forwards to `publisher`'s session.
-    pub fn new(publisher: Publisher) -> Self {
+    pub(crate) fn new(publisher: Publisher) -> Self {
         Self {
             publisher,
             first_ts: None,
@@ -168,7 +168,7 @@ impl MediaForwarder {
     }
 
     /// Passes one tag on; `false` once the session no longer takes media.
-    pub fn forward(&mut self, media: Media) -> bool {
+    pub(crate) fn forward(&mut self, media: Media) -> bool {
         let first = *self.first_ts.get_or_insert(media.timestamp);
         let tag = MediaTag {
             kind: match media.kind {
@@ -206,7 +206,7 @@ impl MediaForwarder {
     }
 
     /// The publisher, to end its session.
-    pub fn into_publisher(self) -> Publisher {
+    pub(crate) fn into_publisher(self) -> Publisher {
         self.publisher
     }
 }

@@ -8,10 +8,9 @@
 //!   [`crate::runner::Supervisor`].
 
 pub mod admission;
-pub mod connection;
-pub mod handler;
+pub(crate) mod connection;
+pub(crate) mod handler;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,8 +24,7 @@ use connection::Ending;
 use handler::IngestHandler;
 
 /// The running listener.
-pub struct Ingest {
-    pub addr: SocketAddr,
+pub(crate) struct Ingest {
     /// Who holds connections, and what admission did.
     pub admission: Arc<Admission>,
     stop: CancellationToken,
@@ -35,7 +33,7 @@ pub struct Ingest {
 
 impl Ingest {
     /// Serves a bound listener until [`Ingest::stop`].
-    pub fn serve(
+    pub(crate) fn serve(
         listener: TcpListener,
         handler: Arc<IngestHandler>,
         limits: AdmissionLimits,
@@ -89,7 +87,6 @@ impl Ingest {
         });
         tracing::info!(rtmp.addr = %addr, "rtmp ingest listening");
         Ok(Self {
-            addr,
             admission,
             stop,
             tracker,

@@ -1,7 +1,7 @@
 //! Reads a JPEG's size from its start-of-frame marker.
 
 /// `(width, height)` of a baseline or progressive JPEG.
-pub fn size(data: &[u8]) -> Option<(u32, u32)> {
+pub(crate) fn size(data: &[u8]) -> Option<(u32, u32)> {
     if data.get(0..2)? != [0xFF, 0xD8] {
         return None;
     }

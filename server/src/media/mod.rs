@@ -4,6 +4,6 @@
 
 pub use rtmp_ingest::flv;
 pub mod fmp4;
-pub mod jpeg;
+pub(crate) mod jpeg;
 pub mod m3u8;
-pub mod webp;
+pub(crate) mod webp;

@@ -3,12 +3,12 @@
 
 /// What a WebP file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WebpInfo {
-    pub width: u32,
-    pub height: u32,
-    pub frames: u32,
+pub(crate) struct WebpInfo {
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) frames: u32,
     /// Sum of the frame durations (0 for a still image).
-    pub duration_ms: u64,
+    pub(crate) duration_ms: u64,
 }
 
 fn u24(b: &[u8]) -> u32 {
@@ -16,7 +16,7 @@ fn u24(b: &[u8]) -> u32 {
 }
 
 /// Parses the chunk list; `None` if this is not a WebP file.
-pub fn info(data: &[u8]) -> Option<WebpInfo> {
+pub(crate) fn info(data: &[u8]) -> Option<WebpInfo> {
     if data.len() < 12 || &data[0..4] != b"RIFF" || &data[8..12] != b"WEBP" {
         return None;
     }

@@ -7,22 +7,22 @@ use std::time::{Duration, Instant};
 
 /// What to do after a child exited unexpectedly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     RestartAfter(Duration),
     GiveUp,
 }
 
 /// Restart bookkeeping for one supervised process.
 #[derive(Debug, Clone)]
-pub struct RestartPolicy {
+pub(crate) struct RestartPolicy {
     failures: u32,
     started: Option<Instant>,
 }
 
 /// Failures in a row before giving up.
-pub const MAX_FAILURES: u32 = 5;
+pub(crate) const MAX_FAILURES: u32 = 5;
 /// A run this long counts as healthy.
-pub const HEALTHY_RUN: Duration = Duration::from_secs(30);
+pub(crate) const HEALTHY_RUN: Duration = Duration::from_secs(30);
 
 impl Default for RestartPolicy {
     fn default() -> Self {
@@ -32,7 +32,7 @@ impl Default for RestartPolicy {
 
 impl RestartPolicy {
     /// A fresh policy.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             failures: 0,
             started: None,
@@ -40,12 +40,12 @@ impl RestartPolicy {
     }
 
     /// A run started at `now`.
-    pub fn started(&mut self, now: Instant) {
+    pub(crate) fn started(&mut self, now: Instant) {
         self.started = Some(now);
     }
 
     /// The run ended in failure at `now`.
-    pub fn failed(&mut self, now: Instant) -> Decision {
+    pub(crate) fn failed(&mut self, now: Instant) -> Decision {
         if self
             .started
             .is_some_and(|s| now.saturating_duration_since(s) >= HEALTHY_RUN)
@@ -60,13 +60,8 @@ impl RestartPolicy {
         Decision::RestartAfter(Duration::from_millis(jitter(ms, rand::random::<u32>())))
     }
 
-    /// The delay without its jitter (for tests and logs).
-    pub fn nominal(failures: u32) -> Duration {
-        Duration::from_millis(250u64.saturating_mul(1 << failures.saturating_sub(1).min(10)))
-    }
-
     /// Failures in a row so far.
-    pub fn failures(&self) -> u32 {
+    pub(crate) fn failures(&self) -> u32 {
         self.failures
     }
 }

@@ -21,7 +21,7 @@ const CLIP_NICE: u8 = 10;
 
 /// Makes one clip of the window `[from, to]` (media seconds) out of `segments`, which cover
 /// it and come from one ffmpeg run.
-pub async fn make(
+pub(crate) async fn make(
     ctx: Arc<RunnerCtx>,
     key: RenditionKey,
     segments: Vec<Segment>,

@@ -260,7 +260,7 @@ pub async fn run(ctx: &RunnerCtx) -> Report {
             r.remove_part(path).await;
         } else if name == "replay.m3u8" {
             settle_playlist(&mut r, &known, key, path).await;
-        } else if matches!(dir_name, "recordings" | "thumbnails" | "clips") {
+        } else if matches!(dir_name, "recordings" | "thumbnails" | "motion" | "clips") {
             let Some(rel) = ctx.store.relative(path) else {
                 continue;
             };

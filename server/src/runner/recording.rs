@@ -38,15 +38,15 @@ struct OpenFile {
 
 /// A finished recording file.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Closed {
-    pub asset_id: i64,
-    pub path: PathBuf,
-    pub duration_s: f64,
-    pub integrity: Integrity,
+pub(crate) struct Closed {
+    pub(crate) asset_id: i64,
+    pub(crate) path: PathBuf,
+    pub(crate) duration_s: f64,
+    pub(crate) integrity: Integrity,
 }
 
 /// The recording of one rendition in one session.
-pub struct Recorder {
+pub(crate) struct Recorder {
     key: RenditionKey,
     next_index: u32,
     open: Option<OpenFile>,
@@ -54,7 +54,7 @@ pub struct Recorder {
 
 impl Recorder {
     /// A recorder with no file open yet.
-    pub fn new(key: RenditionKey) -> Self {
+    pub(crate) fn new(key: RenditionKey) -> Self {
         Self {
             key,
             next_index: 1,
@@ -62,14 +62,9 @@ impl Recorder {
         }
     }
 
-    /// Whether a file is being written.
-    pub fn is_open(&self) -> bool {
-        self.open.is_some()
-    }
-
     /// Appends a segment (its bytes already read), first closing the current file if the
     /// segment would not fit under the file's limit or belongs to a different init segment.
-    pub async fn append(
+    pub(crate) async fn append(
         &mut self,
         ctx: &RunnerCtx,
         seg: &Segment,
@@ -142,7 +137,7 @@ impl Recorder {
     }
 
     /// Closes the current file: sync, rename, probe, register.
-    pub async fn close(&mut self, ctx: &RunnerCtx) -> Option<Closed> {
+    pub(crate) async fn close(&mut self, ctx: &RunnerCtx) -> Option<Closed> {
         let OpenFile {
             part,
             target,
@@ -175,7 +170,7 @@ impl Recorder {
 
 /// Probes a finished file and registers it; a probe shorter than what was written marks
 /// it partial.
-pub async fn register(
+pub(crate) async fn register(
     ctx: &RunnerCtx,
     key: RenditionKey,
     path: &std::path::Path,

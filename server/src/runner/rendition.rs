@@ -30,7 +30,7 @@ const CLIP_HORIZON_S: f64 = 65.0;
 const JOB_FAILURES: u32 = 3;
 
 /// The worker of one stream in one session.
-pub struct Rendition {
+pub(crate) struct Rendition {
     ctx: Arc<RunnerCtx>,
     key: RenditionKey,
     started_at: DateTime<Utc>,
@@ -51,7 +51,7 @@ pub struct Rendition {
 
 impl Rendition {
     /// A worker for `key`, started at `started_at` (wall clock of media time zero).
-    pub fn new(
+    pub(crate) fn new(
         ctx: Arc<RunnerCtx>,
         key: RenditionKey,
         started_at: DateTime<Utc>,
@@ -86,7 +86,7 @@ impl Rendition {
     }
 
     /// Runs until every source has finished with this rendition.
-    pub async fn run(mut self, mut events: mpsc::Receiver<SegmentEvent>) {
+    pub(crate) async fn run(mut self, mut events: mpsc::Receiver<SegmentEvent>) {
         for kind in ProcessKind::ALL {
             if self.config(kind).enabled() {
                 self.set(kind, JobState::Starting);
@@ -304,9 +304,6 @@ impl Rendition {
         if self.in_flight.insert(kind) {
             return true;
         }
-        self.ctx
-            .skipped
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::warn!(
             stream.id = self.key.stream_id,
             job.kind = kind.key(),

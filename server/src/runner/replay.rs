@@ -16,7 +16,7 @@ use crate::media::m3u8::{self, Entry};
 use crate::media_store::{MediaStore, RenditionKey};
 
 /// The replay playlist of one rendition in one session.
-pub struct Replay {
+pub(crate) struct Replay {
     key: RenditionKey,
     dir: PathBuf,
     playlist: PathBuf,
@@ -29,7 +29,7 @@ pub struct Replay {
 
 impl Replay {
     /// An empty replay for a rendition.
-    pub fn new(store: &MediaStore, key: RenditionKey) -> Self {
+    pub(crate) fn new(store: &MediaStore, key: RenditionKey) -> Self {
         Self {
             key,
             dir: store.rendition(key),
@@ -43,18 +43,18 @@ impl Replay {
     }
 
     /// Segments the playlist lists (they must stay on disk).
-    pub fn segments(&self) -> impl Iterator<Item = &Segment> {
+    pub(crate) fn segments(&self) -> impl Iterator<Item = &Segment> {
         self.entries.iter()
     }
 
     /// Whether anything was ever listed.
-    pub fn is_started(&self) -> bool {
+    pub(crate) fn is_started(&self) -> bool {
         self.asset_id.is_some()
     }
 
     /// Adds a segment, trims the window to `window` (at this segment: a changed window applies
     /// here), rewrites the playlist.
-    pub async fn push(
+    pub(crate) async fn push(
         &mut self,
         ctx: &RunnerCtx,
         seg: &Segment,
@@ -84,7 +84,7 @@ impl Replay {
     }
 
     /// Closes the playlist (ENDLIST) and updates the asset's size and duration.
-    pub async fn close(&mut self, ctx: &RunnerCtx) {
+    pub(crate) async fn close(&mut self, ctx: &RunnerCtx) {
         if self.closed || self.asset_id.is_none() {
             return;
         }

@@ -4,14 +4,14 @@
 
 /// Media-time bookkeeping of one repeating process.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     last: Option<f64>,
 }
 
 impl Schedule {
     /// A thumbnail is due for a segment starting at `start` when none was made yet, or
     /// `interval` seconds have passed since the last.
-    pub fn thumbnail_due(&mut self, start: f64, interval: u32) -> bool {
+    pub(crate) fn thumbnail_due(&mut self, start: f64, interval: u32) -> bool {
         let due = self
             .last
             .is_none_or(|last| start + 0.05 >= last + f64::from(interval));
@@ -24,7 +24,7 @@ impl Schedule {
     /// A motion clip `[end - duration, end]` is due when `duration` seconds of media exist
     /// since `origin` and `interval` seconds passed since the last clip ended. Returns the
     /// window.
-    pub fn clip_due(
+    pub(crate) fn clip_due(
         &mut self,
         origin: f64,
         end: f64,
@@ -46,7 +46,7 @@ impl Schedule {
     }
 
     /// Forgets the last run (a process turned off and on starts again at once).
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.last = None;
     }
 }

@@ -11,34 +11,34 @@ use crate::media::fmp4;
 
 /// A completed segment of a rendition.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Segment {
-    pub run: u32,
-    pub path: PathBuf,
-    pub init: PathBuf,
+pub(crate) struct Segment {
+    pub(crate) run: u32,
+    pub(crate) path: PathBuf,
+    pub(crate) init: PathBuf,
     /// Media time of its first frame, seconds since the session's first tag.
-    pub start: f64,
-    pub duration: f64,
+    pub(crate) start: f64,
+    pub(crate) duration: f64,
     /// Wall-clock time of its first frame.
-    pub wall: DateTime<Utc>,
+    pub(crate) wall: DateTime<Utc>,
 }
 
 impl Segment {
     /// Media time where it ends.
-    pub fn end(&self) -> f64 {
+    pub(crate) fn end(&self) -> f64 {
         self.start + self.duration
     }
 }
 
 /// An init segment read once per run.
 #[derive(Debug, Clone)]
-pub struct InitInfo {
-    pub bytes: Vec<u8>,
-    pub timescales: HashMap<u32, u32>,
+pub(crate) struct InitInfo {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) timescales: HashMap<u32, u32>,
 }
 
 impl InitInfo {
     /// Reads and parses an init segment.
-    pub async fn read(path: &Path) -> Result<Arc<Self>, JobError> {
+    pub(crate) async fn read(path: &Path) -> Result<Arc<Self>, JobError> {
         let bytes = tokio::fs::read(path).await.map_err(JobError::io(path))?;
         let timescales = fmp4::timescales(&bytes)?;
         Ok(Arc::new(Self { bytes, timescales }))

@@ -26,22 +26,22 @@ use crate::media_store::RenditionKey;
 
 /// What a session needs to know when it starts.
 #[derive(Debug, Clone)]
-pub struct SessionPlan {
-    pub organisation_id: i64,
-    pub group_id: i64,
-    pub session_id: i64,
-    pub started_at: DateTime<Utc>,
+pub(crate) struct SessionPlan {
+    pub(crate) organisation_id: i64,
+    pub(crate) group_id: i64,
+    pub(crate) session_id: i64,
+    pub(crate) started_at: DateTime<Utc>,
     /// Ingest first, then the transcoding profiles.
-    pub streams: Vec<StreamInfo>,
+    pub(crate) streams: Vec<StreamInfo>,
 }
 
 /// How the supervisor talks to a running session.
 #[derive(Debug, Clone)]
-pub struct SessionControl {
+pub(crate) struct SessionControl {
     /// Settings were saved: reload and apply them.
-    pub reload: Arc<Notify>,
+    pub(crate) reload: Arc<Notify>,
     /// Stop now (server shutdown); files are still finished.
-    pub cancel: CancellationToken,
+    pub(crate) cancel: CancellationToken,
 }
 
 /// Tags queued per source before the source counts as behind.
@@ -148,7 +148,7 @@ fn profiles_needed(plan: &SessionPlan, settings: &HashMap<i64, StreamSettings>) 
 }
 
 /// Runs the session until the publisher's tags end or `control.cancel` fires.
-pub async fn run(
+pub(crate) async fn run(
     ctx: Arc<RunnerCtx>,
     plan: SessionPlan,
     mut tags: mpsc::Receiver<MediaTag>,

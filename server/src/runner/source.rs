@@ -24,20 +24,20 @@ use crate::media_store::RenditionKey;
 
 /// A completed segment, as a rendition hears of it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SegmentEvent {
+pub(crate) struct SegmentEvent {
     /// The ffmpeg run that wrote it (segments of one run share an init segment).
-    pub run: u32,
-    pub path: PathBuf,
-    pub init: PathBuf,
-    pub duration: f64,
+    pub(crate) run: u32,
+    pub(crate) path: PathBuf,
+    pub(crate) init: PathBuf,
+    pub(crate) duration: f64,
 }
 
 /// One rendition a source writes.
 #[derive(Debug, Clone)]
-pub struct SourceOutput {
-    pub key: RenditionKey,
-    pub encode: Option<Encode>,
-    pub segments: mpsc::Sender<SegmentEvent>,
+pub(crate) struct SourceOutput {
+    pub(crate) key: RenditionKey,
+    pub(crate) encode: Option<Encode>,
+    pub(crate) segments: mpsc::Sender<SegmentEvent>,
 }
 
 /// How long a write to ffmpeg's stdin may block before the child counts as stuck.
@@ -88,7 +88,7 @@ impl Watcher {
 
 /// Runs a source until its tag channel closes (the publisher left) or `cancel` fires, then
 /// lets ffmpeg finish its last segment.
-pub async fn run(
+pub(crate) async fn run(
     ctx: Arc<RunnerCtx>,
     outputs: Vec<SourceOutput>,
     mut tags: mpsc::Receiver<MediaTag>,

@@ -15,7 +15,11 @@ use crate::media::{jpeg, webp};
 use crate::media_store::{MediaStore, RenditionKey};
 
 /// Makes one thumbnail from `seg`.
-pub async fn make(ctx: Arc<RunnerCtx>, key: RenditionKey, seg: Segment) -> Result<(), JobError> {
+pub(crate) async fn make(
+    ctx: Arc<RunnerCtx>,
+    key: RenditionKey,
+    seg: Segment,
+) -> Result<(), JobError> {
     let ms = (seg.start * 1000.0).round().max(0.0) as u64;
     let jpg = ctx.store.thumbnail(key, ms, "jpg");
     let wbp = ctx.store.thumbnail(key, ms, "webp");
@@ -98,7 +102,7 @@ pub async fn make(ctx: Arc<RunnerCtx>, key: RenditionKey, seg: Segment) -> Resul
 /// Deletes a stream's assets of `kind` beyond the newest `keep` files: rows first, then
 /// files, so a crash in between leaves files without rows (quarantined at the next start),
 /// never rows without files.
-pub async fn prune(ctx: &RunnerCtx, stream_id: i64, kind: ProcessKind, keep: i64) {
+pub(crate) async fn prune(ctx: &RunnerCtx, stream_id: i64, kind: ProcessKind, keep: i64) {
     let Ok(old) = assets::beyond_newest(&ctx.state.db, stream_id, kind, keep).await else {
         return;
     };

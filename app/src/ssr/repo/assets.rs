@@ -292,18 +292,6 @@ pub async fn page(
         .collect()
 }
 
-/// Assets of a session, oldest first.
-pub async fn for_session(db: &Db, session_id: i64) -> Result<Vec<AssetRow>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM assets WHERE session_id = ? ORDER BY created_at, id");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(session_id)
-        .fetch_all(db)
-        .await?
-        .into_iter()
-        .map(map)
-        .collect()
-}
-
 /// Every asset's id and path (start-up reconciliation).
 pub async fn all_paths(db: &Db) -> Result<Vec<(i64, String)>, sqlx::Error> {
     sqlx::query_as("SELECT id, path FROM assets")

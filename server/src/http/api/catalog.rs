@@ -22,67 +22,67 @@ use crate::http::router::ServerState;
 /// Filters and paging of the session list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct SessionQuery {
+pub(crate) struct SessionQuery {
     /// Only this stream group's sessions.
-    pub group_id: Option<i64>,
+    pub(crate) group_id: Option<i64>,
     /// Started at or after this time (RFC 3339).
-    pub from: Option<DateTime<Utc>>,
+    pub(crate) from: Option<DateTime<Utc>>,
     /// Started before this time (RFC 3339).
-    pub to: Option<DateTime<Utc>>,
+    pub(crate) to: Option<DateTime<Utc>>,
     /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
     /// Page size, 1–100 (50 by default).
-    pub limit: Option<i64>,
+    pub(crate) limit: Option<i64>,
 }
 
 /// A page of sessions, newest first.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SessionPage {
-    pub items: Vec<LiveSession>,
+pub(crate) struct SessionPage {
+    pub(crate) items: Vec<LiveSession>,
     /// Pass as `cursor` for the next page; absent on the last one.
-    pub next_cursor: Option<String>,
+    pub(crate) next_cursor: Option<String>,
 }
 
 /// Filters and paging of the asset list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct AssetQuery {
+pub(crate) struct AssetQuery {
     /// Only this stream's assets.
-    pub stream_id: Option<i64>,
+    pub(crate) stream_id: Option<i64>,
     /// Only this session's assets.
-    pub session_id: Option<i64>,
+    pub(crate) session_id: Option<i64>,
     /// `thumbnail`, `motion_clip`, `recording` or `replay`.
-    pub kind: Option<AssetKind>,
+    pub(crate) kind: Option<AssetKind>,
     /// Made at or after this time (RFC 3339).
-    pub from: Option<DateTime<Utc>>,
+    pub(crate) from: Option<DateTime<Utc>>,
     /// Made before this time (RFC 3339).
-    pub to: Option<DateTime<Utc>>,
+    pub(crate) to: Option<DateTime<Utc>>,
     /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
     /// Page size, 1–100 (50 by default).
-    pub limit: Option<i64>,
+    pub(crate) limit: Option<i64>,
 }
 
 /// A page of assets, newest first.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AssetPage {
-    pub items: Vec<Asset>,
+pub(crate) struct AssetPage {
+    pub(crate) items: Vec<Asset>,
     /// Pass as `cursor` for the next page; absent on the last one.
-    pub next_cursor: Option<String>,
+    pub(crate) next_cursor: Option<String>,
 }
 
 /// An asset id in the path.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
-pub struct AssetPath {
+pub(crate) struct AssetPath {
     /// The asset.
-    pub asset_id: i64,
+    pub(crate) asset_id: i64,
 }
 
 /// The organisation's live sessions.
 #[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions and assets",
     params(SessionQuery), responses((status = 200, body = SessionPage), Errors))]
-pub async fn list_sessions(
+pub(crate) async fn list_sessions(
     State(s): State<ServerState>,
     ApiCaller(caller): ApiCaller,
     ApiQuery(q): ApiQuery<SessionQuery>,
@@ -103,7 +103,7 @@ pub async fn list_sessions(
 /// The organisation's assets: thumbnails, motion clips, recording files, replays.
 #[utoipa::path(get, path = "/api/v1/assets", tag = "sessions and assets",
     params(AssetQuery), responses((status = 200, body = AssetPage), Errors))]
-pub async fn list_assets(
+pub(crate) async fn list_assets(
     State(s): State<ServerState>,
     ApiCaller(caller): ApiCaller,
     ApiQuery(q): ApiQuery<AssetQuery>,
@@ -129,7 +129,7 @@ pub async fn list_assets(
 /// One asset.
 #[utoipa::path(get, path = "/api/v1/assets/{asset_id}", tag = "sessions and assets",
     params(AssetPath), responses((status = 200, body = Asset), Errors))]
-pub async fn get_asset(
+pub(crate) async fn get_asset(
     State(s): State<ServerState>,
     ApiCaller(caller): ApiCaller,
     ApiPath(p): ApiPath<AssetPath>,
@@ -146,7 +146,7 @@ pub async fn get_asset(
 #[utoipa::path(get, path = "/api/v1/assets/{asset_id}/file", tag = "sessions and assets",
     params(AssetPath),
     responses((status = 200, description = "The file", content(("image/jpeg"), ("image/webp"), ("video/mp4"))), Errors))]
-pub async fn asset_file(
+pub(crate) async fn asset_file(
     State(s): State<ServerState>,
     ApiCaller(caller): ApiCaller,
     ApiPath(p): ApiPath<AssetPath>,
@@ -173,7 +173,7 @@ pub async fn asset_file(
 #[utoipa::path(get, path = "/api/v1/streams/{stream_id}/thumbnail.jpg", tag = "sessions and assets",
     params(StreamPath),
     responses((status = 200, description = "The newest thumbnail", content_type = "image/jpeg"), Errors))]
-pub async fn latest_thumbnail(
+pub(crate) async fn latest_thumbnail(
     State(s): State<ServerState>,
     ApiCaller(caller): ApiCaller,
     ApiPath(p): ApiPath<StreamPath>,

@@ -16,31 +16,31 @@ use crate::http::router::ServerState;
 /// Which stream's clips.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ClipQuery {
+pub(crate) struct ClipQuery {
     /// The stream.
-    pub stream_id: i64,
+    pub(crate) stream_id: i64,
 }
 
 /// A clip id in the path.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
-pub struct ClipPath {
+pub(crate) struct ClipPath {
     /// The clip.
-    pub clip_id: i64,
+    pub(crate) clip_id: i64,
 }
 
 /// A share link id in the path.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
-pub struct LinkPath {
+pub(crate) struct LinkPath {
     /// The share link.
-    pub link_id: i64,
+    pub(crate) link_id: i64,
 }
 
 /// A stream's clips, newest first, each with its newest share link.
 #[utoipa::path(get, path = "/api/v1/clips", tag = "clips",
     params(ClipQuery), responses((status = 200, body = Vec<Clip>), Errors))]
-pub async fn list_clips(
+pub(crate) async fn list_clips(
     State(s): State<ServerState>,
     ApiCaller(caller): ApiCaller,
     ApiQuery(q): ApiQuery<ClipQuery>,
@@ -52,7 +52,7 @@ pub async fn list_clips(
 /// boundaries) and makes its share link. The MP4 download follows within a second or so.
 #[utoipa::path(post, path = "/api/v1/clips", tag = "clips",
     request_body = NewClip, responses((status = 201, body = Clip), Errors))]
-pub async fn create_clip(
+pub(crate) async fn create_clip(
     State(s): State<ServerState>,
     ApiCaller(caller): ApiCaller,
     ApiJson(input): ApiJson<NewClip>,
@@ -66,7 +66,7 @@ pub async fn create_clip(
 /// Deletes a clip, its share links and its files.
 #[utoipa::path(delete, path = "/api/v1/clips/{clip_id}", tag = "clips",
     params(ClipPath), responses((status = 204), Errors))]
-pub async fn delete_clip(
+pub(crate) async fn delete_clip(
     State(s): State<ServerState>,
     ApiCaller(caller): ApiCaller,
     ApiPath(p): ApiPath<ClipPath>,
@@ -78,7 +78,7 @@ pub async fn delete_clip(
 /// Revokes a share link: from now on it shows not-found.
 #[utoipa::path(post, path = "/api/v1/share-links/{link_id}/revoke", tag = "clips",
     params(LinkPath), responses((status = 204), Errors))]
-pub async fn revoke_link(
+pub(crate) async fn revoke_link(
     State(s): State<ServerState>,
     ApiCaller(caller): ApiCaller,
     ApiPath(p): ApiPath<LinkPath>,

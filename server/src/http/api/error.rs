@@ -13,28 +13,28 @@ use app::domain::{AppError, FieldError};
 
 /// What every failed call answers.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
+pub(crate) struct ErrorBody {
+    pub(crate) error: ErrorDetail,
 }
 
 /// The error itself.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
+pub(crate) struct ErrorDetail {
     /// Stable machine code: `unauthenticated`, `forbidden`, `package_required`, `not_found`,
     /// `validation_failed`, `conflict`, `bad_request`, `rate_limited`, `limit_reached`,
     /// `busy`, `internal`.
-    pub code: String,
+    pub(crate) code: String,
     /// What a person reads.
-    pub message: String,
+    pub(crate) message: String,
     /// For `validation_failed`: every wrong field with its value and the allowed range.
-    pub fields: Vec<FieldError>,
+    pub(crate) fields: Vec<FieldError>,
     /// For `conflict`: the settings as they are now.
-    pub current: Option<Vec<StreamProcessing>>,
+    pub(crate) current: Option<Vec<StreamProcessing>>,
 }
 
 /// An error a handler returns.
 #[derive(Debug)]
-pub struct ApiError(pub AppError);
+pub(crate) struct ApiError(pub AppError);
 
 impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
@@ -44,7 +44,7 @@ impl From<AppError> for ApiError {
 
 impl ApiError {
     /// A 400 for a request that could not be read.
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         ApiError(AppError::BadRequest(message.into()))
     }
 }
@@ -111,7 +111,7 @@ impl IntoResponse for ApiError {
 /// The error answers every route may give, for the OpenAPI document.
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code)]
-pub enum Errors {
+pub(crate) enum Errors {
     /// The request could not be read (malformed JSON, a wrong type, a bad path or query).
     #[response(status = 400)]
     BadRequest(#[to_schema] ErrorBody),
@@ -144,7 +144,7 @@ pub enum Errors {
 /// What a write of versioned settings may also answer.
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code)]
-pub enum Conflicts {
+pub(crate) enum Conflicts {
     /// Someone changed the settings since the version given: nothing was saved; the body has
     /// the current values.
     #[response(status = 409)]

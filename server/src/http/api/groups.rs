@@ -16,31 +16,31 @@ use crate::http::router::ServerState;
 /// A group id in the path.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
-pub struct GroupPath {
+pub(crate) struct GroupPath {
     /// The stream group.
-    pub group_id: i64,
+    pub(crate) group_id: i64,
 }
 
 /// A stream id in the path.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
-pub struct StreamPath {
+pub(crate) struct StreamPath {
     /// The stream (an ingest or a transcoding profile).
-    pub stream_id: i64,
+    pub(crate) stream_id: i64,
 }
 
 /// A new name for a group.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct GroupRename {
+pub(crate) struct GroupRename {
     /// 1–80 characters; the profiles are renamed "<name> <quality>".
-    pub name: String,
+    pub(crate) name: String,
 }
 
 /// A freshly issued publish key.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct StreamKey {
+pub(crate) struct StreamKey {
     /// Publish to `rtmp://<host>:1935/live/<stream_key>`; the old key stops working.
-    pub stream_key: String,
+    pub(crate) stream_key: String,
 }
 
 fn host(headers: &HeaderMap) -> Option<&str> {
@@ -50,7 +50,7 @@ fn host(headers: &HeaderMap) -> Option<&str> {
 /// The organisation's stream groups with their live status.
 #[utoipa::path(get, path = "/api/v1/stream-groups", tag = "stream groups",
     responses((status = 200, body = Vec<StreamGroupSummary>), Errors))]
-pub async fn list_groups(
+pub(crate) async fn list_groups(
     State(s): State<ServerState>,
     ApiCaller(caller): ApiCaller,
 ) -> Result<Json<Vec<StreamGroupSummary>>, ApiError> {
@@ -62,7 +62,7 @@ pub async fn list_groups(
 #[utoipa::path(post, path = "/api/v1/stream-groups", tag = "stream groups",
     request_body = NewStreamGroup,
     responses((status = 201, body = StreamGroupDetail), Errors))]
-pub async fn create_group(
+pub(crate) async fn create_group(
     State(s): State<ServerState>,
     headers: HeaderMap,
     ApiCaller(caller): ApiCaller,
@@ -76,7 +76,7 @@ pub async fn create_group(
 /// One group with its streams and publish details (the key only for roles that may see it).
 #[utoipa::path(get, path = "/api/v1/stream-groups/{group_id}", tag = "stream groups",
     params(GroupPath), responses((status = 200, body = StreamGroupDetail), Errors))]
-pub async fn get_group(
+pub(crate) async fn get_group(
     State(s): State<ServerState>,
     headers: HeaderMap,
     ApiCaller(caller): ApiCaller,
@@ -91,7 +91,7 @@ pub async fn get_group(
 #[utoipa::path(patch, path = "/api/v1/stream-groups/{group_id}", tag = "stream groups",
     params(GroupPath), request_body = GroupRename,
     responses((status = 200, body = StreamGroupDetail), Errors))]
-pub async fn rename_group(
+pub(crate) async fn rename_group(
     State(s): State<ServerState>,
     headers: HeaderMap,
     ApiCaller(caller): ApiCaller,
@@ -107,7 +107,7 @@ pub async fn rename_group(
 /// Deletes a group with its streams and settings; a live publisher is disconnected.
 #[utoipa::path(delete, path = "/api/v1/stream-groups/{group_id}", tag = "stream groups",
     params(GroupPath), responses((status = 204), Errors))]
-pub async fn delete_group(
+pub(crate) async fn delete_group(
     State(s): State<ServerState>,
     ApiCaller(caller): ApiCaller,
     ApiPath(p): ApiPath<GroupPath>,
@@ -119,7 +119,7 @@ pub async fn delete_group(
 /// Issues a new publish key (admins); the old key stops working and a publisher on it is cut.
 #[utoipa::path(post, path = "/api/v1/stream-groups/{group_id}/key", tag = "stream groups",
     params(GroupPath), responses((status = 200, body = StreamKey), Errors))]
-pub async fn regenerate_key(
+pub(crate) async fn regenerate_key(
     State(s): State<ServerState>,
     ApiCaller(caller): ApiCaller,
     ApiPath(p): ApiPath<GroupPath>,
@@ -132,7 +132,7 @@ pub async fn regenerate_key(
 /// One stream.
 #[utoipa::path(get, path = "/api/v1/streams/{stream_id}", tag = "stream groups",
     params(StreamPath), responses((status = 200, body = StreamInfo), Errors))]
-pub async fn get_stream(
+pub(crate) async fn get_stream(
     State(s): State<ServerState>,
     ApiCaller(caller): ApiCaller,
     ApiPath(p): ApiPath<StreamPath>,

@@ -4,12 +4,12 @@
 //! the same. The OpenAPI document is generated from these handlers (utoipa) and served at
 //! `/api/v1/openapi.json`, with a reference page at `/api/docs`.
 
-pub mod catalog;
-pub mod clips;
-pub mod error;
-pub mod groups;
-pub mod operations;
-pub mod processing;
+pub(crate) mod catalog;
+pub(crate) mod clips;
+pub(crate) mod error;
+pub(crate) mod groups;
+pub(crate) mod operations;
+pub(crate) mod processing;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -29,7 +29,7 @@ use super::router::ServerState;
 use error::ApiError;
 
 /// Where the document is served.
-pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+pub(crate) const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -69,7 +69,7 @@ impl Modify for BearerAuth {
 }
 
 /// The API's routes, the OpenAPI document and the reference page.
-pub fn routes() -> Router<ServerState> {
+pub(crate) fn routes() -> Router<ServerState> {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(groups::list_groups, groups::create_group))
         .routes(routes!(
@@ -101,7 +101,7 @@ pub fn routes() -> Router<ServerState> {
 }
 
 /// The caller an API key acts as.
-pub struct ApiCaller(pub Caller);
+pub(crate) struct ApiCaller(pub Caller);
 
 impl FromRequestParts<ServerState> for ApiCaller {
     type Rejection = ApiError;
@@ -122,7 +122,7 @@ impl FromRequestParts<ServerState> for ApiCaller {
 }
 
 /// A JSON body whose problems answer as API errors (400), not axum's plain text.
-pub struct ApiJson<T>(pub T);
+pub(crate) struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
@@ -136,7 +136,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 }
 
 /// A query string whose problems answer as API errors (400).
-pub struct ApiQuery<T>(pub T);
+pub(crate) struct ApiQuery<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
@@ -150,7 +150,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 }
 
 /// Path parameters whose problems answer as API errors (400).
-pub struct ApiPath<T>(pub T);
+pub(crate) struct ApiPath<T>(pub T);
 
 impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
     type Rejection = ApiError;

@@ -14,7 +14,7 @@ use crate::http::router::ServerState;
 /// first: the operator finds them under `quarantine/` in the data folder.
 #[utoipa::path(get, path = "/api/v1/quarantine", tag = "operations",
     responses((status = 200, body = Vec<QuarantinedFile>), Errors))]
-pub async fn list_quarantine(
+pub(crate) async fn list_quarantine(
     State(s): State<ServerState>,
     ApiCaller(caller): ApiCaller,
 ) -> Result<Json<Vec<QuarantinedFile>>, ApiError> {

@@ -23,39 +23,39 @@ use crate::http::router::ServerState;
 /// A stream and one of its processes in the path.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
-pub struct ProcessPath {
+pub(crate) struct ProcessPath {
     /// The stream.
-    pub stream_id: i64,
+    pub(crate) stream_id: i64,
     /// `thumbnail`, `motion_clip`, `recording` or `replay`.
-    pub process: ProcessKind,
+    pub(crate) process: ProcessKind,
 }
 
 /// The version a write is based on, when not sent as `If-Match`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct VersionQuery {
+pub(crate) struct VersionQuery {
     /// The version read earlier; a different current version answers 409. Same as
     /// `If-Match: "<version>"`. Without either, the write applies to what is current.
-    pub version: Option<i64>,
+    pub(crate) version: Option<i64>,
 }
 
 /// One process's settings after a write, and whether they reached the live stream.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ProcessSaved {
-    pub settings: VersionedConfig,
+pub(crate) struct ProcessSaved {
+    pub(crate) settings: VersionedConfig,
     /// `applied_live`: the group is live and the change applied without a reconnect;
     /// `next_ingest`: it applies when the next session starts.
-    pub apply: ApplyMode,
+    pub(crate) apply: ApplyMode,
 }
 
 /// Copy one stream's settings to every transcoding profile of its group.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct SyncRequest {
+pub(crate) struct SyncRequest {
     /// The stream whose settings are copied.
-    pub from_stream_id: i64,
+    pub(crate) from_stream_id: i64,
     /// Which processes; all four when empty or left out.
     #[serde(default)]
-    pub processes: Vec<ProcessKind>,
+    pub(crate) processes: Vec<ProcessKind>,
 }
 
 fn etag(version: i64) -> HeaderValue {
@@ -95,7 +95,7 @@ fn saved(outcome: SaveOutcome, stream_id: i64, kind: ProcessKind) -> Result<Resp
 /// The settings of a stream's four processes, each with its version.
 #[utoipa::path(get, path = "/api/v1/streams/{stream_id}/processing", tag = "live processing",
     params(StreamPath), responses((status = 200, body = StreamProcessing), Errors))]
-pub async fn get_stream_processing(
+pub(crate) async fn get_stream_processing(
     State(s): State<ServerState>,
     ApiCaller(caller): ApiCaller,
     ApiPath(p): ApiPath<StreamPath>,
@@ -108,7 +108,7 @@ pub async fn get_stream_processing(
 /// One process's settings; the `ETag` is its version.
 #[utoipa::path(get, path = "/api/v1/streams/{stream_id}/processing/{process}", tag = "live processing",
     params(ProcessPath), responses((status = 200, body = VersionedConfig), Errors))]
-pub async fn get_process(
+pub(crate) async fn get_process(
     State(s): State<ServerState>,
     ApiCaller(caller): ApiCaller,
     ApiPath(p): ApiPath<ProcessPath>,
@@ -129,7 +129,7 @@ pub async fn get_process(
     params(ProcessPath, VersionQuery, ("If-Match" = Option<String>, Header, description = "The version the change is based on, e.g. \"3\"")),
     request_body = ProcessInput,
     responses((status = 200, body = ProcessSaved), Conflicts, Errors))]
-pub async fn replace_process(
+pub(crate) async fn replace_process(
     State(s): State<ServerState>,
     headers: HeaderMap,
     ApiCaller(caller): ApiCaller,
@@ -147,7 +147,7 @@ pub async fn replace_process(
     params(ProcessPath, VersionQuery, ("If-Match" = Option<String>, Header, description = "The version the change is based on, e.g. \"3\"")),
     request_body = ProcessPatch,
     responses((status = 200, body = ProcessSaved), Conflicts, Errors))]
-pub async fn patch_process(
+pub(crate) async fn patch_process(
     State(s): State<ServerState>,
     headers: HeaderMap,
     ApiCaller(caller): ApiCaller,
@@ -165,7 +165,7 @@ pub async fn patch_process(
 #[utoipa::path(post, path = "/api/v1/stream-groups/{group_id}/processing/sync", tag = "live processing",
     params(GroupPath), request_body = SyncRequest,
     responses((status = 200, body = SaveOutcome), Conflicts, Errors))]
-pub async fn sync_group(
+pub(crate) async fn sync_group(
     State(s): State<ServerState>,
     ApiCaller(caller): ApiCaller,
     ApiPath(p): ApiPath<GroupPath>,
@@ -187,7 +187,7 @@ pub async fn sync_group(
 /// error) or failed (with the reason).
 #[utoipa::path(get, path = "/api/v1/streams/{stream_id}/jobs", tag = "live processing",
     params(StreamPath), responses((status = 200, body = Vec<JobStatus>), Errors))]
-pub async fn get_jobs(
+pub(crate) async fn get_jobs(
     State(s): State<ServerState>,
     ApiCaller(caller): ApiCaller,
     ApiPath(p): ApiPath<StreamPath>,

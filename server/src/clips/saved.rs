@@ -4,7 +4,7 @@
 
 use app::domain::assets::Integrity;
 
-use super::clips::{choose, write_fragmented};
+use super::cut::{choose, write_fragmented};
 use crate::runner::error::JobError;
 use crate::runner::reconcile::key_of;
 use crate::runner::recording;

@@ -1,0 +1,36 @@
+//! What the pipeline announces (to webhooks, and to whoever else listens).
+
+use app::domain::settings::ProcessKind;
+
+/// Something the pipeline did, announced to webhooks. Sent on a broadcast channel: nobody
+/// listening, or a listener that lags, never holds the pipeline up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PipelineEvent {
+    /// A file was registered (or a replay closed).
+    AssetCreated {
+        asset_id: i64,
+    },
+    SessionStarted {
+        organisation_id: i64,
+        group_id: i64,
+        session_id: i64,
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    SessionEnded {
+        organisation_id: i64,
+        group_id: i64,
+        session_id: i64,
+        reason: String,
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    /// A process kept failing and was given up.
+    JobFailed {
+        organisation_id: i64,
+        stream_id: i64,
+        process: ProcessKind,
+        reason: String,
+    },
+    ClipCreated {
+        clip_id: i64,
+    },
+}

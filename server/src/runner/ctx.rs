@@ -1,0 +1,176 @@
+//! What every part of the runner shares: its settings, the settings of each live stream's
+//! processes, the job board, the semaphores that bound ffmpeg work, the disk state and the
+//! event channel; and the one way a finished file gets its row.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use app::domain::settings::{ProcessConfig, ProcessKind, StreamProcessing};
+use app::ssr::{repo, AppState};
+use tokio::sync::{broadcast, Semaphore};
+
+use super::disk;
+use super::jobs::JobBoard;
+use crate::events::PipelineEvent;
+use crate::media_store::MediaStore;
+
+/// Settings of the runner.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    pub ffmpeg: PathBuf,
+    pub ffprobe: PathBuf,
+    /// x264 preset for transcoding profiles.
+    pub x264_preset: String,
+    /// Thumbnails kept per stream (JPEG and WebP each).
+    pub keep_thumbnails: i64,
+    /// Motion clips kept per stream (MP4 and WebP each).
+    pub keep_clips: i64,
+    /// Thumbnail and clip jobs at once, each.
+    pub parallel_jobs: usize,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        Self {
+            ffmpeg: "ffmpeg".into(),
+            ffprobe: "ffprobe".into(),
+            x264_preset: "superfast".into(),
+            keep_thumbnails: 200,
+            keep_clips: 100,
+            parallel_jobs: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        }
+    }
+}
+
+/// The settings of one stream's four processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamSettings([ProcessConfig; 4]);
+
+impl StreamSettings {
+    /// Everything off.
+    pub fn off() -> Self {
+        Self(ProcessKind::ALL.map(ProcessConfig::default_for))
+    }
+
+    /// From the saved settings of a stream.
+    pub fn from_processing(p: &StreamProcessing) -> Self {
+        Self(ProcessKind::ALL.map(|k| {
+            p.get(k)
+                .map(|v| v.config)
+                .unwrap_or_else(|| ProcessConfig::default_for(k))
+        }))
+    }
+
+    /// One process's settings.
+    pub fn get(&self, kind: ProcessKind) -> ProcessConfig {
+        self.0[ProcessKind::ALL
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or(0)]
+    }
+
+    /// Whether any process is on.
+    pub fn any_enabled(&self) -> bool {
+        self.0.iter().any(ProcessConfig::enabled)
+    }
+}
+
+/// What every part of the runner shares.
+pub struct RunnerCtx {
+    pub state: AppState,
+    pub store: MediaStore,
+    pub jobs: JobBoard,
+    pub config: RunnerConfig,
+    pub thumbnail_permits: Semaphore,
+    pub clip_permits: Semaphore,
+    /// Shared clips being finished (poster and MP4 export) at once.
+    pub finish_permits: Semaphore,
+    /// The data folder's free space (optional work waits when it is low).
+    pub disk: disk::DiskState,
+    pub events: broadcast::Sender<PipelineEvent>,
+    runs: AtomicU32,
+    settings: Mutex<HashMap<i64, StreamSettings>>,
+}
+
+impl RunnerCtx {
+    /// A new context.
+    pub fn new(state: AppState, store: MediaStore, config: RunnerConfig) -> Self {
+        let n = config.parallel_jobs.max(1);
+        Self {
+            state,
+            store,
+            jobs: JobBoard::default(),
+            // Thumbnails are short and time-critical: more of them may run at once.
+            thumbnail_permits: Semaphore::new(n * 2),
+            clip_permits: Semaphore::new(n),
+            finish_permits: Semaphore::new(2),
+            disk: disk::DiskState::default(),
+            config,
+            events: broadcast::channel(1024).0,
+            runs: AtomicU32::new(0),
+            settings: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A number no other ffmpeg run of this process has (names its segment folder).
+    pub fn next_run(&self) -> u32 {
+        self.runs.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Whether a live stream's process is on.
+    pub fn is_enabled(&self, stream_id: i64, kind: ProcessKind) -> bool {
+        let m = self.settings.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(&stream_id).is_some_and(|s| s.get(kind).enabled())
+    }
+
+    pub(super) fn publish_settings(&self, settings: &HashMap<i64, StreamSettings>) {
+        let mut m = self.settings.lock().unwrap_or_else(|p| p.into_inner());
+        m.extend(settings.iter().map(|(k, v)| (*k, *v)));
+    }
+
+    pub(super) fn forget_settings(&self, streams: impl Iterator<Item = i64>) {
+        let mut m = self.settings.lock().unwrap_or_else(|p| p.into_inner());
+        for s in streams {
+            m.remove(&s);
+        }
+    }
+
+    /// Announces a registered asset.
+    pub fn emit_asset(&self, asset_id: i64) {
+        self.emit(PipelineEvent::AssetCreated { asset_id });
+    }
+
+    /// Announces an event (dropped when nobody listens).
+    pub fn emit(&self, event: PipelineEvent) {
+        let _ = self.events.send(event);
+    }
+}
+
+/// Inserts the row of a file that is already in place, retrying a failing database (locked,
+/// briefly unavailable) for about 25 s: a finished file must get its row, not be lost. A file
+/// whose row still cannot be written stays on disk and is registered (or quarantined) at the
+/// next start.
+pub async fn register_asset(
+    ctx: &RunnerCtx,
+    row: &repo::assets::NewAsset,
+) -> Result<i64, sqlx::Error> {
+    let mut wait = Duration::from_millis(250);
+    let mut attempt = 1;
+    loop {
+        match repo::assets::insert(&ctx.state.db, row).await {
+            Ok(id) => return Ok(id),
+            Err(e) if attempt < 8 => {
+                tracing::warn!(path = %row.path, attempt, error = %e, "cannot register a file yet; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(8));
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! The supervisor: starts a session when a publisher's key is accepted, ends it when the
+//! publisher leaves, applies settings to live sessions, and stops them all at shutdown; and
+//! the [`Pipeline`] port the dashboard and the API use (job states, clips, saved spans,
+//! storage).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use app::domain::jobs::{ApplyMode, JobStatus};
+use app::ssr::limiter::JobSlot;
+use app::ssr::pipeline::{ClipFiles, MediaFuture, Pipeline, ReplaySpan};
+use app::ssr::repo;
+use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::gop::MediaTag;
+use super::session::{self, SessionControl, SessionPlan};
+use super::{disk, error, RunnerCtx};
+use crate::events::PipelineEvent;
+
+/// A session as the supervisor tracks it.
+struct Live {
+    organisation_id: i64,
+    group_id: i64,
+    session_id: i64,
+    reload: Arc<Notify>,
+    cancel: CancellationToken,
+    /// Cuts the publisher's RTMP connection.
+    disconnect: CancellationToken,
+}
+
+/// Why a publish was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BeginError {
+    #[error("the stream is already live")]
+    AlreadyLive,
+    #[error("the stream group no longer exists")]
+    Gone,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The publisher's side of a session: where its tags go.
+#[derive(Debug)]
+pub struct Publisher {
+    pub group_id: i64,
+    pub session_id: i64,
+    pub tags: mpsc::Sender<MediaTag>,
+}
+
+/// Tags queued from the RTMP connection to the session.
+const INTAKE_QUEUE: usize = 4096;
+
+/// Owns every live session.
+#[derive(Clone)]
+pub struct Supervisor {
+    ctx: Arc<RunnerCtx>,
+    live: Arc<Mutex<HashMap<i64, Live>>>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl Supervisor {
+    /// A supervisor with nothing running.
+    pub fn new(ctx: Arc<RunnerCtx>) -> Self {
+        Self {
+            ctx,
+            live: Arc::default(),
+            tracker: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// The shared context.
+    pub fn ctx(&self) -> &Arc<RunnerCtx> {
+        &self.ctx
+    }
+
+    /// Starts a session for a group whose key was just accepted. `disconnect` cuts the
+    /// publisher's connection when the supervisor must end the session from its side.
+    pub async fn begin(
+        &self,
+        group_id: i64,
+        remote: &str,
+        disconnect: CancellationToken,
+    ) -> Result<Publisher, BeginError> {
+        if self.shutdown.is_cancelled() {
+            return Err(BeginError::Internal("server is stopping".into()));
+        }
+        if self.is_live(group_id) {
+            return Err(BeginError::AlreadyLive);
+        }
+        let db = &self.ctx.state.db;
+        let group = repo::streams::get_group_any(db, group_id)
+            .await
+            .map_err(|e| BeginError::Internal(e.to_string()))?
+            .ok_or(BeginError::Gone)?;
+        let streams = repo::streams::streams_of(db, group_id)
+            .await
+            .map_err(|e| BeginError::Internal(e.to_string()))?;
+        let started_at = self.ctx.state.clock.now();
+        // The unique index on open sessions refuses a second publisher even across restarts.
+        let session_id = repo::live_sessions::start(db, group_id, remote, started_at)
+            .await
+            .map_err(|e| match e {
+                sqlx::Error::Database(d) if d.is_unique_violation() => BeginError::AlreadyLive,
+                e => BeginError::Internal(e.to_string()),
+            })?;
+        let (tx, rx) = mpsc::channel(INTAKE_QUEUE);
+        let control = SessionControl {
+            reload: Arc::new(Notify::new()),
+            cancel: self.shutdown.child_token(),
+        };
+        let raced = {
+            let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+            let raced = live.contains_key(&group_id);
+            if !raced {
+                live.insert(
+                    group_id,
+                    Live {
+                        organisation_id: group.organisation_id,
+                        group_id,
+                        session_id,
+                        reload: control.reload.clone(),
+                        cancel: control.cancel.clone(),
+                        disconnect,
+                    },
+                );
+            }
+            raced
+        };
+        if raced {
+            let _ =
+                repo::live_sessions::end(db, session_id, "refused: already live", started_at).await;
+            return Err(BeginError::AlreadyLive);
+        }
+        let plan = SessionPlan {
+            organisation_id: group.organisation_id,
+            group_id,
+            session_id,
+            started_at,
+            streams,
+        };
+        tracing::info!(
+            group.id = group_id,
+            session.id = session_id,
+            remote,
+            "live session started"
+        );
+        self.ctx.emit(PipelineEvent::SessionStarted {
+            organisation_id: group.organisation_id,
+            group_id,
+            session_id,
+            at: started_at,
+        });
+        let span = tracing::info_span!("session", group.id = group_id, session.id = session_id);
+        self.tracker.spawn(tracing::Instrument::instrument(
+            session::run(self.ctx.clone(), plan, rx, control),
+            span,
+        ));
+        Ok(Publisher {
+            group_id,
+            session_id,
+            tags: tx,
+        })
+    }
+
+    /// The publisher left (or was cut): the session ends now; its files finish in the
+    /// background.
+    pub async fn end(&self, group_id: i64, session_id: i64, reason: &str) {
+        let organisation_id = {
+            let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+            if live
+                .get(&group_id)
+                .is_some_and(|l| l.session_id == session_id)
+            {
+                live.remove(&group_id).map(|l| l.organisation_id)
+            } else {
+                None
+            }
+        };
+        if let Err(e) = repo::live_sessions::end(
+            &self.ctx.state.db,
+            session_id,
+            reason,
+            self.ctx.state.clock.now(),
+        )
+        .await
+        {
+            tracing::error!(session.id = session_id, "cannot end session: {e}");
+        }
+        tracing::info!(
+            group.id = group_id,
+            session.id = session_id,
+            reason,
+            "live session ended"
+        );
+        if let Some(organisation_id) = organisation_id {
+            self.ctx.emit(PipelineEvent::SessionEnded {
+                organisation_id,
+                group_id,
+                session_id,
+                reason: reason.to_string(),
+                at: self.ctx.state.clock.now(),
+            });
+        }
+    }
+
+    /// Makes a clip's poster and MP4 in the background, without announcing the clip (a
+    /// clip left unfinished by a stop was announced when it was made). `slot`, the
+    /// organisation's job slot, is held until it is done.
+    pub fn resume_clip(&self, clip_id: i64, dir: String, slot: Option<JobSlot>) {
+        let ctx = self.ctx.clone();
+        self.tracker.spawn(async move {
+            // A few at once for the whole server: each runs two ffmpegs.
+            let _permit = ctx.finish_permits.acquire().await;
+            // The poster and MP4 wait for disk space (the clip itself plays meanwhile).
+            while ctx.disk.is_low() {
+                tokio::time::sleep(disk::INTERVAL).await;
+            }
+            crate::clips::cut::finish(ctx.clone(), clip_id, dir).await;
+            drop(slot);
+        });
+    }
+
+    /// Whether a group has a live session.
+    pub fn is_live(&self, group_id: i64) -> bool {
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&group_id)
+    }
+
+    /// Stops every session, lets their ffmpegs finish their files (up to `grace`), and waits.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.shutdown.cancel();
+        let sessions: Vec<Live> = self
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(_, l)| l)
+            .collect();
+        for l in &sessions {
+            l.disconnect.cancel();
+            l.cancel.cancel();
+        }
+        self.tracker.close();
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("sessions did not finish within {grace:?}");
+        }
+        let now = self.ctx.state.clock.now();
+        for l in sessions {
+            match repo::live_sessions::end(&self.ctx.state.db, l.session_id, "server stopped", now)
+                .await
+            {
+                Ok(()) => self.ctx.emit(PipelineEvent::SessionEnded {
+                    organisation_id: l.organisation_id,
+                    group_id: l.group_id,
+                    session_id: l.session_id,
+                    reason: "server stopped".into(),
+                    at: now,
+                }),
+                Err(e) => {
+                    tracing::error!(session.id = l.session_id, error = %e, "cannot end session (the next start ends it)")
+                }
+            }
+        }
+    }
+}
+
+impl Pipeline for Supervisor {
+    fn job_states(&self, stream_ids: &[i64]) -> Vec<JobStatus> {
+        self.ctx.jobs.statuses(stream_ids)
+    }
+
+    fn settings_changed(&self, group_id: i64) -> ApplyMode {
+        match self
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&group_id)
+        {
+            Some(l) => {
+                l.reload.notify_one();
+                ApplyMode::AppliedLive
+            }
+            None => ApplyMode::NextIngest,
+        }
+    }
+
+    fn cut_clip(
+        &self,
+        organisation_id: i64,
+        replay: String,
+        span: ReplaySpan,
+    ) -> MediaFuture<ClipFiles> {
+        let ctx = self.ctx.clone();
+        Box::pin(async move {
+            crate::clips::cut::cut(&ctx.store, organisation_id, &replay, span)
+                .await
+                .map_err(error::JobError::into_media)
+        })
+    }
+
+    fn finish_clip(&self, clip_id: i64, dir: String, slot: JobSlot) {
+        self.ctx.emit(PipelineEvent::ClipCreated { clip_id });
+        self.resume_clip(clip_id, dir, Some(slot));
+    }
+
+    fn remove_clip(&self, dir: String) {
+        let ctx = self.ctx.clone();
+        self.tracker
+            .spawn(async move { crate::clips::cut::remove(&ctx.store, &dir).await });
+    }
+
+    fn save_span(&self, replay: String, span: ReplaySpan) -> MediaFuture<i64> {
+        let ctx = self.ctx.clone();
+        Box::pin(async move {
+            if ctx.disk.is_low() {
+                return Err(app::ssr::pipeline::MediaError::DiskFull);
+            }
+            crate::clips::saved::save(&ctx, &replay, span)
+                .await
+                .map_err(error::JobError::into_media)
+        })
+    }
+
+    fn storage(&self) -> app::domain::jobs::StorageStatus {
+        self.ctx.disk.status()
+    }
+
+    fn disconnect_group(&self, group_id: i64) {
+        if let Some(l) = self
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&group_id)
+        {
+            l.disconnect.cancel();
+        }
+    }
+}
