@@ -65,7 +65,7 @@ fmt:
 
 
 # Benchmark: N real 1080p30 publishers over RTMP against a release build, CPU from /proc,
-# compared in the same run with the naive design and nginx-rtmp. Takes ~10 minutes.
+# compared in the same run with the naive design and nginx-rtmp. Takes about 15 minutes.
 bench: setup-test
 	cargo build --release -p server --bin server --example bench --features testing
 	target/release/examples/bench

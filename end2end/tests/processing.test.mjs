@@ -36,6 +36,8 @@ async function column(page, process, index) {
 test('the Live Processing tab shows real assets, edits with Confirm and follows roles', async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
+  // The page's timers on a clock the test can move (time flows normally until it does).
+  await page.clock.install();
   await signUp(page, server, { org: 'Arena Live', email: 'olga@example.com' });
 
   // Without the package the tab says Upgrade needed and points to Enabled Packages.
@@ -102,8 +104,21 @@ test('the Live Processing tab shows real assets, edits with Confirm and follows 
   await eventually('a newer thumbnail from the timed refresh', async () => (await thumb.getAttribute('src')) !== src0, 30000);
   await page.evaluate(() => Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' }));
   const src1 = await thumb.getAttribute('src');
-  await page.waitForTimeout(15000);
-  assert.equal(await thumb.getAttribute('src'), src1, 'no timed refresh while hidden');
+  // Three refresh periods pass on the page's clock in a moment: not one fetch.
+  let fetched = 0;
+  const count = (r) => { if (r.url().endsWith('/api/get_processing_overview')) fetched += 1; };
+  page.on('request', count);
+  await page.clock.runFor(15000);
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r())));
+  page.off('request', count);
+  assert.equal(fetched, 0, 'no timed refresh while hidden');
+  assert.equal(await thumb.getAttribute('src'), src1);
+  // Once the server has a newer thumbnail, Refresh shows it at once.
+  await eventually('a newer thumbnail on the server', async () => {
+    const r = await page.request.post(`${server.url}/api/get_processing_overview`, { form: { group_id: String(group) } });
+    const o = await r.json();
+    return o.assets[0].thumbnails[0]?.asset.url !== src1;
+  }, 20000);
   await visual.getByRole('button', { name: /^Refresh/ }).click();
   await eventually('a newer thumbnail after Refresh', async () => (await thumb.getAttribute('src')) !== src1, 5000);
   await page.evaluate(() => Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'visible' }));

@@ -68,7 +68,9 @@ test('Rewatch plays, Clip & Share makes links viewers open without an account', 
   // Mark in, let 4 s play, mark out, title, create: instant, with a share link.
   const panel = page.locator('#clip-panel');
   await panel.getByRole('button', { name: 'Mark in' }).click();
-  await page.waitForTimeout(4000);
+  // Until about 4 s have played (by the player's own clock, not a fixed wait).
+  const markedIn = await page.locator('video.player').evaluate((v) => v.currentTime);
+  await page.waitForFunction((t0) => document.querySelector('video.player').currentTime >= t0 + 3.6, markedIn, { timeout: 20000 });
   await panel.getByRole('button', { name: 'Mark out' }).click();
   await panel.getByRole('button', { name: 'in point 1 s earlier' }).click();
   assert.match(await panel.locator('.clip-length').textContent(), /^Length [45]\.\d s$/);

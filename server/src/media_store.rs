@@ -1,6 +1,8 @@
-//! Every path under the data folder is decided here, and nowhere else. Files are written
-//! under a temporary name, synced, then renamed into place; HTTP reaches files only through
-//! [`MediaStore::resolve`], which refuses anything that could leave the folder.
+//! Every path under the data folder is decided here (inside a segment run folder, the
+//! segment names are ffmpeg's: set in `ffmpeg::args`, checked when served in `http::media`).
+//! Files are written under a temporary name, synced, then renamed into place; HTTP reaches
+//! files only through [`MediaStore::resolve`], which refuses anything that could leave the
+//! folder.
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -57,7 +59,7 @@ impl MediaStore {
 
     /// The segments one ffmpeg run writes for a rendition.
     pub fn segments(&self, k: RenditionKey, run: u32) -> PathBuf {
-        self.rendition(k).join("segments").join(format!("r{run}"))
+        self.segments_root(k).join(format!("r{run}"))
     }
 
     /// The replay playlist of a rendition's session.

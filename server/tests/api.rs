@@ -99,8 +99,21 @@ fn field(v: &Value) -> (&str, &str, &str) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
+/// A server with three organisations and their keys: Acme (every package, a key per role),
+/// Other (every package) and Basic (no live processing).
+struct Fixture {
+    app: TestApp,
+    api: Api,
+    acme: Vec<Caller>,
+    viewer: String,
+    editor: String,
+    admin: String,
+    owner: String,
+    other_key: String,
+    basic_key: String,
+}
+
+async fn fixture() -> Fixture {
     let app = TestApp::start().await;
     let api = Api::new(&app);
     let acme = app.organisation("Acme", &Package::ALL).await;
@@ -110,7 +123,65 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
     let other_key = keys(&app, &other).await.remove(3);
     let basic = app.organisation("Basic", &[Package::Transcoding]).await;
     let basic_key = keys(&app, &basic).await.remove(3);
+    Fixture {
+        app,
+        api,
+        acme,
+        viewer,
+        editor,
+        admin,
+        owner,
+        other_key,
+        basic_key,
+    }
+}
 
+/// The new group's body: a 720p profile, thumbnails every 15 s, recording and a 10 min
+/// replay on the ingest.
+fn new_group() -> Value {
+    let off = json!({ "enabled": false, "interval": 10, "duration": null });
+    json!({
+        "name": "Main stage",
+        "profiles": ["720p"],
+        "processing": [
+            [ { "enabled": true, "interval": 15, "duration": null }, { "enabled": false, "interval": 30, "duration": { "seconds": 3 } }, { "enabled": true, "interval": null, "duration": "entire_stream" }, { "enabled": true, "interval": null, "duration": { "seconds": 600 } } ],
+            [ off, { "enabled": false, "interval": 30, "duration": { "seconds": 3 } }, { "enabled": false, "interval": null, "duration": "entire_stream" }, { "enabled": false, "interval": null, "duration": { "seconds": 600 } } ]
+        ]
+    })
+}
+
+/// Creates [`new_group`] as the editor; returns (group, ingest stream, profile stream).
+async fn made_group(f: &Fixture) -> (i64, i64, i64) {
+    let (s, group) = f
+        .api
+        .send("POST", "/stream-groups", &f.editor, new_group())
+        .await;
+    assert_eq!(s, 201, "{group}");
+    (
+        group["id"].as_i64().expect("id"),
+        group["streams"][0]["id"].as_i64().expect("ingest"),
+        group["streams"][1]["id"].as_i64().expect("profile"),
+    )
+}
+
+/// No key, a malformed or unknown one, a revoked one: 401; keys record their last use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_required_checked_and_revoked_at_once() {
+    let fixture_ref = fixture().await;
+    let Fixture {
+        app,
+        api,
+        acme,
+        viewer,
+        editor,
+        admin,
+        owner,
+        other_key,
+        basic_key,
+    } = &fixture_ref;
+    let _ = (
+        app, api, acme, admin, owner, other_key, basic_key, viewer, editor,
+    );
     // No key, a malformed one, an unknown one: 401 with a JSON body.
     let (s, v, h) = api
         .call(reqwest::Method::GET, "/stream-groups", None, None, &[])
@@ -126,40 +197,71 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
         401
     );
 
+    // Revoked keys stop at once; keys remember their last use.
+    assert_eq!(api.get("/stream-groups", viewer).await.0, 200);
+    let state = &app.running.state;
+    let listed = integrations::overview(state, &acme[3]).await.expect("keys");
+    let viewer_key = listed
+        .api_keys
+        .iter()
+        .find(|k| k.role == Role::Viewer)
+        .expect("viewer key");
+    assert!(viewer_key.last_used_at.is_some());
+    integrations::revoke_key(state, &acme[3], viewer_key.id)
+        .await
+        .expect("revoke");
+    assert_eq!(api.get("/stream-groups", viewer).await.0, 401);
+    let err = integrations::create_key(state, &acme[2], "too strong", Role::Owner)
+        .await
+        .expect_err("an admin cannot make an owner key");
+    assert!(matches!(err, app::domain::AppError::Forbidden(_)));
+
+    fixture_ref.app.running.stop().await.expect("stops");
+}
+
+/// Groups: create, read, rename, regenerate the key, delete, each with its role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_groups_follow_roles_and_ranges() {
+    let fixture_ref = fixture().await;
+    let Fixture {
+        app,
+        api,
+        acme,
+        viewer,
+        editor,
+        admin,
+        owner,
+        other_key,
+        basic_key,
+    } = &fixture_ref;
+    let _ = (
+        app, api, acme, admin, owner, other_key, basic_key, viewer, editor,
+    );
     // Create a group with a profile and settings: viewers may not, editors may.
-    let off = json!({ "enabled": false, "interval": 10, "duration": null });
-    let new_group = json!({
-        "name": "Main stage",
-        "profiles": ["720p"],
-        "processing": [
-            [ { "enabled": true, "interval": 15, "duration": null }, { "enabled": false, "interval": 30, "duration": { "seconds": 3 } }, { "enabled": true, "interval": null, "duration": "entire_stream" }, { "enabled": true, "interval": null, "duration": { "seconds": 600 } } ],
-            [ off, { "enabled": false, "interval": 30, "duration": { "seconds": 3 } }, { "enabled": false, "interval": null, "duration": "entire_stream" }, { "enabled": false, "interval": null, "duration": { "seconds": 600 } } ]
-        ]
-    });
+    let new_group = new_group();
     let (s, v) = api
-        .send("POST", "/stream-groups", &viewer, new_group.clone())
+        .send("POST", "/stream-groups", viewer, new_group.clone())
         .await;
     assert_eq!((s, v["error"]["code"].as_str()), (403, Some("forbidden")));
     let (s, group) = api
-        .send("POST", "/stream-groups", &editor, new_group.clone())
+        .send("POST", "/stream-groups", editor, new_group.clone())
         .await;
     assert_eq!(s, 201, "{group}");
     let gid = group["id"].as_i64().expect("id");
-    let ingest = group["streams"][0]["id"].as_i64().expect("ingest");
     let profile = group["streams"][1]["id"].as_i64().expect("profile");
     assert_eq!(group["streams"][1]["quality"], "720p");
     assert!(group["publish"]["stream_key"]
         .as_str()
         .is_some_and(|k| k.starts_with("sk_")));
-    let (s, v) = api.get(&format!("/stream-groups/{gid}"), &viewer).await;
+    let (s, v) = api.get(&format!("/stream-groups/{gid}"), viewer).await;
     assert_eq!(s, 200);
     assert!(
         v["publish"]["stream_key"].is_null(),
         "viewers do not see keys"
     );
-    let (s, list) = api.get("/stream-groups", &viewer).await;
+    let (s, list) = api.get("/stream-groups", viewer).await;
     assert_eq!((s, list.as_array().map(Vec::len)), (200, Some(1)));
-    let (s, v) = api.get(&format!("/streams/{profile}"), &viewer).await;
+    let (s, v) = api.get(&format!("/streams/{profile}"), viewer).await;
     assert_eq!((s, v["name"].as_str()), (200, Some("Main stage 720p")));
 
     // A bad body is a 400 with a JSON error, not plain text.
@@ -167,17 +269,17 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
         .call(
             reqwest::Method::POST,
             "/stream-groups",
-            Some(&editor),
+            Some(editor),
             None,
             &[("content-type", "application/json")],
         )
         .await;
     assert_eq!((s, v["error"]["code"].as_str()), (400, Some("bad_request")));
     let (s, v) = api
-        .send("POST", "/stream-groups", &editor, json!({ "name": 5 }))
+        .send("POST", "/stream-groups", editor, json!({ "name": 5 }))
         .await;
     assert_eq!((s, v["error"]["code"].as_str()), (400, Some("bad_request")));
-    let (s, _) = api.get("/stream-groups/abc", &editor).await;
+    let (s, _) = api.get("/stream-groups/abc", editor).await;
     assert_eq!(s, 400);
 
     // Rename: the name's range, the role.
@@ -185,7 +287,7 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
         .send(
             "PATCH",
             &format!("/stream-groups/{gid}"),
-            &editor,
+            editor,
             json!({ "name": "  " }),
         )
         .await;
@@ -195,7 +297,7 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
         api.send(
             "PATCH",
             &format!("/stream-groups/{gid}"),
-            &viewer,
+            viewer,
             json!({ "name": "X" })
         )
         .await
@@ -206,7 +308,7 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
         .send(
             "PATCH",
             &format!("/stream-groups/{gid}"),
-            &editor,
+            editor,
             json!({ "name": "Arena" }),
         )
         .await;
@@ -220,7 +322,7 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
         api.send(
             "POST",
             &format!("/stream-groups/{gid}/key"),
-            &editor,
+            editor,
             json!({})
         )
         .await
@@ -231,7 +333,7 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
         .send(
             "POST",
             &format!("/stream-groups/{gid}/key"),
-            &admin,
+            admin,
             json!({}),
         )
         .await;
@@ -240,9 +342,48 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
         .as_str()
         .is_some_and(|k| k.starts_with("sk_")));
 
+    // Delete: editors may; then it is gone.
+    let (s, _, _) = api
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/stream-groups/{gid}"),
+            Some(editor),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(s, 204);
+    assert_eq!(
+        api.get(&format!("/stream-groups/{gid}"), owner).await.0,
+        404
+    );
+
+    fixture_ref.app.running.stop().await.expect("stops");
+}
+
+/// Settings: every range boundary named, versions and ETags, PATCH, sync, job states.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processing_settings_check_every_range_version_and_role() {
+    let fixture_ref = fixture().await;
+    let Fixture {
+        app,
+        api,
+        acme,
+        viewer,
+        editor,
+        admin,
+        owner,
+        other_key,
+        basic_key,
+    } = &fixture_ref;
+    let _ = (
+        app, api, acme, admin, owner, other_key, basic_key, viewer, editor,
+    );
+    let (gid, ingest, profile) = made_group(&fixture_ref).await;
+    let _ = (gid, ingest, profile);
     // Settings: read with versions and an ETag.
     let (s, all) = api
-        .get(&format!("/streams/{ingest}/processing"), &viewer)
+        .get(&format!("/streams/{ingest}/processing"), viewer)
         .await;
     assert_eq!(s, 200);
     assert_eq!(all["processes"].as_array().map(Vec::len), Some(4));
@@ -250,7 +391,7 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
         .call(
             reqwest::Method::GET,
             &format!("/streams/{ingest}/processing/thumbnail"),
-            Some(&viewer),
+            Some(viewer),
             None,
             &[],
         )
@@ -345,7 +486,7 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
 
     // Optimistic concurrency: a stale If-Match or version is refused with the current values.
     let (_, v) = api
-        .get(&format!("/streams/{ingest}/processing/thumbnail"), &viewer)
+        .get(&format!("/streams/{ingest}/processing/thumbnail"), viewer)
         .await;
     let current = v["version"].as_i64().expect("version");
     let path = format!("/streams/{ingest}/processing/thumbnail");
@@ -355,7 +496,7 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
         .call(
             reqwest::Method::PUT,
             &path,
-            Some(&editor),
+            Some(editor),
             Some(body.clone()),
             &[("if-match", stale.as_str())],
         )
@@ -368,7 +509,7 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
         .send(
             "PUT",
             &format!("{path}?version={}", current - 1),
-            &editor,
+            editor,
             body.clone(),
         )
         .await;
@@ -378,7 +519,7 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
         .call(
             reqwest::Method::PUT,
             &path,
-            Some(&editor),
+            Some(editor),
             Some(body),
             &[("if-match", fresh.as_str())],
         )
@@ -391,7 +532,7 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
 
     // PATCH changes only what it names; viewers may not.
     let (s, v) = api
-        .send("PATCH", &path, &editor, json!({ "interval": 30 }))
+        .send("PATCH", &path, editor, json!({ "interval": 30 }))
         .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(
@@ -402,13 +543,13 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
         (Some(30), Some(true))
     );
     assert_eq!(
-        api.send("PATCH", &path, &viewer, json!({ "interval": 40 }))
+        api.send("PATCH", &path, viewer, json!({ "interval": 40 }))
             .await
             .0,
         403
     );
     let (s, v) = api
-        .send("PATCH", &path, &editor, json!({ "interval": 3601 }))
+        .send("PATCH", &path, editor, json!({ "interval": 3601 }))
         .await;
     assert_eq!((s, field(&v).0), (422, "thumbnail.interval"));
 
@@ -417,13 +558,13 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
         .send(
             "POST",
             &format!("/stream-groups/{gid}/processing/sync"),
-            &editor,
+            editor,
             json!({ "from_stream_id": ingest, "processes": ["thumbnail"] }),
         )
         .await;
     assert_eq!(s, 200, "{v}");
     let (_, v) = api
-        .get(&format!("/streams/{profile}/processing/thumbnail"), &viewer)
+        .get(&format!("/streams/{profile}/processing/thumbnail"), viewer)
         .await;
     assert_eq!(
         (
@@ -434,30 +575,75 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
     );
 
     // Job states.
-    let (s, v) = api.get(&format!("/streams/{ingest}/jobs"), &viewer).await;
+    let (s, v) = api.get(&format!("/streams/{ingest}/jobs"), viewer).await;
     assert_eq!((s, v.as_array().map(Vec::len)), (200, Some(4)));
     assert_eq!(v[0]["state"]["state"], "idle");
 
+    fixture_ref.app.running.stop().await.expect("stops");
+}
+
+/// Sessions, assets and clips of a group that never went live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalog_answers_empty_and_checks_paging() {
+    let fixture_ref = fixture().await;
+    let Fixture {
+        app,
+        api,
+        acme,
+        viewer,
+        editor,
+        admin,
+        owner,
+        other_key,
+        basic_key,
+    } = &fixture_ref;
+    let _ = (
+        app, api, acme, admin, owner, other_key, basic_key, viewer, editor,
+    );
+    let (gid, ingest, profile) = made_group(&fixture_ref).await;
+    let _ = (gid, ingest, profile);
     // Sessions, assets, clips: empty but answered; paging is checked.
-    let (s, v) = api.get(&format!("/sessions?group_id={gid}"), &viewer).await;
+    let (s, v) = api.get(&format!("/sessions?group_id={gid}"), viewer).await;
     assert_eq!((s, v["items"].as_array().map(Vec::len)), (200, Some(0)));
-    let (s, v) = api.get("/assets?limit=0", &viewer).await;
+    let (s, v) = api.get("/assets?limit=0", viewer).await;
     assert_eq!((s, field(&v).0), (422, "limit"));
-    let (s, v) = api.get("/assets?cursor=zzz", &viewer).await;
+    let (s, v) = api.get("/assets?cursor=zzz", viewer).await;
     assert_eq!((s, field(&v).0), (422, "cursor"));
-    assert_eq!(api.get("/assets?kind=nonsense", &viewer).await.0, 400);
-    let (s, v) = api
-        .get(&format!("/clips?stream_id={ingest}"), &viewer)
-        .await;
+    assert_eq!(api.get("/assets?kind=nonsense", viewer).await.0, 400);
+    let (s, v) = api.get(&format!("/clips?stream_id={ingest}"), viewer).await;
     assert_eq!((s, v.as_array().map(Vec::len)), (200, Some(0)));
     assert_eq!(
-        api.get(&format!("/streams/{ingest}/thumbnail.jpg"), &viewer)
+        api.get(&format!("/streams/{ingest}/thumbnail.jpg"), viewer)
             .await
             .0,
         404
     );
 
+    fixture_ref.app.running.stop().await.expect("stops");
+}
+
+/// Another organisation's ids are not found; without the package a clear 403.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_organisations_and_missing_packages_get_nothing() {
+    let fixture_ref = fixture().await;
+    let Fixture {
+        app,
+        api,
+        acme,
+        viewer,
+        editor,
+        admin,
+        owner,
+        other_key,
+        basic_key,
+    } = &fixture_ref;
+    let _ = (
+        app, api, acme, admin, owner, other_key, basic_key, viewer, editor,
+    );
+    let (gid, ingest, profile) = made_group(&fixture_ref).await;
+    let _ = (gid, ingest, profile);
     // Another organisation's ids read as not found, for reads and writes alike.
+    let path = format!("/streams/{ingest}/processing/thumbnail");
     for path in [
         format!("/stream-groups/{gid}"),
         format!("/streams/{ingest}"),
@@ -465,7 +651,7 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
         format!("/streams/{ingest}/jobs"),
         format!("/clips?stream_id={ingest}"),
     ] {
-        let (s, v) = api.get(&path, &other_key).await;
+        let (s, v) = api.get(&path, other_key).await;
         assert_eq!(
             (s, v["error"]["code"].as_str()),
             (404, Some("not_found")),
@@ -476,7 +662,7 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
         api.send(
             "PUT",
             &path,
-            &other_key,
+            other_key,
             json!({ "enabled": false, "interval": 10, "duration": null })
         )
         .await
@@ -487,7 +673,7 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
         api.send(
             "PATCH",
             &format!("/stream-groups/{gid}"),
-            &other_key,
+            other_key,
             json!({ "name": "Mine" })
         )
         .await
@@ -498,7 +684,7 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
         .call(
             reqwest::Method::DELETE,
             &format!("/stream-groups/{gid}"),
-            Some(&other_key),
+            Some(other_key),
             None,
             &[],
         )
@@ -510,7 +696,7 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
         .send(
             "POST",
             "/stream-groups",
-            &basic_key,
+            basic_key,
             json!({ "name": "Basic", "profiles": [], "processing": [] }),
         )
         .await;
@@ -521,7 +707,7 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
         "/assets".to_string(),
         format!("/streams/{basic_stream}/jobs"),
     ] {
-        let (s, v) = api.get(&path, &basic_key).await;
+        let (s, v) = api.get(&path, basic_key).await;
         assert_eq!(
             (s, v["error"]["code"].as_str()),
             (403, Some("package_required")),
@@ -535,40 +721,27 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
         );
     }
 
-    // Revoked keys stop at once; keys remember their last use.
-    let state = &app.running.state;
-    let listed = integrations::overview(state, &acme[3]).await.expect("keys");
-    let viewer_key = listed
-        .api_keys
-        .iter()
-        .find(|k| k.role == Role::Viewer)
-        .expect("viewer key");
-    assert!(viewer_key.last_used_at.is_some());
-    integrations::revoke_key(state, &acme[3], viewer_key.id)
-        .await
-        .expect("revoke");
-    assert_eq!(api.get("/stream-groups", &viewer).await.0, 401);
-    let err = integrations::create_key(state, &acme[2], "too strong", Role::Owner)
-        .await
-        .expect_err("an admin cannot make an owner key");
-    assert!(matches!(err, app::domain::AppError::Forbidden(_)));
+    fixture_ref.app.running.stop().await.expect("stops");
+}
 
-    // Delete: editors may; then it is gone.
-    let (s, _, _) = api
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/stream-groups/{gid}"),
-            Some(&editor),
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(s, 204);
-    assert_eq!(
-        api.get(&format!("/stream-groups/{gid}"), &owner).await.0,
-        404
+/// The OpenAPI document and the reference page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_lists_every_route() {
+    let fixture_ref = fixture().await;
+    let Fixture {
+        app,
+        api,
+        acme,
+        viewer,
+        editor,
+        admin,
+        owner,
+        other_key,
+        basic_key,
+    } = &fixture_ref;
+    let _ = (
+        app, api, acme, admin, owner, other_key, basic_key, viewer, editor,
     );
-
     // The document and the reference page are served, with every route in them.
     let doc: Value = reqwest::get(format!("{}/api/v1/openapi.json", app.base))
         .await
@@ -598,7 +771,7 @@ async fn every_route_checks_keys_roles_packages_organisations_and_ranges() {
         !page.text().await.expect("html").contains("cdn."),
         "no assets from elsewhere"
     );
-    app.running.stop().await.expect("stops");
+    fixture_ref.app.running.stop().await.expect("stops");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -635,10 +808,20 @@ async fn sessions_assets_and_clips_of_a_real_stream() {
         v["items"][0]["id"].as_i64()
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let now = chrono::Utc::now();
+    // A span inside the buffer, read from the replay playlist itself (not the wall clock).
+    let row = repo::assets::get(&app.running.state.db, replay)
+        .await
+        .expect("row")
+        .expect("replay");
+    let entries = wait_for("5 s of replay", Duration::from_secs(15), || async {
+        let text = std::fs::read_to_string(app.dir.path().join(&row.path)).ok()?;
+        let entries = server::media::m3u8::parse_replay(&text);
+        (entries.len() >= 5).then_some(entries)
+    })
+    .await;
+    let now = entries[4].program_date_time;
     let (s, clip) = api
-        .send("POST", "/clips", &key, json!({ "replay_id": replay, "title": "API clip", "from": now - chrono::Duration::seconds(4), "to": now - chrono::Duration::seconds(1), "expiry": "day" }))
+        .send("POST", "/clips", &key, json!({ "replay_id": replay, "title": "API clip", "from": entries[1].program_date_time, "to": now, "expiry": "day" }))
         .await;
     assert_eq!(s, 201, "{clip}");
     assert!(clip["share"]["path"]
@@ -671,9 +854,12 @@ async fn sessions_assets_and_clips_of_a_real_stream() {
     assert_eq!(fields, ["title", "span"]);
     assert!(publisher.finish().await);
 
-    // Sessions and assets with filters and cursors.
-    let (_, v) = api.get(&format!("/sessions?group_id={}", g.id), &key).await;
-    assert!(v["items"][0]["ended_at"].is_string() || v["items"][0]["ended_at"].is_null());
+    // Sessions and assets with filters and cursors: the session has ended by now.
+    wait_for("the session to end", Duration::from_secs(30), || async {
+        let (_, v) = api.get(&format!("/sessions?group_id={}", g.id), &key).await;
+        v["items"][0]["ended_at"].as_str().map(|_| ())
+    })
+    .await;
     let (s, first) = api
         .get(
             &format!("/assets?stream_id={stream}&kind=thumbnail&limit=1"),

@@ -7,7 +7,7 @@
 mod common;
 
 use std::os::unix::fs::MetadataExt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use app::domain::clips::{LinkExpiry, Mp4State, NewClip};
 use app::domain::packages::Package;
@@ -61,15 +61,10 @@ async fn clips_are_instant_outlive_the_window_and_share_without_an_account() {
         to,
         expiry,
     };
-    let started = Instant::now();
+    // Instant (make bench-replay measures it): no re-encoding, links only.
     let clip = clips::create(state, &g.owner, &input("The goal", LinkExpiry::Week))
         .await
         .expect("clip");
-    let took = started.elapsed();
-    assert!(
-        took < Duration::from_secs(2),
-        "creating a clip took {took:?}"
-    );
     assert_eq!(clip.starts_at, entries[1].program_date_time);
     assert!(
         (3000..=5000).contains(&clip.duration_ms),

@@ -248,15 +248,48 @@ impl ProcessPatch {
     }
 }
 
-/// Checked settings of one process. Only [`ProcessConfig::validate`] makes one, so a value
-/// of this type is always inside the seeds' ranges.
+/// Checked settings of one process. Only [`ProcessConfig::validate`] makes one (reading one
+/// from JSON goes through it too), so a value of this type is always inside the seeds'
+/// ranges.
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "UncheckedConfig")]
 pub struct ProcessConfig {
     kind: ProcessKind,
     enabled: bool,
     interval: Option<u32>,
     duration: Option<Span>,
+}
+
+/// The fields of a [`ProcessConfig`] as they arrive, before the rules are checked.
+#[derive(Deserialize)]
+struct UncheckedConfig {
+    kind: ProcessKind,
+    enabled: bool,
+    interval: Option<u32>,
+    duration: Option<Span>,
+}
+
+impl TryFrom<UncheckedConfig> for ProcessConfig {
+    type Error = String;
+
+    fn try_from(u: UncheckedConfig) -> Result<Self, String> {
+        let input = ProcessInput {
+            enabled: u.enabled,
+            interval: u.interval.map(i64::from),
+            duration: u.duration.map(|d| match d {
+                Span::Seconds(s) => SpanInput::Seconds(i64::from(s)),
+                Span::EntireStream => SpanInput::EntireStream,
+            }),
+        };
+        ProcessConfig::validate(u.kind, &input).map_err(|errors| {
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
 }
 
 impl ProcessConfig {
@@ -437,6 +470,27 @@ pub struct SaveOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reading_a_config_checks_its_ranges() {
+        let ok = ProcessConfig::validate(
+            ProcessKind::Thumbnail,
+            &ProcessInput {
+                enabled: true,
+                interval: Some(15),
+                duration: None,
+            },
+        )
+        .expect("valid");
+        let json = serde_json::to_string(&ok).expect("json");
+        assert_eq!(
+            serde_json::from_str::<ProcessConfig>(&json).expect("reads back"),
+            ok
+        );
+        let bad = json.replace("15", "5");
+        let err = serde_json::from_str::<ProcessConfig>(&bad).expect_err("out of range");
+        assert!(err.to_string().contains("10–3600 s"), "{err}");
+    }
 
     fn input(interval: Option<i64>, duration: Option<SpanInput>) -> ProcessInput {
         ProcessInput {

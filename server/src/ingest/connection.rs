@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rtmp_ingest::{Connection, Event, Limits, Phase, Refusal};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -48,8 +47,8 @@ pub(crate) enum Ending {
 }
 
 /// Serves one connection to its end.
-pub(crate) async fn serve(
-    mut socket: TcpStream,
+pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut socket: S,
     peer: SocketAddr,
     id: u64,
     handler: Arc<IngestHandler>,
@@ -168,7 +167,10 @@ pub(crate) async fn serve(
     ending
 }
 
-async fn flush(socket: &mut TcpStream, conn: &mut Connection) -> std::io::Result<()> {
+async fn flush<S: AsyncWrite + Unpin>(
+    socket: &mut S,
+    conn: &mut Connection,
+) -> std::io::Result<()> {
     let out = conn.take_output();
     if out.is_empty() {
         return Ok(());
@@ -176,4 +178,86 @@ async fn flush(socket: &mut TcpStream, conn: &mut Connection) -> std::io::Result
     tokio::time::timeout(WRITE_TIMEOUT, socket.write_all(&out))
         .await
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
+}
+
+#[cfg(test)]
+mod tests {
+    //! The deadlines of each phase, with paused time: exact and instant.
+    use super::*;
+    use crate::ingest::admission::{Admission, AdmissionLimits};
+    use crate::media_store::MediaStore;
+    use crate::runner::{RunnerConfig, RunnerCtx, Supervisor};
+    use rtmp_ingest::client;
+
+    async fn handler(dir: &std::path::Path) -> Arc<IngestHandler> {
+        let (state, _) = app::ssr::testing::state(dir).await;
+        let ctx = Arc::new(RunnerCtx::new(
+            state.clone(),
+            MediaStore::new(dir),
+            RunnerConfig::default(),
+        ));
+        Arc::new(IngestHandler::new(state, Supervisor::new(ctx)))
+    }
+
+    /// Serves one in-memory connection whose client sends `bytes` and then nothing; returns
+    /// how it ended and after how long (in paused time).
+    async fn ended_after(bytes: Vec<u8>) -> (Ending, Duration) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let handler = handler(dir.path()).await;
+        let admission = Admission::new(AdmissionLimits::default());
+        let cut = CancellationToken::new();
+        let ticket = admission
+            .admit(
+                1,
+                "127.0.0.1".parse().expect("ip"),
+                cut.clone(),
+                std::time::Instant::now(),
+            )
+            .expect("admitted");
+        let (mut client, server) = tokio::io::duplex(64 << 10);
+        client.write_all(&bytes).await.expect("write");
+        // Paused only now: the database above opens on real time.
+        tokio::time::pause();
+        let started = Instant::now();
+        let peer = "127.0.0.1:5000".parse().expect("addr");
+        let ending = serve(server, peer, 1, handler, cut, ticket).await;
+        let took = started.elapsed();
+        tokio::time::resume();
+        drop(client);
+        (ending, took)
+    }
+
+    /// At the deadline (timers have millisecond granularity).
+    fn at(t: Duration, deadline: Duration) -> bool {
+        t >= deadline && t <= deadline + Duration::from_millis(5)
+    }
+
+    #[tokio::test]
+    async fn each_phase_has_its_deadline() {
+        let (e, t) = ended_after(Vec::new()).await;
+        assert_eq!(e, Ending::Deadline("handshake"));
+        assert!(at(t, HANDSHAKE_DEADLINE), "{t:?}");
+        // A handshake, then silence: cut at the connect deadline.
+        let (e, t) = ended_after(client::handshake()).await;
+        assert_eq!(e, Ending::Deadline("connect"));
+        assert!(at(t, CONNECT_DEADLINE), "{t:?}");
+        // Connected, never publishing: cut at the publish deadline.
+        let mut b = client::handshake();
+        b.extend(client::connect("live"));
+        b.extend(client::create_stream("key"));
+        let (e, t) = ended_after(b).await;
+        assert_eq!(e, Ending::Deadline("publish"));
+        assert!(at(t, PUBLISH_DEADLINE), "{t:?}");
+    }
+
+    #[tokio::test]
+    async fn garbage_and_wrong_applications_end_at_once() {
+        let (e, t) = ended_after(vec![0x42; 4096]).await;
+        assert!(matches!(e, Ending::Protocol(_)), "{e:?}");
+        assert_eq!(t, Duration::ZERO);
+        let mut b = client::handshake();
+        b.extend(client::connect("other"));
+        let (e, t) = ended_after(b).await;
+        assert_eq!((e, t), (Ending::Refused, Duration::ZERO));
+    }
 }

@@ -372,8 +372,7 @@ impl Rendition {
         }
         self.prune(true).await;
         if !self.replay.is_started() {
-            let _ = tokio::fs::remove_dir_all(self.ctx.store.rendition(self.key).join("segments"))
-                .await;
+            let _ = tokio::fs::remove_dir_all(self.ctx.store.segments_root(self.key)).await;
         } else {
             self.remove_unlisted_files().await;
         }
@@ -387,7 +386,7 @@ impl Rendition {
             .segments()
             .flat_map(|s| [s.path.clone(), s.init.clone()])
             .collect();
-        let root = self.ctx.store.rendition(self.key).join("segments");
+        let root = self.ctx.store.segments_root(self.key);
         let Ok(mut runs) = tokio::fs::read_dir(&root).await else {
             return;
         };

@@ -225,6 +225,27 @@ impl Supervisor {
         });
     }
 
+    /// Waits until no session is live and every session's work (its files, their rows, clip
+    /// exports) is finished: the event tests wait on instead of sleeping.
+    pub async fn wait_idle(&self) {
+        loop {
+            self.tracker.close();
+            self.tracker.wait().await;
+            if !self.shutdown.is_cancelled() {
+                self.tracker.reopen();
+            }
+            let live = !self
+                .live
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty();
+            if !live && self.tracker.is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Whether a group has a live session.
     pub fn is_live(&self, group_id: i64) -> bool {
         self.live
