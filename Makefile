@@ -8,7 +8,7 @@ ARGS ?=
 export LEPTOS_OUTPUT_NAME := livepro
 export LP_SITE_ROOT ?= $(CURDIR)/target/site
 
-.PHONY: run demo test build setup-run setup-test check unit e2e fuzz fuzz-ingest faults fmt bench bench-replay
+.PHONY: run demo test build setup-run setup-test lint unit e2e fuzz fuzz-ingest faults fmt bench bench-replay
 
 run: build
 	target/debug/server run $(ARGS)
@@ -25,19 +25,25 @@ setup-run:
 setup-test:
 	@scripts/setup.sh test
 
-test: setup-test
-	cargo leptos build
-	$(MAKE) --no-print-directory check unit e2e fuzz
+# The workspace's lints (clippy, with unwrap_used denied and every warning an error) are
+# checked while the test build compiles: clippy-driver wraps rustc for the workspace's own
+# crates, so linting costs no second compilation of the dependencies.
+LINTED = RUSTC_WORKSPACE_WRAPPER="$$(rustup which clippy-driver)" \
+	CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 
-# Formatting and the workspace's lints (clippy::unwrap_used denied, every warning an error).
-check:
+test: setup-test
 	cargo fmt --all --check
-	cargo clippy -p rtmp-ingest -p app -p server --all-targets --features server/testing -- -D warnings
+	$(LINTED) cargo leptos build
+	$(MAKE) --no-print-directory unit e2e fuzz
 
 # Every Rust test; nextest runs the test binaries' tests side by side (most of them wait on
 # real-time publishers, not on the CPU).
 unit:
-	cargo nextest run -p rtmp-ingest -p app -p server --test-threads 3 --no-fail-fast
+	$(LINTED) cargo nextest run -p rtmp-ingest -p app -p server --test-threads 3 --no-fail-fast
+
+# Clippy over every target, the benchmarks included (make test lints the rest as it builds).
+lint:
+	cargo clippy -p rtmp-ingest -p app -p server --all-targets --features server/testing -- -D warnings
 
 e2e:
 	cd end2end && npm test

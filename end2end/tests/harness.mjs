@@ -1,7 +1,7 @@
 // Test harness: starts the real server binary on free ports with a fresh data folder,
 // drives Debian's Chromium through playwright-core, saves screenshots for review.
 import { spawn, execFile } from 'node:child_process';
-import { mkdtempSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,7 +18,10 @@ const run = promisify(execFile);
 export async function startServer({ dataDir, extraArgs = [] } = {}) {
   dataDir ??= mkdtempSync(join(tmpdir(), 'lp-e2e-'));
   const common = ['--data-dir', dataDir, '--site-root', join(root, 'target/site')];
-  const proc = spawn(serverBin, ['run', '--listen', '127.0.0.1:0', '--rtmp-listen', '127.0.0.1:0', ...common, ...extraArgs], {
+  // Test machines (CI among them) may have less than the default 1 GiB free after a build;
+  // below the floor thumbnails and motion clips wait, which these tests are not about.
+  const floor = ['--min-free-disk-mb', process.env.LP_MIN_FREE_DISK_MB ?? '64'];
+  const proc = spawn(serverBin, ['run', '--listen', '127.0.0.1:0', '--rtmp-listen', '127.0.0.1:0', ...common, ...floor, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
   });
@@ -46,10 +49,13 @@ export async function startServer({ dataDir, extraArgs = [] } = {}) {
     /** Runs a server subcommand (e.g. `org enable-package`) on the same data folder. */
     cli: async (...args) => (await run(serverBin, [...args, ...common])).stdout,
     stop: async () => {
-      if (proc.exitCode !== null) return;
-      const exited = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGTERM');
-      await exited;
+      if (proc.exitCode === null) {
+        const exited = new Promise((r) => proc.once('exit', r));
+        proc.kill('SIGTERM');
+        await exited;
+      }
+      // The server's warnings and errors, kept beside the screenshots for a failed run.
+      writeFileSync(join(artifacts, `server-${new URL(url).port}.log`), log);
     },
   };
 }
