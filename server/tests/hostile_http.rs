@@ -704,3 +704,128 @@ async fn a_replay_links_poster_comes_from_its_own_session() {
     );
     app.running.stop().await.expect("stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clips_and_saved_recordings_meet_their_limits() {
+    use app::domain::assets::AssetKind;
+    use app::domain::clips::{LinkExpiry, NewClip};
+    use app::ssr::repo::assets::NewAsset;
+    use app::ssr::services::clips;
+    let app = TestApp::start().await;
+    let g = app
+        .group(
+            &[],
+            &common::Processes {
+                replay: Some(app::domain::settings::SpanInput::Seconds(30)),
+                ..common::Processes::none()
+            },
+        )
+        .await;
+    let state = &app.running.state;
+    let limits = state.config.org_limits;
+    let owner = &g.owner;
+    let now = chrono::Utc::now();
+    let session = repo::live_sessions::start(&state.db, g.id, "test", now)
+        .await
+        .expect("session");
+    let asset = |kind, format: &'static str, path: String| NewAsset {
+        organisation_id: owner.organisation_id,
+        stream_id: g.streams[0],
+        session_id: Some(session),
+        kind,
+        format,
+        path,
+        size_bytes: 1,
+        duration_ms: Some(30_000),
+        width: None,
+        height: None,
+        integrity: None,
+        created_at: now,
+    };
+    let replay = repo::assets::insert(
+        &state.db,
+        &asset(AssetKind::Replay, "hls", "media/test/replay.m3u8".into()),
+    )
+    .await
+    .expect("replay");
+    // As many saved recordings and clips as the organisation may keep, but one.
+    for i in 0..limits.saved_spans - 1 {
+        let path = format!("media/test/recordings/saved-{i}.mp4");
+        repo::assets::insert(&state.db, &asset(AssetKind::Recording, "mp4", path))
+            .await
+            .expect("saved recording");
+    }
+    // An ordinary recording is not a saved span and does not count.
+    repo::assets::insert(
+        &state.db,
+        &asset(
+            AssetKind::Recording,
+            "mp4",
+            "media/test/recordings/r.mp4".into(),
+        ),
+    )
+    .await
+    .expect("recording");
+    let mut tx = app::ssr::db::begin_write(&state.db).await.expect("tx");
+    for i in 0..limits.clips {
+        repo::clips::insert(
+            &mut tx,
+            &repo::clips::NewClipRow {
+                organisation_id: owner.organisation_id,
+                stream_id: g.streams[0],
+                session_id: Some(session),
+                replay_asset_id: replay,
+                title: format!("clip {i}"),
+                starts_at: now,
+                duration_ms: 1000,
+                dir: format!("clips/test-{i}"),
+                created_by: owner.user_id,
+                created_by_email: owner.email.clone(),
+                created_at: now,
+                expires_at: None,
+            },
+        )
+        .await
+        .expect("clip");
+    }
+    tx.commit().await.expect("commit");
+
+    let clip = clips::create(
+        state,
+        owner,
+        &NewClip {
+            replay_id: replay,
+            title: "one too many".into(),
+            from: now - chrono::Duration::seconds(10),
+            to: now - chrono::Duration::seconds(5),
+            expiry: LinkExpiry::Day,
+        },
+    )
+    .await;
+    assert_eq!(
+        clip,
+        Err(AppError::LimitReached {
+            what: "clips".into(),
+            limit: limits.clips
+        })
+    );
+    // Below the saved-recording limit the request gets past it (and fails later, on the
+    // fake playlist); at the limit it is refused before any work.
+    let below = clips::save_span(state, owner, replay, 10).await;
+    assert!(
+        !matches!(below, Err(AppError::LimitReached { .. })),
+        "{below:?}"
+    );
+    let path = "media/test/recordings/saved-last.mp4".to_string();
+    repo::assets::insert(&state.db, &asset(AssetKind::Recording, "mp4", path))
+        .await
+        .expect("saved recording");
+    assert_eq!(
+        clips::save_span(state, owner, replay, 10).await,
+        Err(AppError::LimitReached {
+            what: "saved recordings".into(),
+            limit: limits.saved_spans
+        })
+    );
+    app.running.stop().await.expect("stops");
+}

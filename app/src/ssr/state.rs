@@ -56,6 +56,10 @@ pub struct OrgLimits {
     pub pending_invitations: u64,
     /// Clips being finished and spans being saved, at once.
     pub clip_jobs: u64,
+    /// Clips kept (each holds its own copy of the span's segments).
+    pub clips: u64,
+    /// Replay spans saved as recordings.
+    pub saved_spans: u64,
 }
 
 impl Default for OrgLimits {
@@ -66,6 +70,8 @@ impl Default for OrgLimits {
             api_keys: 50,
             pending_invitations: 100,
             clip_jobs: 4,
+            clips: 1000,
+            saved_spans: 200,
         }
     }
 }

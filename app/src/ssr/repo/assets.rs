@@ -99,6 +99,17 @@ pub async fn update_stats(
     Ok(())
 }
 
+/// How many replay spans an organisation has saved as recordings (`…/recordings/saved-*`).
+pub async fn count_saved_spans(db: &Db, org_id: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM assets WHERE organisation_id = ? AND kind = 'recording'
+         AND path LIKE '%/recordings/saved-%'",
+    )
+    .bind(org_id)
+    .fetch_one(db)
+    .await
+}
+
 /// One asset by id.
 pub async fn get(db: &Db, id: i64) -> Result<Option<AssetRow>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM assets WHERE id = ?");

@@ -180,6 +180,14 @@ pub async fn insert_link(
     .last_insert_rowid())
 }
 
+/// How many clips an organisation keeps.
+pub async fn count(db: &Db, org_id: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM clips WHERE organisation_id = ?")
+        .bind(org_id)
+        .fetch_one(db)
+        .await
+}
+
 /// One clip of an organisation.
 pub async fn get(db: &Db, org_id: i64, id: i64) -> Result<Option<ClipRow>, sqlx::Error> {
     let sql = select_clips("c.id = ? AND c.organisation_id = ?");

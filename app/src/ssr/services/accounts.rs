@@ -14,6 +14,7 @@ use super::super::db::begin_write;
 use super::super::passwords::{self, Busy};
 use super::super::state::{AppState, OrInternal};
 use super::super::{repo, tokens};
+use super::within_limit;
 use crate::domain::account::{
     check_email, check_name, check_password, Invitation, InvitationInfo, Membership, NewInvitation,
     OrganisationOverview, INVITATION_DAYS,
@@ -303,17 +304,12 @@ pub async fn invite_member(
         }
     }
     let now = state.clock.now();
-    let limit = state.config.org_limits.pending_invitations;
-    if repo::invitations::count_pending(&state.db, caller.organisation_id, now)
-        .await
-        .or_internal()? as u64
-        >= limit
-    {
-        return Err(AppError::LimitReached {
-            what: "open invitations".into(),
-            limit,
-        });
-    }
+    within_limit(
+        repo::invitations::count_pending(&state.db, caller.organisation_id, now),
+        state.config.org_limits.pending_invitations,
+        "open invitations",
+    )
+    .await?;
     let token = tokens::new_token();
     let expires_at = now + chrono::Duration::days(INVITATION_DAYS);
     let id = repo::invitations::insert(

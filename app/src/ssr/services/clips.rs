@@ -12,8 +12,8 @@ use super::super::pipeline::ReplaySpan;
 use super::super::repo::{self, assets::AssetRow, clips::FoundShare, clips::ShareTarget};
 use super::super::state::{internal, AppState, OrInternal};
 use super::super::tokens;
-use super::require_package;
 use super::streams::find_group;
+use super::{require_package, within_limit};
 use crate::domain::assets::{Asset, AssetKind};
 use crate::domain::clips::{
     check_save_seconds, Clip, LinkExpiry, NewClip, PublicShare, ReplayView, ShareLink,
@@ -62,6 +62,12 @@ pub async fn create(state: &AppState, caller: &Caller, input: &NewClip) -> Resul
     allowed(state, caller, Permission::ManageClips).await?;
     let clip = input.validate()?;
     let (replay, _) = find_replay(state, caller, clip.replay_id).await?;
+    within_limit(
+        repo::clips::count(&state.db, caller.organisation_id),
+        state.config.org_limits.clips,
+        "clips",
+    )
+    .await?;
     let slot = job_slot(state, caller)?;
     let files = state
         .pipeline
@@ -224,6 +230,12 @@ pub async fn save_span(
     allowed(state, caller, Permission::ManageClips).await?;
     let seconds = check_save_seconds(seconds)?;
     let (replay, _) = find_replay(state, caller, replay_id).await?;
+    within_limit(
+        repo::assets::count_saved_spans(&state.db, caller.organisation_id),
+        state.config.org_limits.saved_spans,
+        "saved recordings",
+    )
+    .await?;
     let _slot = job_slot(state, caller)?;
     let asset_id = state
         .pipeline

@@ -6,6 +6,7 @@ use super::super::auth::Caller;
 use super::super::repo::{self, integrations::NewKeyRow};
 use super::super::state::{AppState, OrInternal};
 use super::super::tokens;
+use super::within_limit;
 use crate::domain::integrations::{
     check_label, ApiKeyInfo, Integrations, NewApiKey, NewWebhook, NewWebhookCreated, Webhook,
 };
@@ -43,17 +44,12 @@ pub async fn create_key(
 ) -> Result<NewApiKey, AppError> {
     caller.require(Permission::ManageIntegrations)?;
     let name = check_label("name", "Key name", name)?;
-    let limit = state.config.org_limits.api_keys;
-    if repo::integrations::count_active_keys(&state.db, caller.organisation_id)
-        .await
-        .or_internal()? as u64
-        >= limit
-    {
-        return Err(AppError::LimitReached {
-            what: "active API keys".into(),
-            limit,
-        });
-    }
+    within_limit(
+        repo::integrations::count_active_keys(&state.db, caller.organisation_id),
+        state.config.org_limits.api_keys,
+        "active API keys",
+    )
+    .await?;
     if role > caller.role {
         return Err(AppError::Forbidden(format!(
             "a key cannot have more rights than its maker ({} may make keys up to {})",
@@ -158,17 +154,12 @@ pub async fn create_webhook(
         )
         .into());
     }
-    let limit = state.config.org_limits.webhooks;
-    if repo::integrations::count_webhooks(&state.db, caller.organisation_id)
-        .await
-        .or_internal()? as u64
-        >= limit
-    {
-        return Err(AppError::LimitReached {
-            what: "webhook endpoints".into(),
-            limit,
-        });
-    }
+    within_limit(
+        repo::integrations::count_webhooks(&state.db, caller.organisation_id),
+        state.config.org_limits.webhooks,
+        "webhook endpoints",
+    )
+    .await?;
     let secret = tokens::new_webhook_secret();
     let now = state.clock.now();
     let id = repo::integrations::insert_webhook(

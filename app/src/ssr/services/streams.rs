@@ -6,7 +6,7 @@ use super::super::db::begin_write;
 use super::super::repo::{self, streams::NewStream};
 use super::super::state::{AppConfig, AppState, OrInternal};
 use super::super::tokens;
-use super::require_package;
+use super::{require_package, within_limit};
 use crate::domain::packages::Package;
 use crate::domain::roles::Permission;
 use crate::domain::streams::{
@@ -23,17 +23,12 @@ pub async fn create_group(
 ) -> Result<i64, AppError> {
     caller.require(Permission::EditStreams)?;
     let group = input.validate()?;
-    let limit = state.config.org_limits.stream_groups;
-    if repo::streams::count_groups(&state.db, caller.organisation_id)
-        .await
-        .or_internal()? as u64
-        >= limit
-    {
-        return Err(AppError::LimitReached {
-            what: "stream groups".into(),
-            limit,
-        });
-    }
+    within_limit(
+        repo::streams::count_groups(&state.db, caller.organisation_id),
+        state.config.org_limits.stream_groups,
+        "stream groups",
+    )
+    .await?;
     if !group.profiles.is_empty() {
         require_package(state, caller.organisation_id, Package::Transcoding).await?;
     }
