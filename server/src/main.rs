@@ -7,6 +7,9 @@ use server::config::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Nothing the server or its ffmpeg children write (the database with its secrets, the
+    // media) is readable by other local users; the group may read, for a web server in front.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o027));
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

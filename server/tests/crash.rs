@@ -65,6 +65,22 @@ async fn a_crashed_server_leaves_no_ffmpeg_and_the_next_start_repairs_the_record
     )
     .await;
     assert_eq!(ffmpeg_pids(dir.path()).len(), 1);
+    // What the server and its ffmpeg children write is not for other local users.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let part = files_ending(&media, ".mp4.part");
+        for path in [
+            dir.path().join("livepro.db"),
+            media.clone(),
+            part[0].clone(),
+        ] {
+            let mode = std::fs::metadata(&path)
+                .expect("metadata")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o007, 0, "{} is {mode:o}", path.display());
+        }
+    }
 
     // Crash.
     server.child.start_kill().expect("kill -9");

@@ -1059,10 +1059,22 @@ async fn r15_many_publishers_and_hls_readers() {
     }
     let addr = app.running.rtmp_addr;
     let mut tasks = Vec::new();
-    for (_, key, _) in &groups {
+    for (i, (_, key, _)) in groups.iter().enumerate() {
         let (k, t) = (key.clone(), tags.clone());
         tasks.push(tokio::spawn(async move {
-            publish_flv(addr, &k, &t, true).await
+            // Encoders start a moment apart and, like OBS, try again when a connection is
+            // cut before publishing (one address may hold only a few half-open connections).
+            tokio::time::sleep(Duration::from_millis(100 * i as u64)).await;
+            let mut retries = 0u32;
+            loop {
+                match publish_flv(addr, &k, &t, true).await {
+                    Err(e) if !e.contains("refused") && retries < 10 => {
+                        retries += 1;
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    done => return done.map(|()| retries),
+                }
+            }
         }));
     }
     // A public share link per live replay, once each has one.
@@ -1129,8 +1141,9 @@ async fn r15_many_publishers_and_hls_readers() {
         latencies.extend(l);
         errors += e;
     }
+    let mut retries = 0;
     for t in tasks {
-        t.await.expect("task").expect("published");
+        retries += t.await.expect("task").expect("published");
     }
     let mut recorded = 0.0;
     for (g, _, stream) in &groups {
@@ -1163,7 +1176,7 @@ async fn r15_many_publishers_and_hls_readers() {
     let share = recorded / expected * 100.0;
     println!(
         "faults: R15 {publishers} publishers and {readers} HLS readers: {share:.2} % of {expected} s recorded, \
-         playlist p50 {:?} p99 {p99:?} over {} fetches, {errors} errors",
+         playlist p50 {:?} p99 {p99:?} over {} fetches, {errors} errors, {retries} publisher retries",
         latencies.get(latencies.len() / 2).copied().unwrap_or_default(),
         latencies.len()
     );

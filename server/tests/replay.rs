@@ -220,6 +220,17 @@ async fn clips_are_instant_outlive_the_window_and_share_without_an_account() {
         .await
         .expect_err("viewers do not clip");
     assert!(matches!(err, AppError::Forbidden(_)), "{err:?}");
+    // Viewers see the clips but not their public links (they could keep access after leaving).
+    let seen = clips::list(state, &own_viewer, stream)
+        .await
+        .expect("viewers list clips");
+    assert!(seen.iter().any(|c| c.id == clip.id), "the clip is listed");
+    assert!(
+        seen.iter().all(|c| c.share.is_none()),
+        "no link for viewers"
+    );
+    let listed = clips::list(state, &g.owner, stream).await.expect("owner");
+    assert!(listed.iter().any(|c| c.id == clip.id && c.share.is_some()));
 
     // The rolling window (8 s) moves past the clip; the clip still plays in full.
     assert!(publisher.finish().await);

@@ -25,34 +25,33 @@ impl BoxRef {
     }
 }
 
-/// The complete boxes in `data[range]`, stopping at the first one that runs past the end.
+/// The complete boxes in `data[range]`, stopping at the first one that runs past the end (or
+/// declares a size that does not fit: sizes come from files and are never trusted).
 fn boxes(data: &[u8], range: std::ops::Range<usize>) -> Vec<BoxRef> {
+    let end = range.end.min(data.len());
     let mut out = Vec::new();
     let mut at = range.start;
-    while at + 8 <= range.end {
-        let size32 =
-            u32::from_be_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]) as usize;
-        let kind = [data[at + 4], data[at + 5], data[at + 6], data[at + 7]];
+    while let Some(head) = data.get(at..at + 8).filter(|_| at + 8 <= end) {
+        let size32 = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let kind = [head[4], head[5], head[6], head[7]];
         let (size, header) = match size32 {
-            1 if at + 16 <= range.end => {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&data[at + 8..at + 16]);
-                (u64::from_be_bytes(b) as usize, 16)
-            }
-            1 => break,
-            0 => (range.end - at, 8),
+            1 => match read_u64(data, at + 8).filter(|_| at + 16 <= end) {
+                Some(large) => (usize::try_from(large).unwrap_or(usize::MAX), 16),
+                None => break,
+            },
+            0 => (end - at, 8),
             n => (n, 8),
         };
-        if size < header || at + size > range.end {
+        let Some(next) = at.checked_add(size).filter(|&n| size >= header && n <= end) else {
             break;
-        }
+        };
         out.push(BoxRef {
             start: at,
             size,
             kind,
             header,
         });
-        at += size;
+        at = next;
     }
     out
 }
@@ -88,12 +87,12 @@ pub fn timescales(init: &[u8]) -> Result<HashMap<u32, u32>, Malformed> {
         .filter(|b| &b.kind == b"trak")
     {
         let tkhd = child(init, &trak, b"tkhd").ok_or(Malformed("trak without tkhd"))?;
-        let v = init[tkhd.body().start];
+        let v = *init.get(tkhd.body().start).ok_or(Malformed("short tkhd"))?;
         let id = read_u32(init, tkhd.body().start + if v == 1 { 20 } else { 12 })
             .ok_or(Malformed("short tkhd"))?;
         let mdia = child(init, &trak, b"mdia").ok_or(Malformed("trak without mdia"))?;
         let mdhd = child(init, &mdia, b"mdhd").ok_or(Malformed("mdia without mdhd"))?;
-        let v = init[mdhd.body().start];
+        let v = *init.get(mdhd.body().start).ok_or(Malformed("short mdhd"))?;
         let scale = read_u32(init, mdhd.body().start + if v == 1 { 20 } else { 12 })
             .ok_or(Malformed("short mdhd"))?;
         if scale == 0 {
@@ -298,5 +297,46 @@ mod tests {
             init().len() + seg_len
         );
         assert_eq!(complete_prefix(&[0u8; 3]), 0);
+    }
+
+    #[test]
+    fn malformed_boxes_are_refused_without_panicking() {
+        // A 64-bit size near the end of the address space, a 32-bit size past the data, and a
+        // tkhd with no body: each is refused, none overflows or indexes out of range.
+        let mut huge = 1u32.to_be_bytes().to_vec();
+        huge.extend_from_slice(b"moov");
+        huge.extend_from_slice(&u64::MAX.to_be_bytes());
+        assert!(timescales(&huge).is_err());
+        assert_eq!(complete_prefix(&huge), 0);
+        let mut past = u32::MAX.to_be_bytes().to_vec();
+        past.extend_from_slice(b"moof");
+        assert_eq!(complete_prefix(&past), 0);
+        let bare = mp4_box(b"moov", &mp4_box(b"trak", &mp4_box(b"tkhd", &[])));
+        assert_eq!(timescales(&bare), Err(Malformed("short tkhd")));
+        // Every truncation and every single-byte corruption of real boxes parses to something
+        // or to an error.
+        let (init, seg) = (init(), segment(90_000, 48_000));
+        let scales = timescales(&init).expect("parses");
+        for cut in 0..init.len() {
+            let _ = timescales(&init[..cut]);
+        }
+        for cut in 0..seg.len() {
+            let _ = earliest_time(&seg[..cut], &scales);
+            let _ = complete_prefix(&seg[..cut]);
+            let _ = rebase(&mut seg[..cut].to_vec(), &scales, 0.5);
+        }
+        for at in 0..seg.len() {
+            let mut bad = seg.clone();
+            bad[at] = 0xff;
+            let _ = earliest_time(&bad, &scales);
+            let _ = rebase(&mut bad, &scales, 0.5);
+        }
+        for at in 0..init.len() {
+            for byte in [0u8, 1, 0x7f, 0xff] {
+                let mut bad = init.clone();
+                bad[at] = byte;
+                let _ = timescales(&bad);
+            }
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! When to restart a crashed ffmpeg: exponential backoff from 250 ms to 4 s (the fifth
 //! failure), each delay spread by up to ±20 % so sessions that failed together do not restart
-//! together; a run that stayed up 30 s resets the count; more than five failures in a row
-//! gives up (six spawns at most).
+//! together; a run that made progress (wrote a segment) or stayed up 30 s resets the count, so
+//! an ffmpeg killed again and again while it records always comes back at once; more than five
+//! failures in a row without progress gives up (six spawns at most).
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,7 @@ pub(crate) enum Decision {
 pub(crate) struct RestartPolicy {
     failures: u32,
     started: Option<Instant>,
+    progressed: bool,
 }
 
 /// Failures in a row before giving up.
@@ -36,19 +38,27 @@ impl RestartPolicy {
         Self {
             failures: 0,
             started: None,
+            progressed: false,
         }
     }
 
     /// A run started at `now`.
     pub(crate) fn started(&mut self, now: Instant) {
         self.started = Some(now);
+        self.progressed = false;
+    }
+
+    /// The current run produced output: it was working when it ended.
+    pub(crate) fn progressed(&mut self) {
+        self.progressed = true;
     }
 
     /// The run ended in failure at `now`.
     pub(crate) fn failed(&mut self, now: Instant) -> Decision {
-        if self
-            .started
-            .is_some_and(|s| now.saturating_duration_since(s) >= HEALTHY_RUN)
+        if self.progressed
+            || self
+                .started
+                .is_some_and(|s| now.saturating_duration_since(s) >= HEALTHY_RUN)
         {
             self.failures = 0;
         }
@@ -102,6 +112,27 @@ mod tests {
             p.failed(t + HEALTHY_RUN),
             Decision::RestartAfter(d) if d <= Duration::from_millis(300)
         ));
+    }
+
+    #[test]
+    fn a_run_that_made_progress_restarts_at_once_however_often_it_is_killed() {
+        let mut p = RestartPolicy::new();
+        let t = Instant::now();
+        for _ in 0..50 {
+            p.started(t);
+            p.progressed();
+            assert!(matches!(
+                p.failed(t + Duration::from_secs(2)),
+                Decision::RestartAfter(d) if d <= Duration::from_millis(300)
+            ));
+        }
+        // Progress once does not excuse later runs that make none.
+        for _ in 0..MAX_FAILURES - 1 {
+            p.started(t);
+            assert!(matches!(p.failed(t), Decision::RestartAfter(_)));
+        }
+        p.started(t);
+        assert_eq!(p.failed(t), Decision::GiveUp);
     }
 
     #[test]

@@ -277,7 +277,11 @@ async fn run_once(
                 Some(t) => {
                     last_tag = Instant::now();
                     gop.push(&t);
-                    match write_watching(&mut stdin, &t.to_flv(), &mut watchers, &mut last_segment, started).await {
+                    let written = write_watching(&mut stdin, &t.to_flv(), &mut watchers, &mut last_segment, started).await;
+                    if last_segment.is_some() {
+                        policy.progressed();
+                    }
+                    match written {
                         Ok(()) => {}
                         Err(WriteEnd::Broken) => return crashed(&mut child).await,
                         Err(WriteEnd::Stalled) => return stalled(&mut child, last_segment).await,
@@ -293,6 +297,7 @@ async fn run_once(
                 let now = Instant::now();
                 if sent > 0 {
                     last_segment = Some(now);
+                    policy.progressed();
                     if !running {
                         running = true;
                         set_jobs(ctx, outputs, JobState::Running);

@@ -134,12 +134,22 @@ pub async fn list(
         .await
         .or_internal()?
         .ok_or_else(|| AppError::NotFound("Stream".into()))?;
-    Ok(repo::clips::for_stream(&state.db, stream_id, CLIPS_LISTED)
+    let rows = repo::clips::for_stream(&state.db, stream_id, CLIPS_LISTED)
         .await
-        .or_internal()?
-        .into_iter()
-        .map(|r| r.clip)
-        .collect())
+        .or_internal()?;
+    Ok(visible_clips(caller, rows))
+}
+
+/// Clips as the caller may see them: their share links (public tokens) only for those who
+/// may manage clips, so a viewer cannot copy a link and keep access after leaving.
+fn visible_clips(caller: &Caller, rows: Vec<repo::clips::ClipRow>) -> Vec<Clip> {
+    let links = caller.role.can(Permission::ManageClips);
+    rows.into_iter()
+        .map(|r| Clip {
+            share: r.clip.share.filter(|_| links),
+            ..r.clip
+        })
+        .collect()
 }
 
 /// Revokes a share link: it shows not-found from now on.
@@ -281,12 +291,12 @@ pub async fn replay_view(
             })
             .rev()
             .collect();
-    let clips = repo::clips::for_stream(&state.db, stream.id, CLIPS_LISTED)
-        .await
-        .or_internal()?
-        .into_iter()
-        .map(|r| r.clip)
-        .collect();
+    let clips = visible_clips(
+        caller,
+        repo::clips::for_stream(&state.db, stream.id, CLIPS_LISTED)
+            .await
+            .or_internal()?,
+    );
     let shares = if caller.role.can(Permission::ManageClips) {
         repo::clips::links_of_replay(&state.db, replay_id)
             .await
