@@ -60,6 +60,28 @@ async fn group_on(state: &AppState, owner: &Caller, processes: &Processes) -> (i
     )
 }
 
+/// Publishes like a real encoder started by hand among many: `nth` of a batch starts
+/// `100 ms × nth` late, and a connection cut before publishing is tried again (as OBS does;
+/// one address may hold only a few half-open connections). Returns the retries it took.
+async fn publish_like_an_encoder(
+    addr: std::net::SocketAddr,
+    key: String,
+    tags: Tags,
+    nth: usize,
+) -> Result<u32, String> {
+    tokio::time::sleep(Duration::from_millis(100 * nth as u64)).await;
+    let mut retries = 0u32;
+    loop {
+        match publish_flv(addr, &key, &tags, true).await {
+            Err(e) if !e.contains("refused") && retries < 10 => {
+                retries += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            done => return done.map(|()| retries),
+        }
+    }
+}
+
 /// An owner in a fresh organisation on a database file a server binary uses.
 async fn owner_on(dir: &Path) -> (AppState, Caller) {
     let db = app::ssr::db::connect(&format!("sqlite://{}", dir.join("livepro.db").display()))
@@ -456,36 +478,50 @@ async fn r8_a_stop_with_work_in_flight_finishes_every_file() {
     let tags: Tags = Arc::new(sample_flv(dir.path(), 20));
     let mut server = start_server(dir.path()).await;
     let (state, owner) = owner_on(dir.path()).await;
+    // Two organisations: one may finish only a few clips at once.
+    let owners = [
+        owner,
+        testing::organisation(&state, "Faults 2", &app::domain::packages::Package::ALL)
+            .await
+            .remove(3),
+    ];
     let processes = Processes {
         recording: Some(SpanInput::EntireStream),
         replay: Some(SpanInput::Seconds(60)),
         ..Processes::none()
     };
     let mut groups = Vec::new();
-    for _ in 0..streams {
-        groups.push(group_on(&state, &owner, &processes).await);
+    for i in 0..streams {
+        groups.push(group_on(&state, &owners[i % 2], &processes).await);
     }
     let addr = server.rtmp_addr();
     let mut publishers = Vec::new();
-    for (_, key, _) in &groups {
-        let (k, t) = (key.clone(), tags.clone());
-        publishers.push(tokio::spawn(async move {
-            publish_flv(addr, &k, &t, true).await
-        }));
+    for (i, (_, key, _)) in groups.iter().enumerate() {
+        publishers.push(tokio::spawn(publish_like_an_encoder(
+            addr,
+            key.clone(),
+            tags.clone(),
+            i,
+        )));
     }
     // Clips of the first replays, cut over the REST API while live.
-    let key = services::integrations::create_key(
-        &state,
-        &owner,
-        "faults",
-        app::domain::roles::Role::Editor,
-    )
-    .await
-    .expect("key")
-    .secret;
+    let mut keys = Vec::new();
+    for owner in &owners {
+        let key = services::integrations::create_key(
+            &state,
+            owner,
+            "faults",
+            app::domain::roles::Role::Editor,
+        )
+        .await
+        .expect("key")
+        .secret;
+        keys.push(key);
+    }
     let http = reqwest::Client::new();
     let mut made = 0;
     for (i, (_, _, stream)) in groups.iter().cycle().take(clips).enumerate() {
+        let key = &keys[i % groups.len() % 2];
         let replay = wait_for("a replay with 6 s", Duration::from_secs(20), || async {
             let rows = repo::assets::list(&state.db, *stream, ProcessKind::Replay, 1)
                 .await
@@ -506,7 +542,7 @@ async fn r8_a_stop_with_work_in_flight_finishes_every_file() {
         });
         let res = http
             .post(format!("{}/api/v1/clips", server.http))
-            .bearer_auth(&key)
+            .bearer_auth(key)
             .json(&body)
             .send()
             .await
@@ -1060,22 +1096,12 @@ async fn r15_many_publishers_and_hls_readers() {
     let addr = app.running.rtmp_addr;
     let mut tasks = Vec::new();
     for (i, (_, key, _)) in groups.iter().enumerate() {
-        let (k, t) = (key.clone(), tags.clone());
-        tasks.push(tokio::spawn(async move {
-            // Encoders start a moment apart and, like OBS, try again when a connection is
-            // cut before publishing (one address may hold only a few half-open connections).
-            tokio::time::sleep(Duration::from_millis(100 * i as u64)).await;
-            let mut retries = 0u32;
-            loop {
-                match publish_flv(addr, &k, &t, true).await {
-                    Err(e) if !e.contains("refused") && retries < 10 => {
-                        retries += 1;
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                    done => return done.map(|()| retries),
-                }
-            }
-        }));
+        tasks.push(tokio::spawn(publish_like_an_encoder(
+            addr,
+            key.clone(),
+            tags.clone(),
+            i,
+        )));
     }
     // A public share link per live replay, once each has one.
     let db = state.db.clone();
@@ -1111,6 +1137,9 @@ async fn r15_many_publishers_and_hls_readers() {
             links[i % links.len()].clone(),
         );
         reader_tasks.push(tokio::spawn(async move {
+            // Players that started at different moments, as an audience does (all 200 in
+            // step would be a burst of 200 requests every second, which no audience makes).
+            tokio::time::sleep(Duration::from_millis((i * 1000 / readers) as u64)).await;
             let (mut latencies, mut errors) = (Vec::new(), 0u32);
             while Instant::now() < until {
                 let started = Instant::now();
