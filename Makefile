@@ -13,8 +13,9 @@ export LP_SITE_ROOT ?= $(CURDIR)/target/site
 run: build
 	target/debug/server run $(ARGS)
 
+# The demo serves Prometheus metrics too (printed in its block).
 demo: build
-	target/debug/server demo $(ARGS)
+	LP_METRICS_LISTEN=$${LP_METRICS_LISTEN:-127.0.0.1:9464} target/debug/server demo $(ARGS)
 
 build: setup-run
 	cargo leptos build

@@ -121,6 +121,30 @@ pub struct Config {
         global = true
     )]
     pub min_free_disk_mb: u64,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` on this address of its own (off
+    /// unless set; keep it private, or set a token).
+    #[arg(long, env = "LP_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// How log lines are written to stderr: `text` for people, `json` (one object a line,
+    /// with the request id and the other span fields) for log shippers.
+    #[arg(
+        long,
+        env = "LP_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        global = true
+    )]
+    pub log_format: LogFormat,
+    /// Require `Authorization: Bearer <token>` on the metrics address.
+    #[arg(long, env = "LP_METRICS_TOKEN", global = true, hide_env_values = true)]
+    pub metrics_token: Option<String>,
+}
+
+/// The log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 impl Config {
@@ -152,6 +176,9 @@ impl Config {
             http_max_connections: 4096,
             http_header_timeout: 10,
             min_free_disk_mb: 100,
+            metrics_listen: None,
+            metrics_token: None,
+            log_format: LogFormat::Text,
         }
     }
 }

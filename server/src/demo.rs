@@ -176,15 +176,24 @@ fn demo_group() -> NewStreamGroup {
     }
 }
 
-/// The block `make demo` prints.
-pub fn banner(dashboard: &str, seed: &DemoSeed, config: &Config) -> String {
-    format!(
+/// The block `make demo` prints (with the metrics address when they are served).
+pub fn banner(
+    dashboard: &str,
+    seed: &DemoSeed,
+    config: &Config,
+    metrics: Option<std::net::SocketAddr>,
+) -> String {
+    let mut block = format!(
         "Dashboard: {dashboard}\nLogin:     {}\nPassword:  {}\nPublish:   rtmp://{}/live/{}\n",
         seed.email,
         seed.password,
         display_addr(config.rtmp_listen),
         seed.stream_key
-    )
+    );
+    if let Some(addr) = metrics {
+        block.push_str(&format!("Metrics:   {}\n", crate::metrics::url(addr)));
+    }
+    block
 }
 
 /// A font for the demo's clock, if the machine has one.
@@ -234,7 +243,15 @@ async fn publish(
 pub async fn run(config: Config, with_publisher: bool) -> Result<(), BoxError> {
     let running = crate::start(config.clone()).await?;
     let seed = seed(&running.state, &config.data_dir).await?;
-    println!("{}", banner(&running.dashboard_url(), &seed, &config));
+    println!(
+        "{}",
+        banner(
+            &running.dashboard_url(),
+            &seed,
+            &config,
+            running.metrics_addr
+        )
+    );
     let stop = CancellationToken::new();
     let publisher = with_publisher.then(|| {
         println!("A test publisher is streaming into the demo group (run with --no-publisher to use your own).");

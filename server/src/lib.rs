@@ -13,6 +13,7 @@ pub(crate) mod http;
 pub mod ingest;
 pub mod media;
 pub mod media_store;
+pub mod metrics;
 pub mod runner;
 pub(crate) mod tasks;
 pub(crate) mod webhooks;
@@ -90,6 +91,9 @@ pub struct Running {
     pub state: AppState,
     /// The job runner.
     pub supervisor: Supervisor,
+    /// Where `/metrics` is served, when `--metrics-listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
+    metrics_task: Option<JoinHandle<()>>,
     ingest: Ingest,
     shutdown: CancellationToken,
     tasks: tasks::Tasks,
@@ -124,6 +128,9 @@ impl Running {
         self.supervisor.shutdown(Duration::from_secs(30)).await;
         self.shutdown.cancel();
         self.tasks.wait(Duration::from_secs(15)).await;
+        if let Some(t) = self.metrics_task {
+            let _ = t.await;
+        }
         self.task.await??;
         Ok(())
     }
@@ -136,6 +143,10 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
     let http_addr = listener.local_addr()?;
     let rtmp_listener = TcpListener::bind(config.rtmp_listen).await?;
     let rtmp_addr = rtmp_listener.local_addr()?;
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
     let base = open_state_with(&config, rtmp_addr.port()).await?;
     // One server per data folder, and the folder must be this database's.
     let folder = data_folder::open(&config.data_dir, &base.db).await?;
@@ -194,11 +205,35 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         .site_pkg_dir("pkg")
         .site_addr(http_addr)
         .build();
-    let router = http::router(ServerState {
-        leptos,
-        app: state.clone(),
-        store: MediaStore::new(&config.data_dir),
-    });
+    let handle = match metrics_listener {
+        Some(_) => Some(metrics::install().ok_or("cannot install the metrics recorder")?),
+        None => None,
+    };
+    let router = http::router(
+        ServerState {
+            leptos,
+            app: state.clone(),
+            store: MediaStore::new(&config.data_dir),
+        },
+        handle.is_some(),
+    );
+    let (metrics_addr, metrics_task) = match (metrics_listener, handle) {
+        (Some(listener), Some(handle)) => {
+            let addr = listener.local_addr()?;
+            let sources = metrics::Sources {
+                handle,
+                ctx: ctx.clone(),
+                supervisor: supervisor.clone(),
+                admission: ingest.admission.clone(),
+                data_dir: config.data_dir.clone(),
+                token: config.metrics_token.as_deref().map(Arc::from),
+            };
+            tracing::info!(metrics.addr = %addr, "metrics listening");
+            let task = tokio::spawn(metrics::serve(listener, sources, shutdown.clone()));
+            (Some(addr), Some(task))
+        }
+        _ => (None, None),
+    };
     {
         let (state, store, stop) = (
             state.clone(),
@@ -228,6 +263,8 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         rtmp_addr,
         state,
         supervisor,
+        metrics_addr,
+        metrics_task,
         ingest,
         shutdown,
         tasks,
@@ -312,6 +349,9 @@ pub async fn run(config: Config) -> Result<(), BoxError> {
     let running = start(config).await?;
     println!("Dashboard: {}", running.dashboard_url());
     println!("RTMP:      {}/<stream key>", running.rtmp_url());
+    if let Some(addr) = running.metrics_addr {
+        println!("Metrics:   {}", metrics::url(addr));
+    }
     stop_signal().await;
     running.stop().await
 }

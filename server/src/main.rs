@@ -3,20 +3,28 @@
 use clap::Parser;
 use std::process::ExitCode;
 
-use server::config::{Cli, Command};
+use server::config::{Cli, Command, LogFormat};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Nothing the server or its ffmpeg children write (the database with its secrets, the
     // media) is readable by other local users; the group may read, for a web server in front.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o027));
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.config.log_format {
+        LogFormat::Text => logs.init(),
+        // One JSON object a line, with the fields of the spans it happened in (the request
+        // id of an HTTP request, the group and session of a stream's work).
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .init(),
+    }
     // Server-side rendering of deep Leptos views needs more than the default 2 MiB of
     // stack in debug builds.
     let runtime = match tokio::runtime::Builder::new_multi_thread()

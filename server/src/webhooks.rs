@@ -313,6 +313,13 @@ async fn deliver(
                             .and_then(|w| chrono::Duration::from_std(w).ok())
                             .map(|w| now + w),
                     };
+                    let result = match (&outcome, retry_at) {
+                        (Ok(_), _) => "delivered",
+                        (Err(_), Some(_)) => "retry",
+                        (Err(_), None) => "failed",
+                    };
+                    metrics::counter!(crate::metrics::WEBHOOK_ATTEMPTS, "result" => result)
+                        .increment(1);
                     if let Err(e) =
                         repo::integrations::record_attempt(&state.db, d.id, outcome, now, retry_at)
                             .await

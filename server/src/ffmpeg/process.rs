@@ -31,6 +31,13 @@ pub(crate) struct Child {
     drain: Option<JoinHandle<()>>,
 }
 
+impl Drop for Child {
+    fn drop(&mut self) {
+        // kill_on_drop ends the process itself; it no longer counts as running.
+        crate::metrics::FFMPEG_CHILDREN.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 impl Child {
     /// Starts `binary` with `args` in a new process group. With `with_stdin`, stdin is a pipe
     /// (take it with [`Child::take_stdin`]); otherwise it is closed. A `nice` above 0 runs it
@@ -62,6 +69,8 @@ impl Child {
         let mut child = cmd
             .spawn()
             .map_err(|source| FfmpegError::Spawn { program, source })?;
+        crate::metrics::FFMPEG_CHILDREN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        metrics::counter!(crate::metrics::FFMPEG_SPAWNS, "program" => program).increment(1);
         let tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
         let drain = child.stderr.take().map(|stderr| {
             let tail = tail.clone();

@@ -44,8 +44,8 @@ impl FromRef<ServerState> for AppState {
     }
 }
 
-/// Builds the whole HTTP application.
-pub(crate) fn router(state: ServerState) -> Router {
+/// Builds the whole HTTP application; with `metrics`, every request is counted and timed.
+pub(crate) fn router(state: ServerState, metrics: bool) -> Router {
     let routes = generate_route_list(App);
     let app_state = state.app.clone();
     let context = move || {
@@ -53,7 +53,7 @@ pub(crate) fn router(state: ServerState) -> Router {
         provide_context(app::ssr::request_memo::RequestMemo::default());
     };
     let options = state.leptos.clone();
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(media::routes())
         .merge(share::routes())
@@ -90,7 +90,13 @@ pub(crate) fn router(state: ServerState) -> Router {
         // A request body that stops arriving is cut (a slow body holds a connection).
         .layer(RequestBodyTimeoutLayer::new(BODY_IDLE_TIMEOUT))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(middleware::from_fn(request_id));
+    let router = if metrics {
+        router.layer(middleware::from_fn(crate::metrics::track_http))
+    } else {
+        router
+    };
+    router.with_state(state)
 }
 
 /// Longest pause while a request body arrives.
@@ -112,6 +118,47 @@ async fn stamp_client_ip(
     }
     next.run(request).await
 }
+
+/// A request's id: the client's `X-Request-Id` when it is a short, plain token (a proxy in
+/// front may set one), otherwise a fresh random one. Every log line written while the request
+/// is handled carries it (with the route pattern, never the path: share tokens live in
+/// paths), and the response returns it.
+async fn request_id(mut request: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let given = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
+        .map(str::to_owned);
+    let id = given.unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()));
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        route = %route
+    );
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        request.headers_mut().insert(REQUEST_ID, v);
+    }
+    let mut response = next.run(request).instrument(span).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, v);
+    }
+    response
+}
+
+const REQUEST_ID: &str = "x-request-id";
 
 /// The security headers every response gets unless its handler chose its own.
 async fn security_headers(State(secure): State<bool>, request: Request, next: Next) -> Response {

@@ -183,6 +183,13 @@ impl Admission {
     pub fn pending(&self) -> usize {
         self.table().pending.len()
     }
+
+    /// Accepted publishers now.
+    pub fn publishing(&self) -> usize {
+        self.limits
+            .publishers
+            .saturating_sub(self.publishers.available_permits())
+    }
 }
 
 /// A pending connection's place; freed when dropped or promoted.

@@ -72,6 +72,7 @@ impl IngestHandler {
     ) -> Result<Publisher, Refused> {
         let ip = peer.ip().to_string();
         if let Err(wait) = self.wrong_keys.check(&ip, Instant::now()) {
+            crate::metrics::publish_attempt("rate_limited");
             return Err(Refused {
                 why: Refusal::Denied,
                 message: format!(
@@ -84,8 +85,12 @@ impl IngestHandler {
         let key = stream_key.split('?').next().unwrap_or("").trim();
         let owner = match repo::streams::find_key(&self.state.db, key).await {
             Ok(Some(o)) => o,
-            Ok(None) => return Err(self.refuse_key(peer, key, "unknown stream key").await),
+            Ok(None) => {
+                crate::metrics::publish_attempt("unknown_key");
+                return Err(self.refuse_key(peer, key, "unknown stream key").await);
+            }
             Err(e) => {
+                crate::metrics::publish_attempt("error");
                 tracing::error!(error = %e, "stream key lookup failed");
                 return Err(Refused {
                     why: Refusal::Denied,
@@ -94,6 +99,7 @@ impl IngestHandler {
             }
         };
         if owner.revoked {
+            crate::metrics::publish_attempt("revoked_key");
             return Err(self.refuse_key(peer, key, "revoked stream key").await);
         }
         match self
@@ -102,10 +108,12 @@ impl IngestHandler {
             .await
         {
             Ok(publisher) => {
+                crate::metrics::publish_attempt("accepted");
                 self.wrong_keys.clear(&ip);
                 Ok(publisher)
             }
             Err(BeginError::AlreadyLive) => {
+                crate::metrics::publish_attempt("already_live");
                 tracing::warn!(peer = %peer, group.id = owner.group_id, "publish refused: already live");
                 Err(Refused {
                     why: Refusal::Denied,
@@ -113,6 +121,7 @@ impl IngestHandler {
                 })
             }
             Err(e) => {
+                crate::metrics::publish_attempt("error");
                 tracing::error!(group.id = owner.group_id, error = %e, "cannot start session");
                 Err(Refused {
                     why: Refusal::Denied,

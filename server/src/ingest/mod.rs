@@ -59,6 +59,7 @@ impl Ingest {
                     },
                 };
                 if handler.blocked(peer.ip()) {
+                    metrics::counter!(crate::metrics::RTMP_BLOCKED).increment(1);
                     tracing::debug!(peer = %peer, "rtmp connection refused: too many wrong keys");
                     continue;
                 }

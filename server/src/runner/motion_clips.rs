@@ -93,6 +93,16 @@ pub(crate) async fn make(
         let id = super::register_asset(&ctx, &row).await?;
         ctx.emit_asset(id);
     }
+    // Ready this long after its last frame went out live.
+    let due = first.wall + chrono::Duration::milliseconds(((to - first.start) * 1000.0) as i64);
+    let lag = (chrono::Utc::now() - due).num_milliseconds() as f64 / 1000.0;
+    crate::metrics::produced(
+        &ctx,
+        key.stream_id,
+        ProcessKind::MotionClip,
+        mp4_size + webp_size,
+        Some(lag),
+    );
     prune(
         &ctx,
         key.stream_id,

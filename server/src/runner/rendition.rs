@@ -47,7 +47,13 @@ pub(crate) struct Rendition {
     /// of its kind still runs, so an overloaded machine sheds work instead of queueing it.
     in_flight: HashSet<ProcessKind>,
     failures: HashMap<ProcessKind, u32>,
+    /// When the last few segments arrived and where they ended in media time (the encoder's
+    /// speed, for the metrics).
+    arrivals: VecDeque<(std::time::Instant, f64)>,
 }
+
+/// Segments over which the encoder's speed is measured.
+const SPEED_WINDOW: usize = 6;
 
 impl Rendition {
     /// A worker for `key`, started at `started_at` (wall clock of media time zero).
@@ -74,6 +80,7 @@ impl Rendition {
             jobs: JoinSet::new(),
             in_flight: HashSet::new(),
             failures: HashMap::new(),
+            arrivals: VecDeque::with_capacity(SPEED_WINDOW),
         }
     }
 
@@ -170,6 +177,11 @@ impl Rendition {
             wall,
         };
         self.segments.push_back(seg.clone());
+        self.measure(&seg);
+        let size = bytes.len() as u64;
+        // How long after its last frame was due (by the session's wall clock) the segment
+        // was ready.
+        let lag = (Utc::now() - seg.wall).num_milliseconds() as f64 / 1000.0 - seg.duration;
 
         let recording = self.config(ProcessKind::Recording);
         if recording.enabled() {
@@ -179,7 +191,11 @@ impl Rendition {
                 .append(&self.ctx, &seg, &bytes, &init, limit)
                 .await
             {
-                Ok(_) => self.ok(ProcessKind::Recording),
+                Ok(_) => {
+                    self.ok(ProcessKind::Recording);
+                    let id = self.key.stream_id;
+                    crate::metrics::produced(&self.ctx, id, ProcessKind::Recording, size, None);
+                }
                 Err(e) => self.fail(ProcessKind::Recording, e),
             }
         }
@@ -194,7 +210,11 @@ impl Rendition {
                 )
                 .await
             {
-                Ok(()) => self.ok(ProcessKind::Replay),
+                Ok(()) => {
+                    self.ok(ProcessKind::Replay);
+                    let id = self.key.stream_id;
+                    crate::metrics::produced(&self.ctx, id, ProcessKind::Replay, size, Some(lag));
+                }
                 Err(e) => self.fail(ProcessKind::Replay, e),
             }
         }
@@ -246,6 +266,32 @@ impl Rendition {
             }
         }
         self.prune(false).await;
+    }
+
+    /// Media seconds per wall-clock second over the last few segments of this run.
+    fn measure(&mut self, seg: &Segment) {
+        let now = std::time::Instant::now();
+        if self
+            .segments
+            .iter()
+            .rev()
+            .nth(1)
+            .is_some_and(|s| s.run != seg.run)
+        {
+            self.arrivals.clear();
+        }
+        if self.arrivals.len() == SPEED_WINDOW {
+            self.arrivals.pop_front();
+        }
+        self.arrivals.push_back((now, seg.end()));
+        if let (Some(&(t0, m0)), Some(&(t1, m1))) = (self.arrivals.front(), self.arrivals.back()) {
+            let wall = t1.saturating_duration_since(t0).as_secs_f64();
+            if wall > 0.5 {
+                self.ctx
+                    .jobs
+                    .set_speed(self.key.stream_id, (m1 - m0) / wall);
+            }
+        }
     }
 
     fn ok(&mut self, kind: ProcessKind) {

@@ -159,6 +159,13 @@ pub(crate) async fn run(
                 tracing::warn!(source = label, run, "ffmpeg stopped unexpectedly: {error}");
                 match policy.failed(Instant::now()) {
                     Decision::RestartAfter(delay) => {
+                        for o in &outputs {
+                            for kind in SOURCE_JOBS {
+                                if ctx.is_enabled(o.key.stream_id, kind) {
+                                    crate::metrics::restarted(o.key.stream_id, kind);
+                                }
+                            }
+                        }
                         set_jobs(
                             &ctx,
                             &outputs,

@@ -246,6 +246,11 @@ impl Supervisor {
         }
     }
 
+    /// How many groups are live.
+    pub fn live_count(&self) -> usize {
+        self.live.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// Whether a group has a live session.
     pub fn is_live(&self, group_id: i64) -> bool {
         self.live

@@ -89,6 +89,15 @@ pub(crate) async fn make(
         let id = super::register_asset(&ctx, &row).await?;
         ctx.emit_asset(id);
     }
+    // Ready this long after the moment it shows went out live.
+    let lag = (chrono::Utc::now() - seg.wall).num_milliseconds() as f64 / 1000.0;
+    crate::metrics::produced(
+        &ctx,
+        key.stream_id,
+        ProcessKind::Thumbnail,
+        jpg_size + webp_size,
+        Some(lag),
+    );
     prune(
         &ctx,
         key.stream_id,

@@ -354,6 +354,13 @@ pub async fn count_webhooks(db: &Db, org_id: i64) -> Result<i64, sqlx::Error> {
         .await
 }
 
+/// Deliveries waiting for their next attempt, across organisations.
+pub async fn count_pending_deliveries(db: &Db) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'")
+        .fetch_one(db)
+        .await
+}
+
 /// How many active (not revoked) API keys an organisation has.
 pub async fn count_active_keys(db: &Db, org_id: i64) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
