@@ -180,9 +180,29 @@ test('the Live Processing tab shows real assets, edits with Confirm and follows 
   assert.equal(await history.locator('tr').count(), 4, 'one change per stream');
   assert.deepEqual(await history.locator('tr').first().locator('td').allTextContents().then((c) => c.slice(3)), ['Thumbnail', 'interval', '10', '20']);
 
+  // Retention: the group keeps its recordings 30 days; a value out of range names itself.
+  const retention = page.locator('#retention');
+  await retention.locator('tr[data-kind="recording"] .in-force').getByText('Organisation default: Kept forever').waitFor();
+  await page.locator('#retention-recording-mode').selectOption('limit');
+  await page.locator('#retention-recording-days').fill('0');
+  await retention.getByRole('button', { name: 'Save retention' }).click();
+  await retention.getByText('Recordings: keep days must be 1–3650 days; got 0').waitFor();
+  await page.locator('#retention-recording-days').fill('30');
+  await retention.getByRole('button', { name: 'Save retention' }).click();
+  await retention.getByText('Saved').waitFor();
+  await retention.locator('tr[data-kind="recording"] .in-force').getByText('30 days', { exact: true }).waitFor();
+  await retention.getByText('Nothing yet.').waitFor();
+  await shot(page, 'processing-retention');
+
   // A viewer sees everything but no Edit, and a crafted edit is refused by the server.
   // The viewer joins by invitation: the admin passes on a link, the invitee picks a password.
   await visit(page, server, '/organisation');
+  // The organisation's default: thumbnails, the newest 500 per stream.
+  await page.locator('#retention-thumbnail-mode').selectOption('limit');
+  await page.locator('#retention-thumbnail-newest').fill('500');
+  await page.locator('#retention').getByRole('button', { name: 'Save retention' }).click();
+  await page.locator('#retention').getByText('Saved').waitFor();
+  await page.locator('#retention tr[data-kind="thumbnail"] .in-force').getByText('Newest 500').waitFor();
   await page.locator('#inv-email').fill('vera@example.com');
   await page.locator('#inv-role').selectOption('viewer');
   await page.getByRole('button', { name: 'Create invitation' }).click();
@@ -202,6 +222,8 @@ test('the Live Processing tab shows real assets, edits with Confirm and follows 
   assert.equal(await viewer.getByRole('button', { name: /^Edit/ }).count(), 0);
   assert.equal(await viewer.getByRole('button', { name: /^Refresh/ }).count(), 3);
   assert.equal(await viewer.getByRole('link', { name: /Clip & Share/ }).count(), 0);
+  await viewer.locator('#retention tr[data-kind="thumbnail"] .in-force').getByText('Organisation default: Newest 500').waitFor();
+  assert.equal(await viewer.getByRole('button', { name: 'Save retention' }).count(), 0, 'viewers do not edit retention');
   const streamId = Number(await viewer.locator('table[data-process="thumbnail"] tbody tr').first().getAttribute('data-stream'));
   const crafted = await viewer.evaluate(async ({ group, streamId }) => {
     const r = await fetch('/api/update_processing', {

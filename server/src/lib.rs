@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod media;
 pub mod media_store;
 pub mod metrics;
+pub mod retention;
 pub mod runner;
 pub(crate) mod tasks;
 pub(crate) mod webhooks;
@@ -242,6 +243,16 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         );
         tasks.spawn("housekeeping", move || {
             housekeeping(state.clone(), store.clone(), stop.clone())
+        });
+    }
+    {
+        let (state, store, stop) = (
+            state.clone(),
+            MediaStore::new(&config.data_dir),
+            shutdown.clone(),
+        );
+        tasks.spawn("retention", move || {
+            retention::schedule(state.clone(), store.clone(), stop.clone())
         });
     }
     let limits = http::serve::HttpLimits {

@@ -6,4 +6,5 @@ pub mod clips;
 pub mod integrations;
 pub mod org;
 pub mod processing;
+pub mod retention;
 pub mod streams;

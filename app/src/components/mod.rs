@@ -9,5 +9,6 @@ pub mod integrations;
 pub mod nav;
 pub mod player;
 pub mod processing;
+pub mod retention;
 pub mod settings_editor;
 pub mod status;

@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod network;
 pub mod overview;
 pub mod packages;
+pub mod retention;
 pub mod roles;
 pub mod settings;
 pub mod streams;

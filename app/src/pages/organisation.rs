@@ -12,6 +12,7 @@ use crate::components::auth_guard::SignedIn;
 use crate::components::copy_button::CopyButton;
 use crate::components::errors::{action_error, ErrorBox};
 use crate::components::integrations::IntegrationsSection;
+use crate::components::retention::{RetentionCard, RetentionScope};
 use crate::domain::account::{OrganisationOverview, SessionInfo};
 use crate::domain::roles::{Permission, Role};
 use crate::domain::time::format_utc;
@@ -52,6 +53,7 @@ fn Overview(session: SessionInfo) -> impl IntoView {
             })}
         </Transition>
         {can_manage.then(|| view! { <Invitations my_role actions/> }.into_any())}
+        <RetentionCard scope=RetentionScope::Organisation can_edit=can_manage/>
         {can_manage.then(|| view! { <Quarantine/> }.into_any())}
         {my_role.can(Permission::ManageIntegrations).then(|| view! { <IntegrationsSection my_role/> })}
     }

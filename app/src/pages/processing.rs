@@ -14,6 +14,7 @@ use crate::components::processing::recording::RecordingSection;
 use crate::components::processing::replay::ReplaySection;
 use crate::components::processing::visual::VisualSection;
 use crate::components::processing::TabContext;
+use crate::components::retention::{RetentionCard, RetentionScope};
 use crate::components::status::LiveBadge;
 use crate::domain::account::SessionInfo;
 use crate::domain::overview::ProcessingOverview;
@@ -132,6 +133,7 @@ fn Body(
             <VisualSection/>
             <ReplaySection/>
             <RecordingSection/>
+            <RetentionCard scope=RetentionScope::Group(group_id) can_edit/>
             <ChangeHistory/>
         })}
         <EditModal/>

@@ -173,6 +173,11 @@ pub async fn run(ctx: &RunnerCtx) -> Report {
     };
     let db = &ctx.state.db;
     let now = ctx.state.clock.now();
+    // Retention's deletions that a stop interrupted: their rows are gone, so their files are
+    // proven garbage (and must not be taken for files whose rows were never written).
+    if let Err(e) = crate::retention::finish_pending(&ctx.state, &ctx.store).await {
+        r.skip(format!("finish retention's deletions: {e}"));
+    }
     match repo::live_sessions::end_all_open(db, "server restarted", now).await {
         Ok(ended) => {
             r.report.sessions_ended = ended.len();

@@ -9,6 +9,7 @@ pub mod integrations;
 pub mod invitations;
 pub mod live_sessions;
 pub mod orgs;
+pub mod retention;
 pub mod sessions;
 pub mod settings;
 pub mod streams;

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod clips;
 pub mod integrations;
 pub mod processing;
+pub mod retention;
 pub mod streams;
 
 use super::repo;

@@ -10,6 +10,7 @@ pub(crate) mod error;
 pub(crate) mod groups;
 pub(crate) mod operations;
 pub(crate) mod processing;
+pub(crate) mod retention;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -47,6 +48,7 @@ pub(crate) const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         (name = "sessions and assets", description = "Live sessions and the files they made"),
         (name = "clips", description = "Clips cut from replays and their share links"),
         (name = "operations", description = "What the server reports about its own state"),
+        (name = "retention", description = "How long thumbnails, motion clips, recordings, replays and shared clips are kept"),
     )
 )]
 struct ApiDoc;
@@ -96,6 +98,8 @@ pub(crate) fn routes() -> Router<ServerState> {
         .routes(routes!(clips::delete_clip))
         .routes(routes!(clips::revoke_link))
         .routes(routes!(operations::list_quarantine))
+        .routes(routes!(retention::get_defaults, retention::put_defaults))
+        .routes(routes!(retention::get_group, retention::put_group))
         .split_for_parts();
     router.merge(SwaggerUi::new("/api/docs").url(OPENAPI_PATH, doc))
 }

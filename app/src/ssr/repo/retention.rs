@@ -1,0 +1,319 @@
+//! Retention rules, what they make due for deletion, the deletion journal and the log.
+//!
+//! Deletion is two-phase: in one transaction the rows go, their files are written to
+//! `pending_deletions` and the run is logged; then the files are removed and their journal
+//! rows with them. A crash in between leaves journal rows that the next start finishes.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use crate::domain::retention::{KeepRule, RetainedKind, RetentionRules};
+use crate::ssr::db::{begin_write, Db};
+
+/// The rules of an organisation (`group_id` 0: its defaults) or of one of its groups.
+pub async fn rules(db: &Db, org_id: i64, group_id: i64) -> Result<RetentionRules, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT kind, keep_days, keep_newest FROM retention_rules
+         WHERE organisation_id = ? AND group_id = ?",
+    )
+    .bind(org_id)
+    .bind(group_id)
+    .fetch_all(db)
+    .await?;
+    let mut out = RetentionRules::default();
+    for r in rows {
+        let key: String = r.try_get("kind")?;
+        let Some(kind) = RetainedKind::from_key(&key) else {
+            continue;
+        };
+        let days: Option<i64> = r.try_get("keep_days")?;
+        let newest: Option<i64> = r.try_get("keep_newest")?;
+        out.set(
+            kind,
+            Some(KeepRule {
+                keep_days: days.and_then(|d| u32::try_from(d).ok()),
+                keep_newest: newest.and_then(|n| u32::try_from(n).ok()),
+            }),
+        );
+    }
+    Ok(out)
+}
+
+/// Replaces the rules of an organisation's defaults (`group_id` 0) or of a group.
+pub async fn set_rules(
+    db: &Db,
+    org_id: i64,
+    group_id: i64,
+    rules: &RetentionRules,
+) -> Result<(), sqlx::Error> {
+    let mut tx = begin_write(db).await?;
+    sqlx::query("DELETE FROM retention_rules WHERE organisation_id = ? AND group_id = ?")
+        .bind(org_id)
+        .bind(group_id)
+        .execute(&mut *tx)
+        .await?;
+    for kind in RetainedKind::ALL {
+        if let Some(rule) = rules.get(kind) {
+            sqlx::query(
+                "INSERT INTO retention_rules (organisation_id, group_id, kind, keep_days, keep_newest)
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(org_id)
+            .bind(group_id)
+            .bind(kind.key())
+            .bind(rule.keep_days.map(i64::from))
+            .bind(rule.keep_newest.map(i64::from))
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await
+}
+
+/// Every (organisation, group) that some rule applies to.
+pub async fn groups_with_rules(db: &Db) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT g.organisation_id, g.id FROM stream_groups g
+         WHERE EXISTS (SELECT 1 FROM retention_rules r
+                       WHERE r.organisation_id = g.organisation_id AND r.group_id IN (0, g.id))
+         ORDER BY g.id",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Something retention may delete: a row and the files it owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    pub id: i64,
+    /// Files and folders it owns, relative to the data folder.
+    pub paths: Vec<String>,
+    pub size_bytes: i64,
+    /// `age` or `count`.
+    pub reason: &'static str,
+}
+
+/// Up to `limit` assets of `kind` (thumbnail, motion clip, recording or replay) of a group's
+/// streams that `rule` makes due, oldest first. Never an asset of a live session's recording
+/// or replay, nor a replay that an active share link opens.
+pub async fn due_assets(
+    db: &Db,
+    group_id: i64,
+    kind: RetainedKind,
+    rule: KeepRule,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Due>, sqlx::Error> {
+    let cutoff = rule
+        .keep_days
+        .map(|d| now - chrono::Duration::days(i64::from(d)));
+    let rows = sqlx::query(
+        "SELECT id, path, size_bytes, created_at, rank FROM (
+             SELECT a.id, a.path, a.size_bytes, a.created_at, a.session_id,
+                    ROW_NUMBER() OVER (PARTITION BY a.stream_id, a.format
+                                       ORDER BY a.created_at DESC, a.id DESC) AS rank
+             FROM assets a JOIN streams s ON s.id = a.stream_id
+             WHERE s.group_id = ? AND a.kind = ?
+         ) AS ranked
+         WHERE ((? IS NOT NULL AND created_at < ?) OR (? IS NOT NULL AND rank > ?))
+           AND (? NOT IN ('recording', 'replay') OR NOT EXISTS (
+                 SELECT 1 FROM live_sessions l WHERE l.id = ranked.session_id AND l.ended_at IS NULL))
+           AND NOT EXISTS (
+                 SELECT 1 FROM share_links k WHERE k.replay_asset_id = ranked.id
+                 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ?))
+         ORDER BY created_at, id
+         LIMIT ?",
+    )
+    .bind(group_id)
+    .bind(kind.key())
+    .bind(cutoff)
+    .bind(cutoff)
+    .bind(rule.keep_newest.map(i64::from))
+    .bind(rule.keep_newest.map(i64::from))
+    .bind(kind.key())
+    .bind(now)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            let path: String = r.try_get("path")?;
+            let created_at: DateTime<Utc> = r.try_get("created_at")?;
+            let mut paths = vec![path.clone()];
+            if kind == RetainedKind::Replay {
+                // The replay's segments live beside its playlist.
+                if let Some((dir, _)) = path.rsplit_once('/') {
+                    paths.push(format!("{dir}/segments"));
+                }
+            }
+            Ok(Due {
+                id: r.try_get("id")?,
+                paths,
+                size_bytes: r.try_get("size_bytes")?,
+                reason: if cutoff.is_some_and(|c| created_at < c) {
+                    "age"
+                } else {
+                    "count"
+                },
+            })
+        })
+        .collect()
+}
+
+/// Up to `limit` shared clips of a group's streams that `rule` makes due, oldest first; never
+/// one that an active share link still opens.
+pub async fn due_clips(
+    db: &Db,
+    group_id: i64,
+    rule: KeepRule,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Due>, sqlx::Error> {
+    let cutoff = rule
+        .keep_days
+        .map(|d| now - chrono::Duration::days(i64::from(d)));
+    let rows = sqlx::query(
+        "SELECT id, dir, size, created_at FROM (
+             SELECT c.id, c.dir, COALESCE(c.mp4_size, 0) AS size, c.created_at,
+                    ROW_NUMBER() OVER (ORDER BY c.created_at DESC, c.id DESC) AS rank
+             FROM clips c JOIN streams s ON s.id = c.stream_id
+             WHERE s.group_id = ?
+         ) AS ranked
+         WHERE ((? IS NOT NULL AND created_at < ?) OR (? IS NOT NULL AND rank > ?))
+           AND NOT EXISTS (
+                 SELECT 1 FROM share_links k WHERE k.clip_id = ranked.id
+                 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ?))
+         ORDER BY created_at, id
+         LIMIT ?",
+    )
+    .bind(group_id)
+    .bind(cutoff)
+    .bind(cutoff)
+    .bind(rule.keep_newest.map(i64::from))
+    .bind(rule.keep_newest.map(i64::from))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            let created_at: DateTime<Utc> = r.try_get("created_at")?;
+            Ok(Due {
+                id: r.try_get("id")?,
+                paths: vec![r.try_get("dir")?],
+                size_bytes: r.try_get("size")?,
+                reason: if cutoff.is_some_and(|c| created_at < c) {
+                    "age"
+                } else {
+                    "count"
+                },
+            })
+        })
+        .collect()
+}
+
+/// Removes the rows of `due` (assets, or clips for [`RetainedKind::Clip`]), journals their
+/// files and logs the run, in one transaction. Returns the journal ids of the files.
+pub async fn remove_rows(
+    db: &Db,
+    org_id: i64,
+    group_id: i64,
+    kind: RetainedKind,
+    due: &[Due],
+    now: DateTime<Utc>,
+) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    let mut tx = begin_write(db).await?;
+    let table = if kind == RetainedKind::Clip {
+        "DELETE FROM clips WHERE id = ?"
+    } else {
+        "DELETE FROM assets WHERE id = ?"
+    };
+    let mut journal = Vec::new();
+    for d in due {
+        sqlx::query(table).bind(d.id).execute(&mut *tx).await?;
+        for p in &d.paths {
+            let id = sqlx::query("INSERT INTO pending_deletions (path, created_at) VALUES (?, ?)")
+                .bind(p)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .last_insert_rowid();
+            journal.push((id, p.clone()));
+        }
+    }
+    for reason in ["age", "count"] {
+        let of: Vec<&Due> = due.iter().filter(|d| d.reason == reason).collect();
+        if of.is_empty() {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO retention_log (organisation_id, group_id, kind, items, bytes, reason, at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(org_id)
+        .bind(group_id)
+        .bind(kind.key())
+        .bind(of.len() as i64)
+        .bind(of.iter().map(|d| d.size_bytes).sum::<i64>())
+        .bind(reason)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(journal)
+}
+
+/// Files whose rows are gone, oldest first.
+pub async fn pending(db: &Db, limit: i64) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, path FROM pending_deletions ORDER BY id LIMIT ?")
+        .bind(limit)
+        .fetch_all(db)
+        .await
+}
+
+/// A journaled file is gone.
+pub async fn done(db: &Db, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM pending_deletions WHERE id = ?")
+        .bind(id)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+/// One line of what retention removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    pub kind: String,
+    pub items: i64,
+    pub bytes: i64,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The newest `limit` runs' lines of a group.
+pub async fn log_of_group(
+    db: &Db,
+    group_id: i64,
+    limit: i64,
+) -> Result<Vec<LogEntry>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT kind, items, bytes, reason, at FROM retention_log WHERE group_id = ?
+         ORDER BY id DESC LIMIT ?",
+    )
+    .bind(group_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(LogEntry {
+                kind: r.try_get("kind")?,
+                items: r.try_get("items")?,
+                bytes: r.try_get("bytes")?,
+                reason: r.try_get("reason")?,
+                at: r.try_get("at")?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,136 @@
+//! Retention runs: every few minutes, for each group some rule applies to, the assets and
+//! shared clips its rules make due are deleted oldest first, in batches, with a pause between
+//! batches so the pipeline's own writes are never held up. Rows go first (with their files
+//! written to a journal in the same transaction), then the files; the journal is finished at
+//! the next run or start, so a crash leaves neither rows without files nor files without
+//! rows. What was removed is logged per group (items, bytes, reason).
+
+use std::time::Duration;
+
+use app::domain::retention::RetainedKind;
+use app::ssr::repo::retention::{self as repo, Due};
+use app::ssr::AppState;
+use tokio_util::sync::CancellationToken;
+
+use crate::media_store::MediaStore;
+
+/// Rows deleted per transaction.
+pub(crate) const BATCH: i64 = 200;
+/// Time between runs.
+const EVERY: Duration = Duration::from_secs(300);
+/// Pause between batches.
+const BREATHE: Duration = Duration::from_millis(20);
+
+/// What one run removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Report {
+    pub items: u64,
+    pub bytes: u64,
+    /// Files or folders removed.
+    pub files: u64,
+}
+
+/// Runs until `stop`: the first run a minute after start, then every [`EVERY`].
+pub(crate) async fn schedule(state: AppState, store: MediaStore, stop: CancellationToken) {
+    let mut next = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep_until(next) => {}
+        }
+        match run_once(&state, &store).await {
+            Ok(r) if r.items > 0 => {
+                tracing::info!(
+                    items = r.items,
+                    bytes = r.bytes,
+                    "retention removed expired media"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention run failed; it will try again"),
+        }
+        next = tokio::time::Instant::now() + EVERY;
+    }
+}
+
+/// One run: the journal left by an earlier one first, then every group's due media.
+pub async fn run_once(state: &AppState, store: &MediaStore) -> Result<Report, sqlx::Error> {
+    let mut report = Report {
+        files: finish_pending(state, store).await?,
+        ..Report::default()
+    };
+    let now = state.clock.now();
+    for (org, group) in repo::groups_with_rules(&state.db).await? {
+        let defaults = repo::rules(&state.db, org, 0).await?;
+        let own = repo::rules(&state.db, org, group).await?;
+        for kind in RetainedKind::ALL {
+            let rule = own.effective(&defaults, kind);
+            if !rule.limits() {
+                continue;
+            }
+            loop {
+                let due: Vec<Due> = match kind {
+                    RetainedKind::Clip => {
+                        repo::due_clips(&state.db, group, rule, now, BATCH).await?
+                    }
+                    _ => repo::due_assets(&state.db, group, kind, rule, now, BATCH).await?,
+                };
+                if due.is_empty() {
+                    break;
+                }
+                let journal = repo::remove_rows(&state.db, org, group, kind, &due, now).await?;
+                report.items += due.len() as u64;
+                report.bytes += due.iter().map(|d| d.size_bytes.max(0) as u64).sum::<u64>();
+                report.files += remove_files(state, store, journal).await;
+                if (due.len() as i64) < BATCH {
+                    break;
+                }
+                tokio::time::sleep(BREATHE).await;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Removes what the journal lists (rows already gone); returns how many it removed.
+pub async fn finish_pending(state: &AppState, store: &MediaStore) -> Result<u64, sqlx::Error> {
+    let mut removed = 0;
+    loop {
+        let batch = repo::pending(&state.db, BATCH).await?;
+        let n = batch.len();
+        let before = removed;
+        removed += remove_files(state, store, batch).await;
+        if (n as i64) < BATCH || removed == before {
+            return Ok(removed);
+        }
+    }
+}
+
+/// Removes journaled files and folders and their journal rows. A path that cannot be removed
+/// keeps its journal row (tried again next run); a path outside the data folder is never
+/// touched.
+async fn remove_files(state: &AppState, store: &MediaStore, journal: Vec<(i64, String)>) -> u64 {
+    let mut removed = 0;
+    for (id, rel) in journal {
+        let Some(path) = store.resolve(&rel) else {
+            tracing::error!(path = %rel, "a journaled deletion outside the data folder; left alone");
+            continue;
+        };
+        let gone = match tokio::fs::symlink_metadata(&path).await {
+            Ok(m) if m.is_dir() => tokio::fs::remove_dir_all(&path).await,
+            Ok(_) => tokio::fs::remove_file(&path).await,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        };
+        match gone {
+            Ok(()) => {
+                removed += 1;
+                if let Err(e) = repo::done(&state.db, id).await {
+                    tracing::warn!(path = %rel, error = %e, "removed, but the journal row stays");
+                }
+            }
+            Err(e) => tracing::warn!(path = %rel, error = %e, "cannot remove; will try again"),
+        }
+    }
+    removed
+}
