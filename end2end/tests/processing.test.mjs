@@ -197,6 +197,7 @@ test('the Live Processing tab shows real assets, edits with Confirm and follows 
   // A viewer sees everything but no Edit, and a crafted edit is refused by the server.
   // The viewer joins by invitation: the admin passes on a link, the invitee picks a password.
   await visit(page, server, '/organisation');
+  assert.match(await page.locator('#storage-use').textContent(), /^Storage: \d+\.\d MB \(no quota\)$/);
   // The organisation's default: thumbnails, the newest 500 per stream.
   await page.locator('#retention-thumbnail-mode').selectOption('limit');
   await page.locator('#retention-thumbnail-newest').fill('500');

@@ -54,6 +54,26 @@ pub async fn org(state: &AppState, command: OrgCommand) -> Result<(), BoxError> 
             let slug = accounts::set_package(state, &org, parse_package(&package)?, false).await?;
             println!("disabled {package} for {slug}");
         }
+        OrgCommand::SetQuota { org, quota } => {
+            let found = repo::orgs::find(&state.db, &org)
+                .await?
+                .ok_or_else(|| format!("no organisation {org:?}"))?;
+            let bytes = if quota.trim().eq_ignore_ascii_case("none") {
+                None
+            } else {
+                let b = app::domain::jobs::parse_size(&quota)
+                    .ok_or_else(|| format!("{quota:?} is not a size (e.g. 500MB, 50GB, 2TiB)"))?;
+                Some(i64::try_from(b).map_err(|_| "too large")?)
+            };
+            repo::orgs::set_quota(&state.db, found.id, bytes).await?;
+            match bytes {
+                Some(b) => println!("storage quota of {} set to {b} bytes", found.slug),
+                None => println!(
+                    "storage quota of {} cleared (the server's default applies)",
+                    found.slug
+                ),
+            }
+        }
         OrgCommand::CreateApiKey { org, name, role } => {
             let role = Role::from_key(&role).ok_or_else(|| format!("unknown role {role:?}"))?;
             let found = repo::orgs::find(&state.db, &org)

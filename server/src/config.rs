@@ -125,6 +125,29 @@ pub struct Config {
     /// unless set; keep it private, or set a token).
     #[arg(long, env = "LP_METRICS_LISTEN", global = true)]
     pub metrics_listen: Option<SocketAddr>,
+    /// The storage quota of organisations the operator gave none (`server org set-quota`),
+    /// e.g. `50GB`; none by default.
+    #[arg(long, env = "LP_DEFAULT_STORAGE_QUOTA", value_parser = parse_quota, global = true)]
+    pub default_storage_quota: Option<u64>,
+    /// What recordings do when an organisation's quota is used up: `keep` recording (and go
+    /// over), or `stop` until space is freed or the quota raised.
+    #[arg(
+        long,
+        env = "LP_QUOTA_RECORDINGS",
+        value_enum,
+        default_value_t = QuotaRecordings::Keep,
+        global = true
+    )]
+    pub quota_recordings: QuotaRecordings,
+    /// How often storage use is measured (ms).
+    #[arg(
+        long,
+        env = "LP_USAGE_INTERVAL_MS",
+        default_value_t = 30_000,
+        global = true,
+        hide = true
+    )]
+    pub usage_interval_ms: u64,
     /// How log lines are written to stderr: `text` for people, `json` (one object a line,
     /// with the request id and the other span fields) for log shippers.
     #[arg(
@@ -138,6 +161,18 @@ pub struct Config {
     /// Require `Authorization: Bearer <token>` on the metrics address.
     #[arg(long, env = "LP_METRICS_TOKEN", global = true, hide_env_values = true)]
     pub metrics_token: Option<String>,
+}
+
+/// What recordings do at 100 % of the quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum QuotaRecordings {
+    Keep,
+    Stop,
+}
+
+fn parse_quota(text: &str) -> Result<u64, String> {
+    app::domain::jobs::parse_size(text)
+        .ok_or_else(|| format!("{text:?} is not a size (e.g. 500MB, 50GB, 2TiB)"))
 }
 
 /// The log line format.
@@ -179,6 +214,9 @@ impl Config {
             metrics_listen: None,
             metrics_token: None,
             log_format: LogFormat::Text,
+            default_storage_quota: None,
+            quota_recordings: QuotaRecordings::Keep,
+            usage_interval_ms: 30_000,
         }
     }
 }
@@ -225,6 +263,9 @@ pub enum OrgCommand {
     EnablePackage { org: String, package: String },
     /// Disable a package for an organisation.
     DisablePackage { org: String, package: String },
+    /// Set an organisation's storage quota (`500MB`, `50GB`, …), or `none` for the server's
+    /// default.
+    SetQuota { org: String, quota: String },
     /// Make an API key for an organisation (as its first owner) and print it once.
     CreateApiKey {
         org: String,

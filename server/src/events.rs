@@ -33,4 +33,9 @@ pub enum PipelineEvent {
     ClipCreated {
         clip_id: i64,
     },
+    /// An organisation's storage crossed a level of its quota (either way).
+    StorageQuota {
+        organisation_id: i64,
+        status: app::domain::jobs::QuotaStatus,
+    },
 }

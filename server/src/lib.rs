@@ -156,6 +156,9 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         ffmpeg: config.ffmpeg.clone(),
         ffprobe: config.ffprobe.clone(),
         x264_preset: config.transcode_preset.clone(),
+        default_quota_bytes: config.default_storage_quota,
+        quota_stops_recordings: config.quota_recordings == config::QuotaRecordings::Stop,
+        usage_interval: Duration::from_millis(config.usage_interval_ms.max(100)),
         ..RunnerConfig::default()
     };
     let ctx = Arc::new(RunnerCtx::new(
@@ -183,6 +186,12 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         let min_free = config.min_free_disk_mb.saturating_mul(1 << 20);
         tasks.spawn("disk watch", move || {
             runner::disk::watch(ctx.clone(), dir.clone(), min_free, stop.clone())
+        });
+    }
+    {
+        let (ctx, stop) = (ctx.clone(), shutdown.clone());
+        tasks.spawn("storage usage", move || {
+            runner::usage::watch(ctx.clone(), stop.clone())
         });
     }
     let supervisor = Supervisor::new(ctx.clone());

@@ -199,6 +199,19 @@ async fn envelope(
             EventKind::JobFailed,
             json!({ "stream_id": stream_id, "process": process, "reason": reason }),
         ),
+        PipelineEvent::StorageQuota {
+            organisation_id,
+            status,
+        } => (
+            *organisation_id,
+            EventKind::StorageQuota,
+            json!({
+                "level": status.level,
+                "used_bytes": status.used_bytes,
+                "quota_bytes": status.quota_bytes,
+                "percent": status.percent(),
+            }),
+        ),
         PipelineEvent::ClipCreated { clip_id } => {
             let Some(row) = repo::clips::get_any(db, *clip_id).await? else {
                 return Ok(None);

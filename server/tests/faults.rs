@@ -812,7 +812,7 @@ async fn r4_a_full_disk_is_a_state_and_work_resumes_when_space_returns() {
     fill(free.saturating_sub(20 << 20));
     let low_at = Instant::now();
     wait_for("the low-disk state", Duration::from_secs(6), || async {
-        state.pipeline.storage().low.then_some(())
+        state.pipeline.storage(0).low.then_some(())
     })
     .await;
     let seen_low = low_at.elapsed();
@@ -856,7 +856,7 @@ async fn r4_a_full_disk_is_a_state_and_work_resumes_when_space_returns() {
     std::fs::remove_file(&ballast).expect("free the space");
     let back = Instant::now();
     wait_for("the state to clear", Duration::from_secs(5), || async {
-        (!state.pipeline.storage().low).then_some(())
+        (!state.pipeline.storage(0).low).then_some(())
     })
     .await;
     let cleared = back.elapsed();

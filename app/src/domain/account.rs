@@ -55,6 +55,9 @@ pub struct OrganisationOverview {
     pub created_at: DateTime<Utc>,
     pub packages: Vec<PackageState>,
     pub members: Vec<Member>,
+    /// Its media on disk against its quota.
+    #[serde(default)]
+    pub storage: crate::domain::jobs::StorageStatus,
 }
 
 /// An organisation the signed-in user belongs to (for the organisation picker).

@@ -63,16 +63,19 @@ pub enum EventKind {
     ClipCreated,
     #[serde(rename = "job.failed")]
     JobFailed,
+    #[serde(rename = "storage.quota")]
+    StorageQuota,
 }
 
 impl EventKind {
     /// Every event, in the order forms list them.
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::SessionStarted,
         EventKind::SessionEnded,
         EventKind::AssetCreated,
         EventKind::ClipCreated,
         EventKind::JobFailed,
+        EventKind::StorageQuota,
     ];
 
     /// The event's name on the wire (`session.started`).
@@ -83,6 +86,7 @@ impl EventKind {
             EventKind::AssetCreated => "asset.created",
             EventKind::ClipCreated => "clip.created",
             EventKind::JobFailed => "job.failed",
+            EventKind::StorageQuota => "storage.quota",
         }
     }
 
@@ -101,6 +105,9 @@ impl EventKind {
             }
             EventKind::ClipCreated => "a clip was cut from a replay",
             EventKind::JobFailed => "a process kept failing and stopped",
+            EventKind::StorageQuota => {
+                "the organisation's storage reached 90 % or 100 % of its quota, or fell back below"
+            }
         }
     }
 }

@@ -82,6 +82,7 @@ fn OverviewView(
     view! {
         <h1>{o.name.clone()}</h1>
         <p class="muted">{format!("Organisation “{}” · created {}", o.slug, format_utc(&o.created_at))}</p>
+        <p class="storage-use" id="storage-use">{storage_line(&o.storage.quota)}</p>
         <section class="card" id="enabled-packages" aria-labelledby="packages-title">
             <h2 id="packages-title">"Enabled Packages"</h2>
             <table class="details">
@@ -264,4 +265,17 @@ fn Quarantine() -> impl IntoView {
         </Transition>
     }
     .into_any()
+}
+
+/// "Storage: 1.2 MB of 50.0 MB (2 %)", or without a quota "Storage: 1.2 MB (no quota)".
+fn storage_line(q: &crate::domain::jobs::QuotaStatus) -> String {
+    use crate::pages::processing::megabytes;
+    match (q.quota_bytes, q.percent()) {
+        (Some(quota), Some(p)) => format!(
+            "Storage: {} of {} ({p} %)",
+            megabytes(q.used_bytes),
+            megabytes(quota)
+        ),
+        _ => format!("Storage: {} (no quota)", megabytes(q.used_bytes)),
+    }
 }

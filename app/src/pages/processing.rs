@@ -17,6 +17,7 @@ use crate::components::processing::TabContext;
 use crate::components::retention::{RetentionCard, RetentionScope};
 use crate::components::status::LiveBadge;
 use crate::domain::account::SessionInfo;
+use crate::domain::jobs::{QuotaLevel, QuotaStatus};
 use crate::domain::overview::ProcessingOverview;
 use crate::domain::roles::Permission;
 use crate::domain::time::format_utc;
@@ -130,6 +131,7 @@ fn Body(
                     )}
                 </div>
             })}
+            {move || data.get().and_then(|o| quota_notice(&o.storage.quota))}
             <VisualSection/>
             <ReplaySection/>
             <RecordingSection/>
@@ -138,4 +140,36 @@ fn Body(
         })}
         <EditModal/>
     }
+}
+
+/// The banner at 90 % and at 100 % of the organisation's storage quota.
+fn quota_notice(q: &QuotaStatus) -> Option<impl IntoView> {
+    let (class, text) = match q.level {
+        QuotaLevel::Ok => return None,
+        QuotaLevel::Warning => (
+            "notice-box warning",
+            format!(
+                "The organisation uses {} % of its storage quota ({} of {}). At 100 % new thumbnails, motion clips, clips and saved spans stop until space is freed (retention, deleting clips) or the quota is raised.",
+                q.percent().unwrap_or(0),
+                megabytes(q.used_bytes),
+                megabytes(q.quota_bytes.unwrap_or(0)),
+            ),
+        ),
+        QuotaLevel::Full => (
+            "notice-box error",
+            format!(
+                "The organisation's storage quota is used up ({} of {}): new thumbnails, motion clips, clips and saved spans are paused until space is freed (retention, deleting clips) or the operator raises the quota.",
+                megabytes(q.used_bytes),
+                megabytes(q.quota_bytes.unwrap_or(0)),
+            ),
+        ),
+    };
+    Some(
+        view! { <div class=class role="alert" id="quota-notice" data-level=format!("{:?}", q.level).to_lowercase()>{text}</div> },
+    )
+}
+
+/// Bytes as megabytes for people.
+pub fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
 }

@@ -82,8 +82,8 @@ pub trait Pipeline: Send + Sync + 'static {
     fn remove_clip(&self, dir: String);
     /// Copies `span` of a replay into a permanent recording; returns its asset id.
     fn save_span(&self, replay: String, span: ReplaySpan) -> MediaFuture<i64>;
-    /// The data folder's disk.
-    fn storage(&self) -> StorageStatus;
+    /// The data folder's disk, and the organisation's use of its quota.
+    fn storage(&self, organisation_id: i64) -> StorageStatus;
 }
 
 /// A pipeline with nothing running, for tools that only touch the database (the CLI) and
@@ -104,7 +104,7 @@ impl Pipeline for NoPipeline {
     }
     fn finish_clip(&self, _clip_id: i64, _dir: String, _slot: JobSlot) {}
     fn remove_clip(&self, _dir: String) {}
-    fn storage(&self) -> StorageStatus {
+    fn storage(&self, _: i64) -> StorageStatus {
         StorageStatus::default()
     }
     fn save_span(&self, _: String, _: ReplaySpan) -> MediaFuture<i64> {

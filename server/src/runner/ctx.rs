@@ -30,6 +30,12 @@ pub struct RunnerConfig {
     pub keep_clips: i64,
     /// Thumbnail and clip jobs at once, each.
     pub parallel_jobs: usize,
+    /// The storage quota of organisations without their own.
+    pub default_quota_bytes: Option<u64>,
+    /// Whether recordings stop too when an organisation's quota is used up.
+    pub quota_stops_recordings: bool,
+    /// How often storage use is measured.
+    pub usage_interval: std::time::Duration,
 }
 
 impl Default for RunnerConfig {
@@ -43,6 +49,9 @@ impl Default for RunnerConfig {
             parallel_jobs: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            default_quota_bytes: None,
+            quota_stops_recordings: false,
+            usage_interval: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -92,6 +101,8 @@ pub struct RunnerCtx {
     pub finish_permits: Semaphore,
     /// The data folder's free space (optional work waits when it is low).
     pub disk: disk::DiskState,
+    /// Each organisation's storage against its quota.
+    pub usage: super::usage::Usage,
     pub events: broadcast::Sender<PipelineEvent>,
     runs: AtomicU32,
     settings: Mutex<HashMap<i64, StreamSettings>>,
@@ -110,6 +121,7 @@ impl RunnerCtx {
             clip_permits: Semaphore::new(n),
             finish_permits: Semaphore::new(2),
             disk: disk::DiskState::default(),
+            usage: super::usage::Usage::default(),
             config,
             events: broadcast::channel(1024).0,
             runs: AtomicU32::new(0),

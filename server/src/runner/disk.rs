@@ -39,6 +39,7 @@ impl DiskState {
             free_bytes: self.free.load(Ordering::Relaxed),
             total_bytes: self.total.load(Ordering::Relaxed),
             low: self.is_low(),
+            quota: Default::default(),
         }
     }
 

@@ -31,6 +31,7 @@ pub(crate) mod session;
 pub(crate) mod source;
 mod supervisor;
 pub(crate) mod thumbnails;
+pub mod usage;
 
 pub use crate::events::PipelineEvent;
 pub use ctx::{register_asset, RunnerConfig, RunnerCtx, StreamSettings};

@@ -184,7 +184,16 @@ impl Rendition {
         let lag = (Utc::now() - seg.wall).num_milliseconds() as f64 / 1000.0 - seg.duration;
 
         let recording = self.config(ProcessKind::Recording);
-        if recording.enabled() {
+        let over_quota = self.ctx.config.quota_stops_recordings
+            && self.ctx.usage.is_full(self.key.organisation_id);
+        if recording.enabled() && over_quota {
+            self.set(
+                ProcessKind::Recording,
+                JobState::Paused {
+                    reason: super::usage::PAUSED.into(),
+                },
+            );
+        } else if recording.enabled() {
             let limit = recording.duration().unwrap_or(Span::EntireStream);
             match self
                 .recorder
@@ -338,11 +347,18 @@ impl Rendition {
     /// Marks a job of `kind` as started, unless one is still running (then it is skipped) or
     /// the disk is almost full (then it is paused, and says so).
     fn start_job(&mut self, kind: ProcessKind) -> bool {
-        if self.ctx.disk.is_low() {
+        let why = if self.ctx.disk.is_low() {
+            Some(super::disk::PAUSED)
+        } else if self.ctx.usage.is_full(self.key.organisation_id) {
+            Some(super::usage::PAUSED)
+        } else {
+            None
+        };
+        if let Some(reason) = why {
             self.set(
                 kind,
                 JobState::Paused {
-                    reason: super::disk::PAUSED.into(),
+                    reason: reason.into(),
                 },
             );
             return false;

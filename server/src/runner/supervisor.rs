@@ -357,8 +357,11 @@ impl Pipeline for Supervisor {
         })
     }
 
-    fn storage(&self) -> app::domain::jobs::StorageStatus {
-        self.ctx.disk.status()
+    fn storage(&self, organisation_id: i64) -> app::domain::jobs::StorageStatus {
+        app::domain::jobs::StorageStatus {
+            quota: self.ctx.usage.get(organisation_id),
+            ..self.ctx.disk.status()
+        }
     }
 
     fn disconnect_group(&self, group_id: i64) {

@@ -181,6 +181,26 @@ where
     Ok(())
 }
 
+/// Every organisation with its own storage quota in bytes (`None`: the server's default).
+pub async fn quotas(db: &Db) -> Result<Vec<(i64, Option<i64>)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, storage_quota_bytes FROM organisations ORDER BY id")
+        .fetch_all(db)
+        .await
+}
+
+/// Sets (or with `None` clears) an organisation's storage quota.
+pub async fn set_quota(db: &Db, org_id: i64, bytes: Option<i64>) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query("UPDATE organisations SET storage_quota_bytes = ? WHERE id = ?")
+            .bind(bytes)
+            .bind(org_id)
+            .execute(db)
+            .await?
+            .rows_affected()
+            == 1,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -266,6 +266,7 @@ pub async fn overview(state: &AppState, caller: &Caller) -> Result<OrganisationO
         members: repo::users::members(&state.db, org.id)
             .await
             .or_internal()?,
+        storage: state.pipeline.storage(org.id),
     })
 }
 

@@ -19,6 +19,7 @@ use crate::domain::clips::{
     check_save_seconds, Clip, LinkExpiry, NewClip, PublicShare, ReplayView, ShareLink,
     TimelineThumb,
 };
+use crate::domain::jobs::QuotaLevel;
 use crate::domain::overview::SessionAsset;
 use crate::domain::packages::Package;
 use crate::domain::roles::Permission;
@@ -68,6 +69,7 @@ pub async fn create(state: &AppState, caller: &Caller, input: &NewClip) -> Resul
         "clips",
     )
     .await?;
+    room_for_more(state, caller)?;
     let slot = job_slot(state, caller)?;
     let files = state
         .pipeline
@@ -220,6 +222,19 @@ pub async fn share_replay(
     })
 }
 
+/// Refuses new clips and saved spans while the organisation's storage quota is used up.
+fn room_for_more(state: &AppState, caller: &Caller) -> Result<(), AppError> {
+    let quota = state.pipeline.storage(caller.organisation_id).quota;
+    if quota.level == QuotaLevel::Full {
+        return Err(AppError::LimitReached {
+            what: "bytes of storage (free some space, or ask the operator for a larger quota)"
+                .into(),
+            limit: quota.quota_bytes.unwrap_or(0),
+        });
+    }
+    Ok(())
+}
+
 /// A slot for one more clip job of the caller's organisation, or a clear refusal: an
 /// organisation finishes at most a few clips and saves at once.
 fn job_slot(state: &AppState, caller: &Caller) -> Result<JobSlot, AppError> {
@@ -246,6 +261,7 @@ pub async fn save_span(
         "saved recordings",
     )
     .await?;
+    room_for_more(state, caller)?;
     let _slot = job_slot(state, caller)?;
     let asset_id = state
         .pipeline

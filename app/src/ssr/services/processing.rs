@@ -83,7 +83,7 @@ pub async fn overview(
         settings,
         assets,
         fetched_at: state.clock.now(),
-        storage: state.pipeline.storage(),
+        storage: state.pipeline.storage(caller.organisation_id),
     })
 }
 

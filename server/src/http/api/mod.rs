@@ -98,6 +98,7 @@ pub(crate) fn routes() -> Router<ServerState> {
         .routes(routes!(clips::delete_clip))
         .routes(routes!(clips::revoke_link))
         .routes(routes!(operations::list_quarantine))
+        .routes(routes!(operations::usage))
         .routes(routes!(retention::get_defaults, retention::put_defaults))
         .routes(routes!(retention::get_group, retention::put_group))
         .split_for_parts();
