@@ -232,3 +232,53 @@ async fn the_operator_sets_quotas_from_the_command_line() {
     assert_eq!(quota_of().await, None);
     app.running.stop().await.expect("stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_stop_policy_recordings_pause_at_the_quota_too() {
+    let app = TestApp::start_with(|c| {
+        c.usage_interval_ms = 300;
+        c.quota_recordings = server::config::QuotaRecordings::Stop;
+        // The server-wide default quota applies to organisations without their own.
+        c.default_storage_quota = Some(1_000_000);
+    })
+    .await;
+    let g = app
+        .group(
+            &[],
+            &Processes {
+                recording: Some(SpanInput::EntireStream),
+                replay: Some(SpanInput::Seconds(60)),
+                ..Processes::none()
+            },
+        )
+        .await;
+    let state = &app.running.state;
+    let org = g.owner.organisation_id;
+    let publisher = TestPublisher::start(&app.publish_url(&g.key), 40, "640x360");
+    wait_for(
+        "the default quota used up",
+        Duration::from_secs(40),
+        || async {
+            let q = state.pipeline.storage(org).quota;
+            (q.level == QuotaLevel::Full && q.quota_bytes == Some(1_000_000)).then_some(())
+        },
+    )
+    .await;
+    let state_of = |kind: ProcessKind| {
+        state
+            .pipeline
+            .job_states(&[g.streams[0]])
+            .into_iter()
+            .find(|j| j.process == kind)
+            .map(|j| j.state)
+    };
+    wait_for("the recording paused", Duration::from_secs(10), || async {
+        matches!(state_of(ProcessKind::Recording), Some(JobState::Paused { reason }) if reason.contains("quota"))
+            .then_some(())
+    })
+    .await;
+    // The replay buffer goes on: it is what the live viewers watch.
+    assert_eq!(state_of(ProcessKind::Replay), Some(JobState::Running));
+    drop(publisher);
+    app.running.stop().await.expect("stops");
+}
