@@ -103,6 +103,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/signup") view=pages::signup::SignupPage/>
                     <Route path=path!("/organisation") view=pages::organisation::OrganisationPage/>
                     <Route path=path!("/account") view=pages::account::AccountPage/>
+                    <Route path=path!("/status") view=pages::status::StatusPage/>
                     <Route path=path!("/invite/:token") view=pages::invitation::InvitationPage/>
                     <Route path=path!("/streams") view=pages::streams::StreamsPage/>
                     <Route path=path!("/streams/new") view=pages::new_stream::NewStreamPage/>

@@ -242,7 +242,24 @@ test('the Live Processing tab shows real assets, edits with Confirm and follows 
     JSON.stringify(await column(viewer, 'thumbnail', 5)) === JSON.stringify(['20', '20', '20', '20']));
   assert.match((await column(viewer, 'thumbnail', 1))[0], /^Active/);
   await shot(viewer, 'processing-viewer');
+  // The viewer is no server admin: the status page says who may see it.
+  await visit(viewer, server, '/status');
+  await viewer.getByText('only server admins see the server').waitFor();
   await viewerContext.close();
+
+  // The operator's status page, made for a server admin, read on a phone while live.
+  await server.cli('user', 'make-admin', 'olga@example.com');
+  const phoneContext = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+  const phone = await phoneContext.newPage();
+  await logIn(phone, server, { email: 'olga@example.com', password: 'correct horse battery' });
+  await phone.waitForURL('**/streams');
+  await visit(phone, server, '/status');
+  await phone.locator('#live-count').getByText('1', { exact: true }).waitFor();
+  await phone.locator('#live-sessions .live-row strong').getByText('Arena', { exact: true }).waitFor();
+  assert.match(await phone.locator('#cpu').textContent(), /^\d+ %$/);
+  assert.ok(await phone.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no sideways scrolling on a phone');
+  await shot(phone, 'status-phone');
+  await phoneContext.close();
 
   // The session ends: the recording file appears, plays and downloads; the replay is closed.
   await publisher.stop();

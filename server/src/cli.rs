@@ -17,6 +17,18 @@ pub async fn user(state: &AppState, command: UserCommand) -> Result<(), BoxError
             println!("new password for {email} (every session ended; ask them to change it):");
             println!("{password}");
         }
+        UserCommand::MakeAdmin { email } => {
+            if !repo::users::set_server_admin(&state.db, &email, true).await? {
+                return Err(format!("no account {email:?}").into());
+            }
+            println!("{email} is a server admin: /status shows the server's status");
+        }
+        UserCommand::RemoveAdmin { email } => {
+            if !repo::users::set_server_admin(&state.db, &email, false).await? {
+                return Err(format!("no account {email:?}").into());
+            }
+            println!("{email} is no longer a server admin");
+        }
     }
     Ok(())
 }

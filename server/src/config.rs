@@ -252,6 +252,11 @@ pub enum Command {
 pub enum UserCommand {
     /// Give an account a new random password (printed once) and end all its sessions.
     ResetPassword { email: String },
+    /// Let an account see the server's status page (/status): the machine, every live
+    /// session, recent failures, retention runs.
+    MakeAdmin { email: String },
+    /// Take the status page away from an account.
+    RemoveAdmin { email: String },
 }
 
 /// Organisation administration.

@@ -11,6 +11,7 @@ pub mod events;
 pub mod ffmpeg;
 pub(crate) mod http;
 pub mod ingest;
+pub mod machine;
 pub mod media;
 pub mod media_store;
 pub mod metrics;

@@ -113,3 +113,12 @@ pub async fn list_quarantined() -> Result<Vec<crate::domain::assets::Quarantined
     let caller = auth::caller(&state).await?;
     catalog::quarantined(&state, &caller).await
 }
+
+/// The server's status page (server admins only).
+#[server(endpoint = "get_server_status")]
+pub async fn get_server_status() -> Result<crate::domain::status::ServerStatus, AppError> {
+    use crate::ssr::{auth, services::status, AppState};
+    let state = AppState::from_context()?;
+    let caller = auth::caller(&state).await?;
+    status::server_status(&state, &caller).await
+}

@@ -13,6 +13,7 @@ pub mod packages;
 pub mod retention;
 pub mod roles;
 pub mod settings;
+pub mod status;
 pub mod streams;
 pub mod time;
 

@@ -11,5 +11,6 @@ pub mod processing;
 pub mod replay;
 pub mod share;
 pub mod signup;
+pub mod status;
 pub mod stream;
 pub mod streams;

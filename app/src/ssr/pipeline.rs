@@ -2,6 +2,7 @@
 //! [`Pipeline`] and hands it over in [`crate::ssr::AppState`]; `app` never depends on the
 //! server crate.
 
+use crate::domain::status::{JobFailure, MachineStatus};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -84,6 +85,9 @@ pub trait Pipeline: Send + Sync + 'static {
     fn save_span(&self, replay: String, span: ReplaySpan) -> MediaFuture<i64>;
     /// The data folder's disk, and the organisation's use of its quota.
     fn storage(&self, organisation_id: i64) -> StorageStatus;
+    /// The machine (CPU sampled over a moment) and the jobs that recently restarted or
+    /// failed, newest first, for the server's status page.
+    fn machine(&self) -> MediaFuture<(MachineStatus, Vec<JobFailure>)>;
 }
 
 /// A pipeline with nothing running, for tools that only touch the database (the CLI) and
@@ -106,6 +110,9 @@ impl Pipeline for NoPipeline {
     fn remove_clip(&self, _dir: String) {}
     fn storage(&self, _: i64) -> StorageStatus {
         StorageStatus::default()
+    }
+    fn machine(&self) -> MediaFuture<(MachineStatus, Vec<JobFailure>)> {
+        Box::pin(async { Err(MediaError::NotRunning) })
     }
     fn save_span(&self, _: String, _: ReplaySpan) -> MediaFuture<i64> {
         Box::pin(async { Err(MediaError::NotRunning) })

@@ -7,6 +7,10 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use app::domain::jobs::{JobState, JobStatus};
+use app::domain::status::JobFailure;
+
+/// Restarts and failures kept for the status page.
+const FAILURES_KEPT: usize = 100;
 use app::domain::settings::ProcessKind;
 
 /// Job states by (stream, process). Absent means idle.
@@ -16,6 +20,8 @@ pub struct JobBoard(Mutex<Board>);
 #[derive(Debug, Default)]
 struct Board {
     states: HashMap<(i64, ProcessKind), JobState>,
+    /// The newest restarts and failures, oldest first.
+    failures: std::collections::VecDeque<JobFailure>,
     outputs: HashMap<(i64, ProcessKind), Output>,
     speeds: HashMap<i64, f64>,
 }
@@ -45,7 +51,25 @@ impl JobBoard {
 
     /// Records a state.
     pub fn set(&self, stream_id: i64, kind: ProcessKind, state: JobState) {
-        let m = &mut self.board().states;
+        let mut board = self.board();
+        let (outcome, reason) = match &state {
+            JobState::Restarting { last_error, .. } => ("restarting", last_error.as_str()),
+            JobState::Failed { reason } => ("failed", reason.as_str()),
+            _ => ("", ""),
+        };
+        if !outcome.is_empty() && board.states.get(&(stream_id, kind)) != Some(&state) {
+            if board.failures.len() == FAILURES_KEPT {
+                board.failures.pop_front();
+            }
+            board.failures.push_back(JobFailure {
+                at: chrono::Utc::now(),
+                stream_id,
+                process: kind,
+                outcome: outcome.into(),
+                reason: reason.into(),
+            });
+        }
+        let m = &mut board.states;
         if state == JobState::Idle {
             m.remove(&(stream_id, kind));
         } else {
@@ -133,6 +157,11 @@ impl JobBoard {
                 }
             })
             .collect()
+    }
+
+    /// The newest restarts and failures, newest first.
+    pub fn recent_failures(&self) -> Vec<JobFailure> {
+        self.board().failures.iter().rev().cloned().collect()
     }
 
     /// Encoder speeds by stream.

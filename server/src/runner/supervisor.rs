@@ -357,6 +357,31 @@ impl Pipeline for Supervisor {
         })
     }
 
+    fn machine(
+        &self,
+    ) -> MediaFuture<(
+        app::domain::status::MachineStatus,
+        Vec<app::domain::status::JobFailure>,
+    )> {
+        let ctx = self.ctx.clone();
+        Box::pin(async move {
+            let (cpu_percent, cores) = crate::machine::cpu(Duration::from_millis(250)).await;
+            let (memory_used_bytes, memory_total_bytes) = crate::machine::memory();
+            let machine = app::domain::status::MachineStatus {
+                cpu_percent,
+                cores,
+                memory_used_bytes,
+                memory_total_bytes,
+                server_rss_bytes: crate::machine::server_rss(),
+                ffmpeg_children: crate::metrics::FFMPEG_CHILDREN
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    .max(0) as u64,
+                disk: ctx.disk.status(),
+            };
+            Ok((machine, ctx.jobs.recent_failures()))
+        })
+    }
+
     fn storage(&self, organisation_id: i64) -> app::domain::jobs::StorageStatus {
         app::domain::jobs::StorageStatus {
             quota: self.ctx.usage.get(organisation_id),

@@ -148,3 +148,16 @@ pub async fn exists(db: &Db, session_id: i64) -> Result<bool, sqlx::Error> {
             .is_some(),
     )
 }
+
+/// Every live session across organisations: (organisation name, group id, group name,
+/// started at), oldest first.
+pub async fn all_live(db: &Db) -> Result<Vec<(String, i64, String, DateTime<Utc>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT o.name, g.id, g.name, l.started_at FROM live_sessions l
+         JOIN stream_groups g ON g.id = l.group_id
+         JOIN organisations o ON o.id = g.organisation_id
+         WHERE l.ended_at IS NULL ORDER BY l.started_at",
+    )
+    .fetch_all(db)
+    .await
+}

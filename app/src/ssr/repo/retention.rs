@@ -317,3 +317,31 @@ pub async fn log_of_group(
         })
         .collect()
 }
+
+/// The newest `limit` lines of the removal log across organisations, with the
+/// organisation's name and the group.
+pub async fn recent_all(db: &Db, limit: i64) -> Result<Vec<(String, i64, LogEntry)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT o.name AS org, l.group_id, l.kind, l.items, l.bytes, l.reason, l.at
+         FROM retention_log l JOIN organisations o ON o.id = l.organisation_id
+         ORDER BY l.id DESC LIMIT ?",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok((
+                r.try_get("org")?,
+                r.try_get("group_id")?,
+                LogEntry {
+                    kind: r.try_get("kind")?,
+                    items: r.try_get("items")?,
+                    bytes: r.try_get("bytes")?,
+                    reason: r.try_get("reason")?,
+                    at: r.try_get("at")?,
+                },
+            ))
+        })
+        .collect()
+}

@@ -196,3 +196,25 @@ pub async fn remove_membership(tx: &mut Tx, org_id: i64, user_id: i64) -> Result
         .await?;
     Ok(())
 }
+
+/// Whether a user is a server admin (sees the server's status page).
+pub async fn is_server_admin(db: &Db, user_id: i64) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT is_server_admin FROM users WHERE id = ?")
+        .bind(user_id)
+        .fetch_optional(db)
+        .await
+        .map(|v: Option<bool>| v.unwrap_or(false))
+}
+
+/// Makes a user a server admin or not; `false` if there is no such user.
+pub async fn set_server_admin(db: &Db, email: &str, admin: bool) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query("UPDATE users SET is_server_admin = ? WHERE email = ?")
+            .bind(admin)
+            .bind(email)
+            .execute(db)
+            .await?
+            .rows_affected()
+            == 1,
+    )
+}

@@ -8,6 +8,7 @@ pub mod clips;
 pub mod integrations;
 pub mod processing;
 pub mod retention;
+pub mod status;
 pub mod streams;
 
 use super::repo;

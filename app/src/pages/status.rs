@@ -1,0 +1,129 @@
+//! `/status`: the server's status for server admins: the machine, every live session with
+//! its job states, recent restarts and failures with their reasons, and retention runs.
+//! Fetched in the browser and again every few seconds while visible; laid out as cards that
+//! stack on a phone.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::org::get_server_status;
+use crate::components::auth_guard::SignedIn;
+use crate::components::errors::ErrorBox;
+use crate::components::fetched::fetch_in_browser;
+use crate::domain::status::ServerStatus;
+use crate::domain::time::format_utc;
+use crate::pages::processing::megabytes;
+
+/// The status page.
+#[component]
+pub fn StatusPage() -> impl IntoView {
+    view! {
+        <Title text="Server status"/>
+        <SignedIn children=move |_| view! { <Status/> }/>
+    }
+}
+
+#[component]
+fn Status() -> impl IntoView {
+    let tick = RwSignal::new(0u64);
+    let status = fetch_in_browser(move || tick.get(), |_| get_server_status()).value;
+    #[cfg(feature = "hydrate")]
+    leptos::task::spawn_local(async move {
+        loop {
+            gloo_timers::future::TimeoutFuture::new(crate::pages::processing::REFRESH_MS).await;
+            let visible = web_sys::window()
+                .and_then(|w| w.document())
+                .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Visible);
+            if visible && tick.try_update(|n| *n += 1).is_none() {
+                break;
+            }
+        }
+    });
+    view! {
+        <h1>"Server status"</h1>
+        {move || match status.get() {
+            None => view! { <p class="muted">"Loading…"</p> }.into_any(),
+            Some(Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
+            Some(Ok(s)) => view! { <Body s/> }.into_any(),
+        }}
+    }
+}
+
+fn gigabytes(bytes: u64) -> String {
+    format!("{:.1} GB", bytes as f64 / 1e9)
+}
+
+#[component]
+fn Body(s: ServerStatus) -> impl IntoView {
+    let m = s.machine.clone();
+    let disk_used = m.disk.total_bytes.saturating_sub(m.disk.free_bytes);
+    view! {
+        <p class="muted small">{format!("Version {} · updated {}", s.version, format_utc(&s.fetched_at))}</p>
+        <div class="status-grid" id="machine">
+            <div class="card stat"><span class="muted small">"CPU"</span><strong id="cpu">{format!("{:.0} %", m.cpu_percent)}</strong><span class="muted small">{format!("{} cores", m.cores)}</span></div>
+            <div class="card stat"><span class="muted small">"Memory"</span><strong>{gigabytes(m.memory_used_bytes)}</strong><span class="muted small">{format!("of {} · server {}", gigabytes(m.memory_total_bytes), megabytes(m.server_rss_bytes))}</span></div>
+            <div class="card stat"><span class="muted small">"Disk"</span><strong>{gigabytes(disk_used)}</strong><span class="muted small">{format!("of {} · {} free{}", gigabytes(m.disk.total_bytes), gigabytes(m.disk.free_bytes), if m.disk.low { " · LOW" } else { "" })}</span></div>
+            <div class="card stat"><span class="muted small">"Live"</span><strong id="live-count">{s.live.len()}</strong><span class="muted small">{format!("sessions · {} ffmpeg", m.ffmpeg_children)}</span></div>
+        </div>
+        <section class="card" id="live-sessions" aria-labelledby="live-title">
+            <h2 id="live-title">"Live sessions"</h2>
+            {if s.live.is_empty() {
+                view! { <p class="muted">"Nothing is live."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="plain-list">
+                        {s.live.into_iter().map(|l| {
+                            let not_running = l.jobs.iter().filter(|j| j.state.label() != "Running" && j.state.label() != "Idle").count();
+                            view! {
+                                <li class="live-row" data-group=l.group_id>
+                                    <strong>{l.group.clone()}</strong>
+                                    <span class="muted small">{format!(" · {} · since {}", l.organisation, format_utc(&l.started_at))}</span>
+                                    <div class="job-badges">
+                                        {l.jobs.into_iter().filter(|j| j.state.label() != "Idle").map(|j| view! {
+                                            <span class=format!("badge {}", j.state.label().to_lowercase()) title=format!("stream {}", j.stream_id)>
+                                                {format!("{} {}", j.process.label(), j.state.label())}
+                                            </span>
+                                        }).collect_view()}
+                                    </div>
+                                    {(not_running > 0).then(|| view! { <p class="small warn">{format!("{not_running} jobs not running")}</p> })}
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+        </section>
+        <section class="card" id="failures" aria-labelledby="failures-title">
+            <h2 id="failures-title">"Recent restarts and failures"</h2>
+            {if s.failures.is_empty() {
+                view! { <p class="muted">"None since the server started."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="plain-list">
+                        {s.failures.into_iter().take(30).map(|f| view! {
+                            <li class="failure-row">
+                                <span class=format!("badge {}", f.outcome)>{f.outcome.clone()}</span>
+                                {format!(" {} · stream {} · {}", f.process.label(), f.stream_id, format_utc(&f.at))}
+                                <p class="small muted reason">{f.reason.clone()}</p>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+        </section>
+        <section class="card" id="retention-runs" aria-labelledby="retention-runs-title">
+            <h2 id="retention-runs-title">"Retention runs"</h2>
+            {if s.retention.is_empty() {
+                view! { <p class="muted">"Nothing removed yet."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="plain-list">
+                        {s.retention.into_iter().map(|r| view! {
+                            <li>{format!("{} · {} · group {}: {} {} ({}), {}", format_utc(&r.at), r.organisation, r.group_id, r.items, r.kind.label().to_lowercase(), megabytes(r.bytes.max(0) as u64), r.reason)}</li>
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+        </section>
+    }
+}
