@@ -8,7 +8,7 @@ ARGS ?=
 export LEPTOS_OUTPUT_NAME := livepro
 export LP_SITE_ROOT ?= $(CURDIR)/target/site
 
-.PHONY: run demo test build setup-run setup-test lint unit e2e fuzz fuzz-ingest faults fmt bench bench-replay
+.PHONY: run demo test build setup-run setup-test lint unit e2e fuzz fuzz-ingest faults fmt bench bench-replay bench-retention
 
 run: build
 	target/debug/server run $(ARGS)
@@ -82,3 +82,8 @@ bench: setup-test
 bench-replay: setup-test
 	cargo build --release -p server --example replay_bench --features testing
 	target/release/examples/replay_bench
+
+# Benchmark: the time and I/O of one retention run over 100,000 assets (99,000 due).
+bench-retention: setup-test
+	cargo build --release -p server --example retention_bench --features testing
+	target/release/examples/retention_bench

@@ -78,7 +78,9 @@ test('a newcomer signs up, sees Enabled Packages, creates a stream group and cop
   await page.waitForURL(/\/streams\/\d+$/);
   await hydrated(page);
 
-  // The overview lists the ingest and the profiles, and shows a copyable key.
+  // The overview lists the ingest and the profiles, and shows a copyable key (the rows come
+  // with the group's data, fetched after hydration: wait for them, do not race them).
+  await page.locator('table.details tbody tr').nth(3).waitFor();
   const qualities = await page.locator('table.details tbody tr td:nth-child(2)').allTextContents();
   assert.deepEqual(qualities, ['Source', '1080p', '720p', '360p']);
   const key = (await page.locator('#stream-key').textContent()).trim();

@@ -15,7 +15,10 @@ use tokio_util::sync::CancellationToken;
 use crate::media_store::MediaStore;
 
 /// Rows deleted per transaction.
-pub(crate) const BATCH: i64 = 200;
+pub(crate) const BATCH: usize = 200;
+/// Due rows found per query (then deleted in batches): finding them ranks a kind's rows, so
+/// it is done once per page, not once per batch.
+const PAGE: i64 = 5_000;
 /// Time between runs.
 const EVERY: Duration = Duration::from_secs(300);
 /// Pause between batches.
@@ -71,21 +74,28 @@ pub async fn run_once(state: &AppState, store: &MediaStore) -> Result<Report, sq
             loop {
                 let due: Vec<Due> = match kind {
                     RetainedKind::Clip => {
-                        repo::due_clips(&state.db, group, rule, now, BATCH).await?
+                        repo::due_clips(&state.db, group, rule, now, PAGE).await?
                     }
-                    _ => repo::due_assets(&state.db, group, kind, rule, now, BATCH).await?,
+                    _ => repo::due_assets(&state.db, group, kind, rule, now, PAGE).await?,
                 };
-                if due.is_empty() {
+                let mut removed_any = false;
+                for batch in due.chunks(BATCH) {
+                    let (journal, removed) =
+                        repo::remove_rows(&state.db, org, group, kind, batch, now).await?;
+                    removed_any |= !removed.is_empty();
+                    report.items += removed.len() as u64;
+                    report.bytes += removed
+                        .iter()
+                        .map(|d| d.size_bytes.max(0) as u64)
+                        .sum::<u64>();
+                    report.files += remove_files(state, store, journal).await;
+                    tokio::time::sleep(BREATHE).await;
+                }
+                // A short page was the last; a page whose rows all turned out protected
+                // would come back the same.
+                if (due.len() as i64) < PAGE || !removed_any {
                     break;
                 }
-                let journal = repo::remove_rows(&state.db, org, group, kind, &due, now).await?;
-                report.items += due.len() as u64;
-                report.bytes += due.iter().map(|d| d.size_bytes.max(0) as u64).sum::<u64>();
-                report.files += remove_files(state, store, journal).await;
-                if (due.len() as i64) < BATCH {
-                    break;
-                }
-                tokio::time::sleep(BREATHE).await;
             }
         }
     }
@@ -96,11 +106,11 @@ pub async fn run_once(state: &AppState, store: &MediaStore) -> Result<Report, sq
 pub async fn finish_pending(state: &AppState, store: &MediaStore) -> Result<u64, sqlx::Error> {
     let mut removed = 0;
     loop {
-        let batch = repo::pending(&state.db, BATCH).await?;
+        let batch = repo::pending(&state.db, BATCH as i64).await?;
         let n = batch.len();
         let before = removed;
         removed += remove_files(state, store, batch).await;
-        if (n as i64) < BATCH || removed == before {
+        if n < BATCH || removed == before {
             return Ok(removed);
         }
     }
@@ -110,7 +120,7 @@ pub async fn finish_pending(state: &AppState, store: &MediaStore) -> Result<u64,
 /// keeps its journal row (tried again next run); a path outside the data folder is never
 /// touched.
 async fn remove_files(state: &AppState, store: &MediaStore, journal: Vec<(i64, String)>) -> u64 {
-    let mut removed = 0;
+    let mut gone_ids = Vec::with_capacity(journal.len());
     for (id, rel) in journal {
         let Some(path) = store.resolve(&rel) else {
             tracing::error!(path = %rel, "a journaled deletion outside the data folder; left alone");
@@ -123,14 +133,13 @@ async fn remove_files(state: &AppState, store: &MediaStore, journal: Vec<(i64, S
             Err(e) => Err(e),
         };
         match gone {
-            Ok(()) => {
-                removed += 1;
-                if let Err(e) = repo::done(&state.db, id).await {
-                    tracing::warn!(path = %rel, error = %e, "removed, but the journal row stays");
-                }
-            }
+            Ok(()) => gone_ids.push(id),
             Err(e) => tracing::warn!(path = %rel, error = %e, "cannot remove; will try again"),
         }
     }
-    removed
+    if let Err(e) = repo::done(&state.db, &gone_ids).await {
+        // Removing an absent file again is harmless: the next run finishes the journal.
+        tracing::warn!(error = %e, "files removed, but their journal rows stay");
+    }
+    gone_ids.len() as u64
 }

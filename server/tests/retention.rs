@@ -522,3 +522,44 @@ async fn rules_are_validated_and_follow_roles() {
     ));
     app.running.stop().await.expect("stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_made_after_the_query_still_protects_its_replay() {
+    let f = Fixture::new().await;
+    let old = f.session(30, false).await;
+    let (replay, path) = f.replay(old, 30).await;
+    let rule = KeepRule {
+        keep_days: Some(7),
+        keep_newest: None,
+    };
+    let due = repo::retention::due_assets(
+        &f.state().db,
+        f.group,
+        app::domain::retention::RetainedKind::Replay,
+        rule,
+        f.t0,
+        10,
+    )
+    .await
+    .expect("due");
+    assert_eq!(due.len(), 1, "due before anyone shares it");
+    // Someone shares it between the query and the deletion.
+    f.link(None, Some(replay), None).await;
+    let (journal, removed) = repo::retention::remove_rows(
+        &f.state().db,
+        f.org,
+        f.group,
+        app::domain::retention::RetainedKind::Replay,
+        &due,
+        f.t0,
+    )
+    .await
+    .expect("rows");
+    assert!(removed.is_empty() && journal.is_empty());
+    assert!(
+        f.asset_row(replay).await && f.exists(&path),
+        "kept, files and row"
+    );
+    let TestApp { running, .. } = f.app;
+    running.stop().await.expect("stops");
+}

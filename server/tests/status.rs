@@ -107,8 +107,27 @@ async fn server_admins_see_the_machine_live_sessions_failures_and_retention() {
     );
 
     // Retention runs are listed with their organisation.
+    let thumb = repo::assets::insert(
+        &state.db,
+        &repo::assets::NewAsset {
+            organisation_id: g.owner.organisation_id,
+            stream_id: g.streams[0],
+            session_id: None,
+            kind: app::domain::assets::AssetKind::Thumbnail,
+            format: "jpeg",
+            path: "media/gone.jpg".into(),
+            size_bytes: 1234,
+            duration_ms: None,
+            width: None,
+            height: None,
+            integrity: None,
+            created_at: chrono::Utc::now(),
+        },
+    )
+    .await
+    .expect("asset");
     let due = vec![repo::retention::Due {
-        id: -1,
+        id: thumb,
         paths: vec![],
         size_bytes: 1234,
         reason: "count",

@@ -61,7 +61,10 @@ fn map(r: sqlx::sqlite::SqliteRow) -> Result<AssetRow, sqlx::Error> {
 }
 
 /// Registers a finished file; returns its id.
-pub async fn insert(db: &Db, a: &NewAsset) -> Result<i64, sqlx::Error> {
+pub async fn insert<'e, E: sqlx::SqliteExecutor<'e>>(
+    db: E,
+    a: &NewAsset,
+) -> Result<i64, sqlx::Error> {
     Ok(sqlx::query(
         "INSERT INTO assets (organisation_id, stream_id, session_id, kind, format, path, size_bytes, duration_ms, width, height, integrity, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

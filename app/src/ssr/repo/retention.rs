@@ -213,24 +213,42 @@ pub async fn due_clips(
 }
 
 /// Removes the rows of `due` (assets, or clips for [`RetainedKind::Clip`]), journals their
-/// files and logs the run, in one transaction. Returns the journal ids of the files.
-pub async fn remove_rows(
+/// files and logs the run, in one transaction. Each row is deleted only if it is still not
+/// protected at that moment (a share link made since the query, a session gone live again):
+/// such rows are skipped. Returns the journal (id, path) of the files and what was removed.
+pub async fn remove_rows<'a>(
     db: &Db,
     org_id: i64,
     group_id: i64,
     kind: RetainedKind,
-    due: &[Due],
+    due: &'a [Due],
     now: DateTime<Utc>,
-) -> Result<Vec<(i64, String)>, sqlx::Error> {
+) -> Result<(Vec<(i64, String)>, Vec<&'a Due>), sqlx::Error> {
     let mut tx = begin_write(db).await?;
-    let table = if kind == RetainedKind::Clip {
-        "DELETE FROM clips WHERE id = ?"
+    let delete = if kind == RetainedKind::Clip {
+        "DELETE FROM clips WHERE id = ? AND NOT EXISTS (
+             SELECT 1 FROM share_links k WHERE k.clip_id = clips.id
+             AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ?))"
     } else {
-        "DELETE FROM assets WHERE id = ?"
+        "DELETE FROM assets WHERE id = ? AND NOT EXISTS (
+             SELECT 1 FROM share_links k WHERE k.replay_asset_id = assets.id
+             AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ?))
+           AND (kind NOT IN ('recording', 'replay') OR NOT EXISTS (
+             SELECT 1 FROM live_sessions l WHERE l.id = assets.session_id AND l.ended_at IS NULL))"
     };
     let mut journal = Vec::new();
+    let mut removed = Vec::new();
     for d in due {
-        sqlx::query(table).bind(d.id).execute(&mut *tx).await?;
+        let gone = sqlx::query(delete)
+            .bind(d.id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if gone == 0 {
+            continue;
+        }
+        removed.push(d);
         for p in &d.paths {
             let id = sqlx::query("INSERT INTO pending_deletions (path, created_at) VALUES (?, ?)")
                 .bind(p)
@@ -242,7 +260,7 @@ pub async fn remove_rows(
         }
     }
     for reason in ["age", "count"] {
-        let of: Vec<&Due> = due.iter().filter(|d| d.reason == reason).collect();
+        let of: Vec<&&Due> = removed.iter().filter(|d| d.reason == reason).collect();
         if of.is_empty() {
             continue;
         }
@@ -261,7 +279,7 @@ pub async fn remove_rows(
         .await?;
     }
     tx.commit().await?;
-    Ok(journal)
+    Ok((journal, removed))
 }
 
 /// Files whose rows are gone, oldest first.
@@ -272,13 +290,19 @@ pub async fn pending(db: &Db, limit: i64) -> Result<Vec<(i64, String)>, sqlx::Er
         .await
 }
 
-/// A journaled file is gone.
-pub async fn done(db: &Db, id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM pending_deletions WHERE id = ?")
-        .bind(id)
-        .execute(db)
-        .await
-        .map(|_| ())
+/// Journaled files are gone: one transaction for the lot.
+pub async fn done(db: &Db, ids: &[i64]) -> Result<(), sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut tx = begin_write(db).await?;
+    for id in ids {
+        sqlx::query("DELETE FROM pending_deletions WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
 }
 
 /// One line of what retention removed.
