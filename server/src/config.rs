@@ -139,6 +139,15 @@ pub struct Config {
         global = true
     )]
     pub quota_recordings: QuotaRecordings,
+    /// How often retention runs (ms).
+    #[arg(
+        long,
+        env = "LP_RETENTION_EVERY_MS",
+        default_value_t = 300_000,
+        global = true,
+        hide = true
+    )]
+    pub retention_every_ms: u64,
     /// How often storage use is measured (ms).
     #[arg(
         long,
@@ -217,6 +226,7 @@ impl Config {
             default_storage_quota: None,
             quota_recordings: QuotaRecordings::Keep,
             usage_interval_ms: 30_000,
+            retention_every_ms: 300_000,
         }
     }
 }

@@ -261,8 +261,9 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
             MediaStore::new(&config.data_dir),
             shutdown.clone(),
         );
+        let every = Duration::from_millis(config.retention_every_ms.max(100));
         tasks.spawn("retention", move || {
-            retention::schedule(state.clone(), store.clone(), stop.clone())
+            retention::schedule(state.clone(), store.clone(), every, stop.clone())
         });
     }
     let limits = http::serve::HttpLimits {

@@ -19,8 +19,6 @@ pub(crate) const BATCH: usize = 200;
 /// Due rows found per query (then deleted in batches): finding them ranks a kind's rows, so
 /// it is done once per page, not once per batch.
 const PAGE: i64 = 5_000;
-/// Time between runs.
-const EVERY: Duration = Duration::from_secs(300);
 /// Pause between batches.
 const BREATHE: Duration = Duration::from_millis(20);
 
@@ -33,9 +31,15 @@ pub struct Report {
     pub files: u64,
 }
 
-/// Runs until `stop`: the first run a minute after start, then every [`EVERY`].
-pub(crate) async fn schedule(state: AppState, store: MediaStore, stop: CancellationToken) {
-    let mut next = tokio::time::Instant::now() + Duration::from_secs(60);
+/// Runs until `stop`: the first run a minute after start (sooner if `every` is shorter),
+/// then every `every`.
+pub(crate) async fn schedule(
+    state: AppState,
+    store: MediaStore,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    let mut next = tokio::time::Instant::now() + every.min(Duration::from_secs(60));
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -52,7 +56,7 @@ pub(crate) async fn schedule(state: AppState, store: MediaStore, stop: Cancellat
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "retention run failed; it will try again"),
         }
-        next = tokio::time::Instant::now() + EVERY;
+        next = tokio::time::Instant::now() + every;
     }
 }
 
