@@ -56,6 +56,11 @@ pub(crate) const WEBHOOK_ATTEMPTS: &str = "livepro_webhook_attempts_total";
 /// ffmpeg and ffprobe children alive now (kept by the process wrapper).
 pub(crate) static FFMPEG_CHILDREN: AtomicI64 = AtomicI64::new(0);
 
+/// ffmpeg and ffprobe processes running now.
+pub(crate) fn ffmpeg_children() -> u64 {
+    FFMPEG_CHILDREN.load(Ordering::Relaxed).max(0) as u64
+}
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the process-wide recorder once (later calls return the same handle); `None` if
@@ -196,14 +201,21 @@ pub(crate) struct Sources {
     pub(crate) token: Option<Arc<str>>,
 }
 
-/// Serves `GET /metrics` on its own listener until `stop`.
+/// Connections the metrics address holds at once (a scraper or two, and an operator).
+const METRICS_CONNECTIONS: usize = 32;
+
+/// Serves `GET /metrics` on its own listener until `stop`, through the same hardened
+/// listener as the dashboard (header timeout, connection caps): its bytes arrive before the
+/// token is checked.
 pub(crate) async fn serve(listener: TcpListener, sources: Sources, stop: CancellationToken) {
     let router = Router::new()
         .route("/metrics", get(scrape))
         .with_state(sources);
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await;
+    let limits = crate::http::serve::HttpLimits {
+        per_address: METRICS_CONNECTIONS / 2,
+        ..crate::http::serve::HttpLimits::new(METRICS_CONNECTIONS, Vec::new())
+    };
+    let served = crate::http::serve::serve(listener, router, limits, stop).await;
     if let Err(e) = served {
         tracing::error!(error = %e, "the metrics listener stopped");
     }
@@ -421,7 +433,7 @@ async fn states(s: &Sources, text: &mut String) {
         "livepro_ffmpeg_children",
         "gauge",
         "ffmpeg and ffprobe processes running now.",
-        FFMPEG_CHILDREN.load(Ordering::Relaxed).max(0) as f64,
+        ffmpeg_children() as f64,
     );
     // The disk as of now, not as of the watch's last minute.
     let (free, total) = crate::runner::disk::space(&s.data_dir).unwrap_or_else(|_| {

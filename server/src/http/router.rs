@@ -148,11 +148,13 @@ async fn request_id(mut request: Request, next: Next) -> Response {
         method = %request.method(),
         route = %route
     );
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        request.headers_mut().insert(REQUEST_ID, v);
+    // Valid by construction: a checked client id or hex digits.
+    let value = HeaderValue::from_str(&id).ok();
+    if let Some(v) = &value {
+        request.headers_mut().insert(REQUEST_ID, v.clone());
     }
     let mut response = next.run(request).instrument(span).await;
-    if let Ok(v) = HeaderValue::from_str(&id) {
+    if let Some(v) = value {
         response.headers_mut().insert(REQUEST_ID, v);
     }
     response

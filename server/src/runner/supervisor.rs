@@ -373,9 +373,7 @@ impl Pipeline for Supervisor {
                 memory_used_bytes,
                 memory_total_bytes,
                 server_rss_bytes: crate::machine::server_rss(),
-                ffmpeg_children: crate::metrics::FFMPEG_CHILDREN
-                    .load(std::sync::atomic::Ordering::Relaxed)
-                    .max(0) as u64,
+                ffmpeg_children: crate::metrics::ffmpeg_children(),
                 disk: ctx.disk.status(),
             };
             Ok((machine, ctx.jobs.recent_failures()))
