@@ -93,6 +93,21 @@ pub struct Due {
     pub reason: &'static str,
 }
 
+/// The moment before which a rule's age limit makes things due.
+fn cutoff(rule: KeepRule, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    rule.keep_days
+        .map(|d| now - chrono::Duration::days(i64::from(d)))
+}
+
+/// Why a due row is due: its age, or else its rank beyond the newest kept.
+fn reason(cutoff: Option<DateTime<Utc>>, created_at: DateTime<Utc>) -> &'static str {
+    if cutoff.is_some_and(|c| created_at < c) {
+        "age"
+    } else {
+        "count"
+    }
+}
+
 /// Up to `limit` assets of `kind` (thumbnail, motion clip, recording or replay) of a group's
 /// streams that `rule` makes due, oldest first. Never an asset of a live session's recording
 /// or replay, nor a replay that an active share link opens.
@@ -104,9 +119,7 @@ pub async fn due_assets(
     now: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<Due>, sqlx::Error> {
-    let cutoff = rule
-        .keep_days
-        .map(|d| now - chrono::Duration::days(i64::from(d)));
+    let cutoff = cutoff(rule, now);
     let rows = sqlx::query(
         "SELECT id, path, size_bytes, created_at, rank FROM (
              SELECT a.id, a.path, a.size_bytes, a.created_at, a.session_id,
@@ -150,11 +163,7 @@ pub async fn due_assets(
                 id: r.try_get("id")?,
                 paths,
                 size_bytes: r.try_get("size_bytes")?,
-                reason: if cutoff.is_some_and(|c| created_at < c) {
-                    "age"
-                } else {
-                    "count"
-                },
+                reason: reason(cutoff, created_at),
             })
         })
         .collect()
@@ -169,9 +178,7 @@ pub async fn due_clips(
     now: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<Due>, sqlx::Error> {
-    let cutoff = rule
-        .keep_days
-        .map(|d| now - chrono::Duration::days(i64::from(d)));
+    let cutoff = cutoff(rule, now);
     let rows = sqlx::query(
         "SELECT id, dir, size, created_at FROM (
              SELECT c.id, c.dir, COALESCE(c.mp4_size, 0) AS size, c.created_at,
@@ -202,11 +209,7 @@ pub async fn due_clips(
                 id: r.try_get("id")?,
                 paths: vec![r.try_get("dir")?],
                 size_bytes: r.try_get("size")?,
-                reason: if cutoff.is_some_and(|c| created_at < c) {
-                    "age"
-                } else {
-                    "count"
-                },
+                reason: reason(cutoff, created_at),
             })
         })
         .collect()
