@@ -16,8 +16,8 @@ use app::domain::streams::{LiveStatus, NewStreamGroup};
 use app::ssr::auth::Caller;
 use app::ssr::{repo, services, testing, AppState};
 use common::{
-    count_frames, ffmpeg_pids, files_ending, probe_duration, publish_flv, sample_flv, start_server,
-    start_server_with, wait_for, Processes, TestApp,
+    count_frames, ffmpeg_pids, files_ending, probe_duration, publish_flv, sample_flv, source_pid,
+    start_server, start_server_with, wait_for, Processes, TestApp,
 };
 use server::config::Config;
 
@@ -355,15 +355,6 @@ async fn r2_killed_servers_leave_files_and_rows_in_step() {
         "faults: R2 {n} kills at random points: integrity ok, 0 rows without files, 0 files without rows; {quarantined} quarantine entries; slowest start-up {worst_start:?}"
     );
     let _ = server.child.start_kill();
-}
-
-/// The source ffmpeg of a test's data folder (the one writing the HLS segments).
-fn source_pid(dir: &Path) -> Option<i32> {
-    ffmpeg_pids(dir).into_iter().find(|pid| {
-        std::fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|c| String::from_utf8_lossy(&c).contains("pipe:0"))
-            .unwrap_or(false)
-    })
 }
 
 /// The newest segment run folder (`r<n>`) of a rendition and whether it has a segment yet.

@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use app::domain::settings::SpanInput;
-use common::{ffmpeg_pids, wait_for, Processes, TestApp, TestPublisher};
+use common::{kill9, source_pid, wait_for, Processes, TestApp, TestPublisher};
 
 const TOKEN: &str = "metrics-token-for-the-test";
 
@@ -303,19 +303,7 @@ async fn metrics_follow_a_real_stream_and_match_the_dashboard() {
             &[("stream_id", &stream), ("process", "replay")],
         )
     };
-    let source = ffmpeg_pids(app.dir.path())
-        .into_iter()
-        .find(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains("pipe:0"))
-                .unwrap_or(false)
-        })
-        .expect("the source ffmpeg");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(source),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .expect("kill");
+    kill9(source_pid(app.dir.path()).expect("the source ffmpeg"));
     let spawns = |s: &Scrape| s.sum("livepro_ffmpeg_spawns_total", &[("program", "ffmpeg")]);
     let after = wait_for(
         "the restart to be counted and the new ffmpeg spawned",

@@ -12,7 +12,7 @@ use app::domain::settings::{ProcessKind, SpanInput};
 use app::domain::AppError;
 use app::ssr::repo;
 use app::ssr::services::status;
-use common::{ffmpeg_pids, wait_for, Processes, TestApp, TestPublisher};
+use common::{kill9, source_pid, wait_for, Processes, TestApp, TestPublisher};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_admins_see_the_machine_live_sessions_failures_and_retention() {
@@ -60,7 +60,7 @@ async fn server_admins_see_the_machine_live_sessions_failures_and_retention() {
                 .iter()
                 .any(|l| {
                     l.group_id == g.id
-                        && l.jobs.iter().any(|j| {
+                        && l.streams.iter().flat_map(|st| &st.jobs).any(|j| {
                             j.process == ProcessKind::Replay && j.state == JobState::Running
                         })
                 })
@@ -78,19 +78,7 @@ async fn server_admins_see_the_machine_live_sessions_failures_and_retention() {
     assert!(m.disk.total_bytes > 0);
 
     // A killed ffmpeg shows among the recent restarts, with its reason.
-    let source = ffmpeg_pids(app.dir.path())
-        .into_iter()
-        .find(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains("pipe:0"))
-                .unwrap_or(false)
-        })
-        .expect("the source ffmpeg");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(source),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .expect("kill");
+    kill9(source_pid(app.dir.path()).expect("the source ffmpeg"));
     let failure = wait_for("the restart listed", Duration::from_secs(10), || async {
         let s = status::server_status(state, &g.owner).await.ok()?;
         s.failures

@@ -285,6 +285,25 @@ pub fn ffmpeg_pids(dir: &Path) -> Vec<i32> {
     out
 }
 
+/// The source ffmpeg of a test's data folder (the one reading FLV from stdin and writing the
+/// HLS segments).
+pub fn source_pid(dir: &Path) -> Option<i32> {
+    ffmpeg_pids(dir).into_iter().find(|pid| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains("pipe:0"))
+            .unwrap_or(false)
+    })
+}
+
+/// SIGKILLs a process.
+pub fn kill9(pid: i32) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill -9");
+}
+
 /// ffprobe's duration of a file, in seconds.
 pub fn probe_duration(path: &Path) -> f64 {
     let out = std::process::Command::new("ffprobe")
