@@ -42,6 +42,14 @@ pub struct LiveSessionRow {
     pub group_id: i64,
     pub group: String,
     pub started_at: DateTime<Utc>,
+    /// Each stream of the group (ingest first) with its job states.
+    pub streams: Vec<LiveStream>,
+}
+
+/// One stream of a live session and its jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveStream {
+    pub name: String,
     pub jobs: Vec<JobStatus>,
 }
 

@@ -73,19 +73,22 @@ fn Body(s: ServerStatus) -> impl IntoView {
                 view! {
                     <ul class="plain-list">
                         {s.live.into_iter().map(|l| {
-                            let not_running = l.jobs.iter().filter(|j| j.state.label() != "Running" && j.state.label() != "Idle").count();
+                            let not_running = l.streams.iter().flat_map(|s| &s.jobs).filter(|j| !matches!(j.state.label(), "Running" | "Idle")).count();
                             view! {
                                 <li class="live-row" data-group=l.group_id>
                                     <strong>{l.group.clone()}</strong>
                                     <span class="muted small">{format!(" · {} · since {}", l.organisation, format_utc(&l.started_at))}</span>
-                                    <div class="job-badges">
-                                        {l.jobs.into_iter().filter(|j| j.state.label() != "Idle").map(|j| view! {
-                                            <span class=format!("badge {}", j.state.label().to_lowercase()) title=format!("stream {}", j.stream_id)>
-                                                {format!("{} {}", j.process.label(), j.state.label())}
-                                            </span>
-                                        }).collect_view()}
-                                    </div>
                                     {(not_running > 0).then(|| view! { <p class="small warn">{format!("{not_running} jobs not running")}</p> })}
+                                    {l.streams.into_iter().map(|st| view! {
+                                        <div class="job-badges">
+                                            <span class="stream-name small">{st.name}</span>
+                                            {st.jobs.into_iter().filter(|j| j.state.label() != "Idle").map(|j| view! {
+                                                <span class=format!("badge {}", j.state.label().to_lowercase())>
+                                                    {format!("{} {}", j.process.label(), j.state.label())}
+                                                </span>
+                                            }).collect_view()}
+                                        </div>
+                                    }).collect_view()}
                                 </li>
                             }
                         }).collect_view()}

@@ -5,7 +5,7 @@ use super::super::auth::Caller;
 use super::super::repo;
 use super::super::state::{AppState, OrInternal};
 use crate::domain::retention::RetainedKind;
-use crate::domain::status::{LiveSessionRow, RetentionRow, ServerStatus};
+use crate::domain::status::{LiveSessionRow, LiveStream, RetentionRow, ServerStatus};
 use crate::domain::AppError;
 
 /// Retention runs listed.
@@ -26,18 +26,21 @@ pub async fn server_status(state: &AppState, caller: &Caller) -> Result<ServerSt
         .await
         .or_internal()?
     {
-        let ids: Vec<i64> = repo::streams::streams_of(&state.db, group_id)
+        let streams = repo::streams::streams_of(&state.db, group_id)
             .await
             .or_internal()?
-            .iter()
-            .map(|s| s.id)
+            .into_iter()
+            .map(|s| LiveStream {
+                jobs: state.pipeline.job_states(&[s.id]),
+                name: s.name,
+            })
             .collect();
         live.push(LiveSessionRow {
             organisation,
             group_id,
             group,
             started_at,
-            jobs: state.pipeline.job_states(&ids),
+            streams,
         });
     }
     let retention = repo::retention::recent_all(&state.db, RETENTION_LISTED)
