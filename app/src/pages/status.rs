@@ -61,8 +61,8 @@ fn Body(s: ServerStatus) -> impl IntoView {
         <p class="muted small">{format!("Version {} · updated {}", s.version, format_utc(&s.fetched_at))}</p>
         <div class="status-grid" id="machine">
             <div class="card stat"><span class="muted small">"CPU"</span><strong id="cpu">{format!("{:.0} %", m.cpu_percent)}</strong><span class="muted small">{format!("{} cores", m.cores)}</span></div>
-            <div class="card stat"><span class="muted small">"Memory"</span><strong>{gigabytes(m.memory_used_bytes)}</strong><span class="muted small">{format!("of {} · server {}", gigabytes(m.memory_total_bytes), megabytes(m.server_rss_bytes))}</span></div>
-            <div class="card stat"><span class="muted small">"Disk"</span><strong>{gigabytes(disk_used)}</strong><span class="muted small">{format!("of {} · {} free{}", gigabytes(m.disk.total_bytes), gigabytes(m.disk.free_bytes), if m.disk.low { " · LOW" } else { "" })}</span></div>
+            <div class="card stat"><span class="muted small">"Memory in use"</span><strong>{gigabytes(m.memory_used_bytes)}</strong><span class="muted small">{format!("of {} · server {}", gigabytes(m.memory_total_bytes), megabytes(m.server_rss_bytes))}</span></div>
+            <div class="card stat"><span class="muted small">"Disk in use"</span><strong>{gigabytes(disk_used)}</strong><span class="muted small">{format!("of {} · {} free{}", gigabytes(m.disk.total_bytes), gigabytes(m.disk.free_bytes), if m.disk.low { " · LOW" } else { "" })}</span></div>
             <div class="card stat"><span class="muted small">"Live"</span><strong id="live-count">{s.live.len()}</strong><span class="muted small">{format!("sessions · {} ffmpeg", m.ffmpeg_children)}</span></div>
         </div>
         <section class="card" id="live-sessions" aria-labelledby="live-title">
