@@ -8,7 +8,7 @@ ARGS ?=
 export LEPTOS_OUTPUT_NAME := livepro
 export LP_SITE_ROOT ?= $(CURDIR)/target/site
 
-.PHONY: run demo test build setup-run setup-test lint unit e2e fuzz fuzz-ingest faults fmt bench bench-replay bench-retention
+.PHONY: run demo test build setup-run setup-test lint unit e2e fuzz fuzz-ingest faults fmt bench bench-metrics bench-replay bench-retention
 
 run: build
 	target/debug/server run $(ARGS)
@@ -76,6 +76,12 @@ fmt:
 bench: setup-test
 	cargo build --release -p server --bin server --example bench --features testing
 	target/release/examples/bench
+
+# Benchmark: the cost of metrics on the hot path: the same trial with metrics off and on (scraped every
+# second), three rounds each (~7 minutes); BENCH_STREAMS sets the stream count (default 8).
+bench-metrics: setup-test
+	cargo build --release -p server --bin server --example bench --features testing
+	BENCH_MODE=metrics target/release/examples/bench
 
 # Benchmark: instant clip creation, MP4 export by stream copy against re-encoding, and the
 # share page under 100 concurrent viewers, on a real published stream. Takes ~2 minutes.

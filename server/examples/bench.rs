@@ -10,6 +10,9 @@
 //! is machine-readable.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -29,6 +32,8 @@ const WARMUP: Duration = Duration::from_secs(12);
 const WINDOW: Duration = Duration::from_secs(40);
 /// Publishers start spread over this (one thumbnail interval).
 const STAGGER: Duration = Duration::from_secs(10);
+/// The family every scrape must contain (written bytes per stream and process).
+const BYTES_WRITTEN: &str = "livepro_bytes_written_total";
 /// Lateness allowed for segments and thumbnails.
 const LATE_LIMIT_S: f64 = 2.0;
 /// Length of a segment (the input has 1 s GOPs).
@@ -190,10 +195,12 @@ struct Server {
     dir: PathBuf,
 }
 
-async fn start_server(dir: &Path) -> Result<Server, Error> {
+/// Starts our server; with `metrics`, `/metrics` is served on the returned address.
+async fn start_server(dir: &Path, metrics: Option<SocketAddr>) -> Result<Server, Error> {
     let _ = tokio::fs::remove_dir_all(dir).await;
     tokio::fs::create_dir_all(dir).await?;
-    let mut child = Command::new(root().join("target/release/server"))
+    let mut command = Command::new(root().join("target/release/server"));
+    command
         .args([
             "run",
             "--listen",
@@ -202,7 +209,11 @@ async fn start_server(dir: &Path) -> Result<Server, Error> {
             "127.0.0.1:0",
             "--data-dir",
         ])
-        .arg(dir)
+        .arg(dir);
+    if let Some(addr) = metrics {
+        command.arg("--metrics-listen").arg(addr.to_string());
+    }
+    let mut child = command
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -350,7 +361,31 @@ struct Trial {
 }
 
 async fn trial(input: &Path, work: &Path, n: usize, ticks: f64) -> Result<Trial, Error> {
-    let server = start_server(&work.join(format!("ours-{n}"))).await?;
+    trial_with(input, work, n, ticks, None).await
+}
+
+/// One trial; with `scrape`, metrics are on and scraped at that period for the whole trial.
+async fn trial_with(
+    input: &Path,
+    work: &Path,
+    n: usize,
+    ticks: f64,
+    scrape: Option<Duration>,
+) -> Result<Trial, Error> {
+    let metrics = match scrape {
+        Some(_) => Some(free_port()?),
+        None => None,
+    };
+    let server = start_server(&work.join(format!("ours-{n}")), metrics).await?;
+    let scrapes = Arc::new(AtomicUsize::new(0));
+    let scraper = match (metrics, scrape) {
+        (Some(addr), Some(period)) => Some(tokio::spawn(scrape_forever(
+            addr,
+            period,
+            scrapes.clone(),
+        ))),
+        _ => None,
+    };
     let keys = server.groups(n).await?;
     // Streams start at independent moments in real life: spread the publishers over one
     // thumbnail interval so their schedules are not all aligned to the same second.
@@ -423,6 +458,12 @@ async fn trial(input: &Path, work: &Path, n: usize, ticks: f64) -> Result<Trial,
     for mut p in publishers {
         let _ = p.kill().await;
     }
+    if let Some(task) = scraper {
+        task.abort();
+    }
+    if scrape.is_some() && scrapes.load(Ordering::Relaxed) == 0 {
+        return Err("metrics were on but no scrape succeeded".into());
+    }
     server.stop().await;
     let cpu_s_per_stream_min = (cpu1 - cpu0) / (n as f64 * elapsed / 60.0);
     let server_share = (own1 - own0) / (n as f64 * elapsed / 60.0);
@@ -438,9 +479,40 @@ async fn trial(input: &Path, work: &Path, n: usize, ticks: f64) -> Result<Trial,
     })
 }
 
+fn free_port() -> Result<SocketAddr, Error> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?)
+}
+
+/// Scrapes `/metrics` every `period` as Prometheus would; counts the full answers. Runs until
+/// aborted; the count is read back through a shared counter.
+async fn scrape_forever(addr: SocketAddr, period: Duration, ok: Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tick.tick().await;
+        let Ok(mut conn) = tokio::net::TcpStream::connect(addr).await else {
+            continue;
+        };
+        let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        if conn.write_all(request.as_bytes()).await.is_err() {
+            continue;
+        }
+        let mut body = Vec::new();
+        if conn.read_to_end(&mut body).await.is_ok()
+            && body.starts_with(b"HTTP/1.1 200")
+            && body
+                .windows(BYTES_WRITTEN.len())
+                .any(|w| w == BYTES_WRITTEN.as_bytes())
+        {
+            ok.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Seconds from starting a publisher to the first replay segment and the first thumbnail.
 async fn latency(input: &Path, work: &Path) -> Result<(f64, f64), Error> {
-    let server = start_server(&work.join("latency")).await?;
+    let server = start_server(&work.join("latency"), None).await?;
     let keys = server.groups(1).await?;
     let started = Instant::now();
     let mut publisher = publish(input, &format!("{}/{}", server.rtmp, keys[0]))?;
@@ -637,6 +709,61 @@ async fn nginx(input: &Path, work: &Path, n: usize, ticks: f64) -> Result<f64, E
     Ok((cpu1 - cpu0) / (n as f64 * elapsed / 60.0))
 }
 
+// ---------------------------------------------------------------- metrics on the hot path
+
+/// `make bench-metrics`: the same trial with metrics off, and on with `/metrics` scraped every
+/// second (15x Prometheus' default rate), alternated three times each so drift in the
+/// machine's speed falls on both; medians compared.
+async fn metrics_cost(input: &Path, work: &Path, ticks: f64) -> Result<(), Error> {
+    let n: usize = std::env::var("BENCH_STREAMS")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(8);
+    let scrape = Duration::from_secs(1);
+    println!("metrics cost at {n} streams, /metrics scraped every {} s when on; 3 rounds of off/on", scrape.as_secs());
+    println!(
+        "{:>6} {:>16} {:>12} {:>6}  held",
+        "metrics", "cpu s/stream-min", "of it server", "clips"
+    );
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        for metrics in [false, true] {
+            let t = trial_with(input, work, n, ticks, metrics.then_some(scrape)).await?;
+            println!(
+                "{:>7} {:>16.2} {:>12.3} {:>6}  {}",
+                if metrics { "on" } else { "off" },
+                t.cpu_s_per_stream_min,
+                t.server_s_per_stream_min,
+                t.clips,
+                if t.held { "yes" } else { "NO" }
+            );
+            if !t.held {
+                return Err("a trial did not hold real time: lower BENCH_STREAMS".into());
+            }
+            if metrics { &mut on } else { &mut off }.push(t);
+        }
+    }
+    let median = |v: &[Trial], f: fn(&Trial) -> f64| {
+        let mut xs: Vec<f64> = v.iter().map(f).collect();
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2]
+    };
+    let (server_off, server_on) = (
+        median(&off, |t| t.server_s_per_stream_min),
+        median(&on, |t| t.server_s_per_stream_min),
+    );
+    let (total_off, total_on) = (
+        median(&off, |t| t.cpu_s_per_stream_min),
+        median(&on, |t| t.cpu_s_per_stream_min),
+    );
+    println!(
+        "bench-metrics: streams={n} server_cpu_s_per_stream_min_off={server_off:.3} on={server_on:.3} delta={:.3} total_off={total_off:.2} total_on={total_on:.2} total_delta_pct={:.1}",
+        server_on - server_off,
+        (total_on - total_off) / total_off * 100.0
+    );
+    Ok(())
+}
+
 // ---------------------------------------------------------------- main
 
 #[tokio::main]
@@ -650,6 +777,10 @@ async fn main() -> Result<(), Error> {
         .unwrap_or(1);
     println!("machine: {cores} cores; input: 1080p30 6 Mbps H.264 + AAC, 1 s GOPs, published with -re -c copy, publishers starting over {} s", STAGGER.as_secs());
     println!("processes per stream: thumbnail every 10 s (JPEG+WebP), 3 s motion clip every 10 s (MP4+WebP), recording, replay");
+
+    if std::env::var("BENCH_MODE").as_deref() == Ok("metrics") {
+        return metrics_cost(&input, &work, ticks).await;
+    }
 
     let mut latencies = Vec::new();
     for _ in 0..3 {
