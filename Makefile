@@ -39,8 +39,13 @@ test: setup-test
 
 # Every Rust test; nextest runs the test binaries' tests side by side (most of them wait on
 # real-time publishers, not on the CPU).
+# Then the database-heavy suites again on PostgreSQL (a server of their own, started once by
+# scripts/test-postgres.sh and stopped after).
+PG_SUITES = --test api --test authz --test retention --test quota --test replay --test hostile_http
 unit:
 	$(LINTED) cargo nextest run -p rtmp-ingest -p app -p server --test-threads 3 --no-fail-fast
+	LP_TEST_DATABASE=postgres $(LINTED) cargo nextest run -p server $(PG_SUITES) --test-threads 3 --no-fail-fast
+	scripts/test-postgres.sh stop
 
 # Clippy over every target, the benchmarks included (make test lints the rest as it builds).
 lint:

@@ -59,6 +59,8 @@ if [ "$mode" = test ]; then
   need_apt chromium
   need_apt nginx
   need_apt libnginx-mod-rtmp
+  # The repositories' tests run on PostgreSQL too (scripts/test-postgres.sh starts it).
+  need_apt postgresql
 fi
 if [ ${#apt_packages[@]} -gt 0 ]; then
   say "installing ${apt_packages[*]}"

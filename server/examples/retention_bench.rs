@@ -77,7 +77,7 @@ async fn main() -> Result<(), Error> {
         let path = format!("{rel_dir}/t{i:010}.jpg");
         std::fs::write(dir.path().join(&path), &body)?;
         app::ssr::repo::assets::insert(
-            &mut *tx,
+            &mut tx,
             &NewAsset {
                 organisation_id: owner.organisation_id,
                 stream_id: stream,
@@ -126,7 +126,7 @@ async fn main() -> Result<(), Error> {
     let after = io();
 
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assets")
-        .fetch_one(&pool)
+        .fetch_one(pool.as_sqlite().ok_or("sqlite")?)
         .await?;
     let files = std::fs::read_dir(dir.path().join(&rel_dir))?.count();
     let removed = report.items;

@@ -37,8 +37,10 @@ pub struct Config {
     /// Folder for the database and every media file; created on first run.
     #[arg(long, env = "LP_DATA_DIR", default_value = "./data", global = true)]
     pub data_dir: PathBuf,
-    /// Database URL; defaults to the SQLite file `livepro.db` in the data folder.
-    #[arg(long, env = "LP_DATABASE_URL", global = true)]
+    /// Database URL: `sqlite://…` (the default is `livepro.db` in the data folder) or
+    /// `postgres://user:password@host:port/database`. Its value may hold a password, so
+    /// `--help` does not show it.
+    #[arg(long, env = "LP_DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
     /// Folder with the built site (wasm, JS, CSS, public files) made by cargo-leptos.
     #[arg(

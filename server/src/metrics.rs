@@ -475,7 +475,7 @@ async fn states(s: &Sources, text: &mut String) {
         "livepro_db_pool_max_connections",
         "gauge",
         "Most database connections the pool opens.",
-        f64::from(db.options().get_max_connections()),
+        f64::from(db.max_connections()),
     );
     let queue = tokio::time::timeout(
         Duration::from_secs(2),

@@ -126,7 +126,7 @@ async fn a_crashed_server_leaves_no_ffmpeg_and_the_next_start_repairs_the_record
     let reason: Option<String> =
         sqlx::query_scalar("SELECT end_reason FROM live_sessions WHERE group_id = ?")
             .bind(group_id)
-            .fetch_one(&db)
+            .fetch_one(db.as_sqlite().expect("sqlite"))
             .await
             .expect("q");
     assert_eq!(reason.as_deref(), Some("server restarted"));

@@ -99,7 +99,7 @@ async fn owner_on(dir: &Path) -> (AppState, Caller) {
 /// written.
 async fn assert_consistent(dir: &Path, db: &app::ssr::db::Db) -> (usize, usize) {
     let ok: String = sqlx::query_scalar("PRAGMA integrity_check")
-        .fetch_one(db)
+        .fetch_one(db.as_sqlite().expect("sqlite"))
         .await
         .expect("integrity_check");
     assert_eq!(ok, "ok");
@@ -167,7 +167,7 @@ async fn retention_killed_mid_run_leaves_rows_and_files_in_step() {
         let path = format!("{rel_dir}/t{i:010}.jpg");
         std::fs::write(dir.path().join(&path), [0u8; 512]).expect("file");
         repo::assets::insert(
-            &mut *tx,
+            &mut tx,
             &repo::assets::NewAsset {
                 organisation_id: owner.organisation_id,
                 stream_id: stream,
@@ -204,7 +204,7 @@ async fn retention_killed_mid_run_leaves_rows_and_files_in_step() {
     drop(server);
     let count = || async {
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM assets")
-            .fetch_one(&state.db)
+            .fetch_one(state.db.as_sqlite().expect("sqlite"))
             .await
             .expect("count")
     };
@@ -225,7 +225,7 @@ async fn retention_killed_mid_run_leaves_rows_and_files_in_step() {
         let (_, quarantined) = assert_consistent(dir.path(), &state.db).await;
         assert_eq!(quarantined, 0, "journaled files are garbage, not orphans");
         let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pending_deletions")
-            .fetch_one(&state.db)
+            .fetch_one(state.db.as_sqlite().expect("sqlite"))
             .await
             .expect("pending");
         assert_eq!(pending, 0, "the journal was finished at start-up");
@@ -236,7 +236,7 @@ async fn retention_killed_mid_run_leaves_rows_and_files_in_step() {
     let mut last = start_server_with(dir.path(), &["--retention-every-ms", "100"]).await;
     wait_for("the run to finish", Duration::from_secs(120), || async {
         let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pending_deletions")
-            .fetch_one(&state.db)
+            .fetch_one(state.db.as_sqlite().expect("sqlite"))
             .await
             .ok()?;
         (count().await == i64::from(keep) && pending == 0).then_some(())
@@ -302,7 +302,7 @@ async fn r11_a_second_server_on_the_same_folder_is_refused() {
     let sessions: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM live_sessions WHERE end_reason = 'publisher left'",
     )
-    .fetch_one(&db)
+    .fetch_one(db.as_sqlite().expect("sqlite"))
     .await
     .expect("q");
     assert_eq!(sessions, 1, "the first server's session ended normally");
@@ -735,7 +735,7 @@ async fn r3_database_errors_during_a_session_keep_the_last_good_state() {
     .await;
     // 1. The settings cannot be read: a reload keeps the previous settings.
     sqlx::query("ALTER TABLE processing_settings RENAME TO processing_settings_away")
-        .execute(&db)
+        .execute(db.as_sqlite().expect("sqlite"))
         .await
         .expect("rename");
     use app::ssr::pipeline::Pipeline;
@@ -759,7 +759,7 @@ async fn r3_database_errors_during_a_session_keep_the_last_good_state() {
         );
     }
     sqlx::query("ALTER TABLE processing_settings_away RENAME TO processing_settings")
-        .execute(&db)
+        .execute(db.as_sqlite().expect("sqlite"))
         .await
         .expect("rename back");
     // 2. Writes locked out for 12 s (past the 10 s busy timeout) while thumbnails are due.
@@ -1120,7 +1120,7 @@ async fn r9_r10_publish_cycles_leak_nothing_and_reconnects_leave_valid_files() {
     // R10: drop and reconnect (each a new session today): every playlist valid, every
     // recording plays.
     let sessions_before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM live_sessions")
-        .fetch_one(&db)
+        .fetch_one(db.as_sqlite().expect("sqlite"))
         .await
         .expect("q");
     let piece = first_seconds(&tags, 3);
@@ -1163,7 +1163,7 @@ async fn r9_r10_publish_cycles_leak_nothing_and_reconnects_leave_valid_files() {
         recordings += 1;
     }
     let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM live_sessions")
-        .fetch_one(&db)
+        .fetch_one(db.as_sqlite().expect("sqlite"))
         .await
         .expect("q");
     println!(

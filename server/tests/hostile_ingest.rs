@@ -303,7 +303,7 @@ async fn the_ingest_survives_floods_while_a_publisher_streams() {
     // One uninterrupted session and recording for the publisher that streamed throughout.
     let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM live_sessions WHERE group_id = ?")
         .bind(live.id)
-        .fetch_one(&db)
+        .fetch_one(db.as_sqlite().expect("sqlite"))
         .await
         .expect("count");
     assert_eq!(sessions, 1, "the publisher was never cut");

@@ -302,7 +302,7 @@ async fn settings_changed_while_live_apply_without_a_reconnect() {
     session_over(&app, g.id).await;
     let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM live_sessions WHERE group_id = ?")
         .bind(g.id)
-        .fetch_one(&state.db)
+        .fetch_one(state.db.as_sqlite().expect("sqlite"))
         .await
         .expect("count");
     assert_eq!(sessions, 1, "one session throughout");
@@ -416,7 +416,7 @@ async fn unknown_keys_and_second_publishers_are_refused() {
         "wrong keys are slowed down"
     );
     let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM live_sessions")
-        .fetch_one(&app.running.state.db)
+        .fetch_one(app.running.state.db.as_sqlite().expect("sqlite"))
         .await
         .expect("count");
     assert_eq!(sessions, 0);
@@ -575,7 +575,7 @@ async fn stopping_the_server_finishes_files_and_leaves_no_ffmpeg() {
         assert!(probe_duration(r) > 2.0);
     }
     let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM live_sessions WHERE ended_at IS NULL")
-        .fetch_one(&db)
+        .fetch_one(db.as_sqlite().expect("sqlite"))
         .await
         .expect("count");
     assert_eq!(open, 0);

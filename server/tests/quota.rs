@@ -205,6 +205,11 @@ async fn the_operator_sets_quotas_from_the_command_line() {
             .args(args)
             .arg("--data-dir")
             .arg(app.dir.path())
+            .args(
+                app.database_url
+                    .iter()
+                    .flat_map(|u| ["--database-url", u.as_str()]),
+            )
             .output()
             .expect("cli runs")
     };

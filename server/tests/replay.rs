@@ -280,12 +280,15 @@ async fn clips_are_instant_outlive_the_window_and_share_without_an_account() {
             .as_u16(),
         404
     );
-    sqlx::query("UPDATE share_links SET expires_at = ? WHERE id = ?")
-        .bind(Utc::now() - chrono::Duration::seconds(1))
-        .bind(live_link.id)
-        .execute(&state.db)
-        .await
-        .expect("expire");
+    app::with_db!(&state.db, |conn| sqlx::query(
+        "UPDATE share_links SET expires_at = $1 WHERE id = $2"
+    )
+    .bind(Utc::now() - chrono::Duration::seconds(1))
+    .bind(live_link.id)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected()))
+    .expect("expire");
     assert_eq!(
         get(format!("{}/replay.m3u8", live_link.path))
             .await

@@ -206,10 +206,13 @@ impl Fixture {
     }
 
     async fn count(&self, table: &str) -> i64 {
-        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
-            .fetch_one(&self.state().db)
-            .await
-            .expect("count")
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        app::with_db!(&self.state().db, |conn| sqlx::query_scalar(
+            sqlx::AssertSqlSafe(sql)
+        )
+        .fetch_one(conn)
+        .await)
+        .expect("count")
     }
 }
 
@@ -430,22 +433,31 @@ async fn a_stop_between_rows_and_files_is_finished_at_the_next_start() {
     .expect("rows");
     assert!(!f.asset_row(id).await);
     assert!(f.exists(&path), "the file is still there");
-    let TestApp { running, dir, .. } = f.app;
+    let TestApp {
+        running,
+        dir,
+        database_url,
+        ..
+    } = f.app;
     running.stop().await.expect("stops");
 
-    let again = server::start(server::config::Config::for_tests(dir.path().into()))
-        .await
-        .expect("starts");
+    let mut config = server::config::Config::for_tests(dir.path().into());
+    config.database_url = database_url;
+    let again = server::start(config).await.expect("starts");
     assert!(!dir.path().join(&path).exists(), "finished at start-up");
-    let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pending_deletions")
-        .fetch_one(&again.state.db)
-        .await
-        .expect("q");
+    let pending: i64 = app::with_db!(&again.state.db, |conn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pending_deletions"
+    )
+    .fetch_one(conn)
+    .await)
+    .expect("q");
     assert_eq!(pending, 0);
-    let quarantined: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM quarantine")
-        .fetch_one(&again.state.db)
-        .await
-        .expect("q");
+    let quarantined: i64 = app::with_db!(&again.state.db, |conn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM quarantine"
+    )
+    .fetch_one(conn)
+    .await)
+    .expect("q");
     assert_eq!(quarantined, 0, "a journaled file is garbage, not an orphan");
     again.stop().await.expect("stops");
 }

@@ -1,5 +1,9 @@
-//! Test support shared by this crate's tests and the server's: a state on a fresh SQLite
-//! file (through the real migrations) with a manual clock, and members of every role.
+//! Test support shared by this crate's tests and the server's: a state on a fresh database
+//! (through the real migrations) with a manual clock, and members of every role.
+//!
+//! The database is a fresh SQLite file, or with `LP_TEST_DATABASE=postgres` a fresh database
+//! on the PostgreSQL server the tests share (`scripts/test-postgres.sh` starts it once), so
+//! the same tests cover both engines.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,7 +26,7 @@ pub async fn state(dir: &Path) -> (AppState, Arc<ManualClock>) {
 
 /// Like [`state`], with a pipeline of the caller's choosing.
 pub async fn state_with(dir: &Path, pipeline: Arc<dyn Pipeline>) -> (AppState, Arc<ManualClock>) {
-    let url = format!("sqlite://{}", dir.join("test.db").display());
+    let url = database_url(dir).await;
     let db = db::connect(&url).await.expect("test database opens");
     let start = Utc
         .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
@@ -37,6 +41,52 @@ pub async fn state_with(dir: &Path, pipeline: Arc<dyn Pipeline>) -> (AppState, A
         limits: Arc::new(Limits::default()),
     };
     (state, clock)
+}
+
+/// The engine the tests run on: `LP_TEST_DATABASE` (`sqlite`, the default, or `postgres`).
+pub fn engine() -> db::Engine {
+    match std::env::var("LP_TEST_DATABASE").as_deref() {
+        Ok("postgres") => db::Engine::Postgres,
+        Ok("sqlite") | Err(_) => db::Engine::Sqlite,
+        Ok(other) => panic!("LP_TEST_DATABASE={other}: expected sqlite or postgres"),
+    }
+}
+
+/// A fresh, empty database on the engine under test: `dir/test.db`, or a new PostgreSQL
+/// database.
+pub async fn database_url(dir: &Path) -> String {
+    match engine() {
+        db::Engine::Sqlite => format!("sqlite://{}", dir.join("test.db").display()),
+        db::Engine::Postgres => fresh_postgres().await,
+    }
+}
+
+/// A new, empty database on the shared PostgreSQL test server (started if need be).
+pub async fn fresh_postgres() -> String {
+    use sqlx::Connection;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/test-postgres.sh");
+    let out = tokio::process::Command::new("bash")
+        .arg(script)
+        .output()
+        .await
+        .expect("scripts/test-postgres.sh runs");
+    assert!(
+        out.status.success(),
+        "the PostgreSQL test server did not start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let server = String::from_utf8(out.stdout).expect("utf-8");
+    let server = server.trim();
+    let name = format!("t_{:016x}", rand::random::<u64>());
+    let mut conn = sqlx::PgConnection::connect(server)
+        .await
+        .expect("the PostgreSQL test server answers");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    let base = server.trim_end_matches("/postgres");
+    format!("{base}/{name}")
 }
 
 /// A state over an existing database (another process's file), with the system clock.
@@ -76,7 +126,7 @@ pub async fn organisation(state: &AppState, name: &str, packages: &[Package]) ->
         });
     }
     for p in packages {
-        repo::orgs::set_package(&mut *tx, org.id, *p, true, now)
+        repo::orgs::set_package(&mut tx, org.id, *p, true, now)
             .await
             .expect("package");
     }

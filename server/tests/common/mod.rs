@@ -1,5 +1,6 @@
-//! `TestApp`: the real server on free ports with a temporary data folder and a fresh SQLite
-//! file, plus HTTP clients signed in as members of each role.
+//! `TestApp`: the real server on free ports with a temporary data folder and a fresh
+//! database (SQLite, or PostgreSQL with `LP_TEST_DATABASE=postgres`), plus HTTP clients
+//! signed in as members of each role.
 
 #![allow(dead_code)]
 
@@ -14,6 +15,8 @@ pub struct TestApp {
     pub running: Running,
     pub base: String,
     pub dir: tempfile::TempDir,
+    /// The database when it is not the folder's SQLite file (a PostgreSQL run).
+    pub database_url: Option<String>,
 }
 
 impl TestApp {
@@ -26,10 +29,19 @@ impl TestApp {
     pub async fn start_with(change: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config::for_tests(dir.path().to_path_buf());
+        if testing::engine() == app::ssr::db::Engine::Postgres {
+            config.database_url = Some(testing::database_url(dir.path()).await);
+        }
         change(&mut config);
+        let database_url = config.database_url.clone();
         let running = server::start(config).await.expect("server starts");
         let base = running.dashboard_url();
-        Self { running, base, dir }
+        Self {
+            running,
+            base,
+            dir,
+            database_url,
+        }
     }
 
     /// An organisation with `packages` and one member per role (viewer, editor, admin, owner).

@@ -1,7 +1,8 @@
 //! Asset rows: one per finished file (path relative to the data folder).
 
+use crate::ssr::db::{DbRow, Exec};
+use crate::{with_db, with_exec};
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use crate::domain::assets::{asset_url, Asset, AssetKind, Integrity};
 use crate::ssr::db::Db;
@@ -34,40 +35,38 @@ pub struct AssetRow {
 
 const COLUMNS: &str = "id, organisation_id, stream_id, session_id, kind, format, path, size_bytes, duration_ms, width, height, integrity, created_at";
 
-fn map(r: sqlx::sqlite::SqliteRow) -> Result<AssetRow, sqlx::Error> {
-    let kind: String = r.try_get("kind")?;
-    let format: String = r.try_get("format")?;
-    let id: i64 = r.try_get("id")?;
-    let integrity: Option<String> = r.try_get("integrity")?;
+fn map(r: impl DbRow) -> Result<AssetRow, sqlx::Error> {
+    let kind: String = r.col("kind")?;
+    let format: String = r.col("format")?;
+    let id: i64 = r.col("id")?;
+    let integrity: Option<String> = r.col("integrity")?;
     Ok(AssetRow {
         asset: Asset {
             id,
-            stream_id: r.try_get("stream_id")?,
-            session_id: r.try_get("session_id")?,
+            stream_id: r.col("stream_id")?,
+            session_id: r.col("session_id")?,
             kind: AssetKind::from_key(&kind)
                 .ok_or_else(|| sqlx::Error::Decode(format!("asset kind {kind}").into()))?,
             url: asset_url(id, &format),
             format,
-            size_bytes: r.try_get("size_bytes")?,
-            duration_ms: r.try_get("duration_ms")?,
-            width: r.try_get("width")?,
-            height: r.try_get("height")?,
+            size_bytes: r.col("size_bytes")?,
+            duration_ms: r.col("duration_ms")?,
+            width: r.col_u32("width")?,
+            height: r.col_u32("height")?,
             integrity: integrity.as_deref().and_then(Integrity::from_key),
-            created_at: r.try_get("created_at")?,
+            created_at: r.col("created_at")?,
         },
-        organisation_id: r.try_get("organisation_id")?,
-        path: r.try_get("path")?,
+        organisation_id: r.col("organisation_id")?,
+        path: r.col("path")?,
     })
 }
 
 /// Registers a finished file; returns its id.
-pub async fn insert<'e, E: sqlx::SqliteExecutor<'e>>(
-    db: E,
-    a: &NewAsset,
-) -> Result<i64, sqlx::Error> {
-    Ok(sqlx::query(
+pub async fn insert<'a>(db: impl Into<Exec<'a>>, a: &NewAsset) -> Result<i64, sqlx::Error> {
+    with_exec!(db.into(), |conn| {
+        sqlx::query_scalar(
         "INSERT INTO assets (organisation_id, stream_id, session_id, kind, format, path, size_bytes, duration_ms, width, height, integrity, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
     )
     .bind(a.organisation_id)
     .bind(a.stream_id)
@@ -77,13 +76,13 @@ pub async fn insert<'e, E: sqlx::SqliteExecutor<'e>>(
     .bind(&a.path)
     .bind(a.size_bytes)
     .bind(a.duration_ms)
-    .bind(a.width)
-    .bind(a.height)
+    .bind(a.width.map(i64::from))
+    .bind(a.height.map(i64::from))
     .bind(a.integrity.map(Integrity::key))
     .bind(a.created_at)
-    .execute(db)
-    .await?
-    .last_insert_rowid())
+    .fetch_one(conn)
+    .await
+    })
 }
 
 /// Updates the size and duration of a growing asset (a replay playlist).
@@ -93,35 +92,38 @@ pub async fn update_stats(
     size_bytes: i64,
     duration_ms: Option<i64>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE assets SET size_bytes = ?, duration_ms = ? WHERE id = ?")
-        .bind(size_bytes)
-        .bind(duration_ms)
-        .bind(id)
-        .execute(db)
-        .await?;
+    with_db!(db, |conn| sqlx::query(
+        "UPDATE assets SET size_bytes = $1, duration_ms = $2 WHERE id = $3"
+    )
+    .bind(size_bytes)
+    .bind(duration_ms)
+    .bind(id)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected())?);
     Ok(())
 }
 
 /// How many replay spans an organisation has saved as recordings (`…/recordings/saved-*`).
 pub async fn count_saved_spans(db: &Db, org_id: i64) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT COUNT(*) FROM assets WHERE organisation_id = ? AND kind = 'recording'
+    with_db!(db, |conn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM assets WHERE organisation_id = $1 AND kind = 'recording'
          AND path LIKE '%/recordings/saved-%'",
     )
     .bind(org_id)
-    .fetch_one(db)
-    .await
+    .fetch_one(conn)
+    .await)
 }
 
 /// One asset by id.
 pub async fn get(db: &Db, id: i64) -> Result<Option<AssetRow>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM assets WHERE id = ?");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    let sql = format!("SELECT {COLUMNS} FROM assets WHERE id = $1");
+    with_db!(db, |conn| sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
-        .fetch_optional(db)
+        .fetch_optional(conn)
         .await?
         .map(map)
-        .transpose()
+        .transpose())
 }
 
 /// The newest asset of a kind and format for a stream.
@@ -131,15 +133,15 @@ pub async fn latest(
     kind: AssetKind,
     format: &str,
 ) -> Result<Option<AssetRow>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM assets WHERE stream_id = ? AND kind = ? AND format = ? ORDER BY created_at DESC, id DESC LIMIT 1");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    let sql = format!("SELECT {COLUMNS} FROM assets WHERE stream_id = $1 AND kind = $2 AND format = $3 ORDER BY created_at DESC, id DESC LIMIT 1");
+    with_db!(db, |conn| sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(stream_id)
         .bind(kind.key())
         .bind(format)
-        .fetch_optional(db)
+        .fetch_optional(conn)
         .await?
         .map(map)
-        .transpose()
+        .transpose())
 }
 
 /// The newest asset of a kind and format made for a stream during one live session.
@@ -150,16 +152,16 @@ pub async fn latest_of_session(
     kind: AssetKind,
     format: &str,
 ) -> Result<Option<AssetRow>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM assets WHERE stream_id = ? AND session_id = ? AND kind = ? AND format = ? ORDER BY created_at DESC, id DESC LIMIT 1");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    let sql = format!("SELECT {COLUMNS} FROM assets WHERE stream_id = $1 AND session_id = $2 AND kind = $3 AND format = $4 ORDER BY created_at DESC, id DESC LIMIT 1");
+    with_db!(db, |conn| sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(stream_id)
         .bind(session_id)
         .bind(kind.key())
         .bind(format)
-        .fetch_optional(db)
+        .fetch_optional(conn)
         .await?
         .map(map)
-        .transpose()
+        .transpose())
 }
 
 /// The newest assets of a kind for a stream, newest first.
@@ -169,16 +171,16 @@ pub async fn list(
     kind: AssetKind,
     limit: i64,
 ) -> Result<Vec<AssetRow>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM assets WHERE stream_id = ? AND kind = ? ORDER BY created_at DESC, id DESC LIMIT ?");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    let sql = format!("SELECT {COLUMNS} FROM assets WHERE stream_id = $1 AND kind = $2 ORDER BY created_at DESC, id DESC LIMIT $3");
+    with_db!(db, |conn| sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(stream_id)
         .bind(kind.key())
         .bind(limit)
-        .fetch_all(db)
+        .fetch_all(conn)
         .await?
         .into_iter()
         .map(map)
-        .collect()
+        .collect())
 }
 
 /// The newest assets of a kind and format for a stream, newest first.
@@ -189,17 +191,17 @@ pub async fn list_format(
     format: &str,
     limit: i64,
 ) -> Result<Vec<AssetRow>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM assets WHERE stream_id = ? AND kind = ? AND format = ? ORDER BY created_at DESC, id DESC LIMIT ?");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    let sql = format!("SELECT {COLUMNS} FROM assets WHERE stream_id = $1 AND kind = $2 AND format = $3 ORDER BY created_at DESC, id DESC LIMIT $4");
+    with_db!(db, |conn| sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(stream_id)
         .bind(kind.key())
         .bind(format)
         .bind(limit)
-        .fetch_all(db)
+        .fetch_all(conn)
         .await?
         .into_iter()
         .map(map)
-        .collect()
+        .collect())
 }
 
 /// An asset with the times of the live session it belongs to.
@@ -223,10 +225,10 @@ fn with_sessions(filter: &str) -> String {
     )
 }
 
-fn map_with_session(r: sqlx::sqlite::SqliteRow) -> Result<SessionAssetRow, sqlx::Error> {
+fn map_with_session(r: impl DbRow) -> Result<SessionAssetRow, sqlx::Error> {
     Ok(SessionAssetRow {
-        session_started_at: r.try_get("session_started_at")?,
-        session_ended_at: r.try_get("session_ended_at")?,
+        session_started_at: r.col("session_started_at")?,
+        session_ended_at: r.col("session_ended_at")?,
         row: map(r)?,
     })
 }
@@ -239,28 +241,30 @@ pub async fn list_with_sessions(
     limit: i64,
 ) -> Result<Vec<SessionAssetRow>, sqlx::Error> {
     let sql = format!(
-        "{} ORDER BY s.started_at DESC, a.created_at DESC, a.id DESC LIMIT ?",
-        with_sessions("a.stream_id = ? AND a.kind = ?")
+        "{} ORDER BY s.started_at DESC, a.created_at DESC, a.id DESC LIMIT $3",
+        with_sessions("a.stream_id = $1 AND a.kind = $2")
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    with_db!(db, |conn| sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(stream_id)
         .bind(kind.key())
         .bind(limit)
-        .fetch_all(db)
+        .fetch_all(conn)
         .await?
         .into_iter()
         .map(map_with_session)
-        .collect()
+        .collect())
 }
 
 /// One asset with its session's times.
 pub async fn get_with_session(db: &Db, id: i64) -> Result<Option<SessionAssetRow>, sqlx::Error> {
-    sqlx::query(sqlx::AssertSqlSafe(with_sessions("a.id = ?")))
-        .bind(id)
-        .fetch_optional(db)
-        .await?
-        .map(map_with_session)
-        .transpose()
+    with_db!(db, |conn| sqlx::query(sqlx::AssertSqlSafe(with_sessions(
+        "a.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?
+    .map(map_with_session)
+    .transpose())
 }
 
 /// A page of an organisation's assets, newest first, with optional filters and ids below
@@ -278,13 +282,13 @@ pub async fn page(
     limit: i64,
 ) -> Result<Vec<AssetRow>, sqlx::Error> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM assets WHERE organisation_id = ?
-           AND (? IS NULL OR stream_id = ?) AND (? IS NULL OR session_id = ?) AND (? IS NULL OR kind = ?)
-           AND (? IS NULL OR created_at >= ?) AND (? IS NULL OR created_at < ?) AND (? IS NULL OR id < ?)
-         ORDER BY id DESC LIMIT ?"
+        "SELECT {COLUMNS} FROM assets WHERE organisation_id = $1
+           AND ($2 IS NULL OR stream_id = $3) AND ($4 IS NULL OR session_id = $5) AND ($6 IS NULL OR kind = $7)
+           AND ($8 IS NULL OR created_at >= $9) AND ($10 IS NULL OR created_at < $11) AND ($12 IS NULL OR id < $13)
+         ORDER BY id DESC LIMIT $14"
     );
     let kind = kind.map(|k| k.key());
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    with_db!(db, |conn| sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(org_id)
         .bind(stream_id)
         .bind(stream_id)
@@ -299,36 +303,39 @@ pub async fn page(
         .bind(before)
         .bind(before)
         .bind(limit)
-        .fetch_all(db)
+        .fetch_all(conn)
         .await?
         .into_iter()
         .map(map)
-        .collect()
+        .collect())
 }
 
 /// Every asset's id and path (start-up reconciliation).
 pub async fn all_paths(db: &Db) -> Result<Vec<(i64, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, path FROM assets")
-        .fetch_all(db)
-        .await
+    with_db!(db, |conn| sqlx::query_as("SELECT id, path FROM assets")
+        .fetch_all(conn)
+        .await)
 }
 
 /// Whether a path is registered.
 pub async fn exists_path(db: &Db, path: &str) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query("SELECT 1 FROM assets WHERE path = ?")
-        .bind(path)
-        .fetch_optional(db)
-        .await?
-        .is_some())
+    Ok(with_db!(db, |conn| sqlx::query(
+        "SELECT 1 FROM assets WHERE path = $1"
+    )
+    .bind(path)
+    .fetch_optional(conn)
+    .await?
+    .is_some()))
 }
 
 /// Deletes rows.
 pub async fn delete(db: &Db, ids: &[i64]) -> Result<(), sqlx::Error> {
     for id in ids {
-        sqlx::query("DELETE FROM assets WHERE id = ?")
+        with_db!(db, |conn| sqlx::query("DELETE FROM assets WHERE id = $1")
             .bind(id)
-            .execute(db)
-            .await?;
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())?);
     }
     Ok(())
 }
@@ -341,15 +348,15 @@ pub async fn beyond_newest(
     keep: i64,
 ) -> Result<Vec<AssetRow>, sqlx::Error> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM assets WHERE stream_id = ? AND kind = ? ORDER BY created_at DESC, id DESC LIMIT -1 OFFSET ?"
+        "SELECT {COLUMNS} FROM assets WHERE stream_id = $1 AND kind = $2 ORDER BY created_at DESC, id DESC LIMIT 9223372036854775807 OFFSET $3"
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    with_db!(db, |conn| sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(stream_id)
         .bind(kind.key())
         .bind(keep)
-        .fetch_all(db)
+        .fetch_all(conn)
         .await?
         .into_iter()
         .map(map)
-        .collect()
+        .collect())
 }

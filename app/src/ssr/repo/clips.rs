@@ -1,7 +1,8 @@
 //! Clips and share links.
 
+use crate::ssr::db::DbRow;
+use crate::{with_db, with_tx};
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use crate::domain::clips::{share_path, Clip, Mp4State, ShareLink};
 use crate::ssr::db::{Db, Tx};
@@ -68,46 +69,46 @@ const CLIP_COLUMNS: &str = "c.id, c.organisation_id, c.stream_id, c.replay_asset
 const LINK_COLUMNS: &str =
     "l.id AS link_id, l.token, l.title AS link_title, l.created_at AS link_created_at, l.expires_at AS link_expires_at, l.revoked_at AS link_revoked_at";
 
-fn map_link(r: &sqlx::sqlite::SqliteRow) -> Result<Option<ShareLink>, sqlx::Error> {
-    let id: Option<i64> = r.try_get("link_id")?;
+fn map_link(r: &impl DbRow) -> Result<Option<ShareLink>, sqlx::Error> {
+    let id: Option<i64> = r.col("link_id")?;
     let Some(id) = id else {
         return Ok(None);
     };
-    let token: String = r.try_get("token")?;
+    let token: String = r.col("token")?;
     Ok(Some(ShareLink {
         id,
         path: share_path(&token),
-        title: r.try_get("link_title")?,
-        created_at: r.try_get("link_created_at")?,
-        expires_at: r.try_get("link_expires_at")?,
-        revoked_at: r.try_get("link_revoked_at")?,
+        title: r.col("link_title")?,
+        created_at: r.col("link_created_at")?,
+        expires_at: r.col("link_expires_at")?,
+        revoked_at: r.col("link_revoked_at")?,
     }))
 }
 
-fn map_clip(r: &sqlx::sqlite::SqliteRow) -> Result<ClipRow, sqlx::Error> {
-    let id: i64 = r.try_get("id")?;
-    let state: String = r.try_get("mp4_state")?;
-    let has_poster: bool = r.try_get("has_poster")?;
+fn map_clip(r: &impl DbRow) -> Result<ClipRow, sqlx::Error> {
+    let id: i64 = r.col("id")?;
+    let state: String = r.col("mp4_state")?;
+    let has_poster: bool = r.col("has_poster")?;
     Ok(ClipRow {
         clip: Clip {
             id,
-            stream_id: r.try_get("stream_id")?,
-            replay_id: r.try_get("replay_asset_id")?,
-            title: r.try_get("title")?,
-            session_started_at: r.try_get("session_started_at")?,
-            starts_at: r.try_get("starts_at")?,
-            duration_ms: r.try_get("duration_ms")?,
-            created_at: r.try_get("created_at")?,
-            created_by: r.try_get("created_by_email")?,
-            expires_at: r.try_get("expires_at")?,
+            stream_id: r.col("stream_id")?,
+            replay_id: r.col("replay_asset_id")?,
+            title: r.col("title")?,
+            session_started_at: r.col("session_started_at")?,
+            starts_at: r.col("starts_at")?,
+            duration_ms: r.col("duration_ms")?,
+            created_at: r.col("created_at")?,
+            created_by: r.col("created_by_email")?,
+            expires_at: r.col("expires_at")?,
             mp4: Mp4State::from_key(&state).unwrap_or(Mp4State::Failed),
             playlist_url: clip_url(id, "clip.m3u8"),
             mp4_url: clip_url(id, "clip.mp4"),
             poster_url: has_poster.then(|| clip_url(id, "poster.jpg")),
             share: None,
         },
-        organisation_id: r.try_get("organisation_id")?,
-        dir: r.try_get("dir")?,
+        organisation_id: r.col("organisation_id")?,
+        dir: r.col("dir")?,
     })
 }
 
@@ -121,7 +122,7 @@ fn select_clips(filter: &str) -> String {
     )
 }
 
-fn map_clip_with_link(r: sqlx::sqlite::SqliteRow) -> Result<ClipRow, sqlx::Error> {
+fn map_clip_with_link(r: impl DbRow) -> Result<ClipRow, sqlx::Error> {
     let mut row = map_clip(&r)?;
     row.clip.share = map_link(&r)?;
     Ok(row)
@@ -129,9 +130,10 @@ fn map_clip_with_link(r: sqlx::sqlite::SqliteRow) -> Result<ClipRow, sqlx::Error
 
 /// Inserts a clip; returns its id.
 pub async fn insert(tx: &mut Tx, c: &NewClipRow) -> Result<i64, sqlx::Error> {
-    Ok(sqlx::query(
+    Ok(with_tx!(tx, |conn| {
+        sqlx::query_scalar(
         "INSERT INTO clips (organisation_id, stream_id, session_id, replay_asset_id, title, starts_at, duration_ms, dir, created_by, created_by_email, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
     )
     .bind(c.organisation_id)
     .bind(c.stream_id)
@@ -145,9 +147,9 @@ pub async fn insert(tx: &mut Tx, c: &NewClipRow) -> Result<i64, sqlx::Error> {
     .bind(&c.created_by_email)
     .bind(c.created_at)
     .bind(c.expires_at)
-    .execute(&mut **tx)
+    .fetch_one(conn)
     .await?
-    .last_insert_rowid())
+    }))
 }
 
 /// A share link for a clip or a replay (exactly one of them).
@@ -163,9 +165,10 @@ pub async fn insert_link(
     now: DateTime<Utc>,
     expires_at: Option<DateTime<Utc>>,
 ) -> Result<i64, sqlx::Error> {
-    Ok(sqlx::query(
+    Ok(with_tx!(tx, |conn| {
+        sqlx::query_scalar(
         "INSERT INTO share_links (organisation_id, token, clip_id, replay_asset_id, title, created_by, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
     )
     .bind(organisation_id)
     .bind(token)
@@ -175,56 +178,58 @@ pub async fn insert_link(
     .bind(created_by)
     .bind(now)
     .bind(expires_at)
-    .execute(&mut **tx)
+    .fetch_one(conn)
     .await?
-    .last_insert_rowid())
+    }))
 }
 
 /// How many clips an organisation keeps.
 pub async fn count(db: &Db, org_id: i64) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM clips WHERE organisation_id = ?")
-        .bind(org_id)
-        .fetch_one(db)
-        .await
+    with_db!(db, |conn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM clips WHERE organisation_id = $1"
+    )
+    .bind(org_id)
+    .fetch_one(conn)
+    .await)
 }
 
 /// One clip of an organisation.
 pub async fn get(db: &Db, org_id: i64, id: i64) -> Result<Option<ClipRow>, sqlx::Error> {
-    let sql = select_clips("c.id = ? AND c.organisation_id = ?");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    let sql = select_clips("c.id = $1 AND c.organisation_id = $2");
+    with_db!(db, |conn| sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .bind(org_id)
-        .fetch_optional(db)
+        .fetch_optional(conn)
         .await?
         .map(map_clip_with_link)
-        .transpose()
+        .transpose())
 }
 
 /// One clip whatever its organisation (for the pipeline's own events).
 pub async fn get_any(db: &Db, id: i64) -> Result<Option<ClipRow>, sqlx::Error> {
-    let sql = select_clips("c.id = ?");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    let sql = select_clips("c.id = $1");
+    with_db!(db, |conn| sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
-        .fetch_optional(db)
+        .fetch_optional(conn)
         .await?
         .map(map_clip_with_link)
-        .transpose()
+        .transpose())
 }
 
 /// A stream's clips, newest first.
 pub async fn for_stream(db: &Db, stream_id: i64, limit: i64) -> Result<Vec<ClipRow>, sqlx::Error> {
     let sql = format!(
-        "{} ORDER BY c.created_at DESC, c.id DESC LIMIT ?",
-        select_clips("c.stream_id = ?")
+        "{} ORDER BY c.created_at DESC, c.id DESC LIMIT $2",
+        select_clips("c.stream_id = $1")
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    with_db!(db, |conn| sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(stream_id)
         .bind(limit)
-        .fetch_all(db)
+        .fetch_all(conn)
         .await?
         .into_iter()
         .map(map_clip_with_link)
-        .collect()
+        .collect())
 }
 
 /// Records the MP4 export's outcome and whether a poster exists.
@@ -235,56 +240,64 @@ pub async fn set_files(
     mp4_size: Option<i64>,
     has_poster: bool,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE clips SET mp4_state = ?, mp4_size = ?, has_poster = ? WHERE id = ?")
-        .bind(mp4.key())
-        .bind(mp4_size)
-        .bind(has_poster)
-        .bind(id)
-        .execute(db)
-        .await?;
+    with_db!(db, |conn| sqlx::query(
+        "UPDATE clips SET mp4_state = $1, mp4_size = $2, has_poster = $3 WHERE id = $4"
+    )
+    .bind(mp4.key())
+    .bind(mp4_size)
+    .bind(has_poster)
+    .bind(id)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected())?);
     Ok(())
 }
 
 /// Deletes a clip (its links go with it); returns its folder.
 pub async fn delete(db: &Db, org_id: i64, id: i64) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("DELETE FROM clips WHERE id = ? AND organisation_id = ? RETURNING dir")
-        .bind(id)
-        .bind(org_id)
-        .fetch_optional(db)
-        .await
+    with_db!(db, |conn| sqlx::query_scalar(
+        "DELETE FROM clips WHERE id = $1 AND organisation_id = $2 RETURNING dir"
+    )
+    .bind(id)
+    .bind(org_id)
+    .fetch_optional(conn)
+    .await)
 }
 
 /// Deletes clips expired at `now`; returns their folders.
 pub async fn delete_expired(db: &Db, now: DateTime<Utc>) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "DELETE FROM clips WHERE expires_at IS NOT NULL AND expires_at <= ? RETURNING dir",
+    with_db!(db, |conn| sqlx::query_scalar(
+        "DELETE FROM clips WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING dir",
     )
     .bind(now)
-    .fetch_all(db)
-    .await
+    .fetch_all(conn)
+    .await)
 }
 
 /// Deletes the clip stored in `dir` (its folder is gone).
 pub async fn delete_by_dir(db: &Db, dir: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM clips WHERE dir = ?")
+    with_db!(db, |conn| sqlx::query("DELETE FROM clips WHERE dir = $1")
         .bind(dir)
-        .execute(db)
-        .await?;
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())?);
     Ok(())
 }
 
 /// Clips whose poster and MP4 were never finished (the server stopped first).
 pub async fn unfinished(db: &Db) -> Result<Vec<(i64, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, dir FROM clips WHERE mp4_state = 'pending'")
-        .fetch_all(db)
-        .await
+    with_db!(db, |conn| sqlx::query_as(
+        "SELECT id, dir FROM clips WHERE mp4_state = 'pending'"
+    )
+    .fetch_all(conn)
+    .await)
 }
 
 /// Every clip folder (start-up reconciliation).
 pub async fn all_dirs(db: &Db) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT dir FROM clips")
-        .fetch_all(db)
-        .await
+    with_db!(db, |conn| sqlx::query_scalar("SELECT dir FROM clips")
+        .fetch_all(conn)
+        .await)
 }
 
 /// Revokes a link of the organisation; `false` if there is none (or it was revoked).
@@ -294,74 +307,88 @@ pub async fn revoke_link(
     link_id: i64,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
-        "UPDATE share_links SET revoked_at = ? WHERE id = ? AND organisation_id = ? AND revoked_at IS NULL",
+    Ok(with_db!(db, |conn| {
+        sqlx::query(
+        "UPDATE share_links SET revoked_at = $1 WHERE id = $2 AND organisation_id = $3 AND revoked_at IS NULL",
     )
     .bind(now)
     .bind(link_id)
     .bind(org_id)
-    .execute(db)
+    .execute(conn)
     .await?
     .rows_affected()
-        == 1)
+        == 1
+    }))
 }
 
 /// The links made for a replay (live session shares), newest first.
 pub async fn links_of_replay(db: &Db, replay_asset_id: i64) -> Result<Vec<ShareLink>, sqlx::Error> {
     let sql = format!(
-        "SELECT {LINK_COLUMNS} FROM share_links l WHERE l.replay_asset_id = ? ORDER BY l.id DESC"
+        "SELECT {LINK_COLUMNS} FROM share_links l WHERE l.replay_asset_id = $1 ORDER BY l.id DESC"
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    with_db!(db, |conn| sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(replay_asset_id)
-        .fetch_all(db)
+        .fetch_all(conn)
         .await?
         .iter()
         .filter_map(|r| map_link(r).transpose())
-        .collect()
+        .collect())
 }
 
 /// A link by its token, active or not, with what it opens.
 pub async fn find_by_token(db: &Db, token: &str) -> Result<Option<FoundShare>, sqlx::Error> {
     let sql = format!(
-        "SELECT {LINK_COLUMNS}, l.organisation_id AS link_org, l.clip_id, l.replay_asset_id AS link_replay FROM share_links l WHERE l.token = ?"
+        "SELECT {LINK_COLUMNS}, l.organisation_id AS link_org, l.clip_id, l.replay_asset_id AS link_replay FROM share_links l WHERE l.token = $1"
     );
-    let Some(r) = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let found = with_db!(db, |conn| match sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(token)
-        .fetch_optional(db)
+        .fetch_optional(conn)
         .await?
-    else {
+    {
+        Some(r) => match map_link(&r)? {
+            Some(link) => Some((
+                link,
+                r.col::<i64>("link_org")?,
+                r.col::<Option<i64>>("clip_id")?,
+                r.col::<Option<i64>>("link_replay")?,
+            )),
+            None => None,
+        },
+        None => None,
+    });
+    let Some((link, organisation_id, clip_id, replay_id)) = found else {
         return Ok(None);
     };
-    let Some(link) = map_link(&r)? else {
-        return Ok(None);
-    };
-    let organisation_id: i64 = r.try_get("link_org")?;
-    let clip_id: Option<i64> = r.try_get("clip_id")?;
-    let replay_id: Option<i64> = r.try_get("link_replay")?;
     let target = match (clip_id, replay_id) {
         (Some(clip_id), _) => match get(db, organisation_id, clip_id).await? {
             Some(c) => ShareTarget::Clip(Box::new(c)),
             None => return Ok(None),
         },
         (None, Some(asset_id)) => {
-            let Some(r) = sqlx::query(
-                "SELECT a.path, a.duration_ms, a.stream_id, a.session_id, s.started_at, s.ended_at FROM assets a JOIN live_sessions s ON s.id = a.session_id WHERE a.id = ? AND a.organisation_id = ? AND a.kind = 'replay'",
+            let replay = with_db!(db, |conn| {
+                match sqlx::query(
+                "SELECT a.path, a.duration_ms, a.stream_id, a.session_id, s.started_at, s.ended_at FROM assets a JOIN live_sessions s ON s.id = a.session_id WHERE a.id = $1 AND a.organisation_id = $2 AND a.kind = 'replay'",
             )
             .bind(asset_id)
             .bind(organisation_id)
-            .fetch_optional(db)
+            .fetch_optional(conn)
             .await?
-            else {
-                return Ok(None);
-            };
-            ShareTarget::Replay {
-                asset_id,
-                path: r.try_get("path")?,
-                session_started_at: r.try_get("started_at")?,
-                session_ended_at: r.try_get("ended_at")?,
-                duration_ms: r.try_get("duration_ms")?,
-                stream_id: r.try_get("stream_id")?,
-                session_id: r.try_get("session_id")?,
+            {
+                Some(r) => Some(ShareTarget::Replay {
+                    asset_id,
+                    path: r.col("path")?,
+                    session_started_at: r.col("started_at")?,
+                    session_ended_at: r.col("ended_at")?,
+                    duration_ms: r.col("duration_ms")?,
+                    stream_id: r.col("stream_id")?,
+                    session_id: r.col("session_id")?,
+                }),
+                None => None,
+            }
+            });
+            match replay {
+                Some(target) => target,
+                None => return Ok(None),
             }
         }
         (None, None) => return Ok(None),

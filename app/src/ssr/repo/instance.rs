@@ -1,25 +1,31 @@
 //! What the database knows of its installation: the id of its data folder, and the
 //! quarantine (files start-up repair moved aside instead of deleting).
 
+use crate::ssr::db::DbRow;
+use crate::with_db;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use crate::domain::assets::QuarantinedFile;
 use crate::ssr::db::Db;
 
 /// The data folder id this database was used with, if any yet.
 pub async fn data_folder_id(db: &Db) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT value FROM instance WHERE key = 'data_folder_id'")
-        .fetch_optional(db)
-        .await
+    with_db!(db, |conn| sqlx::query_scalar(
+        "SELECT value FROM instance WHERE key = 'data_folder_id'"
+    )
+    .fetch_optional(conn)
+    .await)
 }
 
 /// Records the data folder id (the first start with this database).
 pub async fn set_data_folder_id(db: &Db, id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO instance (key, value) VALUES ('data_folder_id', ?)")
-        .bind(id)
-        .execute(db)
-        .await?;
+    with_db!(db, |conn| sqlx::query(
+        "INSERT INTO instance (key, value) VALUES ('data_folder_id', $1)"
+    )
+    .bind(id)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected())?);
     Ok(())
 }
 
@@ -39,16 +45,19 @@ pub async fn add_quarantined(db: &Db, q: &NewQuarantined<'_>) -> Result<i64, sql
     // The organisation may be gone (or never existed in this database).
     let org: Option<i64> = match q.organisation_id {
         Some(id) => {
-            sqlx::query_scalar("SELECT id FROM organisations WHERE id = ?")
-                .bind(id)
-                .fetch_optional(db)
-                .await?
+            with_db!(db, |conn| sqlx::query_scalar(
+                "SELECT id FROM organisations WHERE id = $1"
+            )
+            .bind(id)
+            .fetch_optional(conn)
+            .await?)
         }
         None => None,
     };
-    Ok(sqlx::query(
+    Ok(with_db!(db, |conn| {
+        sqlx::query_scalar(
         "INSERT INTO quarantine (organisation_id, original_path, quarantine_path, reason, size_bytes, created_at)
-         VALUES (?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(org)
     .bind(q.original_path)
@@ -56,18 +65,18 @@ pub async fn add_quarantined(db: &Db, q: &NewQuarantined<'_>) -> Result<i64, sql
     .bind(q.reason)
     .bind(q.size_bytes)
     .bind(q.now)
-    .execute(db)
+    .fetch_one(conn)
     .await?
-    .last_insert_rowid())
+    }))
 }
 
-fn map(r: sqlx::sqlite::SqliteRow) -> Result<QuarantinedFile, sqlx::Error> {
+fn map(r: impl DbRow) -> Result<QuarantinedFile, sqlx::Error> {
     Ok(QuarantinedFile {
-        id: r.try_get("id")?,
-        original_path: r.try_get("original_path")?,
-        reason: r.try_get("reason")?,
-        size_bytes: r.try_get("size_bytes")?,
-        created_at: r.try_get("created_at")?,
+        id: r.col("id")?,
+        original_path: r.col("original_path")?,
+        reason: r.col("reason")?,
+        size_bytes: r.col("size_bytes")?,
+        created_at: r.col("created_at")?,
     })
 }
 
@@ -77,25 +86,29 @@ pub async fn quarantined_of(
     org_id: i64,
     limit: i64,
 ) -> Result<Vec<QuarantinedFile>, sqlx::Error> {
-    sqlx::query("SELECT * FROM quarantine WHERE organisation_id = ? ORDER BY id DESC LIMIT ?")
-        .bind(org_id)
-        .bind(limit)
-        .fetch_all(db)
-        .await?
-        .into_iter()
-        .map(map)
-        .collect()
+    with_db!(db, |conn| sqlx::query(
+        "SELECT * FROM quarantine WHERE organisation_id = $1 ORDER BY id DESC LIMIT $2"
+    )
+    .bind(org_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(map)
+    .collect())
 }
 
 /// Every quarantined file with where it is now (the operator's view), oldest first.
 pub async fn quarantined_all(db: &Db) -> Result<Vec<(QuarantinedFile, String)>, sqlx::Error> {
-    sqlx::query("SELECT * FROM quarantine ORDER BY id")
-        .fetch_all(db)
-        .await?
-        .into_iter()
-        .map(|r| {
-            let at: String = r.try_get("quarantine_path")?;
-            Ok((map(r)?, at))
-        })
-        .collect()
+    with_db!(db, |conn| sqlx::query(
+        "SELECT * FROM quarantine ORDER BY id"
+    )
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(|r| {
+        let at: String = r.col("quarantine_path")?;
+        Ok((map(r)?, at))
+    })
+    .collect())
 }

@@ -1,27 +1,28 @@
 //! API keys, webhook endpoints and webhook deliveries.
 
+use crate::ssr::db::DbRow;
+use crate::with_db;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use crate::domain::integrations::{ApiKeyInfo, Delivery, DeliveryStatus, EventKind, Webhook};
 use crate::domain::roles::Role;
 use crate::ssr::db::Db;
 
-fn role_of(r: &sqlx::sqlite::SqliteRow) -> Result<Role, sqlx::Error> {
-    let key: String = r.try_get("role")?;
+fn role_of(r: &impl DbRow) -> Result<Role, sqlx::Error> {
+    let key: String = r.col("role")?;
     Role::from_key(&key).ok_or_else(|| sqlx::Error::Decode(format!("role {key}").into()))
 }
 
-fn map_key(r: sqlx::sqlite::SqliteRow) -> Result<ApiKeyInfo, sqlx::Error> {
+fn map_key(r: impl DbRow) -> Result<ApiKeyInfo, sqlx::Error> {
     Ok(ApiKeyInfo {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
+        id: r.col("id")?,
+        name: r.col("name")?,
         role: role_of(&r)?,
-        prefix: r.try_get("prefix")?,
-        created_at: r.try_get("created_at")?,
-        created_by: r.try_get("created_by_email")?,
-        last_used_at: r.try_get("last_used_at")?,
-        revoked_at: r.try_get("revoked_at")?,
+        prefix: r.col("prefix")?,
+        created_at: r.col("created_at")?,
+        created_by: r.col("created_by_email")?,
+        last_used_at: r.col("last_used_at")?,
+        revoked_at: r.col("revoked_at")?,
     })
 }
 
@@ -40,9 +41,10 @@ pub struct NewKeyRow<'a> {
 
 /// Stores a key; returns its id.
 pub async fn insert_key(db: &Db, k: &NewKeyRow<'_>) -> Result<i64, sqlx::Error> {
-    Ok(sqlx::query(
+    Ok(with_db!(db, |conn| {
+        sqlx::query_scalar(
         "INSERT INTO api_keys (organisation_id, name, role, prefix, key_hash, created_by, created_by_email, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
     )
     .bind(k.organisation_id)
     .bind(k.name)
@@ -52,20 +54,22 @@ pub async fn insert_key(db: &Db, k: &NewKeyRow<'_>) -> Result<i64, sqlx::Error> 
     .bind(k.created_by)
     .bind(k.created_by_email)
     .bind(k.now)
-    .execute(db)
+    .fetch_one(conn)
     .await?
-    .last_insert_rowid())
+    }))
 }
 
 /// The organisation's keys, newest first.
 pub async fn keys_of(db: &Db, org_id: i64) -> Result<Vec<ApiKeyInfo>, sqlx::Error> {
-    sqlx::query("SELECT * FROM api_keys WHERE organisation_id = ? ORDER BY id DESC")
-        .bind(org_id)
-        .fetch_all(db)
-        .await?
-        .into_iter()
-        .map(map_key)
-        .collect()
+    with_db!(db, |conn| sqlx::query(
+        "SELECT * FROM api_keys WHERE organisation_id = $1 ORDER BY id DESC"
+    )
+    .bind(org_id)
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(map_key)
+    .collect())
 }
 
 /// Revokes a key of the organisation; `false` if there is no such active key.
@@ -75,16 +79,18 @@ pub async fn revoke_key(
     id: i64,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
-        "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND organisation_id = ? AND revoked_at IS NULL",
+    Ok(with_db!(db, |conn| {
+        sqlx::query(
+        "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND organisation_id = $3 AND revoked_at IS NULL",
     )
     .bind(now)
     .bind(id)
     .bind(org_id)
-    .execute(db)
+    .execute(conn)
     .await?
     .rows_affected()
-        == 1)
+        == 1
+    }))
 }
 
 /// An active key as found by its secret.
@@ -106,33 +112,43 @@ pub async fn use_key(
     key_hash: &[u8],
     now: DateTime<Utc>,
 ) -> Result<Option<FoundKey>, sqlx::Error> {
-    let Some(r) = sqlx::query(
+    let found = with_db!(db, |conn| {
+        match sqlx::query(
         "SELECT k.*, o.name AS org_name, m.role AS maker_role FROM api_keys k
          JOIN organisations o ON o.id = k.organisation_id
          LEFT JOIN memberships m ON m.organisation_id = k.organisation_id AND m.user_id = k.created_by
-         WHERE k.key_hash = ? AND k.revoked_at IS NULL",
+         WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
     )
     .bind(key_hash)
-    .fetch_optional(db)
+    .fetch_optional(conn)
     .await?
-    else {
+    {
+        Some(r) => Some((
+            r.col::<i64>("organisation_id")?,
+            r.col::<String>("org_name")?,
+            r.col::<Option<i64>>("created_by")?,
+            r.col::<Option<String>>("maker_role")?,
+            map_key(r)?,
+        )),
+        None => None,
+    }
+    });
+    let Some((org, org_name, created_by, maker_role, info)) = found else {
         return Ok(None);
     };
-    let org: i64 = r.try_get("organisation_id")?;
-    let org_name: String = r.try_get("org_name")?;
-    let created_by: Option<i64> = r.try_get("created_by")?;
-    let maker_role: Option<String> = r.try_get("maker_role")?;
-    let info = map_key(r)?;
     // Only write when it changes noticeably, so a busy integration does not write every call.
     if info
         .last_used_at
         .is_none_or(|t| now - t > chrono::Duration::seconds(60))
     {
-        sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
-            .bind(now)
-            .bind(info.id)
-            .execute(db)
-            .await?;
+        with_db!(db, |conn| sqlx::query(
+            "UPDATE api_keys SET last_used_at = $1 WHERE id = $2"
+        )
+        .bind(now)
+        .bind(info.id)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())?);
     }
     Ok(Some(FoundKey {
         key: info,
@@ -158,8 +174,9 @@ pub async fn insert_webhook(
     now: DateTime<Utc>,
 ) -> Result<i64, sqlx::Error> {
     let events = events.iter().map(|e| e.key()).collect::<Vec<_>>().join(",");
-    Ok(sqlx::query(
-        "INSERT INTO webhooks (organisation_id, url, events, secret, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+    Ok(with_db!(db, |conn| {
+        sqlx::query_scalar(
+        "INSERT INTO webhooks (organisation_id, url, events, secret, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(org_id)
     .bind(url)
@@ -167,9 +184,9 @@ pub async fn insert_webhook(
     .bind(secret)
     .bind(created_by)
     .bind(now)
-    .execute(db)
+    .fetch_one(conn)
     .await?
-    .last_insert_rowid())
+    }))
 }
 
 /// The organisation's endpoints with their newest `deliveries` deliveries, newest first.
@@ -178,19 +195,21 @@ pub async fn webhooks_of(
     org_id: i64,
     deliveries: i64,
 ) -> Result<Vec<Webhook>, sqlx::Error> {
-    let rows = sqlx::query("SELECT id, url, events, created_at FROM webhooks WHERE organisation_id = ? ORDER BY id DESC")
-        .bind(org_id)
-        .fetch_all(db)
-        .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let id: i64 = r.try_get("id")?;
-        let events: String = r.try_get("events")?;
+    let hooks: Vec<(i64, String, String, DateTime<Utc>)> = with_db!(db, |conn| {
+        sqlx::query_as(
+        "SELECT id, url, events, created_at FROM webhooks WHERE organisation_id = $1 ORDER BY id DESC"
+    )
+    .bind(org_id)
+    .fetch_all(conn)
+    .await?
+    });
+    let mut out = Vec::with_capacity(hooks.len());
+    for (id, url, events, created_at) in hooks {
         out.push(Webhook {
             id,
-            url: r.try_get("url")?,
+            url,
             events: events_of(&events),
-            created_at: r.try_get("created_at")?,
+            created_at,
             deliveries: recent_deliveries(db, id, deliveries).await?,
         });
     }
@@ -199,15 +218,15 @@ pub async fn webhooks_of(
 
 /// Deletes an endpoint (and its log); `false` if the organisation has no such endpoint.
 pub async fn delete_webhook(db: &Db, org_id: i64, id: i64) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query("DELETE FROM webhooks WHERE id = ? AND organisation_id = ?")
-            .bind(id)
-            .bind(org_id)
-            .execute(db)
-            .await?
-            .rows_affected()
-            == 1,
+    Ok(with_db!(db, |conn| sqlx::query(
+        "DELETE FROM webhooks WHERE id = $1 AND organisation_id = $2"
     )
+    .bind(id)
+    .bind(org_id)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1))
 }
 
 /// Queues `payload` for every endpoint of the organisation subscribed to `event`; returns
@@ -219,10 +238,10 @@ pub async fn enqueue(
     payload: &str,
     now: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
+    Ok(with_db!(db, |conn| sqlx::query(
         "INSERT INTO webhook_deliveries (webhook_id, event, payload, next_attempt_at, created_at)
-         SELECT id, ?, ?, ?, ? FROM webhooks
-         WHERE organisation_id = ? AND (',' || events || ',') LIKE '%,' || ? || ',%'",
+         SELECT id, $1, $2, $3, $4 FROM webhooks
+         WHERE organisation_id = $5 AND (',' || events || ',') LIKE '%,' || $6 || ',%'",
     )
     .bind(event.key())
     .bind(payload)
@@ -230,9 +249,9 @@ pub async fn enqueue(
     .bind(now)
     .bind(org_id)
     .bind(event.key())
-    .execute(db)
+    .execute(conn)
     .await?
-    .rows_affected())
+    .rows_affected()))
 }
 
 /// A due delivery, before it is claimed.
@@ -251,28 +270,30 @@ pub async fn due_candidates(
     per_org: i64,
     limit: i64,
 ) -> Result<Vec<Candidate>, sqlx::Error> {
-    sqlx::query(
+    with_db!(db, |conn| {
+        sqlx::query(
         "SELECT id, webhook_id, organisation_id FROM (
              SELECT d.id, d.webhook_id, w.organisation_id, d.next_attempt_at,
                     ROW_NUMBER() OVER (PARTITION BY w.organisation_id ORDER BY d.next_attempt_at, d.id) AS n
              FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
-             WHERE d.status = 'pending' AND d.next_attempt_at <= ?)
-         WHERE n <= ? ORDER BY next_attempt_at, id LIMIT ?",
+             WHERE d.status = 'pending' AND d.next_attempt_at <= $1) AS due
+         WHERE n <= $2 ORDER BY next_attempt_at, id LIMIT $3",
     )
     .bind(now)
     .bind(per_org)
     .bind(limit)
-    .fetch_all(db)
+    .fetch_all(conn)
     .await?
     .into_iter()
     .map(|r| {
         Ok(Candidate {
-            id: r.try_get("id")?,
-            webhook_id: r.try_get("webhook_id")?,
-            organisation_id: r.try_get("organisation_id")?,
+            id: r.col("id")?,
+            webhook_id: r.col("webhook_id")?,
+            organisation_id: r.col("organisation_id")?,
         })
     })
     .collect()
+    })
 }
 
 /// A delivery to make now.
@@ -298,37 +319,37 @@ pub async fn claim(
 ) -> Result<Vec<DueDelivery>, sqlx::Error> {
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        let Some(r) = sqlx::query(
-            "UPDATE webhook_deliveries SET next_attempt_at = ?
-             WHERE id = ? AND status = 'pending' AND next_attempt_at <= ?
-             RETURNING id, webhook_id, event, payload, attempts",
+        let claimed: Option<(i64, String, String, i64)> = with_db!(db, |conn| sqlx::query_as(
+            "UPDATE webhook_deliveries SET next_attempt_at = $1
+             WHERE id = $2 AND status = 'pending' AND next_attempt_at <= $3
+             RETURNING webhook_id, event, payload, attempts",
         )
         .bind(now + lease)
         .bind(id)
         .bind(now)
-        .fetch_optional(db)
-        .await?
-        else {
+        .fetch_optional(conn)
+        .await?);
+        let Some((webhook_id, event, payload, attempts)) = claimed else {
             continue;
         };
-        let webhook_id: i64 = r.try_get("webhook_id")?;
-        let Some(hook) =
-            sqlx::query("SELECT url, secret, organisation_id FROM webhooks WHERE id = ?")
-                .bind(webhook_id)
-                .fetch_optional(db)
-                .await?
-        else {
+        let hook: Option<(String, String, i64)> = with_db!(db, |conn| sqlx::query_as(
+            "SELECT url, secret, organisation_id FROM webhooks WHERE id = $1"
+        )
+        .bind(webhook_id)
+        .fetch_optional(conn)
+        .await?);
+        let Some((url, secret, organisation_id)) = hook else {
             continue;
         };
         out.push(DueDelivery {
-            id: r.try_get("id")?,
+            id: *id,
             webhook_id,
-            organisation_id: hook.try_get("organisation_id")?,
-            url: hook.try_get("url")?,
-            secret: hook.try_get("secret")?,
-            event: r.try_get("event")?,
-            payload: r.try_get("payload")?,
-            attempts: r.try_get("attempts")?,
+            organisation_id,
+            url,
+            secret,
+            event,
+            payload,
+            attempts,
         });
     }
     Ok(out)
@@ -337,38 +358,44 @@ pub async fn claim(
 /// Deletes finished deliveries (delivered or failed for good) created before `before`;
 /// returns how many.
 pub async fn prune_deliveries(db: &Db, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
-        "DELETE FROM webhook_deliveries WHERE status IN ('delivered', 'failed') AND created_at < ?",
+    Ok(with_db!(db, |conn| {
+        sqlx::query(
+        "DELETE FROM webhook_deliveries WHERE status IN ('delivered', 'failed') AND created_at < $1",
     )
     .bind(before)
-    .execute(db)
+    .execute(conn)
     .await?
-    .rows_affected())
+    .rows_affected()
+    }))
 }
 
 /// How many endpoints an organisation has.
 pub async fn count_webhooks(db: &Db, org_id: i64) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM webhooks WHERE organisation_id = ?")
-        .bind(org_id)
-        .fetch_one(db)
-        .await
+    with_db!(db, |conn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM webhooks WHERE organisation_id = $1"
+    )
+    .bind(org_id)
+    .fetch_one(conn)
+    .await)
 }
 
 /// Deliveries waiting for their next attempt, across organisations.
 pub async fn count_pending_deliveries(db: &Db) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'")
-        .fetch_one(db)
-        .await
+    with_db!(db, |conn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'"
+    )
+    .fetch_one(conn)
+    .await)
 }
 
 /// How many active (not revoked) API keys an organisation has.
 pub async fn count_active_keys(db: &Db, org_id: i64) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT COUNT(*) FROM api_keys WHERE organisation_id = ? AND revoked_at IS NULL",
+    with_db!(db, |conn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM api_keys WHERE organisation_id = $1 AND revoked_at IS NULL",
     )
     .bind(org_id)
-    .fetch_one(db)
-    .await
+    .fetch_one(conn)
+    .await)
 }
 
 /// Records an attempt: delivered, to retry at `retry_at`, or failed for good (`None`).
@@ -381,30 +408,34 @@ pub async fn record_attempt(
 ) -> Result<(), sqlx::Error> {
     match outcome {
         Ok(status) => {
-            sqlx::query(
-                "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_status = ?, last_error = NULL, delivered_at = ? WHERE id = ?",
+            with_db!(db, |conn| {
+                sqlx::query(
+                "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_status = $1, last_error = NULL, delivered_at = $2 WHERE id = $3",
             )
             .bind(status)
             .bind(now)
             .bind(id)
-            .execute(db)
-            .await?;
+            .execute(conn)
+            .await.map(|r| r.rows_affected())?
+            });
         }
         Err((status, error)) => {
             let (state, next) = match retry_at {
                 Some(t) => (DeliveryStatus::Pending, t),
                 None => (DeliveryStatus::Failed, now),
             };
-            sqlx::query(
-                "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, last_status = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
+            with_db!(db, |conn| {
+                sqlx::query(
+                "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, last_status = $2, last_error = $3, next_attempt_at = $4 WHERE id = $5",
             )
             .bind(state.key())
             .bind(status)
             .bind(error)
             .bind(next)
             .bind(id)
-            .execute(db)
-            .await?;
+            .execute(conn)
+            .await.map(|r| r.rows_affected())?
+            });
         }
     }
     Ok(())
@@ -416,26 +447,28 @@ pub async fn recent_deliveries(
     webhook_id: i64,
     limit: i64,
 ) -> Result<Vec<Delivery>, sqlx::Error> {
-    sqlx::query("SELECT * FROM webhook_deliveries WHERE webhook_id = ? ORDER BY id DESC LIMIT ?")
-        .bind(webhook_id)
-        .bind(limit)
-        .fetch_all(db)
-        .await?
-        .into_iter()
-        .map(|r| {
-            let event: String = r.try_get("event")?;
-            let status: String = r.try_get("status")?;
-            Ok(Delivery {
-                id: r.try_get("id")?,
-                event: EventKind::from_key(&event)
-                    .ok_or_else(|| sqlx::Error::Decode(format!("event {event}").into()))?,
-                status: DeliveryStatus::from_key(&status).unwrap_or(DeliveryStatus::Failed),
-                attempts: r.try_get("attempts")?,
-                last_status: r.try_get("last_status")?,
-                last_error: r.try_get("last_error")?,
-                created_at: r.try_get("created_at")?,
-                delivered_at: r.try_get("delivered_at")?,
-            })
+    with_db!(db, |conn| sqlx::query(
+        "SELECT * FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2"
+    )
+    .bind(webhook_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(|r| {
+        let event: String = r.col("event")?;
+        let status: String = r.col("status")?;
+        Ok(Delivery {
+            id: r.col("id")?,
+            event: EventKind::from_key(&event)
+                .ok_or_else(|| sqlx::Error::Decode(format!("event {event}").into()))?,
+            status: DeliveryStatus::from_key(&status).unwrap_or(DeliveryStatus::Failed),
+            attempts: r.col("attempts")?,
+            last_status: r.col("last_status")?,
+            last_error: r.col("last_error")?,
+            created_at: r.col("created_at")?,
+            delivered_at: r.col("delivered_at")?,
         })
-        .collect()
+    })
+    .collect())
 }

@@ -1,7 +1,8 @@
 //! Invitations to join an organisation (only the SHA-256 of a link's token is stored).
 
+use crate::ssr::db::{DbRow, Exec};
+use crate::{with_db, with_exec, with_tx};
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use super::role;
 use crate::domain::account::Invitation;
@@ -23,9 +24,10 @@ pub struct NewInvitationRow<'a> {
 
 /// Stores an invitation; returns its id.
 pub async fn insert(db: &Db, i: &NewInvitationRow<'_>) -> Result<i64, sqlx::Error> {
-    Ok(sqlx::query(
+    Ok(with_db!(db, |conn| {
+        sqlx::query_scalar(
         "INSERT INTO invitations (organisation_id, email, role, token_hash, invited_by, invited_by_email, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
     )
     .bind(i.organisation_id)
     .bind(i.email)
@@ -35,19 +37,19 @@ pub async fn insert(db: &Db, i: &NewInvitationRow<'_>) -> Result<i64, sqlx::Erro
     .bind(i.invited_by_email)
     .bind(i.now)
     .bind(i.expires_at)
-    .execute(db)
+    .fetch_one(conn)
     .await?
-    .last_insert_rowid())
+    }))
 }
 
-fn map(r: &sqlx::sqlite::SqliteRow) -> Result<Invitation, sqlx::Error> {
+fn map(r: &impl DbRow) -> Result<Invitation, sqlx::Error> {
     Ok(Invitation {
-        id: r.try_get("id")?,
-        email: r.try_get("email")?,
-        role: role(&r.try_get::<String, _>("role")?),
-        invited_by: r.try_get("invited_by_email")?,
-        created_at: r.try_get("created_at")?,
-        expires_at: r.try_get("expires_at")?,
+        id: r.col("id")?,
+        email: r.col("email")?,
+        role: role(&r.col::<String>("role")?),
+        invited_by: r.col("invited_by_email")?,
+        created_at: r.col("created_at")?,
+        expires_at: r.col("expires_at")?,
     })
 }
 
@@ -58,29 +60,29 @@ pub async fn pending(
     org_id: i64,
     now: DateTime<Utc>,
 ) -> Result<Vec<Invitation>, sqlx::Error> {
-    sqlx::query(
-        "SELECT * FROM invitations WHERE organisation_id = ? AND accepted_at IS NULL
-         AND revoked_at IS NULL AND expires_at > ? ORDER BY id DESC",
+    with_db!(db, |conn| sqlx::query(
+        "SELECT * FROM invitations WHERE organisation_id = $1 AND accepted_at IS NULL
+         AND revoked_at IS NULL AND expires_at > $2 ORDER BY id DESC",
     )
     .bind(org_id)
     .bind(now)
-    .fetch_all(db)
+    .fetch_all(conn)
     .await?
     .iter()
     .map(map)
-    .collect()
+    .collect())
 }
 
 /// How many invitations of the organisation are open.
 pub async fn count_pending(db: &Db, org_id: i64, now: DateTime<Utc>) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT COUNT(*) FROM invitations WHERE organisation_id = ? AND accepted_at IS NULL
-         AND revoked_at IS NULL AND expires_at > ?",
+    with_db!(db, |conn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM invitations WHERE organisation_id = $1 AND accepted_at IS NULL
+         AND revoked_at IS NULL AND expires_at > $2",
     )
     .bind(org_id)
     .bind(now)
-    .fetch_one(db)
-    .await
+    .fetch_one(conn)
+    .await)
 }
 
 /// Revokes an open invitation of the organisation; `false` if there is none.
@@ -90,17 +92,17 @@ pub async fn revoke(
     id: i64,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
-        "UPDATE invitations SET revoked_at = ? WHERE id = ? AND organisation_id = ?
+    Ok(with_db!(db, |conn| sqlx::query(
+        "UPDATE invitations SET revoked_at = $1 WHERE id = $2 AND organisation_id = $3
          AND accepted_at IS NULL AND revoked_at IS NULL",
     )
     .bind(now)
     .bind(id)
     .bind(org_id)
-    .execute(db)
+    .execute(conn)
     .await?
     .rows_affected()
-        == 1)
+        == 1))
 }
 
 /// An open invitation found by its token.
@@ -115,31 +117,33 @@ pub struct OpenInvitation {
 }
 
 /// The open invitation with this token hash (`None` for unknown, used, revoked or expired).
-pub async fn find_open<'e, E: sqlx::SqliteExecutor<'e>>(
-    exec: E,
+pub async fn find_open<'a>(
+    exec: impl Into<Exec<'a>>,
     token_hash: &[u8],
     now: DateTime<Utc>,
 ) -> Result<Option<OpenInvitation>, sqlx::Error> {
-    sqlx::query(
+    with_exec!(exec.into(), |conn| {
+        sqlx::query(
         "SELECT i.id, i.organisation_id, o.name AS org_name, i.email, i.role, i.expires_at
          FROM invitations i JOIN organisations o ON o.id = i.organisation_id
-         WHERE i.token_hash = ? AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > ?",
+         WHERE i.token_hash = $1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > $2",
     )
     .bind(token_hash)
     .bind(now)
-    .fetch_optional(exec)
+    .fetch_optional(conn)
     .await?
     .map(|r| {
         Ok(OpenInvitation {
-            id: r.try_get("id")?,
-            organisation_id: r.try_get("organisation_id")?,
-            organisation_name: r.try_get("org_name")?,
-            email: r.try_get("email")?,
-            role: role(&r.try_get::<String, _>("role")?),
-            expires_at: r.try_get("expires_at")?,
+            id: r.col("id")?,
+            organisation_id: r.col("organisation_id")?,
+            organisation_name: r.col("org_name")?,
+            email: r.col("email")?,
+            role: role(&r.col::<String>("role")?),
+            expires_at: r.col("expires_at")?,
         })
     })
     .transpose()
+    })
 }
 
 /// Marks an invitation used; `false` if it was used or revoked meanwhile (single use).
@@ -149,16 +153,16 @@ pub async fn mark_accepted(
     user_id: i64,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
-        "UPDATE invitations SET accepted_at = ?, accepted_by = ?
-         WHERE id = ? AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?",
+    Ok(with_tx!(tx, |conn| sqlx::query(
+        "UPDATE invitations SET accepted_at = $1, accepted_by = $2
+         WHERE id = $3 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $4",
     )
     .bind(now)
     .bind(user_id)
     .bind(id)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(conn)
     .await?
     .rows_affected()
-        == 1)
+        == 1))
 }

@@ -1,24 +1,22 @@
 //! Live sessions: one row per publish of a group's ingest.
 
+use crate::ssr::db::DbRow;
+use crate::with_db;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use crate::domain::streams::LiveStatus;
 use crate::ssr::db::Db;
 
 /// Whether a group is live now, and since when.
 pub async fn status(db: &Db, group_id: i64) -> Result<LiveStatus, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT id, started_at FROM live_sessions WHERE group_id = ? AND ended_at IS NULL",
+    let row: Option<(i64, DateTime<Utc>)> = with_db!(db, |conn| sqlx::query_as(
+        "SELECT id, started_at FROM live_sessions WHERE group_id = $1 AND ended_at IS NULL",
     )
     .bind(group_id)
-    .fetch_optional(db)
-    .await?;
+    .fetch_optional(conn)
+    .await?);
     Ok(match row {
-        Some(r) => LiveStatus::Live {
-            session_id: r.try_get("id")?,
-            since: r.try_get("started_at")?,
-        },
+        Some((session_id, since)) => LiveStatus::Live { session_id, since },
         None => LiveStatus::Idle,
     })
 }
@@ -30,15 +28,16 @@ pub async fn start(
     remote_addr: &str,
     now: DateTime<Utc>,
 ) -> Result<i64, sqlx::Error> {
-    Ok(sqlx::query(
-        "INSERT INTO live_sessions (group_id, started_at, remote_addr) VALUES (?, ?, ?)",
+    Ok(with_db!(db, |conn| {
+        sqlx::query_scalar(
+        "INSERT INTO live_sessions (group_id, started_at, remote_addr) VALUES ($1, $2, $3) RETURNING id",
     )
     .bind(group_id)
     .bind(now)
     .bind(remote_addr)
-    .execute(db)
+    .fetch_one(conn)
     .await?
-    .last_insert_rowid())
+    }))
 }
 
 /// Closes a session.
@@ -48,14 +47,16 @@ pub async fn end(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE live_sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+    with_db!(db, |conn| {
+        sqlx::query(
+        "UPDATE live_sessions SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL",
     )
     .bind(now)
     .bind(reason)
     .bind(session_id)
-    .execute(db)
-    .await?;
+    .execute(conn)
+    .await.map(|r| r.rows_affected())?
+    });
     Ok(())
 }
 
@@ -70,13 +71,13 @@ pub async fn page(
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<crate::domain::integrations::LiveSession>, sqlx::Error> {
-    sqlx::query(
+    with_db!(db, |conn| sqlx::query(
         "SELECT s.id, s.group_id, s.started_at, s.ended_at, s.end_reason FROM live_sessions s
          JOIN stream_groups g ON g.id = s.group_id
-         WHERE g.organisation_id = ? AND (? IS NULL OR s.group_id = ?)
-           AND (? IS NULL OR s.started_at >= ?) AND (? IS NULL OR s.started_at < ?)
-           AND (? IS NULL OR s.id < ?)
-         ORDER BY s.id DESC LIMIT ?",
+         WHERE g.organisation_id = $1 AND ($2 IS NULL OR s.group_id = $3)
+           AND ($4 IS NULL OR s.started_at >= $5) AND ($6 IS NULL OR s.started_at < $7)
+           AND ($8 IS NULL OR s.id < $9)
+         ORDER BY s.id DESC LIMIT $10",
     )
     .bind(org_id)
     .bind(group_id)
@@ -88,19 +89,19 @@ pub async fn page(
     .bind(before)
     .bind(before)
     .bind(limit)
-    .fetch_all(db)
+    .fetch_all(conn)
     .await?
     .into_iter()
     .map(|r| {
         Ok(crate::domain::integrations::LiveSession {
-            id: r.try_get("id")?,
-            group_id: r.try_get("group_id")?,
-            started_at: r.try_get("started_at")?,
-            ended_at: r.try_get("ended_at")?,
-            end_reason: r.try_get("end_reason")?,
+            id: r.col("id")?,
+            group_id: r.col("group_id")?,
+            started_at: r.col("started_at")?,
+            ended_at: r.col("ended_at")?,
+            end_reason: r.col("end_reason")?,
         })
     })
-    .collect()
+    .collect())
 }
 
 /// Closes every session left open (after a crash), returning their ids.
@@ -109,17 +110,20 @@ pub async fn end_all_open(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<EndedSession>, sqlx::Error> {
-    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+    let rows: Vec<(i64, i64, i64)> = with_db!(db, |conn| sqlx::query_as(
         "SELECT s.id, s.group_id, g.organisation_id FROM live_sessions s
          JOIN stream_groups g ON g.id = s.group_id WHERE s.ended_at IS NULL",
     )
-    .fetch_all(db)
-    .await?;
-    sqlx::query("UPDATE live_sessions SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL")
-        .bind(now)
-        .bind(reason)
-        .execute(db)
-        .await?;
+    .fetch_all(conn)
+    .await?);
+    with_db!(db, |conn| sqlx::query(
+        "UPDATE live_sessions SET ended_at = $1, end_reason = $2 WHERE ended_at IS NULL"
+    )
+    .bind(now)
+    .bind(reason)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected())?);
     Ok(rows
         .into_iter()
         .map(|(session_id, group_id, organisation_id)| EndedSession {
@@ -140,24 +144,24 @@ pub struct EndedSession {
 
 /// Whether a session exists (its files may be registered).
 pub async fn exists(db: &Db, session_id: i64) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query_scalar::<_, i64>("SELECT 1 FROM live_sessions WHERE id = ?")
-            .bind(session_id)
-            .fetch_optional(db)
-            .await?
-            .is_some(),
+    Ok(with_db!(db, |conn| sqlx::query(
+        "SELECT 1 FROM live_sessions WHERE id = $1"
     )
+    .bind(session_id)
+    .fetch_optional(conn)
+    .await?
+    .is_some()))
 }
 
 /// Every live session across organisations: (organisation name, group id, group name,
 /// started at), oldest first.
 pub async fn all_live(db: &Db) -> Result<Vec<(String, i64, String, DateTime<Utc>)>, sqlx::Error> {
-    sqlx::query_as(
+    with_db!(db, |conn| sqlx::query_as(
         "SELECT o.name, g.id, g.name, l.started_at FROM live_sessions l
          JOIN stream_groups g ON g.id = l.group_id
          JOIN organisations o ON o.id = g.organisation_id
          WHERE l.ended_at IS NULL ORDER BY l.started_at",
     )
-    .fetch_all(db)
-    .await
+    .fetch_all(conn)
+    .await)
 }

@@ -1,6 +1,8 @@
 //! Repositories: all SQL, one file per aggregate. Rows are mapped to domain types here and
-//! nowhere else; multi-statement writes take a transaction from the caller. A Postgres
-//! backend would be a sibling folder with the same functions.
+//! nowhere else; multi-statement writes take a transaction from the caller. Each statement
+//! is written once, in the SQL that SQLite and PostgreSQL share (`$n` placeholders,
+//! `RETURNING id`, no engine-specific functions), and run on either engine through
+//! [`with_db!`](crate::with_db), [`with_tx!`](crate::with_tx) or [`with_exec!`](crate::with_exec).
 
 pub mod assets;
 pub mod clips;

@@ -1,7 +1,8 @@
 //! Organisations and their enabled packages.
 
+use crate::ssr::db::{DbRow, Exec};
+use crate::{with_db, with_exec, with_tx};
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use crate::domain::packages::{Package, PackageState};
 use crate::ssr::db::{Db, Tx};
@@ -15,12 +16,12 @@ pub struct Organisation {
     pub created_at: DateTime<Utc>,
 }
 
-fn map(row: sqlx::sqlite::SqliteRow) -> Result<Organisation, sqlx::Error> {
+fn map(row: impl DbRow) -> Result<Organisation, sqlx::Error> {
     Ok(Organisation {
-        id: row.try_get("id")?,
-        slug: row.try_get("slug")?,
-        name: row.try_get("name")?,
-        created_at: row.try_get("created_at")?,
+        id: row.col("id")?,
+        slug: row.col("slug")?,
+        name: row.col("name")?,
+        created_at: row.col("created_at")?,
     })
 }
 
@@ -55,22 +56,25 @@ pub async fn create(
     let base = slugify(name);
     let mut slug = base.clone();
     let mut n = 1;
-    while sqlx::query("SELECT 1 FROM organisations WHERE slug = ?")
-        .bind(&slug)
-        .fetch_optional(&mut **tx)
-        .await?
-        .is_some()
+    while with_tx!(tx, |conn| sqlx::query(
+        "SELECT 1 FROM organisations WHERE slug = $1"
+    )
+    .bind(&slug)
+    .fetch_optional(conn)
+    .await?
+    .is_some())
     {
         n += 1;
         slug = format!("{base}-{n}");
     }
-    let id = sqlx::query("INSERT INTO organisations (slug, name, created_at) VALUES (?, ?, ?)")
-        .bind(&slug)
-        .bind(name)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?
-        .last_insert_rowid();
+    let id = with_tx!(tx, |conn| sqlx::query_scalar(
+        "INSERT INTO organisations (slug, name, created_at) VALUES ($1, $2, $3) RETURNING id"
+    )
+    .bind(&slug)
+    .bind(name)
+    .bind(now)
+    .fetch_one(conn)
+    .await?);
     Ok(Organisation {
         id,
         slug,
@@ -81,12 +85,14 @@ pub async fn create(
 
 /// Finds an organisation by id.
 pub async fn get(db: &Db, id: i64) -> Result<Option<Organisation>, sqlx::Error> {
-    sqlx::query("SELECT id, slug, name, created_at FROM organisations WHERE id = ?")
-        .bind(id)
-        .fetch_optional(db)
-        .await?
-        .map(map)
-        .transpose()
+    with_db!(db, |conn| sqlx::query(
+        "SELECT id, slug, name, created_at FROM organisations WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?
+    .map(map)
+    .transpose())
 }
 
 /// Finds an organisation by slug, or by id when `key` is a number.
@@ -96,46 +102,49 @@ pub async fn find(db: &Db, key: &str) -> Result<Option<Organisation>, sqlx::Erro
             return Ok(Some(org));
         }
     }
-    sqlx::query("SELECT id, slug, name, created_at FROM organisations WHERE slug = ?")
-        .bind(key)
-        .fetch_optional(db)
-        .await?
-        .map(map)
-        .transpose()
+    with_db!(db, |conn| sqlx::query(
+        "SELECT id, slug, name, created_at FROM organisations WHERE slug = $1"
+    )
+    .bind(key)
+    .fetch_optional(conn)
+    .await?
+    .map(map)
+    .transpose())
 }
 
 /// Every organisation, oldest first.
 pub async fn list(db: &Db) -> Result<Vec<Organisation>, sqlx::Error> {
-    sqlx::query("SELECT id, slug, name, created_at FROM organisations ORDER BY id")
-        .fetch_all(db)
-        .await?
-        .into_iter()
-        .map(map)
-        .collect()
+    with_db!(db, |conn| sqlx::query(
+        "SELECT id, slug, name, created_at FROM organisations ORDER BY id"
+    )
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(map)
+    .collect())
 }
 
 /// Packages enabled for an organisation.
 pub async fn enabled_packages(db: &Db, org_id: i64) -> Result<Vec<Package>, sqlx::Error> {
-    let keys: Vec<String> =
-        sqlx::query_scalar("SELECT package FROM organisation_packages WHERE organisation_id = ?")
-            .bind(org_id)
-            .fetch_all(db)
-            .await?;
+    let keys: Vec<String> = with_db!(db, |conn| sqlx::query_scalar(
+        "SELECT package FROM organisation_packages WHERE organisation_id = $1"
+    )
+    .bind(org_id)
+    .fetch_all(conn)
+    .await?);
     Ok(keys.iter().filter_map(|k| Package::from_key(k)).collect())
 }
 
 /// Whether one package is enabled.
 pub async fn has_package(db: &Db, org_id: i64, package: Package) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query(
-            "SELECT 1 FROM organisation_packages WHERE organisation_id = ? AND package = ?",
-        )
-        .bind(org_id)
-        .bind(package.key())
-        .fetch_optional(db)
-        .await?
-        .is_some(),
+    Ok(with_db!(db, |conn| sqlx::query(
+        "SELECT 1 FROM organisation_packages WHERE organisation_id = $1 AND package = $2",
     )
+    .bind(org_id)
+    .bind(package.key())
+    .fetch_optional(conn)
+    .await?
+    .is_some()))
 }
 
 /// Every package with its state, in display order.
@@ -151,54 +160,59 @@ pub async fn package_states(db: &Db, org_id: i64) -> Result<Vec<PackageState>, s
 }
 
 /// Turns a package on or off (idempotent).
-pub async fn set_package<'e, E>(
-    exec: E,
+pub async fn set_package<'a>(
+    exec: impl Into<Exec<'a>>,
     org_id: i64,
     package: Package,
     enabled: bool,
     now: DateTime<Utc>,
-) -> Result<(), sqlx::Error>
-where
-    E: sqlx::SqliteExecutor<'e>,
-{
+) -> Result<(), sqlx::Error> {
     if enabled {
-        sqlx::query(
-            "INSERT INTO organisation_packages (organisation_id, package, enabled_at) VALUES (?, ?, ?)
+        with_exec!(exec.into(), |conn| {
+            sqlx::query(
+            "INSERT INTO organisation_packages (organisation_id, package, enabled_at) VALUES ($1, $2, $3)
              ON CONFLICT (organisation_id, package) DO NOTHING",
         )
         .bind(org_id)
         .bind(package.key())
         .bind(now)
-        .execute(exec)
-        .await?;
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())?
+        });
     } else {
-        sqlx::query("DELETE FROM organisation_packages WHERE organisation_id = ? AND package = ?")
-            .bind(org_id)
-            .bind(package.key())
-            .execute(exec)
-            .await?;
+        with_exec!(exec.into(), |conn| sqlx::query(
+            "DELETE FROM organisation_packages WHERE organisation_id = $1 AND package = $2"
+        )
+        .bind(org_id)
+        .bind(package.key())
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())?);
     }
     Ok(())
 }
 
 /// Every organisation with its own storage quota in bytes (`None`: the server's default).
 pub async fn quotas(db: &Db) -> Result<Vec<(i64, Option<i64>)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, storage_quota_bytes FROM organisations ORDER BY id")
-        .fetch_all(db)
-        .await
+    with_db!(db, |conn| sqlx::query_as(
+        "SELECT id, storage_quota_bytes FROM organisations ORDER BY id"
+    )
+    .fetch_all(conn)
+    .await)
 }
 
 /// Sets (or with `None` clears) an organisation's storage quota.
 pub async fn set_quota(db: &Db, org_id: i64, bytes: Option<i64>) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query("UPDATE organisations SET storage_quota_bytes = ? WHERE id = ?")
-            .bind(bytes)
-            .bind(org_id)
-            .execute(db)
-            .await?
-            .rows_affected()
-            == 1,
+    Ok(with_db!(db, |conn| sqlx::query(
+        "UPDATE organisations SET storage_quota_bytes = $1 WHERE id = $2"
     )
+    .bind(bytes)
+    .bind(org_id)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1))
 }
 
 #[cfg(test)]

@@ -4,30 +4,28 @@
 //! `pending_deletions` and the run is logged; then the files are removed and their journal
 //! rows with them. A crash in between leaves journal rows that the next start finishes.
 
+use crate::ssr::db::DbRow;
+use crate::{with_db, with_tx};
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use crate::domain::retention::{KeepRule, RetainedKind, RetentionRules};
 use crate::ssr::db::{begin_write, Db};
 
 /// The rules of an organisation (`group_id` 0: its defaults) or of one of its groups.
 pub async fn rules(db: &Db, org_id: i64, group_id: i64) -> Result<RetentionRules, sqlx::Error> {
-    let rows = sqlx::query(
+    let rows: Vec<(String, Option<i64>, Option<i64>)> = with_db!(db, |conn| sqlx::query_as(
         "SELECT kind, keep_days, keep_newest FROM retention_rules
-         WHERE organisation_id = ? AND group_id = ?",
+         WHERE organisation_id = $1 AND group_id = $2",
     )
     .bind(org_id)
     .bind(group_id)
-    .fetch_all(db)
-    .await?;
+    .fetch_all(conn)
+    .await?);
     let mut out = RetentionRules::default();
-    for r in rows {
-        let key: String = r.try_get("kind")?;
+    for (key, days, newest) in rows {
         let Some(kind) = RetainedKind::from_key(&key) else {
             continue;
         };
-        let days: Option<i64> = r.try_get("keep_days")?;
-        let newest: Option<i64> = r.try_get("keep_newest")?;
         out.set(
             kind,
             Some(KeepRule {
@@ -47,24 +45,29 @@ pub async fn set_rules(
     rules: &RetentionRules,
 ) -> Result<(), sqlx::Error> {
     let mut tx = begin_write(db).await?;
-    sqlx::query("DELETE FROM retention_rules WHERE organisation_id = ? AND group_id = ?")
-        .bind(org_id)
-        .bind(group_id)
-        .execute(&mut *tx)
-        .await?;
+    with_tx!(&mut tx, |conn| sqlx::query(
+        "DELETE FROM retention_rules WHERE organisation_id = $1 AND group_id = $2"
+    )
+    .bind(org_id)
+    .bind(group_id)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected())?);
     for kind in RetainedKind::ALL {
         if let Some(rule) = rules.get(kind) {
-            sqlx::query(
+            with_tx!(&mut tx, |conn| {
+                sqlx::query(
                 "INSERT INTO retention_rules (organisation_id, group_id, kind, keep_days, keep_newest)
-                 VALUES (?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(org_id)
             .bind(group_id)
             .bind(kind.key())
             .bind(rule.keep_days.map(i64::from))
             .bind(rule.keep_newest.map(i64::from))
-            .execute(&mut *tx)
-            .await?;
+            .execute(conn)
+            .await.map(|r| r.rows_affected())?
+            });
         }
     }
     tx.commit().await
@@ -72,14 +75,14 @@ pub async fn set_rules(
 
 /// Every (organisation, group) that some rule applies to.
 pub async fn groups_with_rules(db: &Db) -> Result<Vec<(i64, i64)>, sqlx::Error> {
-    sqlx::query_as(
+    with_db!(db, |conn| sqlx::query_as(
         "SELECT g.organisation_id, g.id FROM stream_groups g
          WHERE EXISTS (SELECT 1 FROM retention_rules r
                        WHERE r.organisation_id = g.organisation_id AND r.group_id IN (0, g.id))
          ORDER BY g.id",
     )
-    .fetch_all(db)
-    .await
+    .fetch_all(conn)
+    .await)
 }
 
 /// Something retention may delete: a row and the files it owns.
@@ -120,22 +123,23 @@ pub async fn due_assets(
     limit: i64,
 ) -> Result<Vec<Due>, sqlx::Error> {
     let cutoff = cutoff(rule, now);
-    let rows = sqlx::query(
+    with_db!(db, |conn| {
+        sqlx::query(
         "SELECT id, path, size_bytes, created_at, rank FROM (
              SELECT a.id, a.path, a.size_bytes, a.created_at, a.session_id,
                     ROW_NUMBER() OVER (PARTITION BY a.stream_id, a.format
                                        ORDER BY a.created_at DESC, a.id DESC) AS rank
              FROM assets a JOIN streams s ON s.id = a.stream_id
-             WHERE s.group_id = ? AND a.kind = ?
+             WHERE s.group_id = $1 AND a.kind = $2
          ) AS ranked
-         WHERE ((? IS NOT NULL AND created_at < ?) OR (? IS NOT NULL AND rank > ?))
-           AND (? NOT IN ('recording', 'replay') OR NOT EXISTS (
+         WHERE (($3 IS NOT NULL AND created_at < $4) OR ($5 IS NOT NULL AND rank > $6))
+           AND ($7 NOT IN ('recording', 'replay') OR NOT EXISTS (
                  SELECT 1 FROM live_sessions l WHERE l.id = ranked.session_id AND l.ended_at IS NULL))
            AND NOT EXISTS (
                  SELECT 1 FROM share_links k WHERE k.replay_asset_id = ranked.id
-                 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ?))
+                 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $8))
          ORDER BY created_at, id
-         LIMIT ?",
+         LIMIT $9",
     )
     .bind(group_id)
     .bind(kind.key())
@@ -146,12 +150,12 @@ pub async fn due_assets(
     .bind(kind.key())
     .bind(now)
     .bind(limit)
-    .fetch_all(db)
-    .await?;
-    rows.into_iter()
+    .fetch_all(conn)
+    .await?
+    .into_iter()
         .map(|r| {
-            let path: String = r.try_get("path")?;
-            let created_at: DateTime<Utc> = r.try_get("created_at")?;
+            let path: String = r.col("path")?;
+            let created_at: DateTime<Utc> = r.col("created_at")?;
             let mut paths = vec![path.clone()];
             if kind == RetainedKind::Replay {
                 // The replay's segments live beside its playlist.
@@ -160,13 +164,14 @@ pub async fn due_assets(
                 }
             }
             Ok(Due {
-                id: r.try_get("id")?,
+                id: r.col("id")?,
                 paths,
-                size_bytes: r.try_get("size_bytes")?,
+                size_bytes: r.col("size_bytes")?,
                 reason: reason(cutoff, created_at),
             })
         })
         .collect()
+    })
 }
 
 /// Up to `limit` shared clips of a group's streams that `rule` makes due, oldest first; never
@@ -179,19 +184,19 @@ pub async fn due_clips(
     limit: i64,
 ) -> Result<Vec<Due>, sqlx::Error> {
     let cutoff = cutoff(rule, now);
-    let rows = sqlx::query(
+    with_db!(db, |conn| sqlx::query(
         "SELECT id, dir, size, created_at FROM (
              SELECT c.id, c.dir, COALESCE(c.mp4_size, 0) AS size, c.created_at,
                     ROW_NUMBER() OVER (ORDER BY c.created_at DESC, c.id DESC) AS rank
              FROM clips c JOIN streams s ON s.id = c.stream_id
-             WHERE s.group_id = ?
+             WHERE s.group_id = $1
          ) AS ranked
-         WHERE ((? IS NOT NULL AND created_at < ?) OR (? IS NOT NULL AND rank > ?))
+         WHERE (($2 IS NOT NULL AND created_at < $3) OR ($4 IS NOT NULL AND rank > $5))
            AND NOT EXISTS (
                  SELECT 1 FROM share_links k WHERE k.clip_id = ranked.id
-                 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ?))
+                 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $6))
          ORDER BY created_at, id
-         LIMIT ?",
+         LIMIT $7",
     )
     .bind(group_id)
     .bind(cutoff)
@@ -200,19 +205,19 @@ pub async fn due_clips(
     .bind(rule.keep_newest.map(i64::from))
     .bind(now)
     .bind(limit)
-    .fetch_all(db)
-    .await?;
-    rows.into_iter()
-        .map(|r| {
-            let created_at: DateTime<Utc> = r.try_get("created_at")?;
-            Ok(Due {
-                id: r.try_get("id")?,
-                paths: vec![r.try_get("dir")?],
-                size_bytes: r.try_get("size")?,
-                reason: reason(cutoff, created_at),
-            })
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(|r| {
+        let created_at: DateTime<Utc> = r.col("created_at")?;
+        Ok(Due {
+            id: r.col("id")?,
+            paths: vec![r.col("dir")?],
+            size_bytes: r.col("size")?,
+            reason: reason(cutoff, created_at),
         })
-        .collect()
+    })
+    .collect())
 }
 
 /// Removes the rows of `due` (assets, or clips for [`RetainedKind::Clip`]), journals their
@@ -229,36 +234,37 @@ pub async fn remove_rows<'a>(
 ) -> Result<(Vec<(i64, String)>, Vec<&'a Due>), sqlx::Error> {
     let mut tx = begin_write(db).await?;
     let delete = if kind == RetainedKind::Clip {
-        "DELETE FROM clips WHERE id = ? AND NOT EXISTS (
+        "DELETE FROM clips WHERE id = $1 AND NOT EXISTS (
              SELECT 1 FROM share_links k WHERE k.clip_id = clips.id
-             AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ?))"
+             AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2))"
     } else {
-        "DELETE FROM assets WHERE id = ? AND NOT EXISTS (
+        "DELETE FROM assets WHERE id = $1 AND NOT EXISTS (
              SELECT 1 FROM share_links k WHERE k.replay_asset_id = assets.id
-             AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ?))
+             AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2))
            AND (kind NOT IN ('recording', 'replay') OR NOT EXISTS (
              SELECT 1 FROM live_sessions l WHERE l.id = assets.session_id AND l.ended_at IS NULL))"
     };
     let mut journal = Vec::new();
     let mut removed = Vec::new();
     for d in due {
-        let gone = sqlx::query(delete)
+        let gone = with_tx!(&mut tx, |conn| sqlx::query(delete)
             .bind(d.id)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(conn)
             .await?
-            .rows_affected();
+            .rows_affected());
         if gone == 0 {
             continue;
         }
         removed.push(d);
         for p in &d.paths {
-            let id = sqlx::query("INSERT INTO pending_deletions (path, created_at) VALUES (?, ?)")
-                .bind(p)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .last_insert_rowid();
+            let id = with_tx!(&mut tx, |conn| sqlx::query_scalar(
+                "INSERT INTO pending_deletions (path, created_at) VALUES ($1, $2) RETURNING id"
+            )
+            .bind(p)
+            .bind(now)
+            .fetch_one(conn)
+            .await?);
             journal.push((id, p.clone()));
         }
     }
@@ -267,9 +273,9 @@ pub async fn remove_rows<'a>(
         if of.is_empty() {
             continue;
         }
-        sqlx::query(
+        with_tx!(&mut tx, |conn| sqlx::query(
             "INSERT INTO retention_log (organisation_id, group_id, kind, items, bytes, reason, at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(org_id)
         .bind(group_id)
@@ -278,8 +284,9 @@ pub async fn remove_rows<'a>(
         .bind(of.iter().map(|d| d.size_bytes).sum::<i64>())
         .bind(reason)
         .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())?);
     }
     tx.commit().await?;
     Ok((journal, removed))
@@ -287,10 +294,12 @@ pub async fn remove_rows<'a>(
 
 /// Files whose rows are gone, oldest first.
 pub async fn pending(db: &Db, limit: i64) -> Result<Vec<(i64, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, path FROM pending_deletions ORDER BY id LIMIT ?")
-        .bind(limit)
-        .fetch_all(db)
-        .await
+    with_db!(db, |conn| sqlx::query_as(
+        "SELECT id, path FROM pending_deletions ORDER BY id LIMIT $1"
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await)
 }
 
 /// Journaled files are gone: one transaction for the lot.
@@ -300,10 +309,13 @@ pub async fn done(db: &Db, ids: &[i64]) -> Result<(), sqlx::Error> {
     }
     let mut tx = begin_write(db).await?;
     for id in ids {
-        sqlx::query("DELETE FROM pending_deletions WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        with_tx!(&mut tx, |conn| sqlx::query(
+            "DELETE FROM pending_deletions WHERE id = $1"
+        )
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())?);
     }
     tx.commit().await
 }
@@ -324,51 +336,51 @@ pub async fn log_of_group(
     group_id: i64,
     limit: i64,
 ) -> Result<Vec<LogEntry>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT kind, items, bytes, reason, at FROM retention_log WHERE group_id = ?
-         ORDER BY id DESC LIMIT ?",
+    with_db!(db, |conn| sqlx::query(
+        "SELECT kind, items, bytes, reason, at FROM retention_log WHERE group_id = $1
+         ORDER BY id DESC LIMIT $2",
     )
     .bind(group_id)
     .bind(limit)
-    .fetch_all(db)
-    .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(LogEntry {
-                kind: r.try_get("kind")?,
-                items: r.try_get("items")?,
-                bytes: r.try_get("bytes")?,
-                reason: r.try_get("reason")?,
-                at: r.try_get("at")?,
-            })
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(|r| {
+        Ok(LogEntry {
+            kind: r.col("kind")?,
+            items: r.col("items")?,
+            bytes: r.col("bytes")?,
+            reason: r.col("reason")?,
+            at: r.col("at")?,
         })
-        .collect()
+    })
+    .collect())
 }
 
 /// The newest `limit` lines of the removal log across organisations, with the
 /// organisation's name and the group.
 pub async fn recent_all(db: &Db, limit: i64) -> Result<Vec<(String, i64, LogEntry)>, sqlx::Error> {
-    let rows = sqlx::query(
+    with_db!(db, |conn| sqlx::query(
         "SELECT o.name AS org, l.group_id, l.kind, l.items, l.bytes, l.reason, l.at
          FROM retention_log l JOIN organisations o ON o.id = l.organisation_id
-         ORDER BY l.id DESC LIMIT ?",
+         ORDER BY l.id DESC LIMIT $1",
     )
     .bind(limit)
-    .fetch_all(db)
-    .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok((
-                r.try_get("org")?,
-                r.try_get("group_id")?,
-                LogEntry {
-                    kind: r.try_get("kind")?,
-                    items: r.try_get("items")?,
-                    bytes: r.try_get("bytes")?,
-                    reason: r.try_get("reason")?,
-                    at: r.try_get("at")?,
-                },
-            ))
-        })
-        .collect()
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(|r| {
+        Ok((
+            r.col("org")?,
+            r.col("group_id")?,
+            LogEntry {
+                kind: r.col("kind")?,
+                items: r.col("items")?,
+                bytes: r.col("bytes")?,
+                reason: r.col("reason")?,
+                at: r.col("at")?,
+            },
+        ))
+    })
+    .collect())
 }

@@ -1,7 +1,8 @@
 //! Login sessions: only the SHA-256 of the cookie's token is stored.
 
+use crate::ssr::db::DbRow;
+use crate::with_db;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use super::role;
 use crate::ssr::auth::Caller;
@@ -16,17 +17,18 @@ pub async fn create(
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    with_db!(db, |conn| sqlx::query(
         "INSERT INTO login_sessions (token_hash, user_id, organisation_id, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(token_hash)
     .bind(user_id)
     .bind(org_id)
     .bind(now)
     .bind(expires_at)
-    .execute(db)
-    .await?;
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected())?);
     Ok(())
 }
 
@@ -36,59 +38,67 @@ pub async fn find(
     token_hash: &[u8],
     now: DateTime<Utc>,
 ) -> Result<Option<Caller>, sqlx::Error> {
-    let row = sqlx::query(
+    let found = with_db!(db, |conn| match sqlx::query(
         "SELECT u.id AS user_id, u.email, u.display_name, o.id AS org_id, o.name AS org_name,
                 m.role, s.expires_at
          FROM login_sessions s
          JOIN users u ON u.id = s.user_id
          JOIN organisations o ON o.id = s.organisation_id
          JOIN memberships m ON m.organisation_id = s.organisation_id AND m.user_id = s.user_id
-         WHERE s.token_hash = ?",
+         WHERE s.token_hash = $1",
     )
     .bind(token_hash)
-    .fetch_optional(db)
-    .await?;
-    let Some(r) = row else { return Ok(None) };
-    let expires_at: DateTime<Utc> = r.try_get("expires_at")?;
-    if expires_at <= now {
-        return Ok(None);
-    }
-    Ok(Some(Caller {
-        user_id: r.try_get("user_id")?,
-        email: r.try_get("email")?,
-        display_name: r.try_get("display_name")?,
-        organisation_id: r.try_get("org_id")?,
-        organisation_name: r.try_get("org_name")?,
-        role: role(&r.try_get::<String, _>("role")?),
-    }))
+    .fetch_optional(conn)
+    .await?
+    {
+        Some(r) => Some((
+            r.col::<DateTime<Utc>>("expires_at")?,
+            Caller {
+                user_id: r.col("user_id")?,
+                email: r.col("email")?,
+                display_name: r.col("display_name")?,
+                organisation_id: r.col("org_id")?,
+                organisation_name: r.col("org_name")?,
+                role: role(&r.col::<String>("role")?),
+            },
+        )),
+        None => None,
+    });
+    Ok(found.and_then(|(expires_at, caller)| (expires_at > now).then_some(caller)))
 }
 
 /// Ends a session.
 pub async fn delete(db: &Db, token_hash: &[u8]) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM login_sessions WHERE token_hash = ?")
-        .bind(token_hash)
-        .execute(db)
-        .await?;
+    with_db!(db, |conn| sqlx::query(
+        "DELETE FROM login_sessions WHERE token_hash = $1"
+    )
+    .bind(token_hash)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected())?);
     Ok(())
 }
 
 /// Removes expired sessions; returns how many.
 pub async fn delete_expired(db: &Db, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-    Ok(
-        sqlx::query("DELETE FROM login_sessions WHERE expires_at <= ?")
-            .bind(now)
-            .execute(db)
-            .await?
-            .rows_affected(),
+    Ok(with_db!(db, |conn| sqlx::query(
+        "DELETE FROM login_sessions WHERE expires_at <= $1"
     )
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected()))
 }
 
 /// Ends every session of a user (after a password reset).
 pub async fn delete_for_user(db: &Db, user_id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM login_sessions WHERE user_id = ?")
-        .bind(user_id)
-        .execute(db)
-        .await?;
+    with_db!(db, |conn| sqlx::query(
+        "DELETE FROM login_sessions WHERE user_id = $1"
+    )
+    .bind(user_id)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected())?);
     Ok(())
 }
 
@@ -98,23 +108,26 @@ pub async fn delete_for_user_except(
     user_id: i64,
     keep_hash: &[u8],
 ) -> Result<u64, sqlx::Error> {
-    Ok(
-        sqlx::query("DELETE FROM login_sessions WHERE user_id = ? AND token_hash <> ?")
-            .bind(user_id)
-            .bind(keep_hash)
-            .execute(db)
-            .await?
-            .rows_affected(),
+    Ok(with_db!(db, |conn| sqlx::query(
+        "DELETE FROM login_sessions WHERE user_id = $1 AND token_hash <> $2"
     )
+    .bind(user_id)
+    .bind(keep_hash)
+    .execute(conn)
+    .await?
+    .rows_affected()))
 }
 
 /// Ends a user's sessions in one organisation (they left or were removed).
 pub async fn delete_for_membership(db: &Db, user_id: i64, org_id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM login_sessions WHERE user_id = ? AND organisation_id = ?")
-        .bind(user_id)
-        .bind(org_id)
-        .execute(db)
-        .await?;
+    with_db!(db, |conn| sqlx::query(
+        "DELETE FROM login_sessions WHERE user_id = $1 AND organisation_id = $2"
+    )
+    .bind(user_id)
+    .bind(org_id)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected())?);
     Ok(())
 }
 
@@ -124,15 +137,17 @@ pub async fn switch_organisation(
     token_hash: &[u8],
     org_id: i64,
 ) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
-        "UPDATE login_sessions SET organisation_id = ? WHERE token_hash = ?
-         AND EXISTS (SELECT 1 FROM memberships m WHERE m.organisation_id = ? AND m.user_id = login_sessions.user_id)",
+    Ok(with_db!(db, |conn| {
+        sqlx::query(
+        "UPDATE login_sessions SET organisation_id = $1 WHERE token_hash = $2
+         AND EXISTS (SELECT 1 FROM memberships m WHERE m.organisation_id = $3 AND m.user_id = login_sessions.user_id)",
     )
     .bind(org_id)
     .bind(token_hash)
     .bind(org_id)
-    .execute(db)
+    .execute(conn)
     .await?
     .rows_affected()
-        == 1)
+        == 1
+    }))
 }

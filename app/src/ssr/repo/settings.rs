@@ -1,7 +1,8 @@
 //! Processing settings per stream and process, each row versioned, and their change history.
 
+use crate::ssr::db::{DbRow, Exec};
+use crate::{with_db, with_exec, with_tx};
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use crate::domain::settings::{
     ProcessConfig, ProcessInput, ProcessKind, SettingsChange, Span, SpanInput, StreamProcessing,
@@ -9,24 +10,29 @@ use crate::domain::settings::{
 };
 use crate::ssr::db::{Db, Tx};
 
-fn columns(config: &ProcessConfig) -> (bool, Option<u32>, Option<u32>, bool) {
+fn columns(config: &ProcessConfig) -> (bool, Option<i64>, Option<i64>, bool) {
     let (duration, entire) = match config.duration() {
-        Some(Span::Seconds(s)) => (Some(s), false),
+        Some(Span::Seconds(s)) => (Some(i64::from(s)), false),
         Some(Span::EntireStream) => (None, true),
         None => (None, false),
     };
-    (config.enabled(), config.interval(), duration, entire)
+    (
+        config.enabled(),
+        config.interval().map(i64::from),
+        duration,
+        entire,
+    )
 }
 
-fn map(r: &sqlx::sqlite::SqliteRow) -> Result<(i64, VersionedConfig), sqlx::Error> {
-    let key: String = r.try_get("process")?;
+fn map(r: &impl DbRow) -> Result<(i64, VersionedConfig), sqlx::Error> {
+    let key: String = r.col("process")?;
     let kind = ProcessKind::from_key(&key)
         .ok_or_else(|| sqlx::Error::Decode(format!("unknown process {key}").into()))?;
-    let duration: Option<i64> = r.try_get("duration_s")?;
-    let entire: bool = r.try_get("entire_stream")?;
+    let duration: Option<i64> = r.col("duration_s")?;
+    let entire: bool = r.col("entire_stream")?;
     let input = ProcessInput {
-        enabled: r.try_get("enabled")?,
-        interval: r.try_get("interval_s")?,
+        enabled: r.col("enabled")?,
+        interval: r.col("interval_s")?,
         duration: if entire {
             Some(SpanInput::EntireStream)
         } else {
@@ -38,10 +44,10 @@ fn map(r: &sqlx::sqlite::SqliteRow) -> Result<(i64, VersionedConfig), sqlx::Erro
         sqlx::Error::Decode(format!("stored settings out of range: {errors:?}").into())
     })?;
     Ok((
-        r.try_get("stream_id")?,
+        r.col("stream_id")?,
         VersionedConfig {
             config,
-            version: r.try_get("version")?,
+            version: r.col("version")?,
         },
     ))
 }
@@ -55,10 +61,11 @@ pub async fn insert(
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     let (enabled, interval, duration, entire) = columns(config);
-    sqlx::query(
+    with_tx!(tx, |conn| {
+        sqlx::query(
         "INSERT INTO processing_settings
            (stream_id, process, enabled, interval_s, duration_s, entire_stream, version, updated_at, updated_by)
-         VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8)",
     )
     .bind(stream_id)
     .bind(config.kind().key())
@@ -68,27 +75,32 @@ pub async fn insert(
     .bind(entire)
     .bind(now)
     .bind(user_id)
-    .execute(&mut **tx)
-    .await?;
+    .execute(conn)
+    .await.map(|r| r.rows_affected())?
+    });
     Ok(())
 }
 
 /// Settings of every stream of a group, streams in position order.
-pub async fn for_group<'e, E: sqlx::SqliteExecutor<'e>>(
-    exec: E,
+pub async fn for_group<'a>(
+    exec: impl Into<Exec<'a>>,
     group_id: i64,
 ) -> Result<Vec<StreamProcessing>, sqlx::Error> {
-    let rows = sqlx::query(
+    let rows = with_exec!(exec.into(), |conn| {
+        sqlx::query(
         "SELECT p.stream_id, p.process, p.enabled, p.interval_s, p.duration_s, p.entire_stream, p.version
          FROM processing_settings p JOIN streams s ON s.id = p.stream_id
-         WHERE s.group_id = ? ORDER BY s.position, p.process",
+         WHERE s.group_id = $1 ORDER BY s.position, p.process",
     )
     .bind(group_id)
-    .fetch_all(exec)
-    .await?;
+    .fetch_all(conn)
+    .await?
+    .iter()
+    .map(map)
+    .collect::<Result<Vec<_>, _>>()?
+    });
     let mut out: Vec<StreamProcessing> = Vec::new();
-    for r in &rows {
-        let (stream_id, versioned) = map(r)?;
+    for (stream_id, versioned) in rows {
         match out.last_mut() {
             Some(last) if last.stream_id == stream_id => last.processes.push(versioned),
             _ => out.push(StreamProcessing {
@@ -109,16 +121,16 @@ pub async fn get(
     stream_id: i64,
     kind: ProcessKind,
 ) -> Result<Option<VersionedConfig>, sqlx::Error> {
-    sqlx::query(
+    with_tx!(tx, |conn| sqlx::query(
         "SELECT stream_id, process, enabled, interval_s, duration_s, entire_stream, version
-         FROM processing_settings WHERE stream_id = ? AND process = ?",
+         FROM processing_settings WHERE stream_id = $1 AND process = $2",
     )
     .bind(stream_id)
     .bind(kind.key())
-    .fetch_optional(&mut **tx)
+    .fetch_optional(conn)
     .await?
     .map(|r| map(&r).map(|(_, v)| v))
-    .transpose()
+    .transpose())
 }
 
 /// Replaces a process's settings if its version is still `expected_version`; returns
@@ -132,11 +144,12 @@ pub async fn update(
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     let (enabled, interval, duration, entire) = columns(config);
-    let done = sqlx::query(
+    let done = with_tx!(tx, |conn| {
+        sqlx::query(
         "UPDATE processing_settings
-         SET enabled = ?, interval_s = ?, duration_s = ?, entire_stream = ?, version = version + 1,
-             updated_at = ?, updated_by = ?
-         WHERE stream_id = ? AND process = ? AND version = ?",
+         SET enabled = $1, interval_s = $2, duration_s = $3, entire_stream = $4, version = version + 1,
+             updated_at = $5, updated_by = $6
+         WHERE stream_id = $7 AND process = $8 AND version = $9",
     )
     .bind(enabled)
     .bind(interval)
@@ -147,9 +160,10 @@ pub async fn update(
     .bind(stream_id)
     .bind(config.kind().key())
     .bind(expected_version)
-    .execute(&mut **tx)
+    .execute(conn)
     .await?
-    .rows_affected();
+    .rows_affected()
+    });
     Ok(done == 1)
 }
 
@@ -166,10 +180,11 @@ pub async fn record_change(
     user_email: &str,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    with_tx!(tx, |conn| {
+        sqlx::query(
         "INSERT INTO settings_changes
            (stream_id, process, field, old_value, new_value, changed_by, changed_by_email, changed_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(stream_id)
     .bind(kind.key())
@@ -179,8 +194,9 @@ pub async fn record_change(
     .bind(user_id)
     .bind(user_email)
     .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    .execute(conn)
+    .await.map(|r| r.rows_affected())?
+    });
     Ok(())
 }
 
@@ -190,30 +206,30 @@ pub async fn history(
     group_id: i64,
     limit: i64,
 ) -> Result<Vec<SettingsChange>, sqlx::Error> {
-    let rows = sqlx::query(
+    with_db!(db, |conn| sqlx::query(
         "SELECT c.stream_id, s.name AS stream_name, c.process, c.field, c.old_value, c.new_value,
                 c.changed_by_email, c.changed_at
          FROM settings_changes c JOIN streams s ON s.id = c.stream_id
-         WHERE s.group_id = ? ORDER BY c.changed_at DESC, c.id DESC LIMIT ?",
+         WHERE s.group_id = $1 ORDER BY c.changed_at DESC, c.id DESC LIMIT $2",
     )
     .bind(group_id)
     .bind(limit)
-    .fetch_all(db)
-    .await?;
-    rows.into_iter()
-        .map(|r| {
-            let key: String = r.try_get("process")?;
-            Ok(SettingsChange {
-                stream_id: r.try_get("stream_id")?,
-                stream_name: r.try_get("stream_name")?,
-                process: ProcessKind::from_key(&key)
-                    .ok_or_else(|| sqlx::Error::Decode(format!("unknown process {key}").into()))?,
-                field: r.try_get("field")?,
-                old_value: r.try_get("old_value")?,
-                new_value: r.try_get("new_value")?,
-                changed_by: r.try_get("changed_by_email")?,
-                changed_at: r.try_get("changed_at")?,
-            })
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(|r| {
+        let key: String = r.col("process")?;
+        Ok(SettingsChange {
+            stream_id: r.col("stream_id")?,
+            stream_name: r.col("stream_name")?,
+            process: ProcessKind::from_key(&key)
+                .ok_or_else(|| sqlx::Error::Decode(format!("unknown process {key}").into()))?,
+            field: r.col("field")?,
+            old_value: r.col("old_value")?,
+            new_value: r.col("new_value")?,
+            changed_by: r.col("changed_by_email")?,
+            changed_at: r.col("changed_at")?,
         })
-        .collect()
+    })
+    .collect())
 }

@@ -1,7 +1,8 @@
 //! Stream groups, their streams, and stream keys.
 
+use crate::ssr::db::DbRow;
+use crate::{with_db, with_tx};
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use crate::domain::streams::{StreamInfo, StreamRole};
 use crate::ssr::db::{Db, Tx};
@@ -37,12 +38,12 @@ pub struct KeyOwner {
     pub revoked: bool,
 }
 
-fn map_group(r: sqlx::sqlite::SqliteRow) -> Result<Group, sqlx::Error> {
+fn map_group(r: impl DbRow) -> Result<Group, sqlx::Error> {
     Ok(Group {
-        id: r.try_get("id")?,
-        organisation_id: r.try_get("organisation_id")?,
-        name: r.try_get("name")?,
-        created_at: r.try_get("created_at")?,
+        id: r.col("id")?,
+        organisation_id: r.col("organisation_id")?,
+        name: r.col("name")?,
+        created_at: r.col("created_at")?,
     })
 }
 
@@ -54,16 +55,17 @@ pub async fn create_group(
     created_by: i64,
     now: DateTime<Utc>,
 ) -> Result<i64, sqlx::Error> {
-    Ok(sqlx::query(
-        "INSERT INTO stream_groups (organisation_id, name, created_at, created_by) VALUES (?, ?, ?, ?)",
+    Ok(with_tx!(tx, |conn| {
+        sqlx::query_scalar(
+        "INSERT INTO stream_groups (organisation_id, name, created_at, created_by) VALUES ($1, $2, $3, $4) RETURNING id",
     )
     .bind(org_id)
     .bind(name)
     .bind(now)
     .bind(created_by)
-    .execute(&mut **tx)
+    .fetch_one(conn)
     .await?
-    .last_insert_rowid())
+    }))
 }
 
 /// Renames a group and its streams (a profile is named after its group and quality).
@@ -73,24 +75,27 @@ pub async fn rename_group(
     group_id: i64,
     name: &str,
 ) -> Result<bool, sqlx::Error> {
-    let done =
-        sqlx::query("UPDATE stream_groups SET name = ? WHERE id = ? AND organisation_id = ?")
-            .bind(name)
-            .bind(group_id)
-            .bind(org_id)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected()
-            == 1;
+    let done = with_tx!(tx, |conn| sqlx::query(
+        "UPDATE stream_groups SET name = $1 WHERE id = $2 AND organisation_id = $3"
+    )
+    .bind(name)
+    .bind(group_id)
+    .bind(org_id)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1);
     if done {
-        sqlx::query(
-            "UPDATE streams SET name = CASE role WHEN 'ingest' THEN ? ELSE ? || ' ' || quality END WHERE group_id = ?",
+        with_tx!(tx, |conn| {
+            sqlx::query(
+            "UPDATE streams SET name = CASE role WHEN 'ingest' THEN $1 ELSE $2 || ' ' || quality END WHERE group_id = $3",
         )
         .bind(name)
         .bind(name)
         .bind(group_id)
-        .execute(&mut **tx)
-        .await?;
+        .execute(conn)
+        .await.map(|r| r.rows_affected())?
+        });
     }
     Ok(done)
 }
@@ -102,84 +107,88 @@ pub async fn create_stream(
     s: &NewStream,
     now: DateTime<Utc>,
 ) -> Result<i64, sqlx::Error> {
-    Ok(sqlx::query(
+    Ok(with_tx!(tx, |conn| {
+        sqlx::query_scalar(
         "INSERT INTO streams (group_id, role, position, name, quality, width, height, video_kbps, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
     )
     .bind(group_id)
     .bind(s.role.key())
     .bind(s.position)
     .bind(&s.name)
     .bind(&s.quality)
-    .bind(s.width)
-    .bind(s.height)
-    .bind(s.video_kbps)
+    .bind(s.width.map(i64::from))
+    .bind(s.height.map(i64::from))
+    .bind(s.video_kbps.map(i64::from))
     .bind(now)
-    .execute(&mut **tx)
+    .fetch_one(conn)
     .await?
-    .last_insert_rowid())
+    }))
 }
 
 /// Groups of an organisation, newest first.
 pub async fn list_groups(db: &Db, org_id: i64) -> Result<Vec<Group>, sqlx::Error> {
-    sqlx::query(
+    with_db!(db, |conn| sqlx::query(
         "SELECT id, organisation_id, name, created_at FROM stream_groups
-         WHERE organisation_id = ? ORDER BY created_at DESC, id DESC",
+         WHERE organisation_id = $1 ORDER BY created_at DESC, id DESC",
     )
     .bind(org_id)
-    .fetch_all(db)
+    .fetch_all(conn)
     .await?
     .into_iter()
     .map(map_group)
-    .collect()
+    .collect())
 }
 
 /// A group, only if it belongs to `org_id` (another organisation's group reads as missing).
 pub async fn get_group(db: &Db, org_id: i64, group_id: i64) -> Result<Option<Group>, sqlx::Error> {
-    sqlx::query(
-        "SELECT id, organisation_id, name, created_at FROM stream_groups WHERE id = ? AND organisation_id = ?",
+    with_db!(db, |conn| {
+        sqlx::query(
+        "SELECT id, organisation_id, name, created_at FROM stream_groups WHERE id = $1 AND organisation_id = $2",
     )
     .bind(group_id)
     .bind(org_id)
-    .fetch_optional(db)
+    .fetch_optional(conn)
     .await?
     .map(map_group)
     .transpose()
+    })
 }
 
 /// A group by id, whatever its organisation (for the pipeline).
 pub async fn get_group_any(db: &Db, group_id: i64) -> Result<Option<Group>, sqlx::Error> {
-    sqlx::query("SELECT id, organisation_id, name, created_at FROM stream_groups WHERE id = ?")
-        .bind(group_id)
-        .fetch_optional(db)
-        .await?
-        .map(map_group)
-        .transpose()
+    with_db!(db, |conn| sqlx::query(
+        "SELECT id, organisation_id, name, created_at FROM stream_groups WHERE id = $1"
+    )
+    .bind(group_id)
+    .fetch_optional(conn)
+    .await?
+    .map(map_group)
+    .transpose())
 }
 
 /// Streams of a group: ingest first, then profiles in position order.
 pub async fn streams_of(db: &Db, group_id: i64) -> Result<Vec<StreamInfo>, sqlx::Error> {
-    sqlx::query(
+    with_db!(db, |conn| sqlx::query(
         "SELECT id, role, name, quality, width, height, video_kbps FROM streams
-         WHERE group_id = ? ORDER BY position",
+         WHERE group_id = $1 ORDER BY position",
     )
     .bind(group_id)
-    .fetch_all(db)
+    .fetch_all(conn)
     .await?
     .into_iter()
     .map(|r| {
         Ok(StreamInfo {
-            id: r.try_get("id")?,
-            role: StreamRole::from_key(&r.try_get::<String, _>("role")?)
-                .unwrap_or(StreamRole::Profile),
-            name: r.try_get("name")?,
-            quality: r.try_get("quality")?,
-            width: r.try_get("width")?,
-            height: r.try_get("height")?,
-            video_kbps: r.try_get("video_kbps")?,
+            id: r.col("id")?,
+            role: StreamRole::from_key(&r.col::<String>("role")?).unwrap_or(StreamRole::Profile),
+            name: r.col("name")?,
+            quality: r.col("quality")?,
+            width: r.col_u32("width")?,
+            height: r.col_u32("height")?,
+            video_kbps: r.col_u32("video_kbps")?,
         })
     })
-    .collect()
+    .collect())
 }
 
 /// The group a stream belongs to, if the stream is in `org_id`.
@@ -188,22 +197,24 @@ pub async fn group_of_stream(
     org_id: i64,
     stream_id: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(
+    with_db!(db, |conn| sqlx::query_scalar(
         "SELECT s.group_id FROM streams s JOIN stream_groups g ON g.id = s.group_id
-         WHERE s.id = ? AND g.organisation_id = ?",
+         WHERE s.id = $1 AND g.organisation_id = $2",
     )
     .bind(stream_id)
     .bind(org_id)
-    .fetch_optional(db)
-    .await
+    .fetch_optional(conn)
+    .await)
 }
 
 /// The ingest stream of a group.
 pub async fn ingest_of(db: &Db, group_id: i64) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT id FROM streams WHERE group_id = ? AND role = 'ingest'")
-        .bind(group_id)
-        .fetch_optional(db)
-        .await
+    with_db!(db, |conn| sqlx::query_scalar(
+        "SELECT id FROM streams WHERE group_id = $1 AND role = 'ingest'"
+    )
+    .bind(group_id)
+    .fetch_optional(conn)
+    .await)
 }
 
 /// Stores a new active key for a stream, revoking the previous one.
@@ -213,66 +224,78 @@ pub async fn replace_key(
     key: &str,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE stream_keys SET revoked_at = ? WHERE stream_id = ? AND revoked_at IS NULL")
-        .bind(now)
-        .bind(stream_id)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("INSERT INTO stream_keys (stream_id, key, created_at) VALUES (?, ?, ?)")
-        .bind(stream_id)
-        .bind(key)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    with_tx!(tx, |conn| sqlx::query(
+        "UPDATE stream_keys SET revoked_at = $1 WHERE stream_id = $2 AND revoked_at IS NULL"
+    )
+    .bind(now)
+    .bind(stream_id)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected())?);
+    with_tx!(tx, |conn| sqlx::query(
+        "INSERT INTO stream_keys (stream_id, key, created_at) VALUES ($1, $2, $3)"
+    )
+    .bind(stream_id)
+    .bind(key)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected())?);
     Ok(())
 }
 
 /// The active key of a stream.
 pub async fn active_key(db: &Db, stream_id: i64) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT key FROM stream_keys WHERE stream_id = ? AND revoked_at IS NULL")
-        .bind(stream_id)
-        .fetch_optional(db)
-        .await
+    with_db!(db, |conn| sqlx::query_scalar(
+        "SELECT key FROM stream_keys WHERE stream_id = $1 AND revoked_at IS NULL"
+    )
+    .bind(stream_id)
+    .fetch_optional(conn)
+    .await)
 }
 
 /// Resolves a publish key (active or revoked) to its stream.
 pub async fn find_key(db: &Db, key: &str) -> Result<Option<KeyOwner>, sqlx::Error> {
-    sqlx::query(
+    with_db!(db, |conn| {
+        sqlx::query(
         "SELECT k.stream_id, s.group_id, g.organisation_id, k.revoked_at IS NOT NULL AS revoked
          FROM stream_keys k JOIN streams s ON s.id = k.stream_id JOIN stream_groups g ON g.id = s.group_id
-         WHERE k.key = ?",
+         WHERE k.key = $1",
     )
     .bind(key)
-    .fetch_optional(db)
+    .fetch_optional(conn)
     .await?
     .map(|r| {
         Ok(KeyOwner {
-            stream_id: r.try_get("stream_id")?,
-            group_id: r.try_get("group_id")?,
-            organisation_id: r.try_get("organisation_id")?,
-            revoked: r.try_get("revoked")?,
+            stream_id: r.col("stream_id")?,
+            group_id: r.col("group_id")?,
+            organisation_id: r.col("organisation_id")?,
+            revoked: r.col("revoked")?,
         })
     })
     .transpose()
+    })
 }
 
 /// Deletes a group (its streams, keys, settings and asset rows go with it).
 pub async fn delete_group(db: &Db, org_id: i64, group_id: i64) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query("DELETE FROM stream_groups WHERE id = ? AND organisation_id = ?")
-            .bind(group_id)
-            .bind(org_id)
-            .execute(db)
-            .await?
-            .rows_affected()
-            > 0,
+    Ok(with_db!(db, |conn| sqlx::query(
+        "DELETE FROM stream_groups WHERE id = $1 AND organisation_id = $2"
     )
+    .bind(group_id)
+    .bind(org_id)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        > 0))
 }
 
 /// How many stream groups an organisation has.
 pub async fn count_groups(db: &Db, org_id: i64) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM stream_groups WHERE organisation_id = ?")
-        .bind(org_id)
-        .fetch_one(db)
-        .await
+    with_db!(db, |conn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM stream_groups WHERE organisation_id = $1"
+    )
+    .bind(org_id)
+    .fetch_one(conn)
+    .await)
 }

@@ -1,7 +1,8 @@
 //! Users and their memberships (with roles) in organisations.
 
+use crate::ssr::db::{DbRow, Exec};
+use crate::{with_db, with_exec, with_tx};
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use super::role;
 use crate::domain::account::{Member, Membership};
@@ -24,44 +25,50 @@ pub async fn create(
     password_hash: &str,
     now: DateTime<Utc>,
 ) -> Result<i64, sqlx::Error> {
-    Ok(sqlx::query(
-        "INSERT INTO users (email, display_name, password_hash, created_at) VALUES (?, ?, ?, ?)",
+    Ok(with_tx!(tx, |conn| {
+        sqlx::query_scalar(
+        "INSERT INTO users (email, display_name, password_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
     )
     .bind(email)
     .bind(display_name)
     .bind(password_hash)
     .bind(now)
-    .execute(&mut **tx)
+    .fetch_one(conn)
     .await?
-    .last_insert_rowid())
+    }))
 }
 
 /// Finds a user's credentials by e-mail (case-insensitive).
-pub async fn find_by_email<'e, E: sqlx::SqliteExecutor<'e>>(
-    exec: E,
+pub async fn find_by_email<'a>(
+    exec: impl Into<Exec<'a>>,
     email: &str,
 ) -> Result<Option<Credentials>, sqlx::Error> {
-    sqlx::query("SELECT id, email, password_hash FROM users WHERE email = ?")
-        .bind(email)
-        .fetch_optional(exec)
-        .await?
-        .map(|r| {
-            Ok(Credentials {
-                id: r.try_get("id")?,
-                email: r.try_get("email")?,
-                password_hash: r.try_get("password_hash")?,
-            })
+    with_exec!(exec.into(), |conn| sqlx::query(
+        "SELECT id, email, password_hash FROM users WHERE email = lower($1)"
+    )
+    .bind(email)
+    .fetch_optional(conn)
+    .await?
+    .map(|r| {
+        Ok(Credentials {
+            id: r.col("id")?,
+            email: r.col("email")?,
+            password_hash: r.col("password_hash")?,
         })
-        .transpose()
+    })
+    .transpose())
 }
 
 /// Replaces a user's password hash.
 pub async fn set_password(db: &Db, user_id: i64, password_hash: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
-        .bind(password_hash)
-        .bind(user_id)
-        .execute(db)
-        .await?;
+    with_db!(db, |conn| sqlx::query(
+        "UPDATE users SET password_hash = $1 WHERE id = $2"
+    )
+    .bind(password_hash)
+    .bind(user_id)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected())?);
     Ok(())
 }
 
@@ -73,63 +80,69 @@ pub async fn upsert_membership(
     role: Role,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO memberships (organisation_id, user_id, role, created_at) VALUES (?, ?, ?, ?)
+    with_tx!(tx, |conn| {
+        sqlx::query(
+        "INSERT INTO memberships (organisation_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (organisation_id, user_id) DO UPDATE SET role = excluded.role",
     )
     .bind(org_id)
     .bind(user_id)
     .bind(role.key())
     .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    .execute(conn)
+    .await.map(|r| r.rows_affected())?
+    });
     Ok(())
 }
 
 /// A user's role in an organisation, if a member.
-pub async fn role_in<'e, E: sqlx::SqliteExecutor<'e>>(
-    exec: E,
+pub async fn role_in<'a>(
+    exec: impl Into<Exec<'a>>,
     org_id: i64,
     user_id: i64,
 ) -> Result<Option<Role>, sqlx::Error> {
-    let key: Option<String> = sqlx::query_scalar(
-        "SELECT role FROM memberships WHERE organisation_id = ? AND user_id = ?",
+    let key: Option<String> = with_exec!(exec.into(), |conn| sqlx::query_scalar(
+        "SELECT role FROM memberships WHERE organisation_id = $1 AND user_id = $2",
     )
     .bind(org_id)
     .bind(user_id)
-    .fetch_optional(exec)
-    .await?;
+    .fetch_optional(conn)
+    .await?);
     Ok(key.as_deref().map(role))
 }
 
 /// The organisation a user signs in to: their oldest membership.
 pub async fn first_organisation(db: &Db, user_id: i64) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT organisation_id FROM memberships WHERE user_id = ? ORDER BY created_at, organisation_id LIMIT 1",
+    with_db!(db, |conn| {
+        sqlx::query_scalar(
+        "SELECT organisation_id FROM memberships WHERE user_id = $1 ORDER BY created_at, organisation_id LIMIT 1",
     )
     .bind(user_id)
-    .fetch_optional(db)
+    .fetch_optional(conn)
     .await
+    })
 }
 
 /// Every organisation a user belongs to, oldest membership first.
 pub async fn memberships(db: &Db, user_id: i64) -> Result<Vec<Membership>, sqlx::Error> {
-    sqlx::query(
+    with_db!(db, |conn| {
+        sqlx::query(
         "SELECT o.id, o.name, m.role FROM memberships m JOIN organisations o ON o.id = m.organisation_id
-         WHERE m.user_id = ? ORDER BY m.created_at, o.id",
+         WHERE m.user_id = $1 ORDER BY m.created_at, o.id",
     )
     .bind(user_id)
-    .fetch_all(db)
+    .fetch_all(conn)
     .await?
     .into_iter()
     .map(|r| {
         Ok(Membership {
-            organisation_id: r.try_get("id")?,
-            organisation_name: r.try_get("name")?,
-            role: role(&r.try_get::<String, _>("role")?),
+            organisation_id: r.col("id")?,
+            organisation_name: r.col("name")?,
+            role: role(&r.col::<String>("role")?),
         })
     })
     .collect()
+    })
 }
 
 /// Changes a member's role; `false` if they are not a member.
@@ -139,82 +152,86 @@ pub async fn set_role(
     user_id: i64,
     role: Role,
 ) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query("UPDATE memberships SET role = ? WHERE organisation_id = ? AND user_id = ?")
-            .bind(role.key())
-            .bind(org_id)
-            .bind(user_id)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected()
-            == 1,
+    Ok(with_tx!(tx, |conn| sqlx::query(
+        "UPDATE memberships SET role = $1 WHERE organisation_id = $2 AND user_id = $3"
     )
+    .bind(role.key())
+    .bind(org_id)
+    .bind(user_id)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1))
 }
 
 /// Members of an organisation, most powerful first.
 pub async fn members(db: &Db, org_id: i64) -> Result<Vec<Member>, sqlx::Error> {
-    let rows = sqlx::query(
+    let mut members = with_db!(db, |conn| sqlx::query(
         "SELECT u.id, u.email, u.display_name, m.role, m.created_at
          FROM memberships m JOIN users u ON u.id = m.user_id
-         WHERE m.organisation_id = ? ORDER BY u.email",
+         WHERE m.organisation_id = $1 ORDER BY u.email",
     )
     .bind(org_id)
-    .fetch_all(db)
-    .await?;
-    let mut members = rows
-        .into_iter()
-        .map(|r| {
-            Ok(Member {
-                user_id: r.try_get("id")?,
-                email: r.try_get("email")?,
-                display_name: r.try_get("display_name")?,
-                role: role(&r.try_get::<String, _>("role")?),
-                since: r.try_get("created_at")?,
-            })
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(|r| {
+        Ok(Member {
+            user_id: r.col("id")?,
+            email: r.col("email")?,
+            display_name: r.col("display_name")?,
+            role: role(&r.col::<String>("role")?),
+            since: r.col("created_at")?,
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?);
     members.sort_by_key(|m| std::cmp::Reverse(m.role));
     Ok(members)
 }
 
 /// How many owners an organisation has.
 pub async fn count_owners(tx: &mut Tx, org_id: i64) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT COUNT(*) FROM memberships WHERE organisation_id = ? AND role = 'owner'",
+    with_tx!(tx, |conn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM memberships WHERE organisation_id = $1 AND role = 'owner'",
     )
     .bind(org_id)
-    .fetch_one(&mut **tx)
-    .await
+    .fetch_one(conn)
+    .await)
 }
 
 /// Removes a member.
 pub async fn remove_membership(tx: &mut Tx, org_id: i64, user_id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM memberships WHERE organisation_id = ? AND user_id = ?")
-        .bind(org_id)
-        .bind(user_id)
-        .execute(&mut **tx)
-        .await?;
+    with_tx!(tx, |conn| sqlx::query(
+        "DELETE FROM memberships WHERE organisation_id = $1 AND user_id = $2"
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected())?);
     Ok(())
 }
 
 /// Whether a user is a server admin (sees the server's status page).
 pub async fn is_server_admin(db: &Db, user_id: i64) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT is_server_admin FROM users WHERE id = ?")
-        .bind(user_id)
-        .fetch_optional(db)
-        .await
-        .map(|v: Option<bool>| v.unwrap_or(false))
+    with_db!(db, |conn| sqlx::query_scalar(
+        "SELECT is_server_admin FROM users WHERE id = $1"
+    )
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await
+    .map(|v: Option<bool>| v.unwrap_or(false)))
 }
 
 /// Makes a user a server admin or not; `false` if there is no such user.
 pub async fn set_server_admin(db: &Db, email: &str, admin: bool) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query("UPDATE users SET is_server_admin = ? WHERE email = ?")
-            .bind(admin)
-            .bind(email)
-            .execute(db)
-            .await?
-            .rows_affected()
-            == 1,
+    Ok(with_db!(db, |conn| sqlx::query(
+        "UPDATE users SET is_server_admin = $1 WHERE email = lower($2)"
     )
+    .bind(admin)
+    .bind(email)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1))
 }

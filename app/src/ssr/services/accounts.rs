@@ -108,7 +108,7 @@ pub async fn sign_up(state: &AppState, input: SignUp, client: &str) -> Result<St
     })?;
     let now = state.clock.now();
     let mut tx = begin_write(&state.db).await.or_internal()?;
-    if repo::users::find_by_email(&mut *tx, &email)
+    if repo::users::find_by_email(&mut tx, &email)
         .await
         .or_internal()?
         .is_some()
@@ -125,7 +125,7 @@ pub async fn sign_up(state: &AppState, input: SignUp, client: &str) -> Result<St
         .await
         .or_internal()?;
     for package in &state.config.default_packages {
-        repo::orgs::set_package(&mut *tx, org.id, *package, true, now)
+        repo::orgs::set_package(&mut tx, org.id, *package, true, now)
             .await
             .or_internal()?;
     }
@@ -440,7 +440,7 @@ pub async fn accept_invitation(
                 e => super::super::state::internal(e),
             })?;
             let mut tx = begin_write(&state.db).await.or_internal()?;
-            if repo::users::find_by_email(&mut *tx, &inv.email)
+            if repo::users::find_by_email(&mut tx, &inv.email)
                 .await
                 .or_internal()?
                 .is_some()
@@ -467,7 +467,7 @@ pub async fn accept_invitation(
             "Invitation (it may have been used, revoked or have expired)".into(),
         ));
     }
-    if repo::users::role_in(&mut *tx, inv.organisation_id, user_id)
+    if repo::users::role_in(&mut tx, inv.organisation_id, user_id)
         .await
         .or_internal()?
         .is_none()
@@ -495,7 +495,7 @@ pub async fn set_member_role(
 ) -> Result<(), AppError> {
     caller.require(Permission::ManageMembers)?;
     let mut tx = begin_write(&state.db).await.or_internal()?;
-    let current = repo::users::role_in(&mut *tx, caller.organisation_id, user_id)
+    let current = repo::users::role_in(&mut tx, caller.organisation_id, user_id)
         .await
         .or_internal()?
         .ok_or_else(|| AppError::NotFound("Member".into()))?;
@@ -533,7 +533,7 @@ pub async fn remove_member(
 ) -> Result<(), AppError> {
     caller.require(Permission::ManageMembers)?;
     let mut tx = begin_write(&state.db).await.or_internal()?;
-    let role = repo::users::role_in(&mut *tx, caller.organisation_id, user_id)
+    let role = repo::users::role_in(&mut tx, caller.organisation_id, user_id)
         .await
         .or_internal()?
         .ok_or_else(|| AppError::NotFound("Member".into()))?;

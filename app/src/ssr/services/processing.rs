@@ -152,7 +152,7 @@ pub async fn update(
     let valid = validate_changes(changes)?;
     let now = state.clock.now();
     let mut tx = begin_write(&state.db).await.or_internal()?;
-    let in_group: Vec<i64> = repo::settings::for_group(&mut *tx, group.id)
+    let in_group: Vec<i64> = repo::settings::for_group(&mut tx, group.id)
         .await
         .or_internal()?
         .iter()
