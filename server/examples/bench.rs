@@ -11,10 +11,10 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use app::domain::packages::Package;
@@ -379,11 +379,9 @@ async fn trial_with(
     let server = start_server(&work.join(format!("ours-{n}")), metrics).await?;
     let scrapes = Arc::new(AtomicUsize::new(0));
     let scraper = match (metrics, scrape) {
-        (Some(addr), Some(period)) => Some(tokio::spawn(scrape_forever(
-            addr,
-            period,
-            scrapes.clone(),
-        ))),
+        (Some(addr), Some(period)) => {
+            Some(tokio::spawn(scrape_forever(addr, period, scrapes.clone())))
+        }
         _ => None,
     };
     let keys = server.groups(n).await?;
@@ -453,7 +451,7 @@ async fn trial_with(
     find_files(&media, ".mp4", &mut clips);
     let clips = clips
         .iter()
-        .filter(|p| p.to_string_lossy().contains("/clips/"))
+        .filter(|p| p.to_string_lossy().contains("/motion/"))
         .count();
     for mut p in publishers {
         let _ = p.kill().await;
@@ -720,7 +718,10 @@ async fn metrics_cost(input: &Path, work: &Path, ticks: f64) -> Result<(), Error
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(8);
     let scrape = Duration::from_secs(1);
-    println!("metrics cost at {n} streams, /metrics scraped every {} s when on; 3 rounds of off/on", scrape.as_secs());
+    println!(
+        "metrics cost at {n} streams, /metrics scraped every {} s when on; 3 rounds of off/on",
+        scrape.as_secs()
+    );
     println!(
         "{:>6} {:>16} {:>12} {:>6}  held",
         "metrics", "cpu s/stream-min", "of it server", "clips"
