@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Starts, once, the PostgreSQL server the tests share, and prints its URL. Debian's server
-# runs from a folder of its own (target/test-postgres by default) on a free loopback port,
+# runs from a folder of its own (under /tmp by default) on a free loopback port,
 # as the `postgres` user when we are root (PostgreSQL refuses to run as root), with fsync
 # off: test data need not survive a power cut. Concurrent callers wait on a lock and get the
 # same server; `test-postgres.sh stop` stops it. (The server must not inherit the lock.)
 set -euo pipefail
 
-dir=${LP_TEST_PG_DIR:-$(cd "$(dirname "$0")/.." && pwd)/target/test-postgres}
+# Under /tmp by default, not target/: the server runs as `postgres`, which may not be allowed
+# into the checkout (a clone under /root, say). One folder per checkout.
+repo=$(cd "$(dirname "$0")/.." && pwd)
+dir=${LP_TEST_PG_DIR:-${TMPDIR:-/tmp}/livepro-test-postgres-$(printf '%s' "$repo" | sha256sum | cut -c1-12)}
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 if [ -z "$bin" ] || [ ! -x "$bin/postgres" ]; then
   echo "test-postgres: PostgreSQL is not installed (make setup-test installs it)" >&2
@@ -14,6 +17,7 @@ if [ -z "$bin" ] || [ ! -x "$bin/postgres" ]; then
 fi
 
 mkdir -p "$dir"
+cd "$dir" # PostgreSQL's tools complain from a working directory they cannot read
 as_owner() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
