@@ -340,23 +340,20 @@ pub async fn find_by_token(db: &Db, token: &str) -> Result<Option<FoundShare>, s
     let sql = format!(
         "SELECT {LINK_COLUMNS}, l.organisation_id AS link_org, l.clip_id, l.replay_asset_id AS link_replay FROM share_links l WHERE l.token = $1"
     );
-    let found = with_db!(db, |conn| match sqlx::query(sqlx::AssertSqlSafe(sql))
+    let found = with_db!(db, |conn| sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(token)
         .fetch_optional(conn)
         .await?
-    {
-        Some(r) => match map_link(&r)? {
-            Some(link) => Some((
-                link,
+        .map(|r| {
+            Ok::<_, sqlx::Error>((
+                map_link(&r)?,
                 r.col::<i64>("link_org")?,
                 r.col::<Option<i64>>("clip_id")?,
                 r.col::<Option<i64>>("link_replay")?,
-            )),
-            None => None,
-        },
-        None => None,
-    });
-    let Some((link, organisation_id, clip_id, replay_id)) = found else {
+            ))
+        })
+        .transpose()?);
+    let Some((Some(link), organisation_id, clip_id, replay_id)) = found else {
         return Ok(None);
     };
     let target = match (clip_id, replay_id) {
@@ -366,15 +363,15 @@ pub async fn find_by_token(db: &Db, token: &str) -> Result<Option<FoundShare>, s
         },
         (None, Some(asset_id)) => {
             let replay = with_db!(db, |conn| {
-                match sqlx::query(
+                sqlx::query(
                 "SELECT a.path, a.duration_ms, a.stream_id, a.session_id, s.started_at, s.ended_at FROM assets a JOIN live_sessions s ON s.id = a.session_id WHERE a.id = $1 AND a.organisation_id = $2 AND a.kind = 'replay'",
             )
             .bind(asset_id)
             .bind(organisation_id)
             .fetch_optional(conn)
             .await?
-            {
-                Some(r) => Some(ShareTarget::Replay {
+            .map(|r| {
+                Ok::<_, sqlx::Error>(ShareTarget::Replay {
                     asset_id,
                     path: r.col("path")?,
                     session_started_at: r.col("started_at")?,
@@ -382,9 +379,9 @@ pub async fn find_by_token(db: &Db, token: &str) -> Result<Option<FoundShare>, s
                     duration_ms: r.col("duration_ms")?,
                     stream_id: r.col("stream_id")?,
                     session_id: r.col("session_id")?,
-                }),
-                None => None,
-            }
+                })
+            })
+            .transpose()?
             });
             match replay {
                 Some(target) => target,

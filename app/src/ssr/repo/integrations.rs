@@ -113,7 +113,7 @@ pub async fn use_key(
     now: DateTime<Utc>,
 ) -> Result<Option<FoundKey>, sqlx::Error> {
     let found = with_db!(db, |conn| {
-        match sqlx::query(
+        sqlx::query(
         "SELECT k.*, o.name AS org_name, m.role AS maker_role FROM api_keys k
          JOIN organisations o ON o.id = k.organisation_id
          LEFT JOIN memberships m ON m.organisation_id = k.organisation_id AND m.user_id = k.created_by
@@ -122,16 +122,16 @@ pub async fn use_key(
     .bind(key_hash)
     .fetch_optional(conn)
     .await?
-    {
-        Some(r) => Some((
+    .map(|r| {
+        Ok::<_, sqlx::Error>((
             r.col::<i64>("organisation_id")?,
             r.col::<String>("org_name")?,
             r.col::<Option<i64>>("created_by")?,
             r.col::<Option<String>>("maker_role")?,
             map_key(r)?,
-        )),
-        None => None,
-    }
+        ))
+    })
+    .transpose()?
     });
     let Some((org, org_name, created_by, maker_role, info)) = found else {
         return Ok(None);

@@ -38,7 +38,7 @@ pub async fn find(
     token_hash: &[u8],
     now: DateTime<Utc>,
 ) -> Result<Option<Caller>, sqlx::Error> {
-    let found = with_db!(db, |conn| match sqlx::query(
+    let found = with_db!(db, |conn| sqlx::query(
         "SELECT u.id AS user_id, u.email, u.display_name, o.id AS org_id, o.name AS org_name,
                 m.role, s.expires_at
          FROM login_sessions s
@@ -50,8 +50,8 @@ pub async fn find(
     .bind(token_hash)
     .fetch_optional(conn)
     .await?
-    {
-        Some(r) => Some((
+    .map(|r| {
+        Ok::<_, sqlx::Error>((
             r.col::<DateTime<Utc>>("expires_at")?,
             Caller {
                 user_id: r.col("user_id")?,
@@ -61,9 +61,9 @@ pub async fn find(
                 organisation_name: r.col("org_name")?,
                 role: role(&r.col::<String>("role")?),
             },
-        )),
-        None => None,
-    });
+        ))
+    })
+    .transpose()?);
     Ok(found.and_then(|(expires_at, caller)| (expires_at > now).then_some(caller)))
 }
 
