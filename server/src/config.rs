@@ -172,6 +172,19 @@ pub struct Config {
     /// Require `Authorization: Bearer <token>` on the metrics address.
     #[arg(long, env = "LP_METRICS_TOKEN", global = true, hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// This node shares its database with other nodes (a cluster): an empty data folder
+    /// joins as a new node instead of being refused as an unmounted one.
+    #[arg(long, env = "LP_CLUSTER", global = true)]
+    pub cluster: bool,
+    /// How long a node's hold on a live stream (its lease) lasts without a heartbeat, in
+    /// milliseconds; heartbeats come every third of it. After a node dies, its publishers'
+    /// reconnects take their streams over on another node once this has passed.
+    #[arg(long, env = "LP_LEASE_TTL_MS", default_value_t = 6000, global = true)]
+    pub lease_ttl_ms: u64,
+    /// This node's dashboard URL as other nodes and operators reach it (listed on the status
+    /// page); by default its listen address.
+    #[arg(long, env = "LP_NODE_URL", global = true)]
+    pub node_url: Option<String>,
 }
 
 /// What recordings do at 100 % of the quota.
@@ -229,6 +242,9 @@ impl Config {
             quota_recordings: QuotaRecordings::Keep,
             usage_interval_ms: 30_000,
             retention_every_ms: 300_000,
+            cluster: false,
+            lease_ttl_ms: 6000,
+            node_url: None,
         }
     }
 }

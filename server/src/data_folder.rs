@@ -3,7 +3,8 @@
 //! same folder refuses to start instead of ending the first one's sessions and truncating its
 //! recordings. The folder carries an id (`.identity`) that the database also records: a
 //! database pointed at another folder (or at an empty, unmounted one) refuses to start
-//! instead of treating every file as missing.
+//! instead of treating every file as missing. In a cluster every node has its own folder and
+//! the database knows them all (`nodes`): the folder's id is the node's id.
 
 use std::fs::File;
 use std::io::Write;
@@ -28,18 +29,19 @@ pub(crate) enum FolderError {
     InUse(PathBuf),
     #[error(
         "the data folder {folder} (id {folder_id}) does not belong to this database (which \
-         was used with data folder id {db_id}): check --data-dir and --database-url"
+         knows {nodes} other data folder(s)): check --data-dir and --database-url"
     )]
     Mismatch {
         folder: PathBuf,
         folder_id: String,
-        db_id: String,
+        nodes: i64,
     },
     #[error(
-        "this database was used with a data folder (id {db_id}) but {folder} has no .identity: \
-         is the right folder mounted? Check --data-dir and --database-url"
+        "this database was used with {nodes} data folder(s) but {folder} has no .identity: \
+         is the right folder mounted? Check --data-dir and --database-url (or pass --cluster \
+         to start a new node on this shared database)"
     )]
-    FolderMissing { folder: PathBuf, db_id: String },
+    FolderMissing { folder: PathBuf, nodes: i64 },
     #[error(
         "the data folder {folder} (id {folder_id}) was used with another database, and this \
          one is new: check --database-url (or remove {folder}/.identity to adopt the folder \
@@ -92,39 +94,41 @@ fn write_identity(dir: &Path, id: &str) -> Result<(), FolderError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io)
 }
 
-/// Locks the data folder and checks it belongs to the database (giving both an id on first
-/// use).
-pub(crate) async fn open(dir: &Path, db: &Db) -> Result<DataFolder, FolderError> {
+/// Locks the data folder and checks it belongs to the database: the folder's id must be
+/// one of the database's nodes. A folder without an id becomes a new node when the database
+/// has none yet, or when `cluster` says the database is shared by several nodes; otherwise a
+/// database that has nodes refuses it (an unmounted folder must not look like an empty one).
+pub(crate) async fn open(dir: &Path, db: &Db, cluster: bool) -> Result<DataFolder, FolderError> {
     let lock = lock(dir)?;
     let folder_id = read_identity(dir)?;
-    let db_id = repo::instance::data_folder_id(db).await?;
-    let id = match (folder_id, db_id) {
-        (Some(f), Some(d)) if f == d => f,
-        (Some(f), Some(d)) => {
-            return Err(FolderError::Mismatch {
-                folder: dir.to_path_buf(),
-                folder_id: f,
-                db_id: d,
-            })
-        }
-        (None, Some(d)) => {
-            return Err(FolderError::FolderMissing {
-                folder: dir.to_path_buf(),
-                db_id: d,
-            })
-        }
-        (Some(f), None) => {
+    let nodes = repo::nodes::count(db).await?;
+    let id = match folder_id {
+        Some(f) if repo::nodes::exists(db, &f).await? => f,
+        Some(f) if nodes == 0 => {
             return Err(FolderError::DatabaseNew {
                 folder: dir.to_path_buf(),
                 folder_id: f,
             })
         }
-        (None, None) => {
-            // First start (or the first with this version): both get the same new id.
+        Some(f) => {
+            return Err(FolderError::Mismatch {
+                folder: dir.to_path_buf(),
+                folder_id: f,
+                nodes,
+            })
+        }
+        None if nodes > 0 && !cluster => {
+            return Err(FolderError::FolderMissing {
+                folder: dir.to_path_buf(),
+                nodes,
+            })
+        }
+        None => {
+            // A new node: the folder and the database get the same new id.
             let id = format!("df_{}", tokens::new_share_token());
             write_identity(dir, &id)?;
-            repo::instance::set_data_folder_id(db, &id).await?;
-            tracing::info!(data_folder.id = %id, "data folder identified");
+            repo::nodes::register(db, &id, chrono::Utc::now()).await?;
+            tracing::info!(node.id = %id, "data folder identified as a new node");
             id
         }
     };
@@ -142,13 +146,14 @@ mod tests {
         let db = app::ssr::db::connect(&format!("sqlite://{}", dir.path().join("a.db").display()))
             .await
             .expect("db");
-        let first = open(&data, &db).await.expect("first start");
+        let first = open(&data, &db, false).await.expect("first start");
+        let first_id = first.id.clone();
         assert!(
-            matches!(open(&data, &db).await, Err(FolderError::InUse(_))),
+            matches!(open(&data, &db, false).await, Err(FolderError::InUse(_))),
             "a second server is refused"
         );
         drop(first);
-        let again = open(&data, &db)
+        let again = open(&data, &db, false)
             .await
             .expect("the lock is released with the server");
         drop(again);
@@ -157,18 +162,33 @@ mod tests {
             app::ssr::db::connect(&format!("sqlite://{}", dir.path().join("b.db").display()))
                 .await
                 .expect("db");
-        let err = open(&data, &other).await.expect_err("another database");
+        let err = open(&data, &other, false)
+            .await
+            .expect_err("another database");
         assert!(matches!(err, FolderError::DatabaseNew { .. }), "{err}");
         assert!(err.to_string().contains("--database-url"));
         // This database on an empty (unmounted) folder: refused.
-        let err = open(&dir.path().join("empty"), &db)
+        let err = open(&dir.path().join("empty"), &db, false)
             .await
             .expect_err("empty folder");
         assert!(matches!(err, FolderError::FolderMissing { .. }), "{err}");
         // Two identified halves that do not match: refused.
         let other_folder = dir.path().join("other");
-        open(&other_folder, &other).await.expect("its own pair");
-        let err = open(&other_folder, &db).await.expect_err("mismatch");
+        open(&other_folder, &other, false)
+            .await
+            .expect("its own pair");
+        let err = open(&other_folder, &db, false).await.expect_err("mismatch");
+        assert!(matches!(err, FolderError::Mismatch { .. }), "{err}");
+        // A cluster: a second, empty folder joins the database as a new node, and then is
+        // one of its folders without the flag.
+        let second = dir.path().join("second-node");
+        let node = open(&second, &db, true).await.expect("joins");
+        assert_ne!(node.id, first_id);
+        drop(node);
+        assert_eq!(repo::nodes::count(&db).await.expect("count"), 2);
+        open(&second, &db, false).await.expect("a known node");
+        // An identified folder of another database still does not join.
+        let err = open(&other_folder, &db, true).await.expect_err("mismatch");
         assert!(matches!(err, FolderError::Mismatch { .. }), "{err}");
     }
 }

@@ -16,6 +16,14 @@ pub enum PipelineEvent {
         session_id: i64,
         at: chrono::DateTime<chrono::Utc>,
     },
+    /// This node took the session over from a node whose lease expired.
+    SessionTakenOver {
+        organisation_id: i64,
+        group_id: i64,
+        session_id: i64,
+        epoch: i64,
+        at: chrono::DateTime<chrono::Utc>,
+    },
     SessionEnded {
         organisation_id: i64,
         group_id: i64,

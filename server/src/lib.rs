@@ -15,6 +15,7 @@ pub mod machine;
 pub mod media;
 pub mod media_store;
 pub mod metrics;
+pub(crate) mod node;
 pub mod retention;
 pub mod runner;
 pub(crate) mod tasks;
@@ -100,6 +101,7 @@ pub struct Running {
     shutdown: CancellationToken,
     tasks: tasks::Tasks,
     task: JoinHandle<Result<(), std::io::Error>>,
+    node: Arc<node::Node>,
     /// Holds the data folder's lock until the server is dropped.
     _folder: data_folder::DataFolder,
 }
@@ -126,6 +128,7 @@ impl Running {
 
     /// Stops in order: cut publishers, let every session finish its files, stop HTTP.
     pub async fn stop(self) -> Result<(), BoxError> {
+        self.node.drain();
         self.ingest.stop().await;
         self.supervisor.shutdown(Duration::from_secs(30)).await;
         self.shutdown.cancel();
@@ -134,7 +137,16 @@ impl Running {
             let _ = t.await;
         }
         self.task.await??;
+        let now = self.state.clock.now();
+        if let Err(e) = app::ssr::repo::nodes::stopped(&self.state.db, &self.node.id, now).await {
+            tracing::warn!(error = %e, "cannot mark this node stopped");
+        }
         Ok(())
+    }
+
+    /// This node's id (its data folder's).
+    pub fn node_id(&self) -> &str {
+        &self.node.id
     }
 }
 
@@ -151,8 +163,16 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
     };
     let base = open_state_with(&config, rtmp_addr.port()).await?;
     // One server per data folder, and the folder must be this database's.
-    let folder = data_folder::open(&config.data_dir, &base.db).await?;
-    tracing::info!(data_folder.id = %folder.id, data_dir = %config.data_dir.display(), "data folder locked");
+    let folder = data_folder::open(&config.data_dir, &base.db, config.cluster).await?;
+    tracing::info!(node.id = %folder.id, data_dir = %config.data_dir.display(), "data folder locked");
+    let lease_ttl = Duration::from_millis(config.lease_ttl_ms.max(300));
+    let base = AppState {
+        config: Arc::new(AppConfig {
+            node_id: folder.id.clone(),
+            ..(*base.config).clone()
+        }),
+        ..base
+    };
     let runner_config = RunnerConfig {
         ffmpeg: config.ffmpeg.clone(),
         ffprobe: config.ffprobe.clone(),
@@ -160,6 +180,8 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         default_quota_bytes: config.default_storage_quota,
         quota_stops_recordings: config.quota_recordings == config::QuotaRecordings::Stop,
         usage_interval: Duration::from_millis(config.usage_interval_ms.max(100)),
+        node_id: folder.id.clone(),
+        lease_ttl,
         ..RunnerConfig::default()
     };
     let ctx = Arc::new(RunnerCtx::new(
@@ -196,6 +218,14 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         });
     }
     let supervisor = Supervisor::new(ctx.clone());
+    {
+        let (sup, stop) = (supervisor.clone(), shutdown.clone());
+        tasks.spawn("leases", move || {
+            let (sup, stop) = (sup.clone(), stop.clone());
+            async move { sup.keep_leases(stop).await }
+        });
+    }
+    let node = node::Node::new(folder.id.clone(), supervisor.clone(), lease_ttl);
     if let Ok(unfinished) = app::ssr::repo::clips::unfinished(&ctx.state.db).await {
         for (id, dir) in unfinished {
             supervisor.resume_clip(id, dir, None);
@@ -225,6 +255,7 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
             leptos,
             app: state.clone(),
             store: MediaStore::new(&config.data_dir),
+            node: node.clone(),
         },
         handle.is_some(),
     );
@@ -280,6 +311,35 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         shutdown.clone(),
     ));
     tracing::info!(http.addr = %http_addr, "dashboard listening");
+    let rtmp_url = match &config.rtmp_public_url {
+        Some(u) => u.clone(),
+        None => format!(
+            "rtmp://{}/{}",
+            display_addr(rtmp_addr),
+            ingest::handler::APP
+        ),
+    };
+    app::ssr::repo::nodes::announce(
+        &state.db,
+        &app::ssr::repo::nodes::Announce {
+            id: &node.id,
+            http_url: config
+                .node_url
+                .as_deref()
+                .unwrap_or(&format!("http://{}", display_addr(http_addr))),
+            rtmp_url: &rtmp_url,
+            version: env!("CARGO_PKG_VERSION"),
+            cpus: std::thread::available_parallelism()
+                .ok()
+                .and_then(|n| u32::try_from(n.get()).ok()),
+            now: state.clock.now(),
+        },
+    )
+    .await?;
+    {
+        let (node, stop) = (node.clone(), shutdown.clone());
+        tasks.spawn("node heartbeat", move || node.clone().run(stop.clone()));
+    }
     Ok(Running {
         http_addr,
         rtmp_addr,
@@ -291,6 +351,7 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         shutdown,
         tasks,
         task,
+        node,
         _folder: folder,
     })
 }

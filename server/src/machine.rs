@@ -73,6 +73,16 @@ pub fn server_rss() -> u64 {
         .unwrap_or(0)
 }
 
+/// The 1-minute load average, when `/proc/loadavg` can be read.
+pub fn load_1m() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,12 +14,36 @@ pub struct RenditionKey {
     pub group_id: i64,
     pub session_id: i64,
     pub stream_id: i64,
+    /// The session's lease epoch on this node: 1 for the node that started it, more after a
+    /// takeover (whose files go to `s{session}e{epoch}`, never beside another epoch's).
+    pub epoch: i64,
 }
 
 /// The media folder layout: `media/o{org}/g{group}/s{session}/st{stream}/…`.
 #[derive(Debug, Clone)]
 pub struct MediaStore {
     root: PathBuf,
+}
+
+/// A session's folder name: `s{session}`, or `s{session}e{epoch}` after a takeover.
+pub fn session_dir(session_id: i64, epoch: i64) -> String {
+    if epoch <= 1 {
+        format!("s{session_id}")
+    } else {
+        format!("s{session_id}e{epoch}")
+    }
+}
+
+/// The session and epoch a session folder's name stands for.
+pub fn parse_session_dir(name: &str) -> Option<(i64, i64)> {
+    let rest = name.strip_prefix('s')?;
+    match rest.split_once('e') {
+        None => Some((rest.parse().ok()?, 1)),
+        Some((s, e)) => {
+            let epoch: i64 = e.parse().ok()?;
+            (epoch > 1).then_some((s.parse().ok()?, epoch))
+        }
+    }
 }
 
 /// Suffix of files being written.
@@ -43,7 +67,7 @@ impl MediaStore {
         self.media_root()
             .join(format!("o{}", k.organisation_id))
             .join(format!("g{}", k.group_id))
-            .join(format!("s{}", k.session_id))
+            .join(session_dir(k.session_id, k.epoch))
             .join(format!("st{}", k.stream_id))
     }
 
@@ -200,6 +224,7 @@ mod tests {
             group_id: 2,
             session_id: 3,
             stream_id: 4,
+            epoch: 1,
         };
         let p = s.thumbnail(k, 12_345, "jpg");
         assert_eq!(
@@ -214,6 +239,14 @@ mod tests {
             s.resolve("media/o1/x.jpg"),
             Some(PathBuf::from("/data/media/o1/x.jpg"))
         );
+        // After a takeover, the epoch's own folder.
+        let taken = RenditionKey { epoch: 3, ..k };
+        assert_eq!(s.rendition(taken), Path::new("/data/media/o1/g2/s3e3/st4"));
+        assert_eq!(parse_session_dir("s3"), Some((3, 1)));
+        assert_eq!(parse_session_dir("s3e3"), Some((3, 3)));
+        assert_eq!(parse_session_dir("s3e1"), None);
+        assert_eq!(parse_session_dir("s3e"), None);
+        assert_eq!(parse_session_dir("sx"), None);
         assert_eq!(
             MediaStore::part(&p),
             Path::new("/data/media/o1/g2/s3/st4/thumbnails/t0000012345.jpg.part")

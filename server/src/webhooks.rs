@@ -178,6 +178,17 @@ async fn envelope(
             EventKind::SessionStarted,
             json!({ "session_id": session_id, "group_id": group_id, "started_at": at }),
         ),
+        PipelineEvent::SessionTakenOver {
+            organisation_id,
+            group_id,
+            session_id,
+            epoch,
+            at,
+        } => (
+            *organisation_id,
+            EventKind::SessionResumed,
+            json!({ "session_id": session_id, "group_id": group_id, "resumed_at": at, "epoch": epoch }),
+        ),
         PipelineEvent::SessionEnded {
             organisation_id,
             group_id,

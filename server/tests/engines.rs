@@ -15,6 +15,7 @@ use app::domain::retention::{KeepRule, RetainedKind, RetentionRules};
 use app::domain::roles::Role;
 use app::domain::streams::{LiveStatus, StreamRole};
 use app::ssr::db::{self, begin_write, Db, Engine};
+use app::ssr::repo::live_sessions::Begun;
 use app::ssr::repo::{self, assets::NewAsset, clips::NewClipRow, streams::NewStream};
 use app::ssr::testing;
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -168,14 +169,38 @@ async fn scenario(db: &Db) -> Vec<String> {
         repo::streams::active_key(db, ingest).await.expect("active")
     ));
 
-    // Live sessions: one open per group (a unique violation), times read back exactly.
-    let session = repo::live_sessions::start(db, group, "127.0.0.1:5000", now)
+    // Live sessions through leases: node A opens the group's session; node B is refused
+    // while A's heartbeat is fresh; the unique index refuses a second open row.
+    let ttl = Duration::seconds(6);
+    let Begun::Started(lease) =
+        repo::live_sessions::begin(db, group, "node-a", "127.0.0.1:5000", now, now - ttl)
+            .await
+            .expect("begin")
+    else {
+        panic!("a new session");
+    };
+    let session = lease.session_id;
+    let held = repo::live_sessions::begin(db, group, "node-b", "127.0.0.1:5001", now, now - ttl)
         .await
-        .expect("session");
-    let second = repo::live_sessions::start(db, group, "127.0.0.1:5001", now).await;
+        .expect("begin");
+    assert!(
+        matches!(&held, Begun::Held { node_id: Some(n), .. } if n == "node-a"),
+        "{held:?}"
+    );
+    let mut raw = begin_write(db).await.expect("tx");
+    let second = app::with_tx!(&mut raw, |conn| sqlx::query(
+        "INSERT INTO live_sessions (group_id, started_at, node_id) VALUES ($1, $2, 'x')"
+    )
+    .bind(group)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected()));
+    raw.rollback().await.expect("rollback");
     let unique = matches!(&second, Err(sqlx::Error::Database(d)) if d.is_unique_violation());
     log.push(format!(
-        "session {session} second refused as unique {unique} status {:?}",
+        "session {session} epoch {} second held {held:?} unique {unique} status {:?}",
+        lease.epoch,
         repo::live_sessions::status(db, group)
             .await
             .expect("status")
@@ -531,9 +556,74 @@ async fn scenario(db: &Db) -> Vec<String> {
 
     // Ending the session, sessions of the page API, then deleting the group: its streams,
     // assets and rules go with it.
-    repo::live_sessions::end(db, session, "publisher left", now + Duration::minutes(5))
+    // Node A stops beating; 10 s on, node B takes the same session over one epoch on. A's
+    // heartbeat no longer holds it, A can register nothing more, and cannot end it.
+    let later = now + Duration::seconds(10);
+    let taken =
+        repo::live_sessions::begin(db, group, "node-b", "127.0.0.1:5002", later, later - ttl)
+            .await
+            .expect("take over");
+    let Begun::TookOver { lease: b_lease, .. } = &taken else {
+        panic!("a takeover: {taken:?}");
+    };
+    let b_lease = *b_lease;
+    let a_holds = repo::live_sessions::heartbeat(db, "node-a", later)
+        .await
+        .expect("beat");
+    let b_holds = repo::live_sessions::heartbeat(db, "node-b", later)
+        .await
+        .expect("beat");
+    let thumbnail = |path: &str| NewAsset {
+        organisation_id: a.id,
+        stream_id: profile,
+        session_id: Some(session),
+        kind: AssetKind::Thumbnail,
+        format: "jpg",
+        path: path.into(),
+        size_bytes: 1,
+        duration_ms: None,
+        width: None,
+        height: None,
+        integrity: None,
+        created_at: later,
+    };
+    let late = thumbnail("media/late-from-a.jpg");
+    let fenced = repo::assets::insert_fenced(db, &late, lease, "node-a")
+        .await
+        .expect("fenced insert");
+    let a_ends = repo::live_sessions::end(db, lease, "node-a", "stale", later)
         .await
         .expect("end");
+    let by_b = repo::assets::insert_fenced(db, &thumbnail("media/from-b.jpg"), b_lease, "node-b")
+        .await
+        .expect("insert by the holder");
+    log.push(format!(
+        "taken {taken:?} a holds {a_holds:?} b holds {b_holds:?} a's late file {fenced:?} a ends {a_ends} b's file registered {}",
+        by_b.is_some()
+    ));
+    assert_eq!(b_lease.session_id, session, "the same session continues");
+    assert_eq!(b_lease.epoch, 2);
+    assert!(a_holds.is_empty() && b_holds == vec![b_lease]);
+    assert_eq!(fenced, None, "a stale epoch writes nothing");
+    assert!(!a_ends && by_b.is_some());
+    // Another node's session without a heartbeat for long is an orphan; one's own is not.
+    let orphans =
+        repo::live_sessions::end_orphaned(db, "node-b", later + Duration::minutes(2), "x", later)
+            .await
+            .expect("orphans");
+    assert!(
+        orphans.is_empty(),
+        "node B's own session is not an orphan to it"
+    );
+    assert!(repo::live_sessions::end(
+        db,
+        b_lease,
+        "node-b",
+        "publisher left",
+        now + Duration::minutes(5)
+    )
+    .await
+    .expect("end"));
     log.push(format!(
         "sessions {:?}",
         repo::live_sessions::page(db, a.id, Some(group), None, None, None, 10)

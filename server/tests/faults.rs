@@ -407,6 +407,7 @@ async fn r1_r6_killed_and_hung_ffmpeg_come_back_and_recordings_play() {
         group_id: g.id,
         session_id: session,
         stream_id: g.streams[0],
+        epoch: 1,
     };
     let store = server::media_store::MediaStore::new(app.dir.path());
     let segments = store.segments_root(key);

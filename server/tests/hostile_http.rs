@@ -628,17 +628,16 @@ async fn a_replay_links_poster_comes_from_its_own_session() {
         .enumerate()
     {
         let at = now + chrono::Duration::seconds(i as i64 * 60);
-        let session = repo::live_sessions::start(&state.db, g.id, "test", at)
-            .await
-            .expect("session");
-        repo::live_sessions::end(
+        let node = app.running.node_id();
+        let lease = app::ssr::testing::open_session(&state.db, g.id, node, at).await;
+        app::ssr::testing::close_session(
             &state.db,
-            session,
-            "test",
+            lease,
+            node,
             at + chrono::Duration::seconds(30),
         )
-        .await
-        .expect("end");
+        .await;
+        let session = lease.session_id;
         let path = format!("media/test/t{i}.jpg");
         std::fs::create_dir_all(app.dir.path().join("media/test")).expect("dir");
         std::fs::write(app.dir.path().join(&path), bytes).expect("file");
@@ -725,9 +724,9 @@ async fn clips_and_saved_recordings_meet_their_limits() {
     let limits = state.config.org_limits;
     let owner = &g.owner;
     let now = chrono::Utc::now();
-    let session = repo::live_sessions::start(&state.db, g.id, "test", now)
+    let session = app::ssr::testing::open_session(&state.db, g.id, app.running.node_id(), now)
         .await
-        .expect("session");
+        .session_id;
     let asset = |kind, format: &'static str, path: String| NewAsset {
         organisation_id: owner.organisation_id,
         stream_id: g.streams[0],

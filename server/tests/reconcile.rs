@@ -86,9 +86,14 @@ async fn fixture() -> Fixture {
         .await
         .expect("streams")[0]
         .id;
-    let session = repo::live_sessions::start(&state.db, group, "test", state.clock.now())
-        .await
-        .expect("session");
+    let session = app::ssr::testing::open_session(
+        &state.db,
+        group,
+        app::ssr::testing::NODE,
+        state.clock.now(),
+    )
+    .await
+    .session_id;
     let store = MediaStore::new(dir.path());
     let ctx = RunnerCtx::new(state, store.clone(), RunnerConfig::default());
     Fixture {
@@ -97,6 +102,7 @@ async fn fixture() -> Fixture {
             group_id: group,
             session_id: session,
             stream_id: stream,
+            epoch: 1,
         },
         dir,
         ctx,

@@ -14,6 +14,7 @@ use app::domain::AppError;
 use app::ssr::clock::ManualClock;
 use app::ssr::repo::{self, assets::NewAsset};
 use app::ssr::services;
+use app::ssr::testing;
 use app::ssr::AppState;
 use chrono::{DateTime, Duration, Utc};
 use common::{Processes, TestApp};
@@ -66,15 +67,12 @@ impl Fixture {
     /// A session that started `days_ago` and ended a minute later (or is still live).
     async fn session(&self, days_ago: i64, live: bool) -> i64 {
         let at = self.t0 - Duration::days(days_ago);
-        let id = repo::live_sessions::start(&self.state().db, self.group, "test", at)
-            .await
-            .expect("session");
+        let node = self.app.running.node_id();
+        let lease = testing::open_session(&self.state().db, self.group, node, at).await;
         if !live {
-            repo::live_sessions::end(&self.state().db, id, "test", at + Duration::minutes(1))
-                .await
-                .expect("end");
+            testing::close_session(&self.state().db, lease, node, at + Duration::minutes(1)).await;
         }
-        id
+        lease.session_id
     }
 
     /// An asset made `age` before t0, with its file.

@@ -57,6 +57,9 @@ pub enum EventKind {
     SessionStarted,
     #[serde(rename = "session.ended")]
     SessionEnded,
+    /// The session continues on another node (its node died; the publisher reconnected).
+    #[serde(rename = "session.resumed")]
+    SessionResumed,
     #[serde(rename = "asset.created")]
     AssetCreated,
     #[serde(rename = "clip.created")]
@@ -69,9 +72,10 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every event, in the order forms list them.
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::SessionStarted,
         EventKind::SessionEnded,
+        EventKind::SessionResumed,
         EventKind::AssetCreated,
         EventKind::ClipCreated,
         EventKind::JobFailed,
@@ -83,6 +87,7 @@ impl EventKind {
         match self {
             EventKind::SessionStarted => "session.started",
             EventKind::SessionEnded => "session.ended",
+            EventKind::SessionResumed => "session.resumed",
             EventKind::AssetCreated => "asset.created",
             EventKind::ClipCreated => "clip.created",
             EventKind::JobFailed => "job.failed",
@@ -100,6 +105,9 @@ impl EventKind {
         match self {
             EventKind::SessionStarted => "a publisher went live",
             EventKind::SessionEnded => "a live session ended",
+            EventKind::SessionResumed => {
+                "a live session continued on another node after its node stopped answering"
+            }
             EventKind::AssetCreated => {
                 "a thumbnail, motion clip, recording file or replay was made (or closed)"
             }

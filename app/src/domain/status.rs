@@ -42,6 +42,8 @@ pub struct LiveSessionRow {
     pub group_id: i64,
     pub group: String,
     pub started_at: DateTime<Utc>,
+    /// The node holding the session's lease.
+    pub node: Option<String>,
     /// Each stream of the group (ingest first) with its job states.
     pub streams: Vec<LiveStream>,
 }
@@ -69,9 +71,35 @@ pub struct RetentionRow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerStatus {
     pub version: String,
+    /// The node answering.
+    pub node_id: String,
+    /// Every node sharing the database.
+    pub nodes: Vec<NodeStatus>,
     pub machine: MachineStatus,
     pub live: Vec<LiveSessionRow>,
     pub failures: Vec<JobFailure>,
     pub retention: Vec<RetentionRow>,
     pub fetched_at: DateTime<Utc>,
+}
+
+/// A server sharing the database (one per data folder), as its heartbeats show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub id: String,
+    /// Where its dashboard and publishers reach it (as it announced them).
+    pub http_url: Option<String>,
+    pub rtmp_url: Option<String>,
+    pub version: String,
+    pub started_at: DateTime<Utc>,
+    pub heartbeat_at: DateTime<Utc>,
+    /// Set when it stopped cleanly.
+    pub stopped_at: Option<DateTime<Utc>>,
+    /// Its heartbeat is recent (it holds its leases).
+    pub alive: bool,
+    pub live_sessions: i64,
+    /// The machine's 1-minute load average and its cores, when known.
+    pub load_1m: Option<f64>,
+    pub cpus: Option<u32>,
+    /// The stream groups it owns now: "organisation / group".
+    pub owns: Vec<String>,
 }

@@ -65,6 +65,33 @@ fn Body(s: ServerStatus) -> impl IntoView {
             <div class="card stat"><span class="muted small">"Disk in use"</span><strong>{gigabytes(disk_used)}</strong><span class="muted small">{format!("of {} · {} free{}", gigabytes(m.disk.total_bytes), gigabytes(m.disk.free_bytes), if m.disk.low { " · LOW" } else { "" })}</span></div>
             <div class="card stat"><span class="muted small">"Live"</span><strong id="live-count">{s.live.len()}</strong><span class="muted small">{format!("sessions · {} ffmpeg", m.ffmpeg_children)}</span></div>
         </div>
+        <section class="card" id="nodes" aria-labelledby="nodes-title">
+            <h2 id="nodes-title">"Nodes"</h2>
+            <p class="muted small">"Every server sharing this database. Machine figures and job states on this page are this node's."</p>
+            <ul class="plain-list">
+                {s.nodes.into_iter().map(|n| {
+                    let state = if n.stopped_at.is_some() { "stopped" } else if n.alive { "alive" } else { "not answering" };
+                    let this = n.id == s.node_id;
+                    view! {
+                        <li class="node-row" data-node=n.id.clone() data-state=state>
+                            <strong>{n.http_url.clone().unwrap_or_else(|| n.id.clone())}</strong>
+                            {this.then(|| view! { <span class="badge running">"this node"</span> })}
+                            <span class=format!("badge {}", if n.alive { "running" } else { "failed" })>{state}</span>
+                            <span class="muted small">{format!(
+                                " · {} live · load {} on {} cores · version {} · heartbeat {}",
+                                n.live_sessions,
+                                n.load_1m.map_or("?".to_string(), |l| format!("{l:.2}")),
+                                n.cpus.map_or("?".to_string(), |c| c.to_string()),
+                                if n.version.is_empty() { "?" } else { n.version.as_str() },
+                                format_utc(&n.heartbeat_at),
+                            )}</span>
+                            <p class="small muted">{format!("{} · RTMP {}", n.id, n.rtmp_url.clone().unwrap_or_default())}</p>
+                            {(!n.owns.is_empty()).then(|| view! { <p class="small owns">{format!("Owns: {}", n.owns.join(", "))}</p> })}
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </section>
         <section class="card" id="live-sessions" aria-labelledby="live-title">
             <h2 id="live-title">"Live sessions"</h2>
             {if s.live.is_empty() {
@@ -77,7 +104,7 @@ fn Body(s: ServerStatus) -> impl IntoView {
                             view! {
                                 <li class="live-row" data-group=l.group_id>
                                     <strong>{l.group.clone()}</strong>
-                                    <span class="muted small">{format!(" · {} · since {}", l.organisation, format_utc(&l.started_at))}</span>
+                                    <span class="muted small">{format!(" · {} · since {}{}", l.organisation, format_utc(&l.started_at), l.node.as_deref().map(|n| format!(" · on {n}")).unwrap_or_default())}</span>
                                     {(not_running > 0).then(|| view! { <p class="small warn">{format!("{not_running} jobs not running")}</p> })}
                                     {l.streams.into_iter().map(|st| view! {
                                         <div class="job-badges">

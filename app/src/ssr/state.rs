@@ -45,6 +45,8 @@ pub struct AppConfig {
     pub sign_up_open: bool,
     /// What one organisation may have.
     pub org_limits: OrgLimits,
+    /// This server among the nodes sharing the database (its data folder's id).
+    pub node_id: String,
 }
 
 /// What one organisation may have or run at once; reaching a limit is a clear error.
@@ -88,6 +90,7 @@ impl Default for AppConfig {
             trusted_proxies: Vec::new(),
             sign_up_open: true,
             org_limits: OrgLimits::default(),
+            node_id: "node".into(),
         }
     }
 }

@@ -133,3 +133,39 @@ pub async fn organisation(state: &AppState, name: &str, packages: &[Package]) ->
     tx.commit().await.expect("commit");
     callers
 }
+
+/// The node tests open sessions as: the runner's default node id, so start-up repair of a
+/// test's runner treats them as its own.
+pub const NODE: &str = "node";
+
+/// Opens a live session for a group as `node` (a running server's node keeps it open; see
+/// also [`NODE`]), for tests that need a session row.
+pub async fn open_session(
+    db: &super::db::Db,
+    group_id: i64,
+    node: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> repo::live_sessions::Lease {
+    match repo::live_sessions::begin(db, group_id, node, "test", now, now)
+        .await
+        .expect("begin a session")
+    {
+        repo::live_sessions::Begun::Started(lease) => lease,
+        other => panic!("the group already has a session: {other:?}"),
+    }
+}
+
+/// Ends a session opened by [`open_session`].
+pub async fn close_session(
+    db: &super::db::Db,
+    lease: repo::live_sessions::Lease,
+    node: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    assert!(
+        repo::live_sessions::end(db, lease, node, "test", now)
+            .await
+            .expect("end the session"),
+        "the session was open"
+    );
+}

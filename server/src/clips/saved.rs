@@ -32,19 +32,18 @@ pub async fn save(ctx: &RunnerCtx, replay: &str, wanted: ReplaySpan) -> Result<i
     let paths: Vec<_> = chosen.segments.iter().map(|(p, _)| p.clone()).collect();
     let size = write_fragmented(&chosen.init, &paths, &target).await?;
     let seconds: f64 = chosen.segments.iter().map(|(_, e)| e.duration).sum();
-    let closed = recording::register(
-        ctx,
-        key,
-        &target,
+    let file = recording::Finished {
+        path: &target,
         size,
-        seconds,
-        Integrity::Ok,
-        ctx.state.clock.now(),
-    )
-    .await
-    .ok_or(JobError::Invalid(
-        "the saved recording could not be registered",
-    ))?;
+        written_s: seconds,
+        integrity: Integrity::Ok,
+        created_at: ctx.state.clock.now(),
+    };
+    let closed = recording::register(ctx, key, file, crate::runner::Writer::Settled)
+        .await
+        .ok_or(JobError::Invalid(
+            "the saved recording could not be registered",
+        ))?;
     tracing::info!(
         asset.id = closed.asset_id,
         seconds,

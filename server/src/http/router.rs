@@ -30,6 +30,7 @@ pub(crate) struct ServerState {
     pub(crate) leptos: LeptosOptions,
     pub(crate) app: AppState,
     pub(crate) store: MediaStore,
+    pub(crate) node: std::sync::Arc<crate::node::Node>,
 }
 
 impl FromRef<ServerState> for LeptosOptions {
@@ -55,6 +56,7 @@ pub(crate) fn router(state: ServerState, metrics: bool) -> Router {
     let options = state.leptos.clone();
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .merge(media::routes())
         .merge(share::routes())
         .merge(api::routes())
@@ -97,6 +99,29 @@ pub(crate) fn router(state: ServerState, metrics: bool) -> Router {
         router
     };
     router.with_state(state)
+}
+
+/// Whether a load balancer should send new work to this node: 200 with the node's id and
+/// live streams, or 503 with the reason (stopping, database gone, disk full).
+async fn readyz(State(state): State<ServerState>) -> Response {
+    use axum::response::IntoResponse;
+    let node = &state.node;
+    let body = |ready: bool, reason: Option<&str>| {
+        axum::Json(serde_json::json!({
+            "node": node.id,
+            "ready": ready,
+            "reason": reason,
+            "live_sessions": node.live_sessions(),
+        }))
+    };
+    match node.ready() {
+        Ok(()) => body(true, None).into_response(),
+        Err(why) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            body(false, Some(why)),
+        )
+            .into_response(),
+    }
 }
 
 /// Longest pause while a request body arrives.

@@ -13,9 +13,10 @@ use app::ssr::{repo, AppState};
 use tokio::sync::{broadcast, Semaphore};
 
 use super::disk;
+use super::error::JobError;
 use super::jobs::JobBoard;
 use crate::events::PipelineEvent;
-use crate::media_store::MediaStore;
+use crate::media_store::{MediaStore, RenditionKey};
 
 /// Settings of the runner.
 #[derive(Debug, Clone)]
@@ -36,6 +37,10 @@ pub struct RunnerConfig {
     pub quota_stops_recordings: bool,
     /// How often storage use is measured.
     pub usage_interval: std::time::Duration,
+    /// This node (its data folder's id): the owner written on the leases it takes.
+    pub node_id: String,
+    /// How long a lease lasts without a heartbeat.
+    pub lease_ttl: std::time::Duration,
 }
 
 impl Default for RunnerConfig {
@@ -52,6 +57,8 @@ impl Default for RunnerConfig {
             default_quota_bytes: None,
             quota_stops_recordings: false,
             usage_interval: std::time::Duration::from_secs(30),
+            node_id: "node".into(),
+            lease_ttl: std::time::Duration::from_secs(6),
         }
     }
 }
@@ -163,26 +170,55 @@ impl RunnerCtx {
     }
 }
 
-/// Inserts the row of a file that is already in place, retrying a failing database (locked,
-/// briefly unavailable) for about 25 s: a finished file must get its row, not be lost. A file
-/// whose row still cannot be written stays on disk and is registered (or quarantined) at the
-/// next start.
+/// Who registers a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writer {
+    /// The session's live pipeline: only while this node holds the session's lease.
+    Live,
+    /// Someone who does not race the live pipeline: start-up repair (the old writers are
+    /// proven dead) or a member saving a span of a replay.
+    Settled,
+}
+
+/// Inserts the row of a live session's file that is already in place, while this node holds
+/// the session with the key's epoch (after a takeover the old owner registers nothing),
+/// retrying a failing database (locked, briefly unavailable) for about 25 s: a finished file
+/// must get its row, not be lost. A file whose row still cannot be written stays on disk and
+/// is registered (or quarantined) at the next start.
 pub async fn register_asset(
     ctx: &RunnerCtx,
+    key: RenditionKey,
     row: &repo::assets::NewAsset,
-) -> Result<i64, sqlx::Error> {
+    writer: Writer,
+) -> Result<i64, JobError> {
+    let lease = repo::live_sessions::Lease {
+        session_id: key.session_id,
+        epoch: key.epoch,
+    };
     let mut wait = Duration::from_millis(250);
     let mut attempt = 1;
     loop {
-        match repo::assets::insert(&ctx.state.db, row).await {
-            Ok(id) => return Ok(id),
+        let inserted = match writer {
+            Writer::Live => {
+                repo::assets::insert_fenced(&ctx.state.db, row, lease, &ctx.config.node_id).await
+            }
+            Writer::Settled => repo::assets::insert(&ctx.state.db, row).await.map(Some),
+        };
+        match inserted {
+            Ok(Some(id)) => return Ok(id),
+            Ok(None) => {
+                tracing::warn!(path = %row.path, session.id = key.session_id, epoch = key.epoch, "not registered: another node took the session over");
+                return Err(JobError::refused(
+                    "another node took the stream over; this node no longer writes for it",
+                ));
+            }
             Err(e) if attempt < 8 => {
                 tracing::warn!(path = %row.path, attempt, error = %e, "cannot register a file yet; retrying");
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(8));
                 attempt += 1;
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     }
 }

@@ -34,5 +34,5 @@ pub(crate) mod thumbnails;
 pub mod usage;
 
 pub use crate::events::PipelineEvent;
-pub use ctx::{register_asset, RunnerConfig, RunnerCtx, StreamSettings};
+pub use ctx::{register_asset, RunnerConfig, RunnerCtx, StreamSettings, Writer};
 pub use supervisor::{BeginError, Publisher, Supervisor};

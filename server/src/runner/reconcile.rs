@@ -1,7 +1,8 @@
 //! Start-up repair, after a clean stop or a crash. It runs with the data folder locked (no
 //! other writer can exist) and never deletes on doubt:
 //!
-//! - sessions left open are ended (and announced);
+//! - sessions this node left open are ended (and announced); other nodes' sessions are
+//!   theirs (a dead node's are taken over by a reconnecting publisher, or ended as orphans);
 //! - a half-written recording (`.part`) is cut back to its last whole fragment, renamed and
 //!   registered as repaired; one with no whole fragment is quarantined, an empty one removed;
 //! - other `.part` files are removed: they are interrupted writes of outputs that can be made
@@ -28,7 +29,7 @@ use super::error::JobError;
 use super::recording;
 use super::{PipelineEvent, RunnerCtx};
 use crate::media::{fmp4, m3u8};
-use crate::media_store::{MediaStore, RenditionKey, PART};
+use crate::media_store::{parse_session_dir, MediaStore, RenditionKey, PART};
 
 /// What reconciliation did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -47,17 +48,24 @@ pub struct Report {
     pub skipped: Vec<String>,
 }
 
-/// Parses `…/o{org}/g{group}/s{session}/st{stream}/…` out of a path under the media folder.
+/// Parses `…/o{org}/g{group}/s{session}[e{epoch}]/st{stream}/…` out of a path under the
+/// media folder.
 pub fn key_of(store: &MediaStore, path: &Path) -> Option<RenditionKey> {
     let rel = path.strip_prefix(store.media_root()).ok()?;
     let mut parts = rel.components().map(|c| c.as_os_str().to_str());
     let mut num =
         |prefix: &str| -> Option<i64> { parts.next()??.strip_prefix(prefix)?.parse().ok() };
+    let organisation_id = num("o")?;
+    let group_id = num("g")?;
+    let (session_id, epoch) = parse_session_dir(parts.next()??)?;
+    let mut num =
+        |prefix: &str| -> Option<i64> { parts.next()??.strip_prefix(prefix)?.parse().ok() };
     Some(RenditionKey {
-        organisation_id: num("o")?,
-        group_id: num("g")?,
-        session_id: num("s")?,
+        organisation_id,
+        group_id,
+        session_id,
         stream_id: num("st")?,
+        epoch,
     })
 }
 
@@ -178,7 +186,9 @@ pub async fn run(ctx: &RunnerCtx) -> Report {
     if let Err(e) = crate::retention::finish_pending(&ctx.state, &ctx.store).await {
         r.skip(format!("finish retention's deletions: {e}"));
     }
-    match repo::live_sessions::end_all_open(db, "server restarted", now).await {
+    match repo::live_sessions::end_open_of_node(db, &ctx.config.node_id, "server restarted", now)
+        .await
+    {
         Ok(ended) => {
             r.report.sessions_ended = ended.len();
             for s in ended {
@@ -356,17 +366,14 @@ async fn repair_recording(r: &mut Repair<'_>, key: RenditionKey, part: &Path) {
         Err(e) => return r.skip(format!("rename {}: {e}", part.display())),
     };
     let ctx = r.ctx;
-    match recording::register(
-        ctx,
-        key,
-        &target,
+    let file = recording::Finished {
+        path: &target,
         size,
-        0.0,
-        Integrity::Repaired,
-        ctx.state.clock.now(),
-    )
-    .await
-    {
+        written_s: 0.0,
+        integrity: Integrity::Repaired,
+        created_at: ctx.state.clock.now(),
+    };
+    match recording::register(ctx, key, file, super::Writer::Settled).await {
         // Not registered: the file stays; the next start finds it without a row.
         Some(_) => r.report.recordings_repaired += 1,
         None => r.skip(format!("register {}", target.display())),
@@ -393,7 +400,14 @@ async fn register_orphan_recording(
         .map(|m| m.len())
         .map_err(JobError::io(path))?;
     let now = ctx.state.clock.now();
-    recording::register(ctx, key, path, size, 0.0, Integrity::Ok, now)
+    let file = recording::Finished {
+        path,
+        size,
+        written_s: 0.0,
+        integrity: Integrity::Ok,
+        created_at: now,
+    };
+    recording::register(ctx, key, file, super::Writer::Settled)
         .await
         .map(|_| true)
         .ok_or(JobError::Invalid("the database refused the row"))
@@ -490,8 +504,11 @@ mod tests {
             group_id: 2,
             session_id: 3,
             stream_id: 4,
+            epoch: 1,
         };
         assert_eq!(key_of(&s, &s.recording(k, 1)), Some(k));
+        let taken = RenditionKey { epoch: 2, ..k };
+        assert_eq!(key_of(&s, &s.recording(taken, 1)), Some(taken));
         assert_eq!(key_of(&s, Path::new("/data/media/x/y")), None);
         assert_eq!(
             key_of(&s, Path::new("/elsewhere/media/o1/g2/s3/st4/a")),

@@ -158,14 +158,28 @@ impl Recorder {
         register(
             ctx,
             self.key,
-            &target,
-            size,
-            duration,
-            Integrity::Ok,
-            opened_at,
+            Finished {
+                path: &target,
+                size,
+                written_s: duration,
+                integrity: Integrity::Ok,
+                created_at: opened_at,
+            },
+            super::Writer::Live,
         )
         .await
     }
+}
+
+/// A finished recording file to register.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Finished<'a> {
+    pub(crate) path: &'a std::path::Path,
+    pub(crate) size: u64,
+    /// Seconds written into it (0 when unknown).
+    pub(crate) written_s: f64,
+    pub(crate) integrity: Integrity,
+    pub(crate) created_at: DateTime<Utc>,
 }
 
 /// Probes a finished file and registers it; a probe shorter than what was written marks
@@ -173,12 +187,16 @@ impl Recorder {
 pub(crate) async fn register(
     ctx: &RunnerCtx,
     key: RenditionKey,
-    path: &std::path::Path,
-    size: u64,
-    written_s: f64,
-    integrity: Integrity,
-    created_at: DateTime<Utc>,
+    file: Finished<'_>,
+    writer: super::Writer,
 ) -> Option<Closed> {
+    let Finished {
+        path,
+        size,
+        written_s,
+        integrity,
+        created_at,
+    } = file;
     let probe = probe::probe(&ctx.config.ffprobe, path).await;
     let (duration, width, height, integrity) = match &probe {
         Ok(p) => {
@@ -210,7 +228,7 @@ pub(crate) async fn register(
         integrity: Some(integrity),
         created_at,
     };
-    match super::register_asset(ctx, &row).await {
+    match super::register_asset(ctx, key, &row, writer).await {
         Ok(asset_id) => {
             ctx.emit_asset(asset_id);
             Some(Closed {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use app::domain::settings::{ProcessKind, Span};
 use app::ssr::repo::assets::{self, NewAsset};
+use app::ssr::repo::live_sessions::Lease;
 
 use super::error::JobError;
 use super::segment::Segment;
@@ -160,10 +161,17 @@ impl Replay {
             integrity: None,
             created_at: ctx.state.clock.now(),
         };
-        match assets::insert(&ctx.state.db, &row).await {
-            Ok(id) => {
+        let lease = Lease {
+            session_id: self.key.session_id,
+            epoch: self.key.epoch,
+        };
+        match assets::insert_fenced(&ctx.state.db, &row, lease, &ctx.config.node_id).await {
+            Ok(Some(id)) => {
                 self.asset_id = Some(id);
                 ctx.emit_asset(id);
+            }
+            Ok(None) => {
+                tracing::warn!("the replay is not registered: another node took the session over")
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot register the replay yet (retried at the next segment)")

@@ -30,6 +30,8 @@ pub(crate) struct SessionPlan {
     pub(crate) organisation_id: i64,
     pub(crate) group_id: i64,
     pub(crate) session_id: i64,
+    /// This node's lease epoch on the session (more than 1 after a takeover).
+    pub(crate) epoch: i64,
     pub(crate) started_at: DateTime<Utc>,
     /// Ingest first, then the transcoding profiles.
     pub(crate) streams: Vec<StreamInfo>,
@@ -89,6 +91,7 @@ fn key(plan: &SessionPlan, stream_id: i64) -> RenditionKey {
         group_id: plan.group_id,
         session_id: plan.session_id,
         stream_id,
+        epoch: plan.epoch,
     }
 }
 

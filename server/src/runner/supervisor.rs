@@ -11,6 +11,8 @@ use app::domain::jobs::{ApplyMode, JobStatus};
 use app::ssr::limiter::JobSlot;
 use app::ssr::pipeline::{ClipFiles, MediaFuture, Pipeline, ReplaySpan};
 use app::ssr::repo;
+use app::ssr::repo::live_sessions::{Begun, Lease};
+use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -24,7 +26,7 @@ use crate::events::PipelineEvent;
 struct Live {
     organisation_id: i64,
     group_id: i64,
-    session_id: i64,
+    lease: Lease,
     reload: Arc<Notify>,
     cancel: CancellationToken,
     /// Cuts the publisher's RTMP connection.
@@ -100,14 +102,8 @@ impl Supervisor {
         let streams = repo::streams::streams_of(db, group_id)
             .await
             .map_err(|e| BeginError::Internal(e.to_string()))?;
-        let started_at = self.ctx.state.clock.now();
-        // The unique index on open sessions refuses a second publisher even across restarts.
-        let session_id = repo::live_sessions::start(db, group_id, remote, started_at)
-            .await
-            .map_err(|e| match e {
-                sqlx::Error::Database(d) if d.is_unique_violation() => BeginError::AlreadyLive,
-                e => BeginError::Internal(e.to_string()),
-            })?;
+        let (lease, started_at, took_over) = self.lease(group_id, remote).await?;
+        let session_id = lease.session_id;
         let (tx, rx) = mpsc::channel(INTAKE_QUEUE);
         let control = SessionControl {
             reload: Arc::new(Notify::new()),
@@ -122,7 +118,7 @@ impl Supervisor {
                     Live {
                         organisation_id: group.organisation_id,
                         group_id,
-                        session_id,
+                        lease,
                         reload: control.reload.clone(),
                         cancel: control.cancel.clone(),
                         disconnect,
@@ -132,29 +128,52 @@ impl Supervisor {
             raced
         };
         if raced {
-            let _ =
-                repo::live_sessions::end(db, session_id, "refused: already live", started_at).await;
+            let node = &self.ctx.config.node_id;
+            let now = self.ctx.state.clock.now();
+            let _ = repo::live_sessions::end(db, lease, node, "refused: already live", now).await;
             return Err(BeginError::AlreadyLive);
         }
         let plan = SessionPlan {
             organisation_id: group.organisation_id,
             group_id,
             session_id,
+            epoch: lease.epoch,
             started_at,
             streams,
         };
-        tracing::info!(
-            group.id = group_id,
-            session.id = session_id,
-            remote,
-            "live session started"
-        );
-        self.ctx.emit(PipelineEvent::SessionStarted {
-            organisation_id: group.organisation_id,
-            group_id,
-            session_id,
-            at: started_at,
-        });
+        match &took_over {
+            None => {
+                tracing::info!(
+                    group.id = group_id,
+                    session.id = session_id,
+                    remote,
+                    "live session started"
+                );
+                self.ctx.emit(PipelineEvent::SessionStarted {
+                    organisation_id: group.organisation_id,
+                    group_id,
+                    session_id,
+                    at: started_at,
+                });
+            }
+            Some(from) => {
+                tracing::warn!(
+                    group.id = group_id,
+                    session.id = session_id,
+                    epoch = lease.epoch,
+                    from.node = from.as_deref().unwrap_or("?"),
+                    remote,
+                    "live session taken over from a node whose lease expired"
+                );
+                self.ctx.emit(PipelineEvent::SessionTakenOver {
+                    organisation_id: group.organisation_id,
+                    group_id,
+                    session_id,
+                    epoch: lease.epoch,
+                    at: self.ctx.state.clock.now(),
+                });
+            }
+        }
         let span = tracing::info_span!("session", group.id = group_id, session.id = session_id);
         self.tracker.spawn(tracing::Instrument::instrument(
             session::run(self.ctx.clone(), plan, rx, control),
@@ -167,29 +186,159 @@ impl Supervisor {
         })
     }
 
+    /// Takes the group's lease: a new session, or the open session of a node whose lease ran
+    /// out. When another node holds it, this waits (up to one lease) to see whether the holder
+    /// renews it: a renewal means it is alive (the publisher is refused), silence means it
+    /// died, and the publisher reconnecting here takes the session over at once instead of
+    /// being refused until the lease expires. Answers the lease, when the session started,
+    /// and the node taken over from, if any.
+    async fn lease(
+        &self,
+        group_id: i64,
+        remote: &str,
+    ) -> Result<(Lease, DateTime<Utc>, Option<Option<String>>), BeginError> {
+        let ttl = self.ctx.config.lease_ttl;
+        let ttl_chrono = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(6));
+        let give_up = tokio::time::Instant::now() + ttl + Duration::from_secs(1);
+        let node = &self.ctx.config.node_id;
+        let mut first_seen: Option<Option<DateTime<Utc>>> = None;
+        loop {
+            let now = self.ctx.state.clock.now();
+            let begun = repo::live_sessions::begin(
+                &self.ctx.state.db,
+                group_id,
+                node,
+                remote,
+                now,
+                now - ttl_chrono,
+            )
+            .await
+            .map_err(|e| match e {
+                // Another node's insert won the race (unique index on open sessions).
+                sqlx::Error::Database(d) if d.is_unique_violation() => BeginError::AlreadyLive,
+                e => BeginError::Internal(e.to_string()),
+            })?;
+            match begun {
+                Begun::Started(lease) => return Ok((lease, now, None)),
+                Begun::TookOver {
+                    lease,
+                    from_node,
+                    started_at,
+                } => return Ok((lease, started_at, Some(from_node))),
+                Begun::Held {
+                    node_id,
+                    heartbeat_at,
+                } => {
+                    let elsewhere = node_id.as_deref() != Some(node.as_str());
+                    let seen = *first_seen.get_or_insert(heartbeat_at);
+                    let renewed = seen != heartbeat_at;
+                    if elsewhere
+                        && !renewed
+                        && tokio::time::Instant::now() < give_up
+                        && !self.shutdown.is_cancelled()
+                    {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
+                    return Err(BeginError::AlreadyLive);
+                }
+            }
+        }
+    }
+
+    /// Renews this node's leases every third of a lease, and stops at once the sessions whose
+    /// lease passed to another node (this node then writes nothing more for them). Runs until
+    /// the server stops.
+    pub async fn keep_leases(&self, stop: CancellationToken) {
+        let every = self.ctx.config.lease_ttl / 3;
+        let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            // Only sessions live before the renewal can be judged by it.
+            let before: Vec<Lease> = self
+                .live
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .values()
+                .map(|l| l.lease)
+                .collect();
+            let now = self.ctx.state.clock.now();
+            let held = match repo::live_sessions::heartbeat(
+                &self.ctx.state.db,
+                &self.ctx.config.node_id,
+                now,
+            )
+            .await
+            {
+                Ok(held) => held,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot renew the leases of live sessions");
+                    continue;
+                }
+            };
+            let lost: Vec<Live> = {
+                let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+                let gone: Vec<i64> = live
+                    .iter()
+                    .filter(|(_, l)| before.contains(&l.lease) && !held.contains(&l.lease))
+                    .map(|(g, _)| *g)
+                    .collect();
+                gone.into_iter().filter_map(|g| live.remove(&g)).collect()
+            };
+            for l in lost {
+                tracing::warn!(
+                    group.id = l.group_id,
+                    session.id = l.lease.session_id,
+                    epoch = l.lease.epoch,
+                    "lease lost to another node: stopping this node's side of the session"
+                );
+                l.disconnect.cancel();
+                l.cancel.cancel();
+            }
+        }
+    }
+
     /// The publisher left (or was cut): the session ends now; its files finish in the
     /// background.
     pub async fn end(&self, group_id: i64, session_id: i64, reason: &str) {
-        let organisation_id = {
+        let ours = {
             let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
             if live
                 .get(&group_id)
-                .is_some_and(|l| l.session_id == session_id)
+                .is_some_and(|l| l.lease.session_id == session_id)
             {
-                live.remove(&group_id).map(|l| l.organisation_id)
+                live.remove(&group_id).map(|l| (l.organisation_id, l.lease))
             } else {
                 None
             }
         };
-        if let Err(e) = repo::live_sessions::end(
+        // Not ours any more: the lease was lost (another node continues the session) or the
+        // server is stopping (which ends it).
+        let Some((organisation_id, lease)) = ours else {
+            return;
+        };
+        match repo::live_sessions::end(
             &self.ctx.state.db,
-            session_id,
+            lease,
+            &self.ctx.config.node_id,
             reason,
             self.ctx.state.clock.now(),
         )
         .await
         {
-            tracing::error!(session.id = session_id, "cannot end session: {e}");
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(
+                    session.id = session_id,
+                    "the session's lease had passed to another node; not ended here"
+                );
+                return;
+            }
+            Err(e) => tracing::error!(session.id = session_id, "cannot end session: {e}"),
         }
         tracing::info!(
             group.id = group_id,
@@ -197,15 +346,13 @@ impl Supervisor {
             reason,
             "live session ended"
         );
-        if let Some(organisation_id) = organisation_id {
-            self.ctx.emit(PipelineEvent::SessionEnded {
-                organisation_id,
-                group_id,
-                session_id,
-                reason: reason.to_string(),
-                at: self.ctx.state.clock.now(),
-            });
-        }
+        self.ctx.emit(PipelineEvent::SessionEnded {
+            organisation_id,
+            group_id,
+            session_id,
+            reason: reason.to_string(),
+            at: self.ctx.state.clock.now(),
+        });
     }
 
     /// Makes a clip's poster and MP4 in the background, without announcing the clip (a
@@ -281,19 +428,22 @@ impl Supervisor {
             tracing::warn!("sessions did not finish within {grace:?}");
         }
         let now = self.ctx.state.clock.now();
+        let node = &self.ctx.config.node_id;
         for l in sessions {
-            match repo::live_sessions::end(&self.ctx.state.db, l.session_id, "server stopped", now)
+            let session_id = l.lease.session_id;
+            match repo::live_sessions::end(&self.ctx.state.db, l.lease, node, "server stopped", now)
                 .await
             {
-                Ok(()) => self.ctx.emit(PipelineEvent::SessionEnded {
+                Ok(true) => self.ctx.emit(PipelineEvent::SessionEnded {
                     organisation_id: l.organisation_id,
                     group_id: l.group_id,
-                    session_id: l.session_id,
+                    session_id,
                     reason: "server stopped".into(),
                     at: now,
                 }),
+                Ok(false) => {}
                 Err(e) => {
-                    tracing::error!(session.id = l.session_id, error = %e, "cannot end session (the next start ends it)")
+                    tracing::error!(session.id = session_id, error = %e, "cannot end session (the next start ends it)")
                 }
             }
         }

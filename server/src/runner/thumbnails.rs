@@ -86,7 +86,7 @@ pub(crate) async fn make(
             integrity: None,
             created_at: now,
         };
-        let id = super::register_asset(&ctx, &row).await?;
+        let id = super::register_asset(&ctx, key, &row, super::Writer::Live).await?;
         ctx.emit_asset(id);
     }
     // Ready this long after the moment it shows went out live.

@@ -1,7 +1,8 @@
 //! Asset rows: one per finished file (path relative to the data folder).
 
-use crate::ssr::db::{DbRow, Exec};
-use crate::{with_db, with_exec};
+use crate::ssr::db::{begin_write, DbRow, Exec};
+use crate::ssr::repo::live_sessions::Lease;
+use crate::{with_db, with_exec, with_tx};
 use chrono::{DateTime, Utc};
 
 use crate::domain::assets::{asset_url, Asset, AssetKind, Integrity};
@@ -83,6 +84,34 @@ pub async fn insert<'a>(db: impl Into<Exec<'a>>, a: &NewAsset) -> Result<i64, sq
     .fetch_one(conn)
     .await
     })
+}
+
+/// Registers a live session's finished file only while `node_id` holds the session with the
+/// lease's epoch, in one write transaction: a node whose lease passed to another writes
+/// nothing. `None` when the lease is lost.
+pub async fn insert_fenced(
+    db: &Db,
+    a: &NewAsset,
+    lease: Lease,
+    node_id: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    let mut tx = begin_write(db).await?;
+    let holds = with_tx!(&mut tx, |conn| sqlx::query(
+        "SELECT 1 FROM live_sessions WHERE id = $1 AND epoch = $2 AND node_id = $3"
+    )
+    .bind(lease.session_id)
+    .bind(lease.epoch)
+    .bind(node_id)
+    .fetch_optional(conn)
+    .await?
+    .is_some());
+    if !holds {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    let id = insert(&mut tx, a).await?;
+    tx.commit().await?;
+    Ok(Some(id))
 }
 
 /// Updates the size and duration of a growing asset (a replay playlist).

@@ -1,5 +1,5 @@
-//! What the database knows of its installation: the id of its data folder, and the
-//! quarantine (files start-up repair moved aside instead of deleting).
+//! What the database knows of its installation: the quarantine (files start-up repair moved
+//! aside instead of deleting). Its data folders are its nodes (`nodes`).
 
 use crate::ssr::db::DbRow;
 use crate::with_db;
@@ -7,27 +7,6 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::assets::QuarantinedFile;
 use crate::ssr::db::Db;
-
-/// The data folder id this database was used with, if any yet.
-pub async fn data_folder_id(db: &Db) -> Result<Option<String>, sqlx::Error> {
-    with_db!(db, |conn| sqlx::query_scalar(
-        "SELECT value FROM instance WHERE key = 'data_folder_id'"
-    )
-    .fetch_optional(conn)
-    .await)
-}
-
-/// Records the data folder id (the first start with this database).
-pub async fn set_data_folder_id(db: &Db, id: &str) -> Result<(), sqlx::Error> {
-    with_db!(db, |conn| sqlx::query(
-        "INSERT INTO instance (key, value) VALUES ('data_folder_id', $1)"
-    )
-    .bind(id)
-    .execute(conn)
-    .await
-    .map(|r| r.rows_affected())?);
-    Ok(())
-}
 
 /// A file moved to the quarantine.
 #[derive(Debug, Clone)]

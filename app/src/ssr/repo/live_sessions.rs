@@ -1,7 +1,8 @@
 //! Live sessions: one row per publish of a group's ingest.
 
+use crate::ssr::db::begin_write;
 use crate::ssr::db::DbRow;
-use crate::with_db;
+use crate::{with_db, with_tx};
 use chrono::{DateTime, Utc};
 
 use crate::domain::streams::LiveStatus;
@@ -21,43 +22,172 @@ pub async fn status(db: &Db, group_id: i64) -> Result<LiveStatus, sqlx::Error> {
     })
 }
 
-/// Opens a session for a group; fails if one is already open (unique index).
-pub async fn start(
-    db: &Db,
-    group_id: i64,
-    remote_addr: &str,
-    now: DateTime<Utc>,
-) -> Result<i64, sqlx::Error> {
-    Ok(with_db!(db, |conn| {
-        sqlx::query_scalar(
-        "INSERT INTO live_sessions (group_id, started_at, remote_addr) VALUES ($1, $2, $3) RETURNING id",
-    )
-    .bind(group_id)
-    .bind(now)
-    .bind(remote_addr)
-    .fetch_one(conn)
-    .await?
-    }))
+/// A node's hold on a live session: it may write for the session while the session's epoch
+/// is this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub session_id: i64,
+    pub epoch: i64,
 }
 
-/// Closes a session.
-pub async fn end(
+/// How a publish got its session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Begun {
+    /// A new session.
+    Started(Lease),
+    /// The open session of a node whose lease expired continues here, one epoch on.
+    TookOver {
+        lease: Lease,
+        from_node: Option<String>,
+        started_at: DateTime<Utc>,
+    },
+    /// A node holds the group's open session with a fresh lease.
+    Held {
+        node_id: Option<String>,
+        heartbeat_at: Option<DateTime<Utc>>,
+    },
+}
+
+/// Opens a session for a group, or takes over its open session when that session's lease
+/// (heartbeat) is older than `stale_before`; in one write transaction, so of two nodes
+/// racing for a group exactly one gets it. The unique index on open sessions backs this.
+pub async fn begin(
     db: &Db,
-    session_id: i64,
-    reason: &str,
+    group_id: i64,
+    node_id: &str,
+    remote_addr: &str,
     now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    with_db!(db, |conn| {
-        sqlx::query(
-        "UPDATE live_sessions SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL",
+    stale_before: DateTime<Utc>,
+) -> Result<Begun, sqlx::Error> {
+    let mut tx = begin_write(db).await?;
+    let open = with_tx!(&mut tx, |conn| sqlx::query(
+        "SELECT id, node_id, epoch, heartbeat_at, started_at FROM live_sessions
+         WHERE group_id = $1 AND ended_at IS NULL",
+    )
+    .bind(group_id)
+    .fetch_optional(conn)
+    .await?
+    .map(|r| {
+        Ok::<_, sqlx::Error>((
+            r.col::<i64>("id")?,
+            r.col::<Option<String>>("node_id")?,
+            r.col::<i64>("epoch")?,
+            r.col::<Option<DateTime<Utc>>>("heartbeat_at")?,
+            r.col::<DateTime<Utc>>("started_at")?,
+        ))
+    })
+    .transpose()?);
+    let begun = match open {
+        None => {
+            let session_id = with_tx!(&mut tx, |conn| {
+                sqlx::query_scalar(
+                "INSERT INTO live_sessions (group_id, started_at, remote_addr, node_id, epoch, heartbeat_at)
+                 VALUES ($1, $2, $3, $4, 1, $5) RETURNING id",
+            )
+            .bind(group_id)
+            .bind(now)
+            .bind(remote_addr)
+            .bind(node_id)
+            .bind(now)
+            .fetch_one(conn)
+            .await?
+            });
+            Begun::Started(Lease {
+                session_id,
+                epoch: 1,
+            })
+        }
+        Some((_, holder, _, heartbeat_at, _)) if heartbeat_at.is_some_and(|h| h > stale_before) => {
+            Begun::Held {
+                node_id: holder,
+                heartbeat_at,
+            }
+        }
+        Some((session_id, holder, epoch, _, started_at)) => {
+            with_tx!(&mut tx, |conn| {
+                sqlx::query(
+                "UPDATE live_sessions SET node_id = $1, epoch = $2, heartbeat_at = $3, remote_addr = $4
+                 WHERE id = $5",
+            )
+            .bind(node_id)
+            .bind(epoch + 1)
+            .bind(now)
+            .bind(remote_addr)
+            .bind(session_id)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())?
+            });
+            Begun::TookOver {
+                lease: Lease {
+                    session_id,
+                    epoch: epoch + 1,
+                },
+                from_node: holder,
+                started_at,
+            }
+        }
+    };
+    tx.commit().await?;
+    Ok(begun)
+}
+
+/// Renews the leases of a node's open sessions; answers the leases it still holds (a
+/// session missing from the answer was taken over or ended elsewhere).
+pub async fn heartbeat(
+    db: &Db,
+    node_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<Lease>, sqlx::Error> {
+    let rows: Vec<(i64, i64)> = with_db!(db, |conn| sqlx::query_as(
+        "UPDATE live_sessions SET heartbeat_at = $1 WHERE node_id = $2 AND ended_at IS NULL
+         RETURNING id, epoch",
     )
     .bind(now)
-    .bind(reason)
-    .bind(session_id)
-    .execute(conn)
-    .await.map(|r| r.rows_affected())?
-    });
-    Ok(())
+    .bind(node_id)
+    .fetch_all(conn)
+    .await?);
+    Ok(rows
+        .into_iter()
+        .map(|(session_id, epoch)| Lease { session_id, epoch })
+        .collect())
+}
+
+/// Closes a session this node holds (with this epoch); `false` if the lease was lost.
+pub async fn end(
+    db: &Db,
+    lease: Lease,
+    node_id: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    Ok(with_db!(db, |conn| {
+        sqlx::query(
+            "UPDATE live_sessions SET ended_at = $1, end_reason = $2
+         WHERE id = $3 AND epoch = $4 AND node_id = $5 AND ended_at IS NULL",
+        )
+        .bind(now)
+        .bind(reason)
+        .bind(lease.session_id)
+        .bind(lease.epoch)
+        .bind(node_id)
+        .execute(conn)
+        .await?
+        .rows_affected()
+    }) == 1)
+}
+
+/// Whether a node holds a session with this epoch (it may register the session's files).
+pub async fn holds(db: &Db, lease: Lease, node_id: &str) -> Result<bool, sqlx::Error> {
+    Ok(with_db!(db, |conn| sqlx::query(
+        "SELECT 1 FROM live_sessions WHERE id = $1 AND epoch = $2 AND node_id = $3"
+    )
+    .bind(lease.session_id)
+    .bind(lease.epoch)
+    .bind(node_id)
+    .fetch_optional(conn)
+    .await?
+    .is_some()))
 }
 
 /// A page of an organisation's sessions, newest first: optionally of one group, started in
@@ -104,26 +234,79 @@ pub async fn page(
     .collect())
 }
 
-/// Closes every session left open (after a crash), returning their ids.
-pub async fn end_all_open(
+/// Closes the sessions a node left open (it crashed: its publishers are gone), and those of
+/// versions before nodes, returning them.
+pub async fn end_open_of_node(
     db: &Db,
+    node_id: &str,
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<EndedSession>, sqlx::Error> {
-    let rows: Vec<(i64, i64, i64)> = with_db!(db, |conn| sqlx::query_as(
+    end_where(
+        db,
         "SELECT s.id, s.group_id, g.organisation_id FROM live_sessions s
-         JOIN stream_groups g ON g.id = s.group_id WHERE s.ended_at IS NULL",
+         JOIN stream_groups g ON g.id = s.group_id
+         WHERE s.ended_at IS NULL AND (s.node_id = $1 OR s.node_id IS NULL) AND $2 IS NULL",
+        node_id,
+        None,
+        reason,
+        now,
     )
-    .fetch_all(conn)
-    .await?);
-    with_db!(db, |conn| sqlx::query(
-        "UPDATE live_sessions SET ended_at = $1, end_reason = $2 WHERE ended_at IS NULL"
-    )
-    .bind(now)
-    .bind(reason)
-    .execute(conn)
     .await
-    .map(|r| r.rows_affected())?);
+}
+
+/// Closes the sessions of other nodes whose lease has not been renewed since `stale_before`
+/// and that no publisher took over (their node died and did not come back), returning them.
+pub async fn end_orphaned(
+    db: &Db,
+    node_id: &str,
+    stale_before: DateTime<Utc>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<EndedSession>, sqlx::Error> {
+    end_where(
+        db,
+        "SELECT s.id, s.group_id, g.organisation_id FROM live_sessions s
+         JOIN stream_groups g ON g.id = s.group_id
+         WHERE s.ended_at IS NULL AND s.node_id <> $1 AND s.heartbeat_at < $2",
+        node_id,
+        Some(stale_before),
+        reason,
+        now,
+    )
+    .await
+}
+
+/// Ends the open sessions `select` finds (with `$1` the node and `$2` the optional time),
+/// in one write transaction.
+async fn end_where(
+    db: &Db,
+    select: &'static str,
+    node_id: &str,
+    before: Option<DateTime<Utc>>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<EndedSession>, sqlx::Error> {
+    let mut tx = begin_write(db).await?;
+    let rows: Vec<(i64, i64, i64)> = with_tx!(&mut tx, |conn| sqlx::query_as(select)
+        .bind(node_id)
+        .bind(before)
+        .fetch_all(conn)
+        .await?);
+    for &(id, _, _) in &rows {
+        with_tx!(&mut tx, |conn| {
+            sqlx::query(
+            "UPDATE live_sessions SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL"
+        )
+        .bind(now)
+        .bind(reason)
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())?
+        });
+    }
+    tx.commit().await?;
     Ok(rows
         .into_iter()
         .map(|(session_id, group_id, organisation_id)| EndedSession {
@@ -154,10 +337,12 @@ pub async fn exists(db: &Db, session_id: i64) -> Result<bool, sqlx::Error> {
 }
 
 /// Every live session across organisations: (organisation name, group id, group name,
-/// started at), oldest first.
-pub async fn all_live(db: &Db) -> Result<Vec<(String, i64, String, DateTime<Utc>)>, sqlx::Error> {
+/// started at, node), oldest first.
+pub async fn all_live(
+    db: &Db,
+) -> Result<Vec<(String, i64, String, DateTime<Utc>, Option<String>)>, sqlx::Error> {
     with_db!(db, |conn| sqlx::query_as(
-        "SELECT o.name, g.id, g.name, l.started_at FROM live_sessions l
+        "SELECT o.name, g.id, g.name, l.started_at, l.node_id FROM live_sessions l
          JOIN stream_groups g ON g.id = l.group_id
          JOIN organisations o ON o.id = g.organisation_id
          WHERE l.ended_at IS NULL ORDER BY l.started_at",

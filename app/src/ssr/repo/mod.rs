@@ -10,6 +10,7 @@ pub mod instance;
 pub mod integrations;
 pub mod invitations;
 pub mod live_sessions;
+pub mod nodes;
 pub mod orgs;
 pub mod retention;
 pub mod sessions;

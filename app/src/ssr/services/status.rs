@@ -8,6 +8,10 @@ use crate::domain::retention::RetainedKind;
 use crate::domain::status::{LiveSessionRow, LiveStream, RetentionRow, ServerStatus};
 use crate::domain::AppError;
 
+/// A node whose heartbeat is older than this is shown as not answering (nodes beat every
+/// few seconds).
+const NODE_ALIVE_WITHIN_S: i64 = 15;
+
 /// Retention runs listed.
 const RETENTION_LISTED: i64 = 20;
 
@@ -22,9 +26,10 @@ pub async fn server_status(state: &AppState, caller: &Caller) -> Result<ServerSt
         ));
     }
     let mut live = Vec::new();
-    for (organisation, group_id, group, started_at) in repo::live_sessions::all_live(&state.db)
-        .await
-        .or_internal()?
+    for (organisation, group_id, group, started_at, node) in
+        repo::live_sessions::all_live(&state.db)
+            .await
+            .or_internal()?
     {
         let streams = repo::streams::streams_of(&state.db, group_id)
             .await
@@ -40,6 +45,7 @@ pub async fn server_status(state: &AppState, caller: &Caller) -> Result<ServerSt
             group_id,
             group,
             started_at,
+            node,
             streams,
         });
     }
@@ -60,8 +66,17 @@ pub async fn server_status(state: &AppState, caller: &Caller) -> Result<ServerSt
         })
         .collect();
     let (machine, failures) = state.pipeline.machine().await.map_err(AppError::from)?;
+    let now = state.clock.now();
+    let nodes = repo::nodes::all(
+        &state.db,
+        now - chrono::Duration::seconds(NODE_ALIVE_WITHIN_S),
+    )
+    .await
+    .or_internal()?;
     Ok(ServerStatus {
         version: env!("CARGO_PKG_VERSION").into(),
+        node_id: state.config.node_id.clone(),
+        nodes,
         machine,
         live,
         failures,

@@ -1,0 +1,113 @@
+//! This node among the others sharing the database: it announces itself at start, beats
+//! every third of a lease (with its live sessions and load), ends the sessions of nodes that
+//! died and never came back, marks its clean stop, and answers `/readyz` for load balancers.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use app::ssr::repo;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::events::PipelineEvent;
+use crate::runner::Supervisor;
+
+/// A dead node's open sessions are ended after this long without a heartbeat (when no
+/// publisher reconnected to take them over).
+pub(crate) const ORPHAN_AFTER: Duration = Duration::from_secs(60);
+
+/// This node's identity and readiness.
+pub(crate) struct Node {
+    pub(crate) id: String,
+    supervisor: Supervisor,
+    lease_ttl: Duration,
+    draining: AtomicBool,
+    last_beat: Mutex<Instant>,
+}
+
+impl Node {
+    pub(crate) fn new(id: String, supervisor: Supervisor, lease_ttl: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            id,
+            supervisor,
+            lease_ttl,
+            draining: AtomicBool::new(false),
+            last_beat: Mutex::new(Instant::now()),
+        })
+    }
+
+    /// Whether a load balancer should send new work here; why not, if not.
+    pub(crate) fn ready(&self) -> Result<(), &'static str> {
+        if self.draining.load(Ordering::Relaxed) {
+            return Err("stopping");
+        }
+        let last = *self.last_beat.lock().unwrap_or_else(|p| p.into_inner());
+        if last.elapsed() > self.lease_ttl {
+            return Err("the database has not answered for a lease's time");
+        }
+        if self.supervisor.ctx().disk.is_low() {
+            return Err("the data folder's disk is almost full");
+        }
+        Ok(())
+    }
+
+    /// How many streams this node holds.
+    pub(crate) fn live_sessions(&self) -> usize {
+        self.supervisor.live_count()
+    }
+
+    /// The node is stopping: `/readyz` fails from now on.
+    pub(crate) fn drain(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Beats until `stop`: the node's row (live sessions, load), and every tenth beat the
+    /// sessions other nodes left behind.
+    pub(crate) async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let ctx = self.supervisor.ctx().clone();
+        let db = &ctx.state.db;
+        let mut tick = tokio::time::interval((self.lease_ttl / 3).max(Duration::from_millis(100)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut beats = 0u64;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let now = ctx.state.clock.now();
+            let live = i64::try_from(self.live_sessions()).unwrap_or(i64::MAX);
+            match repo::nodes::heartbeat(db, &self.id, live, crate::machine::load_1m(), now).await {
+                Ok(()) => {
+                    *self.last_beat.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now()
+                }
+                Err(e) => tracing::warn!(error = %e, "node heartbeat failed"),
+            }
+            beats += 1;
+            if !beats.is_multiple_of(10) {
+                continue;
+            }
+            let stale = now - chrono::Duration::from_std(ORPHAN_AFTER).unwrap_or_default();
+            let reason = "its node stopped answering";
+            match repo::live_sessions::end_orphaned(db, &self.id, stale, reason, now).await {
+                Ok(ended) => {
+                    for s in ended {
+                        tracing::warn!(
+                            session.id = s.session_id,
+                            group.id = s.group_id,
+                            "ended a dead node's session"
+                        );
+                        ctx.emit(PipelineEvent::SessionEnded {
+                            organisation_id: s.organisation_id,
+                            group_id: s.group_id,
+                            session_id: s.session_id,
+                            reason: reason.into(),
+                            at: now,
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot end dead nodes' sessions"),
+            }
+        }
+    }
+}
