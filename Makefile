@@ -8,7 +8,7 @@ ARGS ?=
 export LEPTOS_OUTPUT_NAME := livepro
 export LP_SITE_ROOT ?= $(CURDIR)/target/site
 
-.PHONY: run demo test build setup-run setup-test lint unit e2e fuzz fuzz-ingest faults fmt bench bench-metrics bench-db bench-replay bench-retention
+.PHONY: run demo demo-cluster setup-cluster test build setup-run setup-test lint unit e2e fuzz fuzz-ingest faults fmt bench bench-metrics bench-db bench-replay bench-retention
 
 run: build
 	target/debug/server run $(ARGS)
@@ -19,6 +19,14 @@ demo: build
 
 build: setup-run
 	cargo leptos build
+
+# Two nodes on a real PostgreSQL and a real S3-compatible server, behind nginx.
+demo-cluster: setup-cluster
+	cargo leptos build
+	scripts/demo-cluster.sh
+
+setup-cluster:
+	@scripts/setup.sh cluster
 
 setup-run:
 	@scripts/setup.sh run
@@ -40,12 +48,14 @@ test: setup-test
 # Every Rust test; nextest runs the test binaries' tests side by side (most of them wait on
 # real-time publishers, not on the CPU).
 # Then the database-heavy suites again on PostgreSQL (a server of their own, started once by
-# scripts/test-postgres.sh and stopped after).
+# scripts/test-postgres.sh and stopped after). The object-storage and cluster suites use a
+# real S3-compatible server (s3rver, started once by scripts/test-s3.sh and stopped after).
 PG_SUITES = --test api --test authz --test retention --test quota --test replay --test hostile_http
 unit:
 	$(LINTED) cargo nextest run -p rtmp-ingest -p app -p server --test-threads 3 --no-fail-fast
 	LP_TEST_DATABASE=postgres $(LINTED) cargo nextest run -p server $(PG_SUITES) --test-threads 3 --no-fail-fast
 	scripts/test-postgres.sh stop
+	scripts/test-s3.sh stop
 
 # Clippy over every target, the benchmarks included (make test lints the rest as it builds).
 lint:

@@ -57,9 +57,13 @@ need_apt ffmpeg
 need_apt binaryen
 if [ "$mode" = test ]; then
   need_apt chromium
-  need_apt nginx
   need_apt libnginx-mod-rtmp
-  # The repositories' tests run on PostgreSQL too (scripts/test-postgres.sh starts it).
+fi
+# The repositories' tests run on PostgreSQL too (scripts/test-postgres.sh starts it); the
+# cluster test and `make demo-cluster` put nginx (its TCP stream module) in front of two nodes.
+if [ "$mode" = test ] || [ "$mode" = cluster ]; then
+  need_apt nginx
+  need_apt libnginx-mod-stream
   need_apt postgresql
 fi
 if [ ${#apt_packages[@]} -gt 0 ]; then

@@ -185,6 +185,49 @@ pub struct Config {
     /// page); by default its listen address.
     #[arg(long, env = "LP_NODE_URL", global = true)]
     pub node_url: Option<String>,
+    /// Where finished media goes besides the data folder: `local` (only the data folder), or
+    /// `s3://bucket[/prefix]` (S3-compatible object storage; every node serves from it).
+    #[arg(long, env = "LP_STORAGE", default_value = "local", value_parser = parse_storage, global = true)]
+    pub storage: Storage,
+    /// The S3 endpoint (e.g. `http://127.0.0.1:9000` for a local server); AWS by default.
+    #[arg(long, env = "LP_S3_ENDPOINT", global = true)]
+    pub s3_endpoint: Option<String>,
+    /// The S3 region.
+    #[arg(long, env = "LP_S3_REGION", default_value = "us-east-1", global = true)]
+    pub s3_region: String,
+    /// The S3 access key id (else `AWS_ACCESS_KEY_ID`).
+    #[arg(
+        long,
+        env = "LP_S3_ACCESS_KEY_ID",
+        global = true,
+        hide_env_values = true
+    )]
+    pub s3_access_key_id: Option<String>,
+    /// The S3 secret access key (else `AWS_SECRET_ACCESS_KEY`).
+    #[arg(
+        long,
+        env = "LP_S3_SECRET_ACCESS_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub s3_secret_access_key: Option<String>,
+}
+
+/// Where finished media is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// The data folder only.
+    Local,
+    /// The data folder while live, and S3-compatible object storage.
+    S3(crate::remote::S3Location),
+}
+
+fn parse_storage(text: &str) -> Result<Storage, String> {
+    if text == "local" {
+        Ok(Storage::Local)
+    } else {
+        crate::remote::parse_location(text).map(Storage::S3)
+    }
 }
 
 /// What recordings do at 100 % of the quota.
@@ -245,6 +288,11 @@ impl Config {
             cluster: false,
             lease_ttl_ms: 6000,
             node_url: None,
+            storage: Storage::Local,
+            s3_endpoint: None,
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod media;
 pub mod media_store;
 pub mod metrics;
 pub(crate) mod node;
+pub mod remote;
 pub mod retention;
 pub mod runner;
 pub(crate) mod tasks;
@@ -184,11 +185,24 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         lease_ttl,
         ..RunnerConfig::default()
     };
-    let ctx = Arc::new(RunnerCtx::new(
-        base.clone(),
-        MediaStore::new(&config.data_dir),
-        runner_config,
-    ));
+    let remote = match &config.storage {
+        config::Storage::Local => None,
+        config::Storage::S3(location) => {
+            let r = remote::Remote::connect(
+                location,
+                &remote::S3Settings {
+                    endpoint: config.s3_endpoint.clone(),
+                    region: config.s3_region.clone(),
+                    access_key_id: config.s3_access_key_id.clone(),
+                    secret_access_key: config.s3_secret_access_key.clone(),
+                },
+            )?;
+            tracing::info!(storage = %r.url, "finished media goes to object storage");
+            Some(r)
+        }
+    };
+    let store = MediaStore::with_remote(&config.data_dir, remote);
+    let ctx = Arc::new(RunnerCtx::new(base.clone(), store.clone(), runner_config));
     let shutdown = CancellationToken::new();
     let tasks = tasks::Tasks::new(shutdown.clone());
     // The webhook queue listens before repair runs: sessions it ends are announced.
@@ -254,7 +268,7 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         ServerState {
             leptos,
             app: state.clone(),
-            store: MediaStore::new(&config.data_dir),
+            store: store.clone(),
             node: node.clone(),
         },
         handle.is_some(),
@@ -277,21 +291,13 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         _ => (None, None),
     };
     {
-        let (state, store, stop) = (
-            state.clone(),
-            MediaStore::new(&config.data_dir),
-            shutdown.clone(),
-        );
+        let (state, store, stop) = (state.clone(), store.clone(), shutdown.clone());
         tasks.spawn("housekeeping", move || {
             housekeeping(state.clone(), store.clone(), stop.clone())
         });
     }
     {
-        let (state, store, stop) = (
-            state.clone(),
-            MediaStore::new(&config.data_dir),
-            shutdown.clone(),
-        );
+        let (state, store, stop) = (state.clone(), store.clone(), shutdown.clone());
         let every = Duration::from_millis(config.retention_every_ms.max(100));
         tasks.spawn("retention", move || {
             retention::schedule(state.clone(), store.clone(), every, stop.clone())

@@ -23,6 +23,8 @@ pub struct RenditionKey {
 #[derive(Debug, Clone)]
 pub struct MediaStore {
     root: PathBuf,
+    /// Where finished files also go, when media is in object storage.
+    remote: Option<crate::remote::Remote>,
 }
 
 /// A session's folder name: `s{session}`, or `s{session}e{epoch}` after a takeover.
@@ -54,7 +56,24 @@ impl MediaStore {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             root: data_dir.into(),
+            remote: None,
         }
+    }
+
+    /// A store rooted at the data folder whose finished files are also uploaded to `remote`.
+    pub fn with_remote(
+        data_dir: impl Into<PathBuf>,
+        remote: Option<crate::remote::Remote>,
+    ) -> Self {
+        Self {
+            root: data_dir.into(),
+            remote,
+        }
+    }
+
+    /// The object store finished files go to, if any.
+    pub fn remote(&self) -> Option<&crate::remote::Remote> {
+        self.remote.as_ref()
     }
 
     /// Where every media file lives.

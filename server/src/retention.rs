@@ -130,12 +130,15 @@ async fn remove_files(state: &AppState, store: &MediaStore, journal: Vec<(i64, S
             tracing::error!(path = %rel, "a journaled deletion outside the data folder; left alone");
             continue;
         };
-        let gone = match tokio::fs::symlink_metadata(&path).await {
+        let mut gone = match tokio::fs::symlink_metadata(&path).await {
             Ok(m) if m.is_dir() => tokio::fs::remove_dir_all(&path).await,
             Ok(_) => tokio::fs::remove_file(&path).await,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),
         };
+        if let (Ok(()), Some(remote)) = (&gone, store.remote()) {
+            gone = remote.delete(&rel).await.map_err(std::io::Error::other);
+        }
         match gone {
             Ok(()) => gone_ids.push(id),
             Err(e) => tracing::warn!(path = %rel, error = %e, "cannot remove; will try again"),

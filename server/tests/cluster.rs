@@ -1,8 +1,12 @@
-//! Two real server processes on one real PostgreSQL, each with its own data folder: the
-//! second joins as a new node; both register and beat; the node a publisher reaches owns the
+//! Two real server processes on one real PostgreSQL, each with its own data folder, behind a
+//! real nginx load balancer (RTMP over its TCP stream module, and HTTP): the second joins as
+//! a new node; both register and beat; the node a publisher reaches owns the
 //! stream through a lease and the other refuses a second publisher; the other node's API
-//! lists what the owner made; when the owner is killed with SIGKILL, the publisher's
-//! reconnect to the other node takes the same session over within seconds, one epoch on;
+//! lists what the owner made and serves it from the object store (a real S3-compatible
+//! server), replay included, close to the owner's live edge; when the owner is killed with
+//! SIGKILL, the publisher's reconnect through the load balancer reaches the other node, which
+//! takes the same session over within seconds, one epoch on, and every segment the dead node
+//! finished plays;
 //! webhooks announce the start, the takeover and the end once each.
 
 mod common;
@@ -19,10 +23,24 @@ use common::{start_server_with, wait_for, Processes, ServerProcess, TestPublishe
 /// A short lease, so that the test is quick: heartbeats every 500 ms.
 const LEASE_MS: &str = "1500";
 
-async fn node(dir: &std::path::Path, database_url: &str, cluster: bool) -> ServerProcess {
+async fn node(
+    dir: &std::path::Path,
+    database_url: &str,
+    storage: &(String, String),
+    cluster: bool,
+) -> ServerProcess {
+    let (endpoint, location) = storage;
     let mut flags = vec![
         "--database-url",
         database_url,
+        "--storage",
+        location,
+        "--s3-endpoint",
+        endpoint,
+        "--s3-access-key-id",
+        "S3RVER",
+        "--s3-secret-access-key",
+        "S3RVER",
         "--lease-ttl-ms",
         LEASE_MS,
         "--webhook-allow-host",
@@ -65,6 +83,89 @@ fn count(got: &Mutex<Vec<serde_json::Value>>, kind: &str) -> usize {
         .count()
 }
 
+/// nginx in front of the nodes: a TCP load balancer for RTMP (Debian's
+/// `libnginx-mod-stream`; a connection refused by a dead node goes to the next one) and an
+/// HTTP one for the dashboard.
+struct Balancer {
+    _child: tokio::process::Child,
+    rtmp: String,
+    http: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+async fn balancer(dir: &std::path::Path, nodes: &[&ServerProcess]) -> Balancer {
+    let (rtmp_port, http_port) = (free_port(), free_port());
+    let rtmp_servers: String = nodes
+        .iter()
+        .map(|n| format!("server {} max_fails=1 fail_timeout=30s; ", n.rtmp_addr()))
+        .collect();
+    let http_servers: String = nodes
+        .iter()
+        .map(|n| {
+            format!(
+                "server {} max_fails=1 fail_timeout=30s; ",
+                n.http.trim_start_matches("http://")
+            )
+        })
+        .collect();
+    let d = dir.display();
+    let conf = format!(
+        "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n\
+         daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid;\n\
+         error_log {d}/error.log warn;\n\
+         events {{ worker_connections 512; }}\n\
+         stream {{ upstream rtmp {{ {rtmp_servers} }}\n\
+           server {{ listen 127.0.0.1:{rtmp_port}; proxy_pass rtmp; proxy_connect_timeout 1s; }} }}\n\
+         http {{ access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
+           upstream dashboard {{ {http_servers} }}\n\
+           server {{ listen 127.0.0.1:{http_port};\n\
+             location / {{ proxy_pass http://dashboard; proxy_set_header Host $http_host;\n\
+               proxy_set_header X-Forwarded-For $remote_addr; proxy_connect_timeout 1s; }} }} }}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).expect("nginx.conf");
+    let child = tokio::process::Command::new("nginx")
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("nginx starts");
+    let http = format!("http://127.0.0.1:{http_port}");
+    wait_for("nginx listening", Duration::from_secs(10), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", rtmp_port))
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    Balancer {
+        _child: child,
+        rtmp: format!("rtmp://127.0.0.1:{rtmp_port}/live"),
+        http,
+    }
+}
+
+/// A node's id, as its `/readyz` says.
+async fn node_id(http: &reqwest::Client, base: &str) -> String {
+    let v: serde_json::Value = http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["ready"], true, "{v}");
+    v["node"].as_str().expect("node").to_string()
+}
+
 /// The open session of a group: (id, node, epoch).
 async fn open_session(db: &app::ssr::db::Db, group: i64) -> Option<(i64, String, i64)> {
     let app::ssr::db::Db::Postgres(pool) = db else {
@@ -86,8 +187,14 @@ async fn two_nodes_share_the_database_and_a_dead_nodes_stream_is_taken_over() {
         tempfile::tempdir().expect("tmp"),
     );
     let url = testing::fresh_postgres().await;
-    let mut a = node(dirs.0.path(), &url, false).await;
-    let b = node(dirs.1.path(), &url, true).await;
+    let storage = (
+        common::s3_endpoint().await,
+        format!("s3://media/c{:016x}", rand::random::<u64>()),
+    );
+    let first = node(dirs.0.path(), &url, &storage, false).await;
+    let second = node(dirs.1.path(), &url, &storage, true).await;
+    let lb_dir = tempfile::tempdir().expect("tmp");
+    let lb = balancer(lb_dir.path(), &[&first, &second]).await;
 
     let db = app::ssr::db::connect(&url).await.expect("db");
     // The test's receiver is on loopback, as the nodes are told to allow.
@@ -153,7 +260,7 @@ async fn two_nodes_share_the_database_and_a_dead_nodes_stream_is_taken_over() {
     })
     .await;
     let http = reqwest::Client::new();
-    for n in [&a, &b] {
+    for n in [&first, &second] {
         let ready: serde_json::Value = http
             .get(format!("{}/readyz", n.http))
             .send()
@@ -166,13 +273,19 @@ async fn two_nodes_share_the_database_and_a_dead_nodes_stream_is_taken_over() {
         assert!(nodes.iter().any(|n| n.id == ready["node"]), "{ready}");
     }
 
-    // A publisher on node A: A owns the stream.
-    let publisher = TestPublisher::start(&format!("{}/{key}", a.rtmp), 120, "640x360");
+    // A publisher through the load balancer: the node it reaches ("A" from here on) owns
+    // the stream; the other is "B".
+    let publisher = TestPublisher::start(&format!("{}/{key}", lb.rtmp), 120, "640x360");
     let (session, a_node, epoch) = wait_for("A's session", Duration::from_secs(15), || async {
         open_session(&db, group).await
     })
     .await;
     assert_eq!(epoch, 1);
+    let (mut a, b, dir_a, dir_b) = if node_id(&http, &first.http).await == a_node {
+        (first, second, dirs.0, dirs.1)
+    } else {
+        (second, first, dirs.1, dirs.0)
+    };
     // A second publisher through node B is refused while A's lease is fresh.
     let refused_at = Instant::now();
     let second = TestPublisher::start(&format!("{}/{key}", b.rtmp), 30, "320x180");
@@ -207,6 +320,73 @@ async fn two_nodes_share_the_database_and_a_dead_nodes_stream_is_taken_over() {
     })
     .await;
     assert_eq!(listed[0]["session_id"], session, "{listed:?}");
+    // ... and serves it from the object store: node A made it, node B has no copy.
+    let id = listed[0]["id"].as_i64().expect("id");
+    let row = repo::assets::get(&db, id)
+        .await
+        .expect("row")
+        .expect("exists");
+    assert!(!dir_b.path().join(&row.path).exists(), "not in B's folder");
+    let from_b = http
+        .get(format!("{}/api/v1/assets/{id}/file", b.http))
+        .bearer_auth(&api_key)
+        .send()
+        .await
+        .expect("file from B");
+    assert_eq!(from_b.status(), 200);
+    assert_eq!(
+        from_b.bytes().await.expect("bytes").as_ref(),
+        std::fs::read(dir_a.path().join(&row.path))
+            .expect("A's file")
+            .as_slice(),
+        "B serves what A made, byte for byte"
+    );
+
+    // Rewatch through node B follows A's live edge: B serves the replay from the object
+    // store, within 2 s (segments) of the playlist A writes.
+    let member = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client");
+    let login = member
+        .post(format!("{}/api/login", b.http))
+        .form(&[("email", owner.email.as_str()), ("password", "password123")])
+        .send()
+        .await
+        .expect("login on B");
+    assert!(login.status().is_success(), "{}", login.status());
+    let replay = wait_for("A's replay row", Duration::from_secs(15), || async {
+        let rows = repo::assets::all_paths(&db).await.ok()?;
+        rows.into_iter()
+            .find(|(_, p)| p.ends_with("/replay.m3u8") && p.contains(&format!("/s{session}/")))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let local = std::fs::read_to_string(dir_a.path().join(&replay.1)).expect("A's playlist");
+    let served = member
+        .get(format!("{}/media/replay/{}/replay.m3u8", b.http, replay.0))
+        .send()
+        .await
+        .expect("playlist from B");
+    assert_eq!(served.status(), 200);
+    let served = served.text().await.expect("text");
+    let segments = |text: &str| {
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let (on_a, on_b) = (segments(&local), segments(&served));
+    assert!(!on_b.is_empty(), "{served}");
+    assert!(
+        on_a.len().saturating_sub(on_b.len()) <= 2,
+        "B's replay is {} segments behind A's",
+        on_a.len() - on_b.len()
+    );
+    println!(
+        "cluster: replay through B {} segment(s) behind A's",
+        on_a.len().saturating_sub(on_b.len())
+    );
 
     // Node A dies. Its publisher reconnects through node B, which takes the same session over
     // once A's lease has run out.
@@ -214,7 +394,8 @@ async fn two_nodes_share_the_database_and_a_dead_nodes_stream_is_taken_over() {
     let killed = Instant::now();
     a.child.wait().await.expect("A is gone");
     drop(publisher);
-    let mut publisher = TestPublisher::start(&format!("{}/{key}", b.rtmp), 120, "640x360");
+    // The publisher reconnects to the same address, as an encoder does.
+    let mut publisher = TestPublisher::start(&format!("{}/{key}", lb.rtmp), 120, "640x360");
     let (resumed, b_node, epoch) = wait_for("B's takeover", Duration::from_secs(15), || async {
         open_session(&db, group)
             .await
@@ -237,6 +418,45 @@ async fn two_nodes_share_the_database_and_a_dead_nodes_stream_is_taken_over() {
     })
     .await;
     assert!(publisher.running(), "B keeps the publisher");
+    // The dashboard's address goes on answering, from B.
+    assert_eq!(node_id(&http, &lb.http).await, b_node);
+    // Every segment A had finished and announced in the store plays through B.
+    let served = member
+        .get(format!("{}/media/replay/{}/replay.m3u8", b.http, replay.0))
+        .send()
+        .await
+        .expect("A's playlist from B")
+        .text()
+        .await
+        .expect("text");
+    let listed = segments(&served);
+    assert!(listed.len() >= on_b.len(), "{served}");
+    for uri in &listed {
+        let got = member
+            .get(format!("{}/media/replay/{}/{uri}", b.http, replay.0))
+            .send()
+            .await
+            .expect("segment");
+        assert_eq!(got.status(), 200, "{uri}");
+        assert!(!got.bytes().await.expect("bytes").is_empty(), "{uri}");
+    }
+    println!(
+        "cluster: all {} segments node A finished play through node B",
+        listed.len()
+    );
+    // ... and A's replay is closed by B, so it plays on demand.
+    wait_for("A's replay closed", Duration::from_secs(10), || async {
+        let text = member
+            .get(format!("{}/media/replay/{}/replay.m3u8", b.http, replay.0))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.contains("#EXT-X-ENDLIST").then_some(())
+    })
+    .await;
     println!(
         "cluster: takeover {:.2} s after SIGKILL (lease {LEASE_MS} ms), node {b_node}",
         takeover.as_secs_f64()

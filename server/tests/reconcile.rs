@@ -231,6 +231,7 @@ async fn every_branch_repairs_registers_or_quarantines_and_only_garbage_is_remov
             parts_removed: 2,
             quarantined: 7,
             rows_missing: 1,
+            objects_removed: 0,
             skipped: vec![],
         }
     );

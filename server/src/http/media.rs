@@ -18,6 +18,7 @@ use app::ssr::repo::assets::{self, AssetRow};
 use app::ssr::{auth, repo, AppState};
 
 use super::router::ServerState;
+use crate::media_store::MediaStore;
 
 /// Routes under `/media`.
 pub(crate) fn routes() -> Router<ServerState> {
@@ -81,6 +82,33 @@ pub(crate) async fn serve(
     response
 }
 
+/// Serves a finished file by its path relative to the data folder: from the data folder when
+/// it is there, else (media in object storage, made on another node) from the store.
+pub(crate) async fn serve_stored(
+    store: &MediaStore,
+    rel: &str,
+    content_type: &str,
+    cache: &'static str,
+    request: Request,
+) -> Response {
+    let Some(path) = store.resolve(rel) else {
+        return not_found();
+    };
+    let remote = match store.remote() {
+        Some(r) if !tokio::fs::try_exists(&path).await.unwrap_or(false) => r,
+        _ => return serve(path, content_type, cache, request).await,
+    };
+    let mut response = remote.serve(rel, request.headers()).await;
+    if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
+        let headers = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(content_type) {
+            headers.insert(header::CONTENT_TYPE, v);
+        }
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    }
+    response
+}
+
 const IMMUTABLE: &str = "private, max-age=31536000, immutable";
 pub(crate) const NO_CACHE: &str = "private, no-cache";
 
@@ -100,10 +128,14 @@ async fn asset(
     if row.asset.kind == ProcessKind::Replay {
         return not_found();
     }
-    let Some(path) = s.store.resolve(&row.path) else {
-        return not_found();
-    };
-    serve(path, content_type(&row.asset.format), IMMUTABLE, request).await
+    serve_stored(
+        &s.store,
+        &row.path,
+        content_type(&row.asset.format),
+        IMMUTABLE,
+        request,
+    )
+    .await
 }
 
 /// `/media/streams/{stream}/latest.jpg` (or `.webp`): the newest thumbnail; and
@@ -133,10 +165,7 @@ async fn latest_of_stream(
     let Ok(Some(row)) = assets::latest(&s.app.db, stream, kind, format).await else {
         return not_found();
     };
-    let Some(path) = s.store.resolve(&row.path) else {
-        return not_found();
-    };
-    serve(path, content_type(format), NO_CACHE, request).await
+    serve_stored(&s.store, &row.path, content_type(format), NO_CACHE, request).await
 }
 
 /// Whether `rest` names a replay file: `replay.m3u8`, or `segments/r{n}/init.mp4` or
@@ -183,18 +212,20 @@ async fn replay_file(
     if row.asset.kind != ProcessKind::Replay {
         return not_found();
     }
-    let Some(playlist) = s.store.resolve(&row.path) else {
+    let Some(rel) = replay_file_path(&row.path, &rest) else {
         return not_found();
     };
-    let Some(dir) = playlist.parent() else {
-        return not_found();
-    };
-    let path = if rest == "replay.m3u8" {
-        playlist.clone()
-    } else {
-        dir.join(&rest)
-    };
-    serve(path, ctype, cache, request).await
+    serve_stored(&s.store, &rel, ctype, cache, request).await
+}
+
+/// The path (relative to the data folder) of a replay's file: its playlist, or `rest` (a
+/// [`replay_member`]) beside it.
+pub(crate) fn replay_file_path(playlist: &str, rest: &str) -> Option<String> {
+    if rest == "replay.m3u8" {
+        return Some(playlist.to_string());
+    }
+    let (dir, _) = playlist.rsplit_once('/')?;
+    Some(format!("{dir}/{rest}"))
 }
 
 #[cfg(test)]

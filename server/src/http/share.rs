@@ -95,21 +95,16 @@ async fn shared_file(
                 else {
                     return not_found();
                 };
-                return match s.store.resolve(&thumb.path) {
-                    Some(p) => serve(p, "image/jpeg", NO_CACHE, request).await,
-                    None => not_found(),
-                };
+                return media::serve_stored(&s.store, &thumb.path, "image/jpeg", NO_CACHE, request)
+                    .await;
             }
-            let (Some((ctype, cache)), Some(playlist)) =
-                (media::replay_member(&rest), s.store.resolve(&path))
-            else {
+            let Some((ctype, cache)) = media::replay_member(&rest) else {
                 return not_found();
             };
-            let file = match playlist.parent() {
-                Some(dir) if rest != "replay.m3u8" => dir.join(&rest),
-                _ => playlist,
+            let Some(rel) = media::replay_file_path(&path, &rest) else {
+                return not_found();
             };
-            serve(file, ctype, cache, request).await
+            media::serve_stored(&s.store, &rel, ctype, cache, request).await
         }
     }
 }

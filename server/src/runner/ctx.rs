@@ -170,6 +170,40 @@ impl RunnerCtx {
     }
 }
 
+/// Uploads a finished file to the object store, retrying for about 25 s (the store may be
+/// briefly unavailable); the file stays in the data folder either way.
+async fn upload(
+    ctx: &RunnerCtx,
+    remote: &crate::remote::Remote,
+    rel: &str,
+) -> Result<(), JobError> {
+    let local = ctx
+        .store
+        .resolve(rel)
+        .ok_or(JobError::Invalid("a file outside the data folder"))?;
+    let mut wait = Duration::from_millis(250);
+    let mut attempt = 1;
+    loop {
+        let started = std::time::Instant::now();
+        match remote.upload(&local, rel).await {
+            Ok(()) => {
+                crate::metrics::uploaded(started.elapsed());
+                return Ok(());
+            }
+            Err(e) if attempt < 8 => {
+                tracing::warn!(path = %rel, attempt, error = %e, "cannot upload a file yet; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(8));
+                attempt += 1;
+            }
+            Err(e) => {
+                tracing::error!(path = %rel, error = %e, "cannot upload a file; it stays in the data folder");
+                return Err(JobError::refused("the media store is unavailable"));
+            }
+        }
+    }
+}
+
 /// Who registers a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Writer {
@@ -195,6 +229,10 @@ pub async fn register_asset(
         session_id: key.session_id,
         epoch: key.epoch,
     };
+    // With object storage the object goes first: a row never points at a missing object.
+    if let Some(remote) = ctx.store.remote() {
+        upload(ctx, remote, &row.path).await?;
+    }
     let mut wait = Duration::from_millis(250);
     let mut attempt = 1;
     loop {
@@ -208,6 +246,12 @@ pub async fn register_asset(
             Ok(Some(id)) => return Ok(id),
             Ok(None) => {
                 tracing::warn!(path = %row.path, session.id = key.session_id, epoch = key.epoch, "not registered: another node took the session over");
+                // Uploaded by this node and never to be indexed: garbage, proven.
+                if let Some(remote) = ctx.store.remote() {
+                    if let Err(e) = remote.delete(&row.path).await {
+                        tracing::warn!(path = %row.path, error = %e, "cannot delete an object that will not be indexed");
+                    }
+                }
                 return Err(JobError::refused(
                     "another node took the stream over; this node no longer writes for it",
                 ));

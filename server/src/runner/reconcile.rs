@@ -42,8 +42,12 @@ pub struct Report {
     /// Interrupted `.part` writes removed (and empty recordings).
     pub parts_removed: usize,
     pub quarantined: usize,
-    /// Rows whose file is missing (kept, reported).
+    /// Rows whose file is missing (kept, reported; with object storage not checked, since
+    /// other nodes' files are only in the store).
     pub rows_missing: usize,
+    /// Objects uploaded before a crash whose rows were never written (their local files are
+    /// quarantined).
+    pub objects_removed: usize,
     /// Steps skipped because of a database or disk error (nothing was changed by them).
     pub skipped: Vec<String>,
 }
@@ -149,6 +153,15 @@ impl Repair<'_> {
         }
         self.report.quarantined += 1;
         tracing::warn!(path = %rel, reason, "moved to the quarantine");
+        // This node wrote the file (it is in its folder, under a session epoch only it held)
+        // and may have uploaded it before the crash; no row will ever point at that object.
+        // The file itself is kept, in the quarantine.
+        if let (Some(remote), Some(_)) = (store.remote(), key_of(store, path)) {
+            match remote.delete(&rel).await {
+                Ok(()) => self.report.objects_removed += 1,
+                Err(e) => self.skip(format!("delete the object of {rel}: {e}")),
+            }
+        }
         let at = store.relative(&target).unwrap_or_default();
         let row = repo::instance::NewQuarantined {
             organisation_id: org_of(store, path),
@@ -220,7 +233,8 @@ pub async fn run(ctx: &RunnerCtx) -> Report {
         Ok(rows) => {
             let mut known = HashSet::new();
             for (id, p) in rows {
-                if ctx.store.resolve(&p).is_none_or(|f| !f.exists()) {
+                if ctx.store.remote().is_none() && ctx.store.resolve(&p).is_none_or(|f| !f.exists())
+                {
                     r.report.rows_missing += 1;
                     tracing::warn!(asset.id = id, path = %p, "asset row without its file (kept)");
                 }

@@ -26,6 +26,14 @@ pub(crate) struct Replay {
     discontinuities_before: u64,
     asset_id: Option<i64>,
     closed: bool,
+    /// With object storage: listed files not yet in the store, oldest first (the playlist
+    /// is uploaded only once all of them are, so it never lists a missing object).
+    unsent: VecDeque<PathBuf>,
+    /// Init segments already in the store.
+    sent_inits: std::collections::HashSet<PathBuf>,
+    /// Objects of segments that left the window, to delete once the playlist without them
+    /// is in the store.
+    evicted: Vec<PathBuf>,
 }
 
 impl Replay {
@@ -40,6 +48,9 @@ impl Replay {
             discontinuities_before: 0,
             asset_id: None,
             closed: false,
+            unsent: VecDeque::new(),
+            sent_inits: std::collections::HashSet::new(),
+            evicted: Vec::new(),
         }
     }
 
@@ -63,9 +74,19 @@ impl Replay {
     ) -> Result<(), JobError> {
         self.closed = false;
         self.entries.push_back(seg.clone());
+        if ctx.store.remote().is_some() {
+            if self.sent_inits.insert(seg.init.clone()) {
+                self.unsent.push_back(seg.init.clone());
+            }
+            self.unsent.push_back(seg.path.clone());
+        }
         if let Span::Seconds(limit) = window {
             while self.entries.len() > 1 && self.total() > f64::from(limit) + 0.25 {
                 if let Some(gone) = self.entries.pop_front() {
+                    if ctx.store.remote().is_some() {
+                        self.unsent.retain(|p| *p != gone.path);
+                        self.evicted.push(gone.path.clone());
+                    }
                     self.first_seq += 1;
                     if self
                         .entries
@@ -78,10 +99,49 @@ impl Replay {
             }
         }
         self.write(false).await?;
+        self.send(ctx).await;
         if self.asset_id.is_none() {
             self.register(ctx).await;
         }
         Ok(())
+    }
+
+    /// With object storage: uploads the listed files not yet there, then the playlist, then
+    /// deletes the objects of segments that left the window. A failure keeps the rest for
+    /// the next segment (the store's playlist stays the last complete one meanwhile).
+    /// Answers whether the store is up to date.
+    async fn send(&mut self, ctx: &RunnerCtx) -> bool {
+        let Some(remote) = ctx.store.remote() else {
+            return true;
+        };
+        while let Some(path) = self.unsent.front() {
+            let Some(rel) = ctx.store.relative(path) else {
+                self.unsent.pop_front();
+                continue;
+            };
+            let started = std::time::Instant::now();
+            if let Err(e) = remote.upload(path, &rel).await {
+                tracing::warn!(path = %rel, error = %e, "cannot upload a replay segment yet");
+                return false;
+            }
+            crate::metrics::uploaded(started.elapsed());
+            self.unsent.pop_front();
+        }
+        let Some(rel) = ctx.store.relative(&self.playlist) else {
+            return false;
+        };
+        if let Err(e) = remote.upload(&self.playlist, &rel).await {
+            tracing::warn!(path = %rel, error = %e, "cannot upload the replay playlist yet");
+            return false;
+        }
+        for path in std::mem::take(&mut self.evicted) {
+            if let Some(rel) = ctx.store.relative(&path) {
+                if let Err(e) = remote.delete(&rel).await {
+                    tracing::warn!(path = %rel, error = %e, "cannot delete an evicted segment's object");
+                }
+            }
+        }
+        true
     }
 
     /// Closes the playlist (ENDLIST) and updates the asset's size and duration.
@@ -92,6 +152,13 @@ impl Replay {
         self.closed = true;
         if let Err(e) = self.write(true).await {
             tracing::error!(error = %e, "cannot close the replay playlist (the next start closes it)");
+        }
+        // The closed playlist in the store too: a few tries, the store may be briefly away.
+        for attempt in 0..5u32 {
+            if self.send(ctx).await {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
         }
         let size = tokio::fs::metadata(&self.playlist)
             .await
@@ -175,6 +242,72 @@ impl Replay {
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot register the replay yet (retried at the next segment)")
+            }
+        }
+    }
+}
+
+/// After a takeover: the replays earlier epochs of the session left in the object store
+/// (their node died mid-session) get their ENDLIST, so they play on demand, every segment
+/// that node finished included.
+pub(crate) async fn close_abandoned(
+    ctx: &RunnerCtx,
+    organisation_id: i64,
+    session_id: i64,
+    epoch: i64,
+) {
+    let Some(remote) = ctx.store.remote() else {
+        return;
+    };
+    let rows = match assets::page(
+        &ctx.state.db,
+        organisation_id,
+        None,
+        Some(session_id),
+        Some(ProcessKind::Replay),
+        None,
+        None,
+        None,
+        100,
+    )
+    .await
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot find the replays of the session taken over");
+            return;
+        }
+    };
+    for row in rows {
+        let earlier = ctx
+            .store
+            .resolve(&row.path)
+            .and_then(|p| super::reconcile::key_of(&ctx.store, &p))
+            .is_some_and(|k| k.epoch < epoch);
+        if !earlier {
+            continue;
+        }
+        let text = match remote.read(&row.path).await {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => {
+                tracing::warn!(path = %row.path, error = %e, "cannot read an abandoned replay");
+                continue;
+            }
+        };
+        if m3u8::parse(&text).ended {
+            continue;
+        }
+        let closed = format!(
+            "{text}{}#EXT-X-ENDLIST\n",
+            if text.ends_with('\n') { "" } else { "\n" }
+        );
+        match remote.write(&row.path, closed.into_bytes()).await {
+            Ok(()) => {
+                tracing::info!(path = %row.path, "closed the replay of the node taken over from");
+                ctx.emit_asset(row.asset.id);
+            }
+            Err(e) => {
+                tracing::warn!(path = %row.path, error = %e, "cannot close an abandoned replay")
             }
         }
     }

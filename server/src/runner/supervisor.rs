@@ -172,6 +172,10 @@ impl Supervisor {
                     epoch: lease.epoch,
                     at: self.ctx.state.clock.now(),
                 });
+                let (ctx, org, epoch) = (self.ctx.clone(), group.organisation_id, lease.epoch);
+                self.tracker.spawn(async move {
+                    super::replay::close_abandoned(&ctx, org, session_id, epoch).await
+                });
             }
         }
         let span = tracing::info_span!("session", group.id = group_id, session.id = session_id);

@@ -127,5 +127,11 @@ pub(crate) async fn prune(ctx: &RunnerCtx, stream_id: i64, kind: ProcessKind, ke
         if let Some(path) = ctx.store.resolve(&row.path) {
             let _ = tokio::fs::remove_file(path).await;
         }
+        // The row is gone: the object is garbage (a failure leaves it, never a dangling row).
+        if let Some(remote) = ctx.store.remote() {
+            if let Err(e) = remote.delete(&row.path).await {
+                tracing::warn!(path = %row.path, error = %e, "cannot delete a pruned object");
+            }
+        }
     }
 }

@@ -544,3 +544,23 @@ impl ServerProcess {
             .expect("rtmp address")
     }
 }
+
+/// The endpoint of the S3-compatible server the tests share (`scripts/test-s3.sh` starts it
+/// once; access key and secret are both `S3RVER`, the bucket is `media`).
+pub async fn s3_endpoint() -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/test-s3.sh");
+    let out = tokio::process::Command::new("bash")
+        .arg(script)
+        .output()
+        .await
+        .expect("scripts/test-s3.sh runs");
+    assert!(
+        out.status.success(),
+        "the S3 test server did not start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string()
+}

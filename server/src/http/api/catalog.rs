@@ -16,7 +16,7 @@ use app::ssr::services::catalog::{self, AssetFilter, Paging};
 use super::error::{ApiError, Errors};
 use super::groups::StreamPath;
 use super::{ApiCaller, ApiPath, ApiQuery};
-use crate::http::media::{content_type, serve, NO_CACHE};
+use crate::http::media::{content_type, serve_stored, NO_CACHE};
 use crate::http::router::ServerState;
 
 /// Filters and paging of the session list.
@@ -156,12 +156,9 @@ pub(crate) async fn asset_file(
     if row.asset.kind == AssetKind::Replay {
         return Err(ApiError(AppError::NotFound("File of this asset".into())));
     }
-    let path = s
-        .store
-        .resolve(&row.path)
-        .ok_or(ApiError(AppError::NotFound("File of this asset".into())))?;
-    Ok(serve(
-        path,
+    Ok(serve_stored(
+        &s.store,
+        &row.path,
         content_type(&row.asset.format),
         "private, max-age=31536000, immutable",
         request,
@@ -180,9 +177,5 @@ pub(crate) async fn latest_thumbnail(
     request: Request,
 ) -> Result<Response, ApiError> {
     let row = catalog::latest_thumbnail(&s.app, &caller, p.stream_id, "jpeg").await?;
-    let path = s
-        .store
-        .resolve(&row.path)
-        .ok_or(ApiError(AppError::NotFound("Thumbnail".into())))?;
-    Ok(serve(path, "image/jpeg", NO_CACHE, request).await)
+    Ok(serve_stored(&s.store, &row.path, "image/jpeg", NO_CACHE, request).await)
 }

@@ -1,0 +1,227 @@
+//! Media in a real S3-compatible server (s3rver, started by `scripts/test-s3.sh`): a real
+//! stream's thumbnails, motion clips and recording pieces are uploaded before their rows are
+//! written; a file no longer in the data folder is served from the store (ranges, ETags);
+//! retention deletes the objects with the rows; and an object uploaded just before a crash
+//! whose row was never written is gone after the next start, its local file quarantined.
+
+mod common;
+
+use std::path::Path;
+
+use app::domain::retention::{KeepRule, RetentionRules};
+use app::domain::settings::{ProcessKind, SpanInput};
+use app::ssr::repo::{self, assets::AssetRow};
+use app::ssr::services;
+use common::{Processes, TestApp, TestPublisher};
+use server::config::{Config, Storage};
+use server::media_store::RenditionKey;
+use server::remote::{parse_location, Remote, S3Settings};
+
+/// Points a test config at a fresh prefix of the test bucket.
+fn use_s3(c: &mut Config, endpoint: &str, prefix: &str) {
+    c.storage = Storage::S3(parse_location(&format!("s3://media/{prefix}")).expect("location"));
+    c.s3_endpoint = Some(endpoint.to_string());
+    c.s3_access_key_id = Some("S3RVER".into());
+    c.s3_secret_access_key = Some("S3RVER".into());
+}
+
+fn remote(endpoint: &str, prefix: &str) -> Remote {
+    Remote::connect(
+        &parse_location(&format!("s3://media/{prefix}")).expect("location"),
+        &S3Settings {
+            endpoint: Some(endpoint.to_string()),
+            region: "us-east-1".into(),
+            access_key_id: Some("S3RVER".into()),
+            secret_access_key: Some("S3RVER".into()),
+        },
+    )
+    .expect("connects")
+}
+
+async fn rows(app: &TestApp) -> Vec<AssetRow> {
+    let mut out = Vec::new();
+    for (id, _) in repo::assets::all_paths(&app.running.state.db)
+        .await
+        .expect("rows")
+    {
+        if let Some(row) = repo::assets::get(&app.running.state.db, id)
+            .await
+            .expect("row")
+        {
+            out.push(row);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_media_goes_to_the_store_before_its_row_and_is_served_from_it() {
+    let endpoint = common::s3_endpoint().await;
+    let prefix = format!("t{:016x}", rand::random::<u64>());
+    let app = TestApp::start_with(|c| use_s3(c, &endpoint, &prefix)).await;
+    let store = remote(&endpoint, &prefix);
+    let g = app
+        .group(
+            &[],
+            &Processes {
+                thumbnail: Some(10),
+                clip: Some((10, 2)),
+                recording: Some(SpanInput::Seconds(5)),
+                replay: None,
+            },
+        )
+        .await;
+    let publisher = TestPublisher::start(&app.publish_url(&g.key), 13, "640x360");
+    assert!(publisher.finish().await, "the publisher ran");
+    app.running.supervisor.wait_idle().await;
+
+    // Every finished file is in the store, byte for byte.
+    let all = rows(&app).await;
+    let count = |k: ProcessKind| all.iter().filter(|r| r.asset.kind == k).count();
+    assert!(count(ProcessKind::Thumbnail) >= 2, "thumbnails: {all:?}");
+    assert!(count(ProcessKind::MotionClip) >= 1, "motion clips: {all:?}");
+    assert!(
+        count(ProcessKind::Recording) >= 2,
+        "recording pieces: {all:?}"
+    );
+    let mut bytes = 0;
+    for r in &all {
+        let local = std::fs::read(app.dir.path().join(&r.path)).expect("local file");
+        let object = store.read(&r.path).await.expect("its object");
+        assert_eq!(object.as_ref(), local.as_slice(), "{}", r.path);
+        bytes += local.len();
+    }
+    println!("object store: {} files, {bytes} bytes uploaded", all.len());
+
+    // A file only in the store (as on another node) is served from it: whole, a range, and
+    // not again when unchanged.
+    let recording = all
+        .iter()
+        .find(|r| r.asset.kind == ProcessKind::Recording)
+        .expect("a recording");
+    let original = std::fs::read(app.dir.path().join(&recording.path)).expect("read");
+    std::fs::remove_file(app.dir.path().join(&recording.path)).expect("remove");
+    let client = app.signed_in(&g.owner.email).await;
+    let url = format!("{}/media/assets/{}.mp4", app.base, recording.asset.id);
+    let whole = client.get(&url).send().await.expect("get");
+    assert_eq!(whole.status(), 200);
+    assert_eq!(whole.headers()["content-type"], "video/mp4");
+    let etag = whole.headers()["etag"].clone();
+    assert_eq!(
+        whole.bytes().await.expect("body").as_ref(),
+        original.as_slice()
+    );
+    let part = client
+        .get(&url)
+        .header("range", "bytes=100-199")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(part.status(), 206);
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes 100-199/{}", original.len()).as_str()
+    );
+    assert_eq!(
+        part.bytes().await.expect("body").as_ref(),
+        &original[100..200]
+    );
+    let again = client
+        .get(&url)
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .expect("conditional");
+    assert_eq!(again.status(), 304);
+    let beyond = client
+        .get(&url)
+        .header("range", format!("bytes={}-", original.len() + 10))
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(beyond.status(), 416);
+
+    // Retention removes objects with their rows.
+    let state = &app.running.state;
+    services::retention::set_group(
+        state,
+        &g.owner,
+        g.id,
+        &RetentionRules {
+            thumbnail: Some(KeepRule {
+                keep_days: None,
+                keep_newest: Some(1),
+            }),
+            ..RetentionRules::default()
+        },
+    )
+    .await
+    .expect("rules");
+    let media = app.running.supervisor.ctx().store.clone();
+    let report = server::retention::run_once(state, &media)
+        .await
+        .expect("retention");
+    assert!(report.items >= 1, "{report:?}");
+    let left: Vec<String> = rows(&app).await.into_iter().map(|r| r.path).collect();
+    for r in all
+        .iter()
+        .filter(|r| r.asset.kind == ProcessKind::Thumbnail)
+    {
+        let kept = left.contains(&r.path);
+        assert_eq!(
+            store.exists(&r.path).await.expect("head"),
+            kept,
+            "an object lives exactly as long as its row: {}",
+            r.path
+        );
+    }
+    app.running.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_uploaded_before_a_crash_without_its_row_is_gone_after_the_next_start() {
+    let endpoint = common::s3_endpoint().await;
+    let prefix = format!("t{:016x}", rand::random::<u64>());
+    let store = remote(&endpoint, &prefix);
+    let app = TestApp::start_with(|c| use_s3(c, &endpoint, &prefix)).await;
+    let g = app.group(&[], &Processes::none()).await;
+    let now = app.running.state.clock.now();
+    let lease =
+        app::ssr::testing::open_session(&app.running.state.db, g.id, app.running.node_id(), now)
+            .await;
+    let key = RenditionKey {
+        organisation_id: g.owner.organisation_id,
+        group_id: g.id,
+        session_id: lease.session_id,
+        stream_id: g.streams[0],
+        epoch: 1,
+    };
+    let media = app.running.supervisor.ctx().store.clone();
+    // The crash fell between the upload and the row.
+    let thumb = media.thumbnail(key, 5_000, "jpg");
+    std::fs::create_dir_all(thumb.parent().expect("parent")).expect("dir");
+    std::fs::write(&thumb, b"\xff\xd8 a jpeg that never got its row").expect("write");
+    let rel = media.relative(&thumb).expect("relative");
+    store.upload(&thumb, &rel).await.expect("upload");
+    assert!(store.exists(&rel).await.expect("head"));
+
+    let database_url = app.database_url.clone();
+    let dir = app.dir;
+    app.running.stop().await.expect("stops");
+    let mut config = Config::for_tests(dir.path().to_path_buf());
+    config.database_url = database_url;
+    use_s3(&mut config, &endpoint, &prefix);
+    let again = server::start(config).await.expect("starts again");
+    assert!(
+        !store.exists(&rel).await.expect("head"),
+        "the object without a row is removed"
+    );
+    assert!(!thumb.exists(), "the local file is moved aside");
+    let quarantined = quarantined_file(dir.path(), "t0000005000.jpg");
+    assert!(quarantined, "the local file is kept in the quarantine");
+    again.stop().await.expect("stops");
+}
+
+fn quarantined_file(dir: &Path, name: &str) -> bool {
+    common::files_ending(&dir.join("quarantine"), name).len() == 1
+}
