@@ -11,6 +11,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 dir=$(mkdir -p "${CLUSTER_DIR:-$repo/data-cluster}" && cd "${CLUSTER_DIR:-$repo/data-cluster}" && pwd)
 server="$repo/target/debug/server"
 pids=()
+publisher=""
 # PostgreSQL runs as the `postgres` user, which may not enter the checkout: its folder is under
 # /tmp (one per checkout), like the tests'.
 pg_dir=${TMPDIR:-/tmp}/livepro-demo-cluster-postgres-$(printf '%s' "$repo" | sha256sum | cut -c1-12)
@@ -18,6 +19,12 @@ pg_dir=${TMPDIR:-/tmp}/livepro-demo-cluster-postgres-$(printf '%s' "$repo" | sha
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 stop_all() {
   trap - INT TERM EXIT
+  # The publisher loop is a background subshell (which ignores SIGINT): TERM it and its ffmpeg.
+  if [ -n "$publisher" ]; then
+    pkill -TERM -P "$publisher" 2>/dev/null || true
+    kill -TERM "$publisher" 2>/dev/null || true
+    wait "$publisher" 2>/dev/null || true
+  fi
   for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   LP_TEST_PG_DIR="$pg_dir" "$repo/scripts/test-postgres.sh" stop || true
@@ -92,6 +99,6 @@ if [ -z "${NO_PUBLISHER:-}" ]; then
       sleep 1
     done
   ) &
-  pids+=($!)
+  publisher=$!
 fi
 wait "${pids[0]}" || true

@@ -52,8 +52,9 @@ pub(crate) const BYTES_WRITTEN: &str = "livepro_bytes_written_total";
 pub(crate) const FFMPEG_SPAWNS: &str = "livepro_ffmpeg_spawns_total";
 /// Webhook delivery attempts by result (`delivered`, `retry`, `failed`).
 pub(crate) const WEBHOOK_ATTEMPTS: &str = "livepro_webhook_attempts_total";
-/// How long uploading a finished file to object storage took.
-pub(crate) const UPLOAD_DURATION: &str = "livepro_object_upload_duration_seconds";
+/// With object storage: from a finished file to its row (`kind="file"`), or from a closed
+/// segment to the store's playlist listing it (`kind="segment"`).
+pub(crate) const UPLOAD_LAG: &str = "livepro_upload_lag_seconds";
 
 /// ffmpeg and ffprobe children alive now (kept by the process wrapper).
 pub(crate) static FFMPEG_CHILDREN: AtomicI64 = AtomicI64::new(0);
@@ -120,15 +121,16 @@ fn describe() {
     describe_counter!(FFMPEG_SPAWNS, "ffmpeg and ffprobe children started.");
     describe_counter!(WEBHOOK_ATTEMPTS, "Webhook delivery attempts by result.");
     describe_histogram!(
-        UPLOAD_DURATION,
+        UPLOAD_LAG,
         Unit::Seconds,
-        "Uploads of finished files to object storage."
+        "Object storage: a finished file to its row, a closed segment to the stored playlist."
     );
 }
 
-/// Times an upload of a finished file to object storage.
-pub(crate) fn uploaded(took: Duration) {
-    metrics::histogram!(UPLOAD_DURATION).record(took.as_secs_f64());
+/// Records how long a finished file (`"file"`) or segment (`"segment"`) took to be in the
+/// object store and announced.
+pub(crate) fn uploaded(kind: &'static str, took: Duration) {
+    metrics::histogram!(UPLOAD_LAG, "kind" => kind).record(took.as_secs_f64());
 }
 
 /// Counts a piece of media a job wrote, and marks the job's success (with how late it was,

@@ -184,12 +184,8 @@ async fn upload(
     let mut wait = Duration::from_millis(250);
     let mut attempt = 1;
     loop {
-        let started = std::time::Instant::now();
         match remote.upload(&local, rel).await {
-            Ok(()) => {
-                crate::metrics::uploaded(started.elapsed());
-                return Ok(());
-            }
+            Ok(()) => return Ok(()),
             Err(e) if attempt < 8 => {
                 tracing::warn!(path = %rel, attempt, error = %e, "cannot upload a file yet; retrying");
                 tokio::time::sleep(wait).await;
@@ -230,6 +226,7 @@ pub async fn register_asset(
         epoch: key.epoch,
     };
     // With object storage the object goes first: a row never points at a missing object.
+    let finished = std::time::Instant::now();
     if let Some(remote) = ctx.store.remote() {
         upload(ctx, remote, &row.path).await?;
     }
@@ -243,7 +240,12 @@ pub async fn register_asset(
             Writer::Settled => repo::assets::insert(&ctx.state.db, row).await.map(Some),
         };
         match inserted {
-            Ok(Some(id)) => return Ok(id),
+            Ok(Some(id)) => {
+                if ctx.store.remote().is_some() {
+                    crate::metrics::uploaded("file", finished.elapsed());
+                }
+                return Ok(id);
+            }
             Ok(None) => {
                 tracing::warn!(path = %row.path, session.id = key.session_id, epoch = key.epoch, "not registered: another node took the session over");
                 // Uploaded by this node and never to be indexed: garbage, proven.

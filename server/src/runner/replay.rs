@@ -34,6 +34,8 @@ pub(crate) struct Replay {
     /// Objects of segments that left the window, to delete once the playlist without them
     /// is in the store.
     evicted: Vec<PathBuf>,
+    /// When the oldest segment not yet in the store's playlist was listed locally.
+    unannounced_since: Option<std::time::Instant>,
 }
 
 impl Replay {
@@ -51,6 +53,7 @@ impl Replay {
             unsent: VecDeque::new(),
             sent_inits: std::collections::HashSet::new(),
             evicted: Vec::new(),
+            unannounced_since: None,
         }
     }
 
@@ -75,6 +78,8 @@ impl Replay {
         self.closed = false;
         self.entries.push_back(seg.clone());
         if ctx.store.remote().is_some() {
+            self.unannounced_since
+                .get_or_insert_with(std::time::Instant::now);
             if self.sent_inits.insert(seg.init.clone()) {
                 self.unsent.push_back(seg.init.clone());
             }
@@ -119,12 +124,10 @@ impl Replay {
                 self.unsent.pop_front();
                 continue;
             };
-            let started = std::time::Instant::now();
             if let Err(e) = remote.upload(path, &rel).await {
                 tracing::warn!(path = %rel, error = %e, "cannot upload a replay segment yet");
                 return false;
             }
-            crate::metrics::uploaded(started.elapsed());
             self.unsent.pop_front();
         }
         let Some(rel) = ctx.store.relative(&self.playlist) else {
@@ -133,6 +136,9 @@ impl Replay {
         if let Err(e) = remote.upload(&self.playlist, &rel).await {
             tracing::warn!(path = %rel, error = %e, "cannot upload the replay playlist yet");
             return false;
+        }
+        if let Some(since) = self.unannounced_since.take() {
+            crate::metrics::uploaded("segment", since.elapsed());
         }
         for path in std::mem::take(&mut self.evicted) {
             if let Some(rel) = ctx.store.relative(&path) {
