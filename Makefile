@@ -8,7 +8,7 @@ ARGS ?=
 export LEPTOS_OUTPUT_NAME := livepro
 export LP_SITE_ROOT ?= $(CURDIR)/target/site
 
-.PHONY: run demo demo-cluster setup-cluster test build setup-run setup-test lint unit e2e fuzz fuzz-ingest faults fmt bench bench-metrics bench-db bench-replay bench-retention
+.PHONY: run demo demo-cluster setup-cluster bench-cluster test build setup-run setup-test lint unit e2e fuzz fuzz-ingest faults fmt bench bench-metrics bench-db bench-replay bench-retention
 
 run: build
 	target/debug/server run $(ARGS)
@@ -114,3 +114,9 @@ bench-db: setup-test
 bench-retention: setup-test
 	cargo build --release -p server --example retention_bench --features testing
 	target/release/examples/retention_bench
+
+# Benchmark: the cluster mode (two nodes on PostgreSQL and an S3-compatible server behind nginx)
+# against one node on the embedded defaults, with the same publishers; upload lag; failover time.
+bench-cluster: setup-test
+	cargo build --release -p server --bin server
+	scripts/bench-cluster.sh

@@ -95,6 +95,12 @@ impl MediaStore {
         self.rendition(k).join("segments")
     }
 
+    /// Where files fetched from the object store for one job wait (a clip cut on a node that
+    /// is not the replay's owner); emptied at start-up.
+    pub fn scratch_root(&self) -> PathBuf {
+        self.root.join("scratch")
+    }
+
     /// Where start-up repair moves what it cannot settle, one folder per start.
     pub fn quarantine_root(&self) -> PathBuf {
         self.root.join("quarantine")

@@ -179,6 +179,31 @@ impl Remote {
         }
     }
 
+    /// Deletes every object under the folder `rel` (a shared clip's); none is not an error.
+    pub async fn delete_folder(&self, rel: &str) -> Result<(), RemoteError> {
+        use futures::TryStreamExt;
+        let key = self.key(rel).ok_or_else(|| Self::bad_key(rel))?;
+        let found: Vec<_> = self.store.list(Some(&key)).try_collect().await?;
+        for meta in found {
+            match self.store.delete(&meta.location).await {
+                Ok(()) | Err(RemoteError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Downloads the object `rel` into the file `to`.
+    pub async fn download(&self, rel: &str, to: &std::path::Path) -> Result<(), RemoteError> {
+        let bytes = self.read(rel).await?;
+        tokio::fs::write(to, &bytes)
+            .await
+            .map_err(|e| RemoteError::Generic {
+                store: "media",
+                source: Box::new(e),
+            })
+    }
+
     /// Whether an object exists.
     pub async fn exists(&self, rel: &str) -> Result<bool, RemoteError> {
         let key = self.key(rel).ok_or_else(|| Self::bad_key(rel))?;

@@ -137,7 +137,12 @@ async fn remove_files(state: &AppState, store: &MediaStore, journal: Vec<(i64, S
             Err(e) => Err(e),
         };
         if let (Ok(()), Some(remote)) = (&gone, store.remote()) {
-            gone = remote.delete(&rel).await.map_err(std::io::Error::other);
+            // A file's object, or a shared clip folder's objects.
+            gone = match remote.delete(&rel).await {
+                Ok(()) => remote.delete_folder(&rel).await,
+                Err(e) => Err(e),
+            }
+            .map_err(std::io::Error::other);
         }
         match gone {
             Ok(()) => gone_ids.push(id),

@@ -231,7 +231,7 @@ async fn two_nodes_share_the_database_and_a_dead_nodes_stream_is_taken_over() {
         .publish
         .stream_key
         .expect("key");
-    let api_key = services::integrations::create_key(&state, &owner, "cluster", Role::Viewer)
+    let api_key = services::integrations::create_key(&state, &owner, "cluster", Role::Editor)
         .await
         .expect("api key")
         .secret;
@@ -387,6 +387,51 @@ async fn two_nodes_share_the_database_and_a_dead_nodes_stream_is_taken_over() {
         "cluster: replay through B {} segment(s) behind A's",
         on_a.len().saturating_sub(on_b.len())
     );
+
+    // A clip cut on B (none of A's files are in B's folder: it fetches them from the store)
+    // and shared there plays, anonymously, through A.
+    let now = chrono::Utc::now();
+    let clip: serde_json::Value = http
+        .post(format!("{}/api/v1/clips", b.http))
+        .bearer_auth(&api_key)
+        .json(&serde_json::json!({
+            "replay_id": replay.0,
+            "title": "Cut on B",
+            "from": now - chrono::Duration::seconds(6),
+            "to": now - chrono::Duration::seconds(2),
+            "expiry": "day",
+        }))
+        .send()
+        .await
+        .expect("clip on B")
+        .json()
+        .await
+        .expect("json");
+    let share = clip["share"]["path"]
+        .as_str()
+        .expect("a share link")
+        .to_string();
+    let viewer = reqwest::Client::new();
+    let clip_playlist = viewer
+        .get(format!("{}{share}/clip.m3u8", a.http))
+        .send()
+        .await
+        .expect("clip playlist through A");
+    assert_eq!(clip_playlist.status(), 200, "{clip}");
+    let clip_playlist = clip_playlist.text().await.expect("text");
+    let clip_segments = segments(&clip_playlist);
+    assert!(clip_segments.len() >= 3, "{clip_playlist}");
+    for uri in clip_segments
+        .iter()
+        .chain(std::iter::once(&"init.mp4".to_string()))
+    {
+        let got = viewer
+            .get(format!("{}{share}/{uri}", a.http))
+            .send()
+            .await
+            .expect("clip file");
+        assert_eq!(got.status(), 200, "{uri}");
+    }
 
     // Node A dies. Its publisher reconnects through node B, which takes the same session over
     // once A's lease has run out.

@@ -76,6 +76,21 @@ async fn server_admins_see_the_machine_live_sessions_failures_and_retention() {
     assert!(m.memory_total_bytes > 0 && m.memory_used_bytes <= m.memory_total_bytes);
     assert!(m.server_rss_bytes > 0 && m.ffmpeg_children >= 1);
     assert!(m.disk.total_bytes > 0);
+    // This node is listed, alive, owning the live group; the live session names it.
+    assert_eq!(seen.node_id, app.running.node_id());
+    let this = seen
+        .nodes
+        .iter()
+        .find(|n| n.id == seen.node_id)
+        .expect("this node is listed");
+    assert!(this.alive && this.stopped_at.is_none(), "{this:?}");
+    assert_eq!(this.version, env!("CARGO_PKG_VERSION"));
+    assert!(
+        this.owns.iter().any(|o| o.ends_with("/ Test stream")),
+        "{this:?}"
+    );
+    let live = seen.live.iter().find(|l| l.group_id == g.id).expect("live");
+    assert_eq!(live.node.as_deref(), Some(seen.node_id.as_str()));
 
     // A killed ffmpeg shows among the recent restarts, with its reason.
     kill9(source_pid(app.dir.path()).expect("the source ffmpeg"));

@@ -37,21 +37,40 @@ pub fn segment_name(i: usize) -> String {
 pub struct Chosen {
     pub init: PathBuf,
     pub segments: Vec<(PathBuf, m3u8::Entry)>,
+    /// Where the files were fetched to when the replay is not in this node's folder (removed
+    /// with this).
+    _scratch: Option<Scratch>,
+}
+
+/// A folder of fetched files, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Reads a replay playlist (path relative to the data folder) and picks the segments that
-/// cover `wanted`.
+/// cover `wanted`. A replay another node owns (media in object storage) is read from the
+/// store, and the chosen files are fetched into a scratch folder.
 pub async fn choose(
     store: &MediaStore,
     replay: &str,
     wanted: ReplaySpan,
 ) -> Result<Chosen, JobError> {
     let not_ours = || JobError::Invalid("not a replay of this server");
+    let gone = || JobError::refused("the replay playlist is gone");
     let playlist = store.resolve(replay).ok_or_else(not_ours)?;
     let dir = playlist.parent().ok_or_else(not_ours)?;
-    let text = tokio::fs::read_to_string(&playlist)
-        .await
-        .map_err(|_| JobError::refused("the replay playlist is gone"))?;
+    let (text, remote) = match tokio::fs::read_to_string(&playlist).await {
+        Ok(text) => (text, None),
+        Err(_) => {
+            let remote = store.remote().ok_or_else(gone)?;
+            let bytes = remote.read(replay).await.map_err(|_| gone())?;
+            (String::from_utf8_lossy(&bytes).into_owned(), Some(remote))
+        }
+    };
     let entries = m3u8::parse_replay(&text);
     let range = select(&entries, wanted)?;
     let inside = |uri: &str| {
@@ -65,13 +84,67 @@ pub async fn choose(
             "the replay playlist names files outside its folder",
         ));
     }
+    let Some(remote) = remote else {
+        return Ok(Chosen {
+            init: dir.join(&first.map_uri),
+            segments: chosen
+                .iter()
+                .map(|e| (dir.join(&e.uri), e.clone()))
+                .collect(),
+            _scratch: None,
+        });
+    };
+    let (replay_dir, _) = replay.rsplit_once('/').ok_or_else(not_ours)?;
+    let scratch = store
+        .scratch_root()
+        .join(format!("{:032x}", rand::random::<u128>()));
+    tokio::fs::create_dir_all(&scratch)
+        .await
+        .map_err(JobError::io(&scratch))?;
+    let scratch = Scratch(scratch);
+    let fetch = |uri: &str, name: String| {
+        let to = scratch.0.join(name);
+        let rel = format!("{replay_dir}/{uri}");
+        async move {
+            remote.download(&rel, &to).await.map(|()| to).map_err(|_| {
+                JobError::refused("a segment left the replay buffer while cutting; try again")
+            })
+        }
+    };
+    let init = fetch(&first.map_uri, INIT.into()).await?;
+    let mut segments = Vec::with_capacity(chosen.len());
+    for (i, e) in chosen.iter().enumerate() {
+        segments.push((fetch(&e.uri, segment_name(i)).await?, e.clone()));
+    }
     Ok(Chosen {
-        init: dir.join(&first.map_uri),
-        segments: chosen
-            .iter()
-            .map(|e| (dir.join(&e.uri), e.clone()))
-            .collect(),
+        init,
+        segments,
+        _scratch: Some(scratch),
     })
+}
+
+/// With object storage: uploads the named files of a clip folder (so every node serves them).
+async fn upload_clip_files(
+    store: &MediaStore,
+    dir: &Path,
+    names: &[String],
+) -> Result<(), JobError> {
+    let Some(remote) = store.remote() else {
+        return Ok(());
+    };
+    let rel = store
+        .relative(dir)
+        .ok_or(JobError::Invalid("a clip folder outside the data folder"))?;
+    for name in names {
+        remote
+            .upload(&dir.join(name), &format!("{rel}/{name}"))
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "cannot upload a clip's file");
+                JobError::refused("the media store is unavailable; try again")
+            })?;
+    }
+    Ok(())
 }
 
 /// A hard link (same file system: no bytes copied), or a copy where links are impossible.
@@ -113,6 +186,12 @@ pub async fn cut(
         MediaStore::write_atomic(&dir.join(PLAYLIST), text.as_bytes())
             .await
             .map_err(JobError::io(dir.join(PLAYLIST)))?;
+        // The playlist last: in the store, a clip's playlist never names a missing file.
+        let mut names: Vec<String> = std::iter::once(INIT.to_string())
+            .chain((0..entries.len()).map(segment_name))
+            .collect();
+        names.push(PLAYLIST.into());
+        upload_clip_files(store, &dir, &names).await?;
         Ok::<_, JobError>(entries)
     }
     .await;
@@ -120,6 +199,9 @@ pub async fn cut(
         Ok(e) => e,
         Err(e) => {
             let _ = tokio::fs::remove_dir_all(&dir).await;
+            if let (Some(remote), Some(rel)) = (store.remote(), store.relative(&dir)) {
+                let _ = remote.delete_folder(&rel).await;
+            }
             return Err(e);
         }
     };
@@ -227,14 +309,23 @@ pub async fn finish(ctx: Arc<RunnerCtx>, clip_id: i64, dir: String) {
     let Some(dir) = ctx.store.resolve(&dir) else {
         return;
     };
+    let store = &ctx.store;
     let has_poster = match poster(&ctx.config.ffmpeg, &dir).await {
-        Ok(()) => true,
+        Ok(()) => upload_clip_files(store, &dir, &[POSTER.into(), "poster.webp".into()])
+            .await
+            .is_ok(),
         Err(e) => {
             tracing::warn!(clip.id = clip_id, error = %e, "no poster");
             false
         }
     };
-    let (state, size) = match export_mp4(&ctx.config.ffmpeg, &dir).await {
+    let exported = match export_mp4(&ctx.config.ffmpeg, &dir).await {
+        Ok(size) => upload_clip_files(store, &dir, &[MP4.into()])
+            .await
+            .map(|()| size),
+        Err(e) => Err(e),
+    };
+    let (state, size) = match exported {
         Ok(size) => (Mp4State::Ready, i64::try_from(size).ok()),
         Err(e) => {
             tracing::warn!(clip.id = clip_id, error = %e, "MP4 export failed");
@@ -253,5 +344,10 @@ pub async fn remove(store: &MediaStore, dir: &str) {
     };
     if store.is_clip_dir(&path) {
         let _ = tokio::fs::remove_dir_all(&path).await;
+        if let Some(remote) = store.remote() {
+            if let Err(e) = remote.delete_folder(dir).await {
+                tracing::warn!(clip.dir = %dir, error = %e, "cannot delete a clip's objects");
+            }
+        }
     }
 }

@@ -16,7 +16,7 @@ use app::ssr::net::ClientIp;
 use app::ssr::repo::{self, clips::ShareTarget};
 use app::ssr::services;
 
-use super::media::{self, not_found, serve, NO_CACHE};
+use super::media::{self, not_found, NO_CACHE};
 use super::router::ServerState;
 use crate::clips::cut::{INIT, MP4, PLAYLIST, POSTER};
 
@@ -70,12 +70,11 @@ async fn shared_file(
     };
     match found.target {
         ShareTarget::Clip(clip) => {
-            let (Some((ctype, cache)), Some(dir)) =
-                (clip_member(&rest), s.store.resolve(&clip.dir))
-            else {
+            let Some((ctype, cache)) = clip_member(&rest) else {
                 return not_found();
             };
-            serve(dir.join(&rest), ctype, cache, request).await
+            let rel = format!("{}/{rest}", clip.dir);
+            media::serve_stored(&s.store, &rel, ctype, cache, request).await
         }
         ShareTarget::Replay {
             path,
@@ -125,10 +124,8 @@ async fn member_clip_file(
     let Ok(Some(clip)) = repo::clips::get(&s.app.db, org, id).await else {
         return not_found();
     };
-    match s.store.resolve(&clip.dir) {
-        Some(dir) => serve(dir.join(&file), ctype, cache, request).await,
-        None => not_found(),
-    }
+    let rel = format!("{}/{file}", clip.dir);
+    media::serve_stored(&s.store, &rel, ctype, cache, request).await
 }
 
 #[cfg(test)]

@@ -162,6 +162,14 @@ impl Repair<'_> {
                 Err(e) => self.skip(format!("delete the object of {rel}: {e}")),
             }
         }
+        // A clip folder's name is random and this node cut it: no row will point at its
+        // objects either.
+        if let (Some(remote), true) = (store.remote(), store.is_clip_dir(path)) {
+            match remote.delete_folder(&rel).await {
+                Ok(()) => self.report.objects_removed += 1,
+                Err(e) => self.skip(format!("delete the objects of {rel}: {e}")),
+            }
+        }
         let at = store.relative(&target).unwrap_or_default();
         let row = repo::instance::NewQuarantined {
             organisation_id: org_of(store, path),
@@ -194,6 +202,8 @@ pub async fn run(ctx: &RunnerCtx) -> Report {
     };
     let db = &ctx.state.db;
     let now = ctx.state.clock.now();
+    // Files fetched for jobs that a stop interrupted: scratch only, nothing else lives there.
+    let _ = tokio::fs::remove_dir_all(ctx.store.scratch_root()).await;
     // Retention's deletions that a stop interrupted: their rows are gone, so their files are
     // proven garbage (and must not be taken for files whose rows were never written).
     if let Err(e) = crate::retention::finish_pending(&ctx.state, &ctx.store).await {
