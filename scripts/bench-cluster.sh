@@ -158,8 +158,29 @@ print(f"{p50:.3f} {p99:.3f}")
 PY
 }
 
-due() { # seconds -> thumbnails (and motion clips) due per stream in a run of that length
-  python3 -c "import sys; s=int(sys.argv[1]); print(s // 10 + 1)" "$1"
+due() { # base key since_epoch -> "thumbnails_due clips_due" over the sessions started since
+  # then, from each session's media length (ended, or still live): thumbnails are due at 0, 10,
+  # 20 … s of media and motion clips (3 s) end at 3, 13, 23 … s (server/src/runner/schedule.rs);
+  # the segment being written at the end (1 s) does not count.
+  python3 - "$@" <<'PY'
+import datetime, json, sys, urllib.request
+base, key, since = sys.argv[1], sys.argv[2], float(sys.argv[3])
+req = urllib.request.Request(f"{base}/api/v1/sessions?limit=100", headers={"Authorization": f"Bearer {key}"})
+items = json.loads(urllib.request.urlopen(req).read())["items"]
+parse = lambda t: datetime.datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp()
+now = datetime.datetime.now(datetime.timezone.utc).timestamp()
+thumbs = clips = 0
+for it in items:
+    start = parse(it["started_at"])
+    if start < since:
+        continue
+    media = (parse(it["ended_at"]) if it.get("ended_at") else now) - start - 1.0
+    if media >= 0:
+        thumbs += int(media // 10) + 1
+    if media >= 3:
+        clips += int((media - 3) // 10) + 1
+print(thumbs, clips)
+PY
 }
 
 echo "bench-cluster: $n publishers at 1280x720/30, $seconds s per run, $server"
@@ -170,16 +191,18 @@ start_node one "demo --no-publisher" "$one" "$h" "$r" "$m"
 key=$(api_key "$one")
 mapfile -t keys < <(make_streams "http://127.0.0.1:$h" "$key" "$n")
 before=$(cpu_of "${pids[-1]}")
+since=$(date +%s)
 for k in "${keys[@]}"; do publish "rtmp://127.0.0.1:$r/live/$k"; done
 sleep "$seconds"
 after=$(cpu_of "${pids[-1]}")
 stop_publishers
-sleep 3
+sleep 5
 thumbs=$(made "http://127.0.0.1:$h" "$key" thumbnail)
 clips=$(made "http://127.0.0.1:$h" "$key" motion_clip)
+read -r thumbs_due clips_due < <(due "http://127.0.0.1:$h" "$key" "$since")
 per=$(python3 -c "print(f'{($after-$before)/($n*$seconds/60):.2f}')")
-one_per=$per
-echo "one node:  cpu_s_per_stream_min=$per thumbnails=$thumbs/$((n * $(due "$seconds"))) motion_clips=$clips/~$((n * (seconds / 10)))"
+one_per=$per; one_work="thumbnails=$thumbs/$thumbs_due motion_clips=$clips/$clips_due"
+echo "one node:  cpu_s_per_stream_min=$per $one_work"
 kill -INT "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; pids=()
 
 # ---------------------------------------------------------------- 2. two nodes, PG + S3
@@ -207,16 +230,22 @@ nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" &
 nginx_pid=$!
 sleep 0.5
 mapfile -t keys < <(make_streams "http://127.0.0.1:$ah" "$key" "$n")
-a_before=$(cpu_of "${pids[0]}"); b_before=$(cpu_of "${pids[1]}")
+# The engines the cluster adds (PostgreSQL, the S3 server, nginx) are measured too.
+engines=("$(head -1 "$pg_dir/data/postmaster.pid")" "$(cat "$s3_dir/pid")" "$nginx_pid")
+a_before=$(cpu_of "${pids[0]}"); b_before=$(cpu_of "${pids[1]}"); e_before=$(cpu_of "${engines[@]}")
+since=$(date +%s)
 for k in "${keys[@]}"; do publish "rtmp://127.0.0.1:$lb/live/$k"; done
 sleep "$seconds"
-a_after=$(cpu_of "${pids[0]}"); b_after=$(cpu_of "${pids[1]}")
+a_after=$(cpu_of "${pids[0]}"); b_after=$(cpu_of "${pids[1]}"); e_after=$(cpu_of "${engines[@]}")
 read -r p50 p99 < <(quantiles "http://127.0.0.1:$am/metrics" "http://127.0.0.1:$bm/metrics")
+# Made and due at the same moment (the publishers go on, for the failover).
+read -r thumbs_due clips_due < <(due "http://127.0.0.1:$bh" "$key" "$since")
 thumbs=$(made "http://127.0.0.1:$bh" "$key" thumbnail)
 clips=$(made "http://127.0.0.1:$bh" "$key" motion_clip)
 per=$(python3 -c "print(f'{($a_after-$a_before+$b_after-$b_before)/($n*$seconds/60):.2f}')")
-two_per=$per; lag="$p50/$p99"
-echo "two nodes: cpu_s_per_stream_min=$per (node A $(python3 -c "print(f'{$a_after-$a_before:.1f}')") s, node B $(python3 -c "print(f'{$b_after-$b_before:.1f}')") s) thumbnails=$thumbs/$((n * $(due "$seconds"))) motion_clips=$clips/~$((n * (seconds / 10))) upload_lag_p50=${p50}s p99=${p99}s"
+engines_per=$(python3 -c "print(f'{($e_after-$e_before)/($n*$seconds/60):.2f}')")
+two_per=$per; lag="$p50/$p99"; two_work="thumbnails=$thumbs/$thumbs_due motion_clips=$clips/$clips_due"
+echo "two nodes: cpu_s_per_stream_min=$per (+$engines_per for PostgreSQL, S3, nginx; node A $(python3 -c "print(f'{$a_after-$a_before:.1f}')") s, node B $(python3 -c "print(f'{$b_after-$b_before:.1f}')") s) $two_work upload_lag_p50=${p50}s p99=${p99}s"
 
 # ---------------------------------------------------------------- 3. failover
 victim=0; survivor_dir="$work/b"
@@ -239,4 +268,4 @@ else
 fi
 stop_publishers
 kill "$nginx_pid" 2>/dev/null || true
-echo "bench-cluster: streams=$n cpu_s_per_stream_min one_node=$one_per two_nodes=$two_per upload_lag_p50/p99_s=$lag failover_s=$took"
+echo "bench-cluster: streams=$n cpu_s_per_stream_min one_node=$one_per two_nodes=$two_per engines=$engines_per made_one=${one_work// /,} made_two=${two_work// /,} upload_lag_p50/p99_s=$lag failover_s=$took"
