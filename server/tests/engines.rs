@@ -686,6 +686,56 @@ async fn race(db: &Db) -> i64 {
     owners
 }
 
+/// Two nodes race for a new stream group's lease, ten times, starting together: each time
+/// exactly one starts the session and the other is told another node holds it.
+async fn lease_race(db: &Db) -> (usize, usize) {
+    let mut tx = begin_write(db).await.expect("tx");
+    let org = repo::orgs::create(&mut tx, "Lease race", t0())
+        .await
+        .expect("org");
+    let user = repo::users::create(&mut tx, "lease@race.test", "L", "h", t0())
+        .await
+        .expect("user");
+    tx.commit().await.expect("commit");
+    let db = Arc::new(db.clone());
+    let (mut started, mut held) = (0, 0);
+    for round in 0..10 {
+        let mut tx = begin_write(&db).await.expect("tx");
+        let group = repo::streams::create_group(&mut tx, org.id, &format!("G{round}"), user, t0())
+            .await
+            .expect("group");
+        tx.commit().await.expect("commit");
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let tasks: Vec<_> = ["node-a", "node-b"]
+            .into_iter()
+            .map(|node| {
+                let (db, barrier) = (db.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    repo::live_sessions::begin(
+                        &db,
+                        group,
+                        node,
+                        "x",
+                        t0(),
+                        t0() - Duration::seconds(6),
+                    )
+                    .await
+                    .expect("begin")
+                })
+            })
+            .collect();
+        for t in tasks {
+            match t.await.expect("task") {
+                Begun::Started(_) => started += 1,
+                Begun::Held { .. } => held += 1,
+                other => panic!("a new group cannot be taken over: {other:?}"),
+            }
+        }
+    }
+    (started, held)
+}
+
 #[tokio::test]
 async fn both_engines_answer_every_statement_alike() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -705,5 +755,15 @@ async fn both_engines_answer_every_statement_alike() {
         race(&postgres).await,
         1,
         "PostgreSQL: one owner after the race"
+    );
+    assert_eq!(
+        lease_race(&sqlite).await,
+        (10, 10),
+        "SQLite: one lease per race"
+    );
+    assert_eq!(
+        lease_race(&postgres).await,
+        (10, 10),
+        "PostgreSQL: one lease per race"
     );
 }
