@@ -242,7 +242,12 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
     let node = node::Node::new(folder.id.clone(), supervisor.clone(), lease_ttl);
     if let Ok(unfinished) = app::ssr::repo::clips::unfinished(&ctx.state.db).await {
         for (id, dir) in unfinished {
-            supervisor.resume_clip(id, dir, None);
+            // Only the node that cut a clip has its folder: another node sharing the database
+            // leaves it to that one (which may be finishing it right now).
+            let here = ctx.store.resolve(&dir).is_some_and(|d| d.is_dir());
+            if here {
+                supervisor.resume_clip(id, dir, None);
+            }
         }
     }
     let state = AppState {

@@ -205,6 +205,49 @@ async fn an_object_uploaded_before_a_crash_without_its_row_is_gone_after_the_nex
     store.upload(&thumb, &rel).await.expect("upload");
     assert!(store.exists(&rel).await.expect("head"));
 
+    // A clip another node cut (its folder is not here) and is still finishing: not touched.
+    let db = &app.running.state.db;
+    let replay_id = repo::assets::insert(
+        db,
+        &repo::assets::NewAsset {
+            organisation_id: g.owner.organisation_id,
+            stream_id: g.streams[0],
+            session_id: Some(lease.session_id),
+            kind: ProcessKind::Replay,
+            format: "m3u8",
+            path: "media/elsewhere/replay.m3u8".into(),
+            size_bytes: 0,
+            duration_ms: None,
+            width: None,
+            height: None,
+            integrity: None,
+            created_at: now,
+        },
+    )
+    .await
+    .expect("replay row");
+    let mut tx = app::ssr::db::begin_write(db).await.expect("tx");
+    let clip_id = repo::clips::insert(
+        &mut tx,
+        &repo::clips::NewClipRow {
+            organisation_id: g.owner.organisation_id,
+            stream_id: g.streams[0],
+            session_id: Some(lease.session_id),
+            replay_asset_id: replay_id,
+            title: "Cut elsewhere".into(),
+            starts_at: now,
+            duration_ms: 3000,
+            dir: format!("media/o{}/clips/{:032x}", g.owner.organisation_id, 7),
+            created_by: g.owner.user_id,
+            created_by_email: g.owner.email.clone(),
+            created_at: now,
+            expires_at: None,
+        },
+    )
+    .await
+    .expect("clip row");
+    tx.commit().await.expect("commit");
+
     let database_url = app.database_url.clone();
     let dir = app.dir;
     app.running.stop().await.expect("stops");
@@ -219,6 +262,16 @@ async fn an_object_uploaded_before_a_crash_without_its_row_is_gone_after_the_nex
     assert!(!thumb.exists(), "the local file is moved aside");
     let quarantined = quarantined_file(dir.path(), "t0000005000.jpg");
     assert!(quarantined, "the local file is kept in the quarantine");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let clip = repo::clips::get_any(&again.state.db, clip_id)
+        .await
+        .expect("clip")
+        .expect("exists");
+    assert_eq!(
+        clip.clip.mp4,
+        app::domain::clips::Mp4State::Pending,
+        "left to the node that cut it"
+    );
     again.stop().await.expect("stops");
 }
 
