@@ -256,6 +256,9 @@ test('the Live Processing tab shows real assets, edits with Confirm and follows 
   await visit(phone, server, '/status');
   await phone.locator('#live-count').getByText('1', { exact: true }).waitFor();
   await phone.locator('#live-sessions .live-row strong').getByText('Arena', { exact: true }).waitFor();
+  // The nodes sharing the database: here this one, alive, owning the live group.
+  await phone.locator('#nodes .node-row[data-state="alive"] .owns').getByText(/\/ Arena$/).waitFor();
+  assert.equal(await phone.locator('#nodes .node-row').count(), 1);
   assert.match(await phone.locator('#cpu').textContent(), /^\d+ %$/);
   assert.ok(await phone.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no sideways scrolling on a phone');
   await shot(phone, 'status-phone');
