@@ -232,13 +232,6 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         });
     }
     let supervisor = Supervisor::new(ctx.clone());
-    {
-        let (sup, stop) = (supervisor.clone(), shutdown.clone());
-        tasks.spawn("leases", move || {
-            let (sup, stop) = (sup.clone(), stop.clone());
-            async move { sup.keep_leases(stop).await }
-        });
-    }
     let node = node::Node::new(folder.id.clone(), supervisor.clone(), lease_ttl);
     if let Ok(unfinished) = app::ssr::repo::clips::unfinished(&ctx.state.db).await {
         for (id, dir) in unfinished {

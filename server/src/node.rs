@@ -1,5 +1,6 @@
 //! This node among the others sharing the database: it announces itself at start, beats
-//! every third of a lease (with its live sessions and load), ends the sessions of nodes that
+//! every third of a lease (renewing its sessions' leases, and its row with its live sessions
+//! and load), ends the sessions of nodes that
 //! died and never came back, marks its clean stop, and answers `/readyz` for load balancers.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -74,6 +75,10 @@ impl Node {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tick.tick() => {}
+            }
+            // The leases of this node's live sessions, then the node's own row.
+            if let Err(e) = self.supervisor.renew_leases().await {
+                tracing::warn!(error = %e, "cannot renew the leases of live sessions");
             }
             let now = ctx.state.clock.now();
             let live = i64::try_from(self.live_sessions()).unwrap_or(i64::MAX);

@@ -54,27 +54,6 @@ async fn node(
     start_server_with(dir, &flags).await
 }
 
-/// A webhook receiver on loopback collecting every event it is sent.
-async fn receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let g = got.clone();
-    let app = axum::Router::new().fallback(move |body: String| {
-        let g = g.clone();
-        async move {
-            if let Ok(v) = serde_json::from_str(&body) {
-                g.lock().expect("lock").push(v);
-            }
-            "ok"
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, got)
-}
-
 fn count(got: &Mutex<Vec<serde_json::Value>>, kind: &str) -> usize {
     got.lock()
         .expect("lock")
@@ -235,7 +214,7 @@ async fn two_nodes_share_the_database_and_a_dead_nodes_stream_is_taken_over() {
         .await
         .expect("api key")
         .secret;
-    let (hook, got) = receiver().await;
+    let (hook, got) = common::webhook_receiver().await;
     services::integrations::create_webhook(
         &state,
         &owner,

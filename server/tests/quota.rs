@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use app::domain::integrations::{EventKind, NewWebhook};
@@ -15,27 +15,6 @@ use app::domain::AppError;
 use app::ssr::repo;
 use app::ssr::services::{self, integrations};
 use common::{wait_for, Processes, TestApp, TestPublisher};
-
-/// A webhook receiver that keeps the bodies it got.
-async fn receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let g = got.clone();
-    let app = axum::Router::new().fallback(move |body: String| {
-        let g = g.clone();
-        async move {
-            if let Ok(v) = serde_json::from_str(&body) {
-                g.lock().expect("lock").push(v);
-            }
-            "ok"
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, got)
-}
 
 fn levels(got: &Mutex<Vec<serde_json::Value>>) -> Vec<String> {
     got.lock()
@@ -63,7 +42,7 @@ async fn a_small_quota_stops_optional_work_and_a_larger_one_resumes_it() {
     let state = &app.running.state;
     let org = g.owner.organisation_id;
     let stream = g.streams[0];
-    let (url, got) = receiver().await;
+    let (url, got) = common::webhook_receiver().await;
     integrations::create_webhook(
         state,
         &g.owner,

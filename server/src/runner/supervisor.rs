@@ -250,60 +250,42 @@ impl Supervisor {
         }
     }
 
-    /// Renews this node's leases every third of a lease, and stops at once the sessions whose
-    /// lease passed to another node (this node then writes nothing more for them). Runs until
-    /// the server stops.
-    pub async fn keep_leases(&self, stop: CancellationToken) {
-        let every = self.ctx.config.lease_ttl / 3;
-        let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            // Only sessions live before the renewal can be judged by it.
-            let before: Vec<Lease> = self
-                .live
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .values()
-                .map(|l| l.lease)
+    /// Renews this node's leases (once; the node's heartbeat calls it every third of a lease)
+    /// and stops at once the sessions whose lease passed to another node (this node then
+    /// writes nothing more for them). `Err` when the database did not answer.
+    pub async fn renew_leases(&self) -> Result<(), sqlx::Error> {
+        // Only sessions live before the renewal can be judged by it.
+        let before: Vec<Lease> = self
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|l| l.lease)
+            .collect();
+        let now = self.ctx.state.clock.now();
+        let held =
+            repo::live_sessions::heartbeat(&self.ctx.state.db, &self.ctx.config.node_id, now)
+                .await?;
+        let lost: Vec<Live> = {
+            let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+            let gone: Vec<i64> = live
+                .iter()
+                .filter(|(_, l)| before.contains(&l.lease) && !held.contains(&l.lease))
+                .map(|(g, _)| *g)
                 .collect();
-            let now = self.ctx.state.clock.now();
-            let held = match repo::live_sessions::heartbeat(
-                &self.ctx.state.db,
-                &self.ctx.config.node_id,
-                now,
-            )
-            .await
-            {
-                Ok(held) => held,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot renew the leases of live sessions");
-                    continue;
-                }
-            };
-            let lost: Vec<Live> = {
-                let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-                let gone: Vec<i64> = live
-                    .iter()
-                    .filter(|(_, l)| before.contains(&l.lease) && !held.contains(&l.lease))
-                    .map(|(g, _)| *g)
-                    .collect();
-                gone.into_iter().filter_map(|g| live.remove(&g)).collect()
-            };
-            for l in lost {
-                tracing::warn!(
-                    group.id = l.group_id,
-                    session.id = l.lease.session_id,
-                    epoch = l.lease.epoch,
-                    "lease lost to another node: stopping this node's side of the session"
-                );
-                l.disconnect.cancel();
-                l.cancel.cancel();
-            }
+            gone.into_iter().filter_map(|g| live.remove(&g)).collect()
+        };
+        for l in lost {
+            tracing::warn!(
+                group.id = l.group_id,
+                session.id = l.lease.session_id,
+                epoch = l.lease.epoch,
+                "lease lost to another node: stopping this node's side of the session"
+            );
+            l.disconnect.cancel();
+            l.cancel.cancel();
         }
+        Ok(())
     }
 
     /// The publisher left (or was cut): the session ends now; its files finish in the

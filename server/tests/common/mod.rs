@@ -564,3 +564,27 @@ pub async fn s3_endpoint() -> String {
         .trim()
         .to_string()
 }
+
+/// A webhook receiver on loopback that keeps every JSON body it is sent.
+pub async fn webhook_receiver() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+) {
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let g = got.clone();
+    let app = axum::Router::new().fallback(move |body: String| {
+        let g = g.clone();
+        async move {
+            if let Ok(v) = serde_json::from_str(&body) {
+                g.lock().expect("lock").push(v);
+            }
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, got)
+}

@@ -177,19 +177,6 @@ pub async fn end(
     }) == 1)
 }
 
-/// Whether a node holds a session with this epoch (it may register the session's files).
-pub async fn holds(db: &Db, lease: Lease, node_id: &str) -> Result<bool, sqlx::Error> {
-    Ok(with_db!(db, |conn| sqlx::query(
-        "SELECT 1 FROM live_sessions WHERE id = $1 AND epoch = $2 AND node_id = $3"
-    )
-    .bind(lease.session_id)
-    .bind(lease.epoch)
-    .bind(node_id)
-    .fetch_optional(conn)
-    .await?
-    .is_some()))
-}
-
 /// A page of an organisation's sessions, newest first: optionally of one group, started in
 /// `[from, to)`, with ids below `before`.
 pub async fn page(
