@@ -25,6 +25,10 @@ pub struct MediaStore {
     root: PathBuf,
     /// Where finished files also go, when media is in object storage.
     remote: Option<crate::remote::Remote>,
+    /// Replay playlists this node is writing (relative paths). With object storage only these
+    /// are read from the data folder: any other node's copy may be behind the store's (a
+    /// session taken over continues its playlist on another node).
+    writing: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 /// A session's folder name: `s{session}`, or `s{session}e{epoch}` after a takeover.
@@ -48,6 +52,55 @@ pub fn parse_session_dir(name: &str) -> Option<(i64, i64)> {
     }
 }
 
+/// The file a replay playlist names, both relative to the data folder: `uri` beside the
+/// playlist, or `e{epoch}/…` in the same stream's folder of another epoch of the session
+/// (after a takeover the new owner continues the playlist with segments of its own folder).
+/// `None` for anything that is not a plain relative name.
+pub fn replay_file(playlist: &str, uri: &str) -> Option<String> {
+    let (dir, _) = playlist.rsplit_once('/')?;
+    if !uri
+        .split('/')
+        .all(|p| !p.is_empty() && p != "." && p != "..")
+    {
+        return None;
+    }
+    let epoch = uri.split_once('/').and_then(|(first, rest)| {
+        let n: i64 = first.strip_prefix('e')?.parse().ok()?;
+        (n >= 1 && first == format!("e{n}")).then_some((n, rest))
+    });
+    let Some((epoch, rest)) = epoch else {
+        return Some(format!("{dir}/{uri}"));
+    };
+    let (base, session, stream) = split_rendition(dir)?;
+    Some(format!(
+        "{base}/{}/{stream}/{rest}",
+        session_dir(session, epoch)
+    ))
+}
+
+/// How a replay playlist names `file` (both relative to the data folder): the inverse of
+/// [`replay_file`]; `None` for a file of another stream or session.
+pub fn replay_uri(playlist: &str, file: &str) -> Option<String> {
+    let (dir, _) = playlist.rsplit_once('/')?;
+    if let Some(rest) = file.strip_prefix(dir).and_then(|r| r.strip_prefix('/')) {
+        return Some(rest.to_string());
+    }
+    let (base, session, stream) = split_rendition(dir)?;
+    let rest = file.strip_prefix(base)?.strip_prefix('/')?;
+    let (other, rest) = rest.split_once('/')?;
+    let (other_session, epoch) = parse_session_dir(other)?;
+    let rest = rest.strip_prefix(stream)?.strip_prefix('/')?;
+    (other_session == session).then(|| format!("e{epoch}/{rest}"))
+}
+
+/// A rendition folder `…/s{session}[e{n}]/st{stream}` as (`…`, session, `st{stream}`).
+fn split_rendition(dir: &str) -> Option<(&str, i64, &str)> {
+    let (session_part, stream) = dir.rsplit_once('/')?;
+    let (base, session_name) = session_part.rsplit_once('/')?;
+    let (session, _) = parse_session_dir(session_name)?;
+    stream.starts_with("st").then_some((base, session, stream))
+}
+
 /// Suffix of files being written.
 pub const PART: &str = "part";
 
@@ -57,6 +110,7 @@ impl MediaStore {
         Self {
             root: data_dir.into(),
             remote: None,
+            writing: Default::default(),
         }
     }
 
@@ -68,12 +122,45 @@ impl MediaStore {
         Self {
             root: data_dir.into(),
             remote,
+            writing: Default::default(),
         }
     }
 
     /// The object store finished files go to, if any.
     pub fn remote(&self) -> Option<&crate::remote::Remote> {
         self.remote.as_ref()
+    }
+
+    /// This node writes the replay playlist at `rel` (`false`: no longer), so its copy in
+    /// the data folder is the newest.
+    pub fn set_writing(&self, rel: &str, writing: bool) {
+        let mut set = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        if writing {
+            set.insert(rel.to_string());
+        } else {
+            set.remove(rel);
+        }
+    }
+
+    /// The file in the data folder to read for `rel`, when it should be read from there: any
+    /// file that is there, except (with object storage) a replay playlist this node is not
+    /// writing, which is read from the store.
+    pub async fn local_copy(&self, rel: &str) -> Option<PathBuf> {
+        let path = self.resolve(rel)?;
+        if self.remote.is_some()
+            && rel.ends_with("/replay.m3u8")
+            && !self
+                .writing
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(rel)
+        {
+            return None;
+        }
+        tokio::fs::try_exists(&path)
+            .await
+            .unwrap_or(false)
+            .then_some(path)
     }
 
     /// Where every media file lives.
@@ -239,6 +326,60 @@ impl MediaStore {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn replay_uris_reach_other_epochs_of_the_same_stream_only() {
+        let playlist = "media/o1/g2/s5/st3/replay.m3u8";
+        let own = "media/o1/g2/s5/st3/segments/r0/seg_000001.m4s";
+        let later = "media/o1/g2/s5e2/st3/segments/r7/seg_000004.m4s";
+        assert_eq!(
+            replay_uri(playlist, own).as_deref(),
+            Some("segments/r0/seg_000001.m4s")
+        );
+        assert_eq!(
+            replay_uri(playlist, later).as_deref(),
+            Some("e2/segments/r7/seg_000004.m4s")
+        );
+        for (file, uri) in [
+            (own, "segments/r0/seg_000001.m4s"),
+            (later, "e2/segments/r7/seg_000004.m4s"),
+        ] {
+            assert_eq!(replay_file(playlist, uri).as_deref(), Some(file));
+        }
+        // From a playlist an epoch-2 node started, epoch 1's folder is `e1/`.
+        let second = "media/o1/g2/s5e2/st3/replay.m3u8";
+        assert_eq!(
+            replay_uri(second, own).as_deref(),
+            Some("e1/segments/r0/seg_000001.m4s")
+        );
+        assert_eq!(
+            replay_file(second, "e1/segments/r0/seg_000001.m4s").as_deref(),
+            Some(own)
+        );
+        // Another stream or session is never named.
+        assert_eq!(
+            replay_uri(playlist, "media/o1/g2/s6e2/st3/segments/r0/x.m4s"),
+            None
+        );
+        assert_eq!(
+            replay_uri(playlist, "media/o1/g2/s5e2/st4/segments/r0/x.m4s"),
+            None
+        );
+        for bad in [
+            "../st4/segments/r0/x.m4s",
+            "e2/../../s6/x",
+            "/etc/passwd",
+            "e2//x",
+            "./x",
+        ] {
+            assert_eq!(replay_file(playlist, bad), None, "{bad}");
+        }
+        assert_eq!(
+            replay_file(playlist, "e02/segments/r0/x.m4s").as_deref(),
+            Some("media/o1/g2/s5/st3/e02/segments/r0/x.m4s"),
+            "not an epoch: an (unservable) name beside the playlist"
+        );
+    }
+
     use super::*;
 
     #[test]

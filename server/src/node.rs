@@ -109,6 +109,14 @@ impl Node {
                             reason: reason.into(),
                             at: now,
                         });
+                        crate::runner::close_abandoned(
+                            &ctx,
+                            s.organisation_id,
+                            s.session_id,
+                            i64::MAX,
+                            None,
+                        )
+                        .await;
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot end dead nodes' sessions"),

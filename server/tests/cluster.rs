@@ -444,17 +444,68 @@ async fn two_nodes_share_the_database_and_a_dead_nodes_stream_is_taken_over() {
     assert!(publisher.running(), "B keeps the publisher");
     // The dashboard's address goes on answering, from B.
     assert_eq!(node_id(&http, &lb.http).await, b_node);
-    // Every segment A had finished and announced in the store plays through B.
-    let served = member
-        .get(format!("{}/media/replay/{}/replay.m3u8", b.http, replay.0))
-        .send()
+    // B continues A's replay: the same asset and URL (a player keeps reloading it), with a
+    // discontinuity, then B's own segments (`e2/…`, in its epoch's folder); not ended while
+    // the stream is live. Every segment A had finished and announced still plays.
+    let playlist_on_b = || async {
+        member
+            .get(format!("{}/media/replay/{}/replay.m3u8", b.http, replay.0))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()
+    };
+    let continued = wait_for(
+        "B continues A's replay",
+        Duration::from_secs(20),
+        || async {
+            let text = playlist_on_b().await?;
+            (segments(&text)
+                .iter()
+                .filter(|u| u.starts_with("e2/"))
+                .count()
+                >= 2)
+                .then_some(text)
+        },
+    )
+    .await;
+    assert!(!continued.contains("#EXT-X-ENDLIST"), "{continued}");
+    let listed = segments(&continued);
+    let from_a = listed.iter().filter(|u| u.starts_with("segments/")).count();
+    assert!(from_a >= on_b.len(), "A's segments are kept: {continued}");
+    let first_b = listed
+        .iter()
+        .position(|u| u.starts_with("e2/"))
+        .expect("B's segments");
+    assert!(
+        listed[first_b..].iter().all(|u| u.starts_with("e2/")),
+        "B's segments follow A's: {continued}"
+    );
+    let before_b = continued
+        .split(listed[first_b].as_str())
+        .next()
+        .expect("text before B's first segment");
+    let last_a = before_b
+        .rfind(listed[first_b - 1].as_str())
+        .expect("A's last");
+    assert!(
+        before_b[last_a..].contains("#EXT-X-DISCONTINUITY"),
+        "a discontinuity where B's segments begin: {continued}"
+    );
+    let replays: Vec<String> = repo::assets::all_paths(&db)
         .await
-        .expect("A's playlist from B")
-        .text()
-        .await
-        .expect("text");
-    let listed = segments(&served);
-    assert!(listed.len() >= on_b.len(), "{served}");
+        .expect("rows")
+        .into_iter()
+        .map(|(_, p)| p)
+        .filter(|p| p.ends_with("/replay.m3u8") && p.contains(&format!("/s{session}")))
+        .collect();
+    assert_eq!(
+        replays,
+        vec![replay.1.clone()],
+        "one replay per stream and session"
+    );
     for uri in &listed {
         let got = member
             .get(format!("{}/media/replay/{}/{uri}", b.http, replay.0))
@@ -465,22 +516,9 @@ async fn two_nodes_share_the_database_and_a_dead_nodes_stream_is_taken_over() {
         assert!(!got.bytes().await.expect("bytes").is_empty(), "{uri}");
     }
     println!(
-        "cluster: all {} segments node A finished play through node B",
-        listed.len()
+        "cluster: one replay continues across the takeover: {from_a} segments of node A, {} of node B, all playing through B",
+        listed.len() - from_a
     );
-    // ... and A's replay is closed by B, so it plays on demand.
-    wait_for("A's replay closed", Duration::from_secs(10), || async {
-        let text = member
-            .get(format!("{}/media/replay/{}/replay.m3u8", b.http, replay.0))
-            .send()
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
-        text.contains("#EXT-X-ENDLIST").then_some(())
-    })
-    .await;
     println!(
         "cluster: takeover {:.2} s after SIGKILL (lease {LEASE_MS} ms), node {b_node}",
         takeover.as_secs_f64()
@@ -494,6 +532,12 @@ async fn two_nodes_share_the_database_and_a_dead_nodes_stream_is_taken_over() {
     .await;
     wait_for("the end is announced", Duration::from_secs(15), || async {
         (count(&got, "session.ended") >= 1).then_some(())
+    })
+    .await;
+    // The continued replay is closed at the end: it plays on demand, from any node.
+    wait_for("the replay closed", Duration::from_secs(15), || async {
+        let text = playlist_on_b().await?;
+        text.contains("#EXT-X-ENDLIST").then_some(())
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -207,6 +207,8 @@ async fn an_object_uploaded_before_a_crash_without_its_row_is_gone_after_the_nex
 
     // A clip another node cut (its folder is not here) and is still finishing: not touched.
     let db = &app.running.state.db;
+    let held = app.group(&[], &Processes::none()).await;
+    let held_lease = app::ssr::testing::open_session(db, held.id, "another-node", now).await;
     let replay_id = repo::assets::insert(
         db,
         &repo::assets::NewAsset {
@@ -248,6 +250,45 @@ async fn an_object_uploaded_before_a_crash_without_its_row_is_gone_after_the_nex
     .expect("clip row");
     tx.commit().await.expect("commit");
 
+    // Replay playlists in the store that this node left open: the one of its own session
+    // (ended at the next start) is closed there; the one of a session another node still
+    // holds (it continues the playlist after a takeover) is left alone.
+    let open_playlist =
+        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n";
+    let mut playlists = Vec::new();
+    for (group_id, session_id) in [(g.id, lease.session_id), (held.id, held_lease.session_id)] {
+        let k = RenditionKey {
+            group_id,
+            session_id,
+            ..key
+        };
+        let playlist = media.replay_playlist(k);
+        std::fs::create_dir_all(playlist.parent().expect("parent")).expect("dir");
+        std::fs::write(&playlist, open_playlist).expect("write");
+        let rel = media.relative(&playlist).expect("relative");
+        store.upload(&playlist, &rel).await.expect("upload");
+        repo::assets::insert(
+            db,
+            &repo::assets::NewAsset {
+                organisation_id: g.owner.organisation_id,
+                stream_id: g.streams[0],
+                session_id: Some(session_id),
+                kind: ProcessKind::Replay,
+                format: "m3u8",
+                path: rel.clone(),
+                size_bytes: 0,
+                duration_ms: None,
+                width: None,
+                height: None,
+                integrity: None,
+                created_at: now,
+            },
+        )
+        .await
+        .expect("replay row");
+        playlists.push(rel);
+    }
+
     let database_url = app.database_url.clone();
     let dir = app.dir;
     app.running.stop().await.expect("stops");
@@ -260,6 +301,21 @@ async fn an_object_uploaded_before_a_crash_without_its_row_is_gone_after_the_nex
         "the object without a row is removed"
     );
     assert!(!thumb.exists(), "the local file is moved aside");
+    let text = |rel: String| {
+        let store = &store;
+        async move { String::from_utf8(store.read(&rel).await.expect("read").to_vec()).expect("utf-8") }
+    };
+    assert!(
+        text(playlists[0].clone())
+            .await
+            .ends_with("#EXT-X-ENDLIST\n"),
+        "this node's replay is closed in the store"
+    );
+    assert_eq!(
+        text(playlists[1].clone()).await,
+        open_playlist,
+        "a replay another node continues is not touched"
+    );
     let quarantined = quarantined_file(dir.path(), "t0000005000.jpg");
     assert!(quarantined, "the local file is kept in the quarantine");
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;

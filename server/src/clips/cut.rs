@@ -61,11 +61,14 @@ pub async fn choose(
 ) -> Result<Chosen, JobError> {
     let not_ours = || JobError::Invalid("not a replay of this server");
     let gone = || JobError::refused("the replay playlist is gone");
-    let playlist = store.resolve(replay).ok_or_else(not_ours)?;
-    let dir = playlist.parent().ok_or_else(not_ours)?;
-    let (text, remote) = match tokio::fs::read_to_string(&playlist).await {
-        Ok(text) => (text, None),
-        Err(_) => {
+    store.resolve(replay).ok_or_else(not_ours)?;
+    let local = match store.local_copy(replay).await {
+        Some(path) => tokio::fs::read_to_string(&path).await.ok(),
+        None => None,
+    };
+    let (text, remote) = match local {
+        Some(text) => (text, None),
+        None => {
             let remote = store.remote().ok_or_else(gone)?;
             let bytes = remote.read(replay).await.map_err(|_| gone())?;
             (String::from_utf8_lossy(&bytes).into_owned(), Some(remote))
@@ -73,28 +76,33 @@ pub async fn choose(
     };
     let entries = m3u8::parse_replay(&text);
     let range = select(&entries, wanted)?;
-    let inside = |uri: &str| {
-        uri.split('/')
-            .all(|p| !p.is_empty() && p != "." && p != "..")
-    };
     let chosen = &entries[range];
     let first = chosen.first().ok_or(JobError::refused("nothing to cut"))?;
-    if !inside(&first.map_uri) || !chosen.iter().all(|e| inside(&e.uri)) {
-        return Err(JobError::Invalid(
-            "the replay playlist names files outside its folder",
-        ));
-    }
-    let Some(remote) = remote else {
+    // Each file as the data folder names it (a continued replay lists other epochs' folders).
+    let outside = || JobError::Invalid("the replay playlist names files outside its folder");
+    let file = |uri: &str| crate::media_store::replay_file(replay, uri).ok_or_else(outside);
+    let init_rel = file(&first.map_uri)?;
+    let segment_rels = chosen
+        .iter()
+        .map(|e| file(&e.uri))
+        .collect::<Result<Vec<_>, _>>()?;
+    let local = |rel: &str| store.resolve(rel).ok_or_else(outside);
+    let all_here = remote.is_none()
+        || std::iter::once(&init_rel)
+            .chain(&segment_rels)
+            .all(|rel| local(rel).is_ok_and(|p| p.exists()));
+    if all_here {
         return Ok(Chosen {
-            init: dir.join(&first.map_uri),
-            segments: chosen
+            init: local(&init_rel)?,
+            segments: segment_rels
                 .iter()
-                .map(|e| (dir.join(&e.uri), e.clone()))
-                .collect(),
+                .zip(chosen)
+                .map(|(rel, e)| Ok((local(rel)?, e.clone())))
+                .collect::<Result<_, JobError>>()?,
             _scratch: None,
         });
-    };
-    let (replay_dir, _) = replay.rsplit_once('/').ok_or_else(not_ours)?;
+    }
+    let remote = remote.or(store.remote()).ok_or_else(gone)?;
     let scratch = store
         .scratch_root()
         .join(format!("{:032x}", rand::random::<u128>()));
@@ -102,19 +110,18 @@ pub async fn choose(
         .await
         .map_err(JobError::io(&scratch))?;
     let scratch = Scratch(scratch);
-    let fetch = |uri: &str, name: String| {
+    let fetch = |rel: String, name: String| {
         let to = scratch.0.join(name);
-        let rel = format!("{replay_dir}/{uri}");
         async move {
             remote.download(&rel, &to).await.map(|()| to).map_err(|_| {
                 JobError::refused("a segment left the replay buffer while cutting; try again")
             })
         }
     };
-    let init = fetch(&first.map_uri, INIT.into()).await?;
+    let init = fetch(init_rel, INIT.into()).await?;
     let mut segments = Vec::with_capacity(chosen.len());
-    for (i, e) in chosen.iter().enumerate() {
-        segments.push((fetch(&e.uri, segment_name(i)).await?, e.clone()));
+    for (i, (rel, e)) in segment_rels.into_iter().zip(chosen).enumerate() {
+        segments.push((fetch(rel, segment_name(i)).await?, e.clone()));
     }
     Ok(Chosen {
         init,

@@ -94,8 +94,8 @@ pub(crate) async fn serve_stored(
     let Some(path) = store.resolve(rel) else {
         return not_found();
     };
-    let remote = match store.remote() {
-        Some(r) if !tokio::fs::try_exists(&path).await.unwrap_or(false) => r,
+    let remote = match (store.local_copy(rel).await, store.remote()) {
+        (None, Some(remote)) => remote,
         _ => return serve(path, content_type, cache, request).await,
     };
     let mut response = remote.serve(rel, request.headers()).await;
@@ -174,13 +174,24 @@ pub(crate) fn replay_member(rest: &str) -> Option<(&'static str, &'static str)> 
     if rest == "replay.m3u8" {
         return Some((content_type("m3u8"), NO_CACHE));
     }
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    // Segments a later epoch of the session wrote (after a takeover): `e{n}/segments/…`.
+    let rest = match rest.split_once('/') {
+        Some((first, inner))
+            if first
+                .strip_prefix('e')
+                .is_some_and(|n| digits(n) && !n.starts_with('0')) =>
+        {
+            inner
+        }
+        _ => rest,
+    };
     let mut parts = rest.split('/');
     let (Some("segments"), Some(run), Some(file), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return None;
     };
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if !run.strip_prefix('r').is_some_and(digits) {
         return None;
     }
@@ -224,8 +235,7 @@ pub(crate) fn replay_file_path(playlist: &str, rest: &str) -> Option<String> {
     if rest == "replay.m3u8" {
         return Some(playlist.to_string());
     }
-    let (dir, _) = playlist.rsplit_once('/')?;
-    Some(format!("{dir}/{rest}"))
+    crate::media_store::replay_file(playlist, rest)
 }
 
 #[cfg(test)]
@@ -237,6 +247,8 @@ mod tests {
         assert!(replay_member("replay.m3u8").is_some());
         assert!(replay_member("segments/r0/init.mp4").is_some());
         assert!(replay_member("segments/r12/seg_000001.m4s").is_some());
+        assert!(replay_member("e2/segments/r3/seg_000001.m4s").is_some());
+        assert!(replay_member("e2/segments/r3/init.mp4").is_some());
         for bad in [
             "../replay.m3u8",
             "segments/../../x",
@@ -246,6 +258,11 @@ mod tests {
             "segments/r0/seg_1.m4s/x",
             "recordings/recording-0001.mp4",
             "segments/r0/live.m3u8",
+            "e2/replay.m3u8",
+            "e0/segments/r0/init.mp4",
+            "e02/segments/r0/init.mp4",
+            "e2/e3/segments/r0/init.mp4",
+            "ex/segments/r0/init.mp4",
         ] {
             assert!(replay_member(bad).is_none(), "{bad}");
         }

@@ -10,6 +10,8 @@ use std::fmt::Write;
 pub struct LivePlaylist {
     /// Sequence number of the first listed segment.
     pub media_sequence: u64,
+    /// Discontinuities before the first listed segment.
+    pub discontinuity_sequence: u64,
     /// `(sequence, duration in seconds, uri)` of every listed segment.
     pub segments: Vec<(u64, f64, String)>,
     /// `EXT-X-ENDLIST` seen: ffmpeg finished.
@@ -25,6 +27,8 @@ pub fn parse(text: &str) -> LivePlaylist {
         if let Some(v) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
             p.media_sequence = v.trim().parse().unwrap_or(0);
             seq = p.media_sequence;
+        } else if let Some(v) = line.strip_prefix("#EXT-X-DISCONTINUITY-SEQUENCE:") {
+            p.discontinuity_sequence = v.trim().parse().unwrap_or(0);
         } else if let Some(v) = line.strip_prefix("#EXTINF:") {
             next_duration = v
                 .split(',')
@@ -186,8 +190,10 @@ mod tests {
             e("r0/s2.m4s", "r0/init.mp4", 1),
             e("r1/s1.m4s", "r1/init.mp4", 3),
         ];
-        let text = write(&entries, 5, 0, true);
+        let text = write(&entries, 5, 2, true);
         assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:5\n"));
+        assert_eq!(parse(&text).media_sequence, 5);
+        assert_eq!(parse(&text).discontinuity_sequence, 2);
         assert_eq!(text.matches("#EXT-X-MAP").count(), 2);
         assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 1);
         assert!(text.contains("#EXT-X-PROGRAM-DATE-TIME:2026-11-25T10:00:03.000Z"));

@@ -111,6 +111,8 @@ pub struct RunnerCtx {
     /// Each organisation's storage against its quota.
     pub usage: super::usage::Usage,
     pub events: broadcast::Sender<PipelineEvent>,
+    /// This node's leases as last seen held (for files another epoch writes too).
+    pub leases: super::leases::LeaseBook,
     runs: AtomicU32,
     settings: Mutex<HashMap<i64, StreamSettings>>,
 }
@@ -131,6 +133,7 @@ impl RunnerCtx {
             usage: super::usage::Usage::default(),
             config,
             events: broadcast::channel(1024).0,
+            leases: super::leases::LeaseBook::default(),
             runs: AtomicU32::new(0),
             settings: Mutex::new(HashMap::new()),
         }

@@ -20,6 +20,7 @@ pub mod disk;
 pub mod error;
 pub(crate) mod gop;
 pub(crate) mod jobs;
+pub mod leases;
 pub(crate) mod motion_clips;
 pub mod reconcile;
 pub(crate) mod recording;
@@ -35,4 +36,5 @@ pub mod usage;
 
 pub use crate::events::PipelineEvent;
 pub use ctx::{register_asset, RunnerConfig, RunnerCtx, StreamSettings, Writer};
+pub(crate) use replay::close_abandoned;
 pub use supervisor::{BeginError, Publisher, Supervisor};

@@ -330,7 +330,13 @@ pub async fn run(ctx: &RunnerCtx) -> Report {
         if path.starts_with(&segments)
             && seen.insert(segments.clone())
             && segments.exists()
-            && !ctx.store.replay_playlist(key).exists()
+            && !(1..=key.epoch).any(|epoch| {
+                // After a takeover this epoch's segments are listed in the playlist it
+                // continued, in an earlier epoch's folder.
+                ctx.store
+                    .replay_playlist(RenditionKey { epoch, ..key })
+                    .exists()
+            })
         {
             r.quarantine(&segments, "segments without a replay playlist")
                 .await;
@@ -480,6 +486,15 @@ async fn settle_playlist(
             return r.skip(format!("close {rel}: {e}"));
         }
         r.report.playlists_closed += 1;
+    }
+    if let Some(remote) = ctx.store.remote() {
+        // The store's copy is the one served: closed there too once nobody continues it
+        // (its ENDLIST appended; this folder's copy may be behind it after a takeover).
+        match repo::live_sessions::is_open(&ctx.state.db, key.session_id).await {
+            Ok(false) => super::replay::close_in_store(ctx, remote, &rel, None).await,
+            Ok(true) => {}
+            Err(e) => r.skip(format!("look up the session of {rel}: {e}")),
+        }
     }
     if known.contains(&rel) {
         return;

@@ -99,6 +99,10 @@ impl Rendition {
                 self.set(kind, JobState::Starting);
             }
         }
+        if self.key.epoch > 1 && !self.config(ProcessKind::Replay).enabled() {
+            // Taken over, and nothing continues the earlier epoch's replay: it ends there.
+            self.close_abandoned_replay().await;
+        }
         loop {
             tokio::select! {
                 ev = events.recv() => match ev {
@@ -433,12 +437,27 @@ impl Rendition {
             self.jobs.abort_all();
         }
         self.prune(true).await;
+        if self.key.epoch > 1 && !self.replay.is_started() {
+            self.close_abandoned_replay().await;
+        }
         if !self.replay.is_started() {
             let _ = tokio::fs::remove_dir_all(self.ctx.store.segments_root(self.key)).await;
         } else {
             self.remove_unlisted_files().await;
         }
         self.ctx.jobs.clear_stream(self.key.stream_id);
+    }
+
+    async fn close_abandoned_replay(&self) {
+        let k = self.key;
+        super::replay::close_abandoned(
+            &self.ctx,
+            k.organisation_id,
+            k.session_id,
+            k.epoch,
+            Some(k.stream_id),
+        )
+        .await;
     }
 
     /// Leaves only what the closed replay lists (and its init segments) in `segments/`.

@@ -1,31 +1,38 @@
 //! Replay: the rendition's segments listed in an HLS playlist of the session, a rolling
 //! window of `duration` (everything for "entire stream"). Registered as an asset when its
 //! first segment arrives; closed with ENDLIST at the end of the session, so it plays on
-//! demand afterwards.
+//! demand afterwards. After a takeover the new owner continues the same playlist (same
+//! asset, same URL: players keep playing) with a discontinuity, listing its own segments as
+//! `e{epoch}/…` ([`crate::media_store::replay_uri`]).
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use app::domain::settings::{ProcessKind, Span};
-use app::ssr::repo::assets::{self, NewAsset};
+use app::ssr::repo::assets::{self, AssetRow, NewAsset};
 use app::ssr::repo::live_sessions::Lease;
 
 use super::error::JobError;
 use super::segment::Segment;
 use super::RunnerCtx;
 use crate::media::m3u8::{self, Entry};
-use crate::media_store::{MediaStore, RenditionKey};
+use crate::media_store::{self, MediaStore, RenditionKey};
 
 /// The replay playlist of one rendition in one session.
 pub(crate) struct Replay {
     key: RenditionKey,
-    dir: PathBuf,
+    store: MediaStore,
     playlist: PathBuf,
+    /// The playlist relative to the data folder (its asset row's path).
+    playlist_rel: String,
     entries: VecDeque<Segment>,
     first_seq: u64,
     discontinuities_before: u64,
     asset_id: Option<i64>,
     closed: bool,
+    /// An earlier epoch's playlist was looked for (after a takeover, once).
+    adopt_tried: bool,
     /// With object storage: listed files not yet in the store, oldest first (the playlist
     /// is uploaded only once all of them are, so it never lists a missing object).
     unsent: VecDeque<PathBuf>,
@@ -41,15 +48,18 @@ pub(crate) struct Replay {
 impl Replay {
     /// An empty replay for a rendition.
     pub(crate) fn new(store: &MediaStore, key: RenditionKey) -> Self {
+        let playlist = store.replay_playlist(key);
         Self {
             key,
-            dir: store.rendition(key),
-            playlist: store.replay_playlist(key),
+            store: store.clone(),
+            playlist_rel: store.relative(&playlist).unwrap_or_default(),
+            playlist,
             entries: VecDeque::new(),
             first_seq: 0,
             discontinuities_before: 0,
             asset_id: None,
             closed: false,
+            adopt_tried: false,
             unsent: VecDeque::new(),
             sent_inits: std::collections::HashSet::new(),
             evicted: Vec::new(),
@@ -75,7 +85,14 @@ impl Replay {
         seg: &Segment,
         window: Span,
     ) -> Result<(), JobError> {
+        if self.key.epoch > 1 && self.asset_id.is_none() && !self.adopt_tried {
+            self.adopt_tried = true;
+            self.adopt(ctx).await;
+        }
         self.closed = false;
+        if self.entries.is_empty() {
+            self.store.set_writing(&self.playlist_rel, true);
+        }
         self.entries.push_back(seg.clone());
         if ctx.store.remote().is_some() {
             self.unannounced_since
@@ -96,7 +113,7 @@ impl Replay {
                     if self
                         .entries
                         .front()
-                        .is_some_and(|next| next.run != gone.run)
+                        .is_some_and(|next| next.init != gone.init)
                     {
                         self.discontinuities_before += 1;
                     }
@@ -130,10 +147,18 @@ impl Replay {
             }
             self.unsent.pop_front();
         }
-        let Some(rel) = ctx.store.relative(&self.playlist) else {
+        // The playlist is the one file another epoch writes too: only while the lease is
+        // surely held (a node cut off from the database stops before a takeover can start).
+        let margin = ctx.config.lease_ttl / 3;
+        if !ctx.leases.may_write(self.lease(), margin) {
+            tracing::warn!(
+                path = %self.playlist_rel,
+                "not sending the replay playlist: this node's lease is not surely held"
+            );
             return false;
-        };
-        if let Err(e) = remote.upload(&self.playlist, &rel).await {
+        }
+        let rel = &self.playlist_rel;
+        if let Err(e) = remote.upload(&self.playlist, rel).await {
             tracing::warn!(path = %rel, error = %e, "cannot upload the replay playlist yet");
             return false;
         }
@@ -156,15 +181,23 @@ impl Replay {
             return;
         }
         self.closed = true;
+        if ctx.store.remote().is_some() && !ctx.leases.may_write(self.lease(), Duration::ZERO) {
+            // Another node took the session over and continues this playlist.
+            tracing::warn!(path = %self.playlist_rel, "the replay continues on another node; not closed here");
+            self.store.set_writing(&self.playlist_rel, false);
+            return;
+        }
         if let Err(e) = self.write(true).await {
             tracing::error!(error = %e, "cannot close the replay playlist (the next start closes it)");
         }
         // The closed playlist in the store too: a few tries, the store may be briefly away.
+        // Until it is there, this node's copy stays the one served.
         for attempt in 0..5u32 {
             if self.send(ctx).await {
+                self.store.set_writing(&self.playlist_rel, false);
                 break;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
+            tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
         }
         let size = tokio::fs::metadata(&self.playlist)
             .await
@@ -188,15 +221,77 @@ impl Replay {
         self.entries.iter().map(|s| s.duration).sum()
     }
 
-    fn relative(&self, path: &Path) -> String {
-        path.strip_prefix(&self.dir)
-            .map(|p| {
-                p.components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect::<Vec<_>>()
-                    .join("/")
-            })
+    fn lease(&self) -> Lease {
+        Lease {
+            session_id: self.key.session_id,
+            epoch: self.key.epoch,
+        }
+    }
+
+    /// How the playlist names a file (beside it, or in another epoch's folder).
+    fn uri(&self, path: &std::path::Path) -> String {
+        self.store
+            .relative(path)
+            .and_then(|rel| media_store::replay_uri(&self.playlist_rel, &rel))
             .unwrap_or_default()
+    }
+
+    /// After a takeover: continues the replay an earlier epoch wrote for this stream (found
+    /// by its row; read from the store, or this folder), so the asset and its URL stay the
+    /// same. Nothing is changed when there is none or it cannot be read: this epoch then
+    /// starts a replay of its own, and the earlier one is closed.
+    async fn adopt(&mut self, ctx: &RunnerCtx) {
+        let Some(row) = earlier_replay(ctx, self.key).await else {
+            return;
+        };
+        let text = match read_playlist(&ctx.store, &row.path).await {
+            Ok(text) => text,
+            Err(e) => {
+                tracing::warn!(path = %row.path, error = %e, "cannot continue the earlier epoch's replay; starting another");
+                return;
+            }
+        };
+        let Some(playlist) = ctx.store.resolve(&row.path) else {
+            return;
+        };
+        // This node's copy lives where the row says, beside nothing else of that epoch.
+        if let Some(dir) = playlist.parent() {
+            if let Err(e) = tokio::fs::create_dir_all(dir).await {
+                tracing::warn!(path = %row.path, error = %e, "cannot continue the earlier epoch's replay; starting another");
+                return;
+            }
+        }
+        let parsed = m3u8::parse(&text);
+        let mut entries = VecDeque::new();
+        for e in m3u8::parse_replay(&text) {
+            let file = |uri: &str| {
+                media_store::replay_file(&row.path, uri).and_then(|rel| ctx.store.resolve(&rel))
+            };
+            let (Some(path), Some(init)) = (file(&e.uri), file(&e.map_uri)) else {
+                tracing::warn!(path = %row.path, uri = %e.uri, "an earlier replay names a file outside it; starting another");
+                return;
+            };
+            entries.push_back(Segment {
+                run: u32::MAX,
+                path,
+                init,
+                start: 0.0,
+                duration: e.duration,
+                wall: e.program_date_time,
+            });
+        }
+        tracing::info!(
+            path = %row.path,
+            segments = entries.len(),
+            epoch = self.key.epoch,
+            "continuing the replay of the node taken over from"
+        );
+        self.playlist = playlist;
+        self.playlist_rel = row.path;
+        self.entries = entries;
+        self.first_seq = parsed.media_sequence;
+        self.discontinuities_before = parsed.discontinuity_sequence;
+        self.asset_id = Some(row.asset.id);
     }
 
     async fn write(&self, ended: bool) -> Result<(), JobError> {
@@ -204,8 +299,8 @@ impl Replay {
             .entries
             .iter()
             .map(|s| Entry {
-                uri: self.relative(&s.path),
-                map_uri: self.relative(&s.init),
+                uri: self.uri(&s.path),
+                map_uri: self.uri(&s.init),
                 duration: s.duration,
                 program_date_time: s.wall,
             })
@@ -217,9 +312,7 @@ impl Replay {
     }
 
     async fn register(&mut self, ctx: &RunnerCtx) {
-        let Some(rel) = ctx.store.relative(&self.playlist) else {
-            return;
-        };
+        let rel = self.playlist_rel.clone();
         let row = NewAsset {
             organisation_id: self.key.organisation_id,
             stream_id: self.key.stream_id,
@@ -234,11 +327,7 @@ impl Replay {
             integrity: None,
             created_at: ctx.state.clock.now(),
         };
-        let lease = Lease {
-            session_id: self.key.session_id,
-            epoch: self.key.epoch,
-        };
-        match assets::insert_fenced(&ctx.state.db, &row, lease, &ctx.config.node_id).await {
+        match assets::insert_fenced(&ctx.state.db, &row, self.lease(), &ctx.config.node_id).await {
             Ok(Some(id)) => {
                 self.asset_id = Some(id);
                 ctx.emit_asset(id);
@@ -253,19 +342,22 @@ impl Replay {
     }
 }
 
-/// After a takeover: the replays earlier epochs of the session left in the object store
-/// (their node died mid-session) get their ENDLIST, so they play on demand, every segment
-/// that node finished included.
-pub(crate) async fn close_abandoned(
+/// The replay of the key's stream in the session that an earlier epoch started, if any.
+async fn earlier_replay(ctx: &RunnerCtx, key: RenditionKey) -> Option<AssetRow> {
+    earlier_replays(ctx, key.organisation_id, key.session_id, key.epoch)
+        .await
+        .into_iter()
+        .find(|r| r.asset.stream_id == key.stream_id)
+}
+
+/// The replays of a session whose folders belong to epochs before `epoch`, newest first.
+async fn earlier_replays(
     ctx: &RunnerCtx,
     organisation_id: i64,
     session_id: i64,
     epoch: i64,
-) {
-    let Some(remote) = ctx.store.remote() else {
-        return;
-    };
-    let rows = match assets::page(
+) -> Vec<AssetRow> {
+    let rows = assets::page(
         &ctx.state.db,
         organisation_id,
         None,
@@ -277,44 +369,83 @@ pub(crate) async fn close_abandoned(
         100,
     )
     .await
-    {
-        Ok(rows) => rows,
+    .unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot find the replays of an earlier epoch");
+        Vec::new()
+    });
+    rows.into_iter()
+        .filter(|row| {
+            ctx.store
+                .resolve(&row.path)
+                .and_then(|p| super::reconcile::key_of(&ctx.store, &p))
+                .is_some_and(|k| k.epoch < epoch)
+        })
+        .collect()
+}
+
+/// A replay playlist's text: this node's copy when it is the one to read, else the store's.
+async fn read_playlist(store: &MediaStore, rel: &str) -> Result<String, String> {
+    if let Some(path) = store.local_copy(rel).await {
+        return tokio::fs::read_to_string(&path)
+            .await
+            .map_err(|e| e.to_string());
+    }
+    let remote = store.remote().ok_or("not in the data folder")?;
+    let bytes = remote.read(rel).await.map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Closes (ENDLIST) the replays in the object store that earlier epochs of the session left
+/// open and nobody continues: the stream's replay after a takeover when this epoch does not
+/// continue it (`stream_id`), or every replay of a session ended for a dead node (`None`,
+/// `epoch` past the last). Each then plays on demand, every segment its node finished
+/// included.
+pub(crate) async fn close_abandoned(
+    ctx: &RunnerCtx,
+    organisation_id: i64,
+    session_id: i64,
+    epoch: i64,
+    stream_id: Option<i64>,
+) {
+    let Some(remote) = ctx.store.remote() else {
+        return;
+    };
+    for row in earlier_replays(ctx, organisation_id, session_id, epoch).await {
+        if stream_id.is_some_and(|s| s != row.asset.stream_id) {
+            continue;
+        }
+        close_in_store(ctx, remote, &row.path, Some(row.asset.id)).await;
+    }
+}
+
+/// Appends ENDLIST to a replay playlist in the object store that lacks it.
+pub(crate) async fn close_in_store(
+    ctx: &RunnerCtx,
+    remote: &crate::remote::Remote,
+    path: &str,
+    asset_id: Option<i64>,
+) {
+    let text = match remote.read(path).await {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(e) => {
-            tracing::warn!(error = %e, "cannot find the replays of the session taken over");
+            tracing::warn!(path = %path, error = %e, "cannot read a replay left open");
             return;
         }
     };
-    for row in rows {
-        let earlier = ctx
-            .store
-            .resolve(&row.path)
-            .and_then(|p| super::reconcile::key_of(&ctx.store, &p))
-            .is_some_and(|k| k.epoch < epoch);
-        if !earlier {
-            continue;
-        }
-        let text = match remote.read(&row.path).await {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-            Err(e) => {
-                tracing::warn!(path = %row.path, error = %e, "cannot read an abandoned replay");
-                continue;
-            }
-        };
-        if m3u8::parse(&text).ended {
-            continue;
-        }
-        let closed = format!(
-            "{text}{}#EXT-X-ENDLIST\n",
-            if text.ends_with('\n') { "" } else { "\n" }
-        );
-        match remote.write(&row.path, closed.into_bytes()).await {
-            Ok(()) => {
-                tracing::info!(path = %row.path, "closed the replay of the node taken over from");
-                ctx.emit_asset(row.asset.id);
-            }
-            Err(e) => {
-                tracing::warn!(path = %row.path, error = %e, "cannot close an abandoned replay")
+    if m3u8::parse(&text).ended {
+        return;
+    }
+    let closed = format!(
+        "{text}{}#EXT-X-ENDLIST\n",
+        if text.ends_with('\n') { "" } else { "\n" }
+    );
+    match remote.write(path, closed.into_bytes()).await {
+        Ok(()) => {
+            tracing::info!(path = %path, "closed a replay left open in the store");
+            if let Some(id) = asset_id {
+                ctx.emit_asset(id);
             }
         }
+        Err(e) => tracing::warn!(path = %path, error = %e, "cannot close a replay left open"),
     }
 }

@@ -102,7 +102,11 @@ impl Supervisor {
         let streams = repo::streams::streams_of(db, group_id)
             .await
             .map_err(|e| BeginError::Internal(e.to_string()))?;
+        let taken_at = tokio::time::Instant::now();
         let (lease, started_at, took_over) = self.lease(group_id, remote).await?;
+        self.ctx
+            .leases
+            .renewed(lease, taken_at, self.ctx.config.lease_ttl);
         let session_id = lease.session_id;
         let (tx, rx) = mpsc::channel(INTAKE_QUEUE);
         let control = SessionControl {
@@ -128,6 +132,7 @@ impl Supervisor {
             raced
         };
         if raced {
+            self.ctx.leases.forget(lease);
             let node = &self.ctx.config.node_id;
             let now = self.ctx.state.clock.now();
             let _ = repo::live_sessions::end(db, lease, node, "refused: already live", now).await;
@@ -172,15 +177,15 @@ impl Supervisor {
                     epoch: lease.epoch,
                     at: self.ctx.state.clock.now(),
                 });
-                let (ctx, org, epoch) = (self.ctx.clone(), group.organisation_id, lease.epoch);
-                self.tracker.spawn(async move {
-                    super::replay::close_abandoned(&ctx, org, session_id, epoch).await
-                });
             }
         }
         let span = tracing::info_span!("session", group.id = group_id, session.id = session_id);
+        let ctx = self.ctx.clone();
         self.tracker.spawn(tracing::Instrument::instrument(
-            session::run(self.ctx.clone(), plan, rx, control),
+            async move {
+                session::run(ctx.clone(), plan, rx, control).await;
+                ctx.leases.forget(lease);
+            },
             span,
         ));
         Ok(Publisher {
@@ -263,9 +268,15 @@ impl Supervisor {
             .map(|l| l.lease)
             .collect();
         let now = self.ctx.state.clock.now();
+        let asked_at = tokio::time::Instant::now();
         let held =
             repo::live_sessions::heartbeat(&self.ctx.state.db, &self.ctx.config.node_id, now)
                 .await?;
+        for lease in &held {
+            self.ctx
+                .leases
+                .renewed(*lease, asked_at, self.ctx.config.lease_ttl);
+        }
         let lost: Vec<Live> = {
             let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
             let gone: Vec<i64> = live
@@ -276,6 +287,7 @@ impl Supervisor {
             gone.into_iter().filter_map(|g| live.remove(&g)).collect()
         };
         for l in lost {
+            self.ctx.leases.forget(l.lease);
             tracing::warn!(
                 group.id = l.group_id,
                 session.id = l.lease.session_id,
@@ -316,8 +328,9 @@ impl Supervisor {
         )
         .await
         {
-            Ok(true) => {}
+            Ok(true) => self.ctx.leases.ended(lease),
             Ok(false) => {
+                self.ctx.leases.forget(lease);
                 tracing::warn!(
                     session.id = session_id,
                     "the session's lease had passed to another node; not ended here"

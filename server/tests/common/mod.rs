@@ -479,6 +479,25 @@ pub struct ServerProcess {
     pub started_in: Duration,
 }
 
+/// Where a test server's log goes: nowhere, or with `LP_TEST_SERVER_LOGS=<folder>` (to debug
+/// a failing test) into a file there named after the data folder.
+fn server_log(dir: &Path) -> std::process::Stdio {
+    let Some(folder) = std::env::var_os("LP_TEST_SERVER_LOGS") else {
+        return std::process::Stdio::null();
+    };
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "server".into());
+    let _ = std::fs::create_dir_all(&folder);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(Path::new(&folder).join(format!("{name}.log")))
+        .map(std::process::Stdio::from)
+        .unwrap_or_else(|_| std::process::Stdio::null())
+}
+
 /// Starts the real binary (`server run`) over `dir` with `extra` flags; waits until it prints
 /// its addresses.
 pub async fn start_server(dir: &Path) -> ServerProcess {
@@ -505,7 +524,7 @@ pub async fn start_server_with(dir: &Path, extra: &[&str]) -> ServerProcess {
         .arg("--data-dir")
         .arg(dir)
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(server_log(dir))
         .kill_on_drop(true)
         .spawn()
         .expect("server starts");

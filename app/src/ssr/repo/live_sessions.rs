@@ -24,7 +24,7 @@ pub async fn status(db: &Db, group_id: i64) -> Result<LiveStatus, sqlx::Error> {
 
 /// A node's hold on a live session: it may write for the session while the session's epoch
 /// is this one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Lease {
     pub session_id: i64,
     pub epoch: i64,
@@ -316,6 +316,17 @@ pub struct EndedSession {
 pub async fn exists(db: &Db, session_id: i64) -> Result<bool, sqlx::Error> {
     Ok(with_db!(db, |conn| sqlx::query(
         "SELECT 1 FROM live_sessions WHERE id = $1"
+    )
+    .bind(session_id)
+    .fetch_optional(conn)
+    .await?
+    .is_some()))
+}
+
+/// Whether a session is still open (on some node).
+pub async fn is_open(db: &Db, session_id: i64) -> Result<bool, sqlx::Error> {
+    Ok(with_db!(db, |conn| sqlx::query(
+        "SELECT 1 FROM live_sessions WHERE id = $1 AND ended_at IS NULL"
     )
     .bind(session_id)
     .fetch_optional(conn)
