@@ -259,6 +259,9 @@ test('the Live Processing tab shows real assets, edits with Confirm and follows 
   // The nodes sharing the database: here this one, alive, owning the live group.
   await phone.locator('#nodes .node-row[data-state="alive"] .owns').getByText(/\/ Arena$/).waitFor();
   assert.equal(await phone.locator('#nodes .node-row').count(), 1);
+  // The live session names its node as the Nodes section does: by its address.
+  const nodeName = await phone.locator('#nodes .node-row strong').first().textContent();
+  assert.ok((await phone.locator('#live-sessions .live-row').first().textContent()).includes(`on ${nodeName}`), `live row names ${nodeName}`);
   assert.match(await phone.locator('#cpu').textContent(), /^\d+ %$/);
   assert.ok(await phone.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no sideways scrolling on a phone');
   await shot(phone, 'status-phone');

@@ -366,6 +366,8 @@ const DELIVERY_LOG_DAYS: i64 = 14;
 /// Every minute: removes expired login sessions, finished webhook deliveries older than
 /// [`DELIVERY_LOG_DAYS`], and expired clips with their files.
 async fn housekeeping(state: AppState, store: MediaStore, shutdown: CancellationToken) {
+    const CLAIM: &str = "housekeeping";
+    let node = state.config.node_id.clone();
     {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
@@ -373,6 +375,16 @@ async fn housekeeping(state: AppState, store: MediaStore, shutdown: Cancellation
                 _ = shutdown.cancelled() => break,
                 _ = tick.tick() => {
                     let now = state.clock.now();
+                    // One node of a cluster does it (the claim's holder, renewed each minute).
+                    let until = now + chrono::Duration::seconds(150);
+                    match app::ssr::repo::claims::claim(&state.db, CLAIM, &node, now, until).await {
+                        Ok(true) => {}
+                        Ok(false) => continue,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot claim housekeeping; it will try again");
+                            continue;
+                        }
+                    }
                     if let Err(e) = app::ssr::repo::sessions::delete_expired(&state.db, now).await {
                         tracing::warn!("could not remove expired sessions: {e}");
                     }
@@ -394,6 +406,7 @@ async fn housekeeping(state: AppState, store: MediaStore, shutdown: Cancellation
             }
         }
     }
+    let _ = app::ssr::repo::claims::release(&state.db, CLAIM, &node).await;
 }
 
 /// An address as a browser or encoder would dial it: `0.0.0.0` becomes `127.0.0.1`.

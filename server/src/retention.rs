@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use app::domain::retention::RetainedKind;
+use app::ssr::repo::claims;
 use app::ssr::repo::retention::{self as repo, Due};
 use app::ssr::AppState;
 use tokio_util::sync::CancellationToken;
@@ -40,10 +41,28 @@ pub(crate) async fn schedule(
     stop: CancellationToken,
 ) {
     let mut next = tokio::time::Instant::now() + every.min(Duration::from_secs(60));
+    let node = state.config.node_id.clone();
     loop {
         tokio::select! {
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => break,
             _ = tokio::time::sleep_until(next) => {}
+        }
+        next = tokio::time::Instant::now() + every;
+        // One node of a cluster runs retention: the one holding the claim (renewed each
+        // run; another node takes it once it runs out).
+        let now = state.clock.now();
+        let until =
+            now + chrono::Duration::from_std(every * 2).unwrap_or(chrono::Duration::hours(1));
+        match claims::claim(&state.db, CLAIM, &node, now, until).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!("retention runs on another node");
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot claim the retention run; it will try again");
+                continue;
+            }
         }
         match run_once(&state, &store).await {
             Ok(r) if r.items > 0 => {
@@ -56,9 +75,12 @@ pub(crate) async fn schedule(
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "retention run failed; it will try again"),
         }
-        next = tokio::time::Instant::now() + every;
     }
+    let _ = claims::release(&state.db, CLAIM, &node).await;
 }
+
+/// The name of retention's claim.
+const CLAIM: &str = "retention";
 
 /// One run: the journal left by an earlier one first, then every group's due media.
 pub async fn run_once(state: &AppState, store: &MediaStore) -> Result<Report, sqlx::Error> {

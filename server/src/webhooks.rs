@@ -97,9 +97,51 @@ pub(crate) fn spawn(
             .unwrap_or_else(|| events.subscribe());
         enqueue_events(c.clone(), events, w.clone(), s.clone())
     });
+    let (st, w, s) = (state.clone(), wake.clone(), shutdown.clone());
+    tasks.spawn("webhook wakeups", move || {
+        listen_for_work(st.clone(), w.clone(), s.clone())
+    });
     tasks.spawn("webhook dispatcher", move || {
         deliver(state.clone(), policy, wake.clone(), shutdown.clone())
     });
+}
+
+/// The channel on which a node that queued deliveries wakes the others' dispatchers.
+const WORK_CHANNEL: &str = "livepro_webhooks";
+
+/// With PostgreSQL: wakes this node's dispatcher whenever any node queues deliveries, so
+/// whichever node has room claims them at once (the dispatcher's poll is then only the
+/// safety net and the clock for retries). Nothing to do on SQLite.
+async fn listen_for_work(state: AppState, wake: Arc<Notify>, shutdown: CancellationToken) {
+    let mut wait = Duration::from_secs(1);
+    loop {
+        let mut wakeups = match app::ssr::db::listen(&state.db, &[WORK_CHANNEL]).await {
+            Ok(Some(w)) => w,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for other nodes' webhook deliveries; polling meanwhile");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(Duration::from_secs(30));
+                continue;
+            }
+        };
+        wait = Duration::from_secs(1);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                got = wakeups.next() => match got {
+                    Ok(_) => wake.notify_one(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "lost the webhook wake-up channel; listening again");
+                        break;
+                    }
+                },
+            }
+        }
+    }
 }
 
 /// Turns pipeline events into queued deliveries. At shutdown the events already emitted
@@ -142,7 +184,12 @@ async fn enqueue(state: &AppState, event: &PipelineEvent, wake: &Notify) {
             let now = state.clock.now();
             match repo::integrations::enqueue(&state.db, org, kind, &payload, now).await {
                 Ok(0) => {}
-                Ok(_) => wake.notify_one(),
+                Ok(_) => {
+                    wake.notify_one();
+                    if let Err(e) = app::ssr::db::notify(&state.db, WORK_CHANNEL).await {
+                        tracing::debug!(error = %e, "cannot wake the other nodes' dispatchers");
+                    }
+                }
                 Err(e) => tracing::error!(error = %e, "cannot queue a webhook delivery"),
             }
         }
@@ -296,7 +343,14 @@ async fn deliver(
     // again for twice that.
     let lease =
         chrono::Duration::from_std(policy.timeout * 2).unwrap_or(chrono::Duration::seconds(60));
-    let tick = Duration::from_millis(200).min(policy.first);
+    // Polling finds retries that came due, and, on SQLite, nothing else: new deliveries
+    // wake the dispatcher (on PostgreSQL from any node, through NOTIFY), so its period is
+    // only the retries' granularity there.
+    let every = match state.db.engine() {
+        app::ssr::db::Engine::Sqlite => Duration::from_millis(200),
+        app::ssr::db::Engine::Postgres => Duration::from_secs(1),
+    };
+    let tick = every.min(policy.first);
     loop {
         let free = permits.available_permits();
         if free > 0 {

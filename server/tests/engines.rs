@@ -633,6 +633,37 @@ async fn scenario(db: &Db) -> Vec<String> {
             .map(|s| (s.id, s.ended_at, s.end_reason.clone()))
             .collect::<Vec<_>>()
     ));
+    // Work one node does for all (retention, housekeeping): claimed by one node at a time,
+    // renewed by its holder, taken over by another once it ran out, given up at a stop.
+    let claim = |node: &'static str, at: DateTime<Utc>| async move {
+        repo::claims::claim(db, "retention", node, at, at + Duration::minutes(10))
+            .await
+            .expect("claim")
+    };
+    let claims = [
+        claim("node-a", now).await,
+        claim("node-b", now + Duration::minutes(1)).await,
+        claim("node-a", now + Duration::minutes(5)).await,
+        claim("node-b", now + Duration::minutes(14)).await,
+        claim("node-b", now + Duration::minutes(16)).await,
+        claim("node-a", now + Duration::minutes(17)).await,
+    ];
+    repo::claims::release(db, "retention", "node-a")
+        .await
+        .expect("release");
+    let kept = claim("node-a", now + Duration::minutes(18)).await;
+    repo::claims::release(db, "retention", "node-b")
+        .await
+        .expect("release");
+    let freed = claim("node-a", now + Duration::minutes(18)).await;
+    log.push(format!("claims {claims:?} kept {kept} freed {freed}"));
+    assert_eq!(
+        claims,
+        [true, false, true, false, true, false],
+        "one holder; renewals keep it; another node takes it only once it ran out"
+    );
+    assert!(!kept, "only the holder's release frees it");
+    assert!(freed, "a released claim is taken at once");
     assert!(repo::streams::delete_group(db, a.id, group)
         .await
         .expect("delete"));
@@ -766,4 +797,65 @@ async fn both_engines_answer_every_statement_alike() {
         (10, 10),
         "PostgreSQL: one lease per race"
     );
+}
+
+/// Work queued on one node wakes the others: on PostgreSQL a notification reaches a second
+/// pool's listener (as on another node) at once, and again after its connection is cut (the
+/// listener reconnects); SQLite has no listener (one process does all the work).
+#[tokio::test]
+async fn work_queued_on_one_node_wakes_the_others_on_postgresql() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sqlite = open(Engine::Sqlite, dir.path()).await;
+    assert!(db::listen(&sqlite, &["work"])
+        .await
+        .expect("listen")
+        .is_none());
+    db::notify(&sqlite, "work").await.expect("a no-op");
+
+    let url = testing::fresh_postgres().await;
+    let (node_a, node_b) = (
+        db::connect(&url).await.expect("a"),
+        db::connect(&url).await.expect("b"),
+    );
+    let mut wakeups = db::listen(&node_b, &["work"])
+        .await
+        .expect("listen")
+        .expect("a listener on PostgreSQL");
+    let started = std::time::Instant::now();
+    db::notify(&node_a, "work").await.expect("notify");
+    let channel = tokio::time::timeout(std::time::Duration::from_secs(5), wakeups.next())
+        .await
+        .expect("woken in time")
+        .expect("a notification");
+    assert_eq!(channel, "work");
+    println!("engines: woken across pools in {:?}", started.elapsed());
+    // Every other connection of node B's database role is cut, the listener's included.
+    let Db::Postgres(pool) = &node_a else {
+        unreachable!()
+    };
+    let cut: i64 = sqlx::query_scalar(
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("terminate");
+    assert!(cut >= 1, "the listener's connection was found and cut");
+    let again = async {
+        // The listener reconnects on its next wait; notifications sent meanwhile are lost
+        // (the dispatcher's poll covers them), so notify until one arrives.
+        loop {
+            db::notify(&node_a, "work").await.expect("notify");
+            if let Ok(got) =
+                tokio::time::timeout(std::time::Duration::from_millis(300), wakeups.next()).await
+            {
+                if got.is_ok() {
+                    return;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), again)
+        .await
+        .expect("woken again after the connection was cut");
 }

@@ -57,6 +57,17 @@ fn gigabytes(bytes: u64) -> String {
 fn Body(s: ServerStatus) -> impl IntoView {
     let m = s.machine.clone();
     let disk_used = m.disk.total_bytes.saturating_sub(m.disk.free_bytes);
+    // A live session's node by the address it announced (its id when it announced none).
+    let node_names: std::collections::HashMap<String, String> = s
+        .nodes
+        .iter()
+        .map(|n| {
+            (
+                n.id.clone(),
+                n.http_url.clone().unwrap_or_else(|| n.id.clone()),
+            )
+        })
+        .collect();
     view! {
         <p class="muted small">{format!("Version {} · updated {}", s.version, format_utc(&s.fetched_at))}</p>
         <div class="status-grid" id="machine">
@@ -104,7 +115,7 @@ fn Body(s: ServerStatus) -> impl IntoView {
                             view! {
                                 <li class="live-row" data-group=l.group_id>
                                     <strong>{l.group.clone()}</strong>
-                                    <span class="muted small">{format!(" · {} · since {}{}", l.organisation, format_utc(&l.started_at), l.node.as_deref().map(|n| format!(" · on {n}")).unwrap_or_default())}</span>
+                                    <span class="muted small">{format!(" · {} · since {}{}", l.organisation, format_utc(&l.started_at), l.node.as_deref().map(|n| format!(" · on {}", node_names.get(n).map_or(n, String::as_str))).unwrap_or_default())}</span>
                                     {(not_running > 0).then(|| view! { <p class="small warn">{format!("{not_running} jobs not running")}</p> })}
                                     {l.streams.into_iter().map(|st| view! {
                                         <div class="job-badges">

@@ -156,6 +156,40 @@ pub async fn begin_write(db: &Db) -> Result<Tx, sqlx::Error> {
     }
 }
 
+/// Tells every node that `channel` has work (PostgreSQL `NOTIFY`, sent when the writing
+/// transaction commits; a no-op on SQLite, where one process does all the work).
+pub async fn notify(db: &Db, channel: &str) -> Result<(), sqlx::Error> {
+    if let Db::Postgres(p) = db {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(channel)
+            .execute(p)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Wakes whoever waits on [`Wakeups::next`] each time a node [`notify`]s one of `channels`
+/// (PostgreSQL `LISTEN`, on a connection of its own that reconnects by itself). `None` on
+/// SQLite: nothing else writes there.
+pub async fn listen(db: &Db, channels: &[&str]) -> Result<Option<Wakeups>, sqlx::Error> {
+    let Db::Postgres(p) = db else {
+        return Ok(None);
+    };
+    let mut listener = sqlx::postgres::PgListener::connect_with(p).await?;
+    listener.listen_all(channels.iter().copied()).await?;
+    Ok(Some(Wakeups(listener)))
+}
+
+/// Notifications of work from other nodes (see [`listen`]).
+pub struct Wakeups(sqlx::postgres::PgListener);
+
+impl Wakeups {
+    /// Waits for the next notification; answers its channel.
+    pub async fn next(&mut self) -> Result<String, sqlx::Error> {
+        Ok(self.0.recv().await?.channel().to_string())
+    }
+}
+
 /// A column type both engines decode.
 pub trait Column:
     for<'r> Decode<'r, Sqlite> + Type<Sqlite> + for<'r> Decode<'r, Postgres> + Type<Postgres>

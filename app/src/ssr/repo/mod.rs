@@ -5,6 +5,7 @@
 //! [`with_db!`](crate::with_db), [`with_tx!`](crate::with_tx) or [`with_exec!`](crate::with_exec).
 
 pub mod assets;
+pub mod claims;
 pub mod clips;
 pub mod instance;
 pub mod integrations;
