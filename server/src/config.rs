@@ -181,6 +181,11 @@ pub struct Config {
     /// reconnects take their streams over on another node once this has passed.
     #[arg(long, env = "LP_LEASE_TTL_MS", default_value_t = 6000, global = true)]
     pub lease_ttl_ms: u64,
+    /// With object storage: how often a recording being written sends its new bytes to the
+    /// store, in milliseconds. A node that dies loses at most about this much of its open
+    /// recordings (another node finishes them from what was sent); shorter means more requests.
+    #[arg(long, env = "LP_CHECKPOINT_MS", default_value_t = 5000, global = true)]
+    pub checkpoint_ms: u64,
     /// This node's dashboard URL as other nodes and operators reach it (listed on the status
     /// page); by default its listen address.
     #[arg(long, env = "LP_NODE_URL", global = true)]
@@ -287,6 +292,7 @@ impl Config {
             retention_every_ms: 300_000,
             cluster: false,
             lease_ttl_ms: 6000,
+            checkpoint_ms: 5000,
             node_url: None,
             storage: Storage::Local,
             s3_endpoint: None,

@@ -183,6 +183,7 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         usage_interval: Duration::from_millis(config.usage_interval_ms.max(100)),
         node_id: folder.id.clone(),
         lease_ttl,
+        checkpoint_every: Duration::from_millis(config.checkpoint_ms.max(200)),
         ..RunnerConfig::default()
     };
     let remote = match &config.storage {

@@ -117,6 +117,19 @@ impl Node {
                             None,
                         )
                         .await;
+                        let streams: Vec<i64> = repo::streams::streams_of(db, s.group_id)
+                            .await
+                            .map(|v| v.into_iter().map(|st| st.id).collect())
+                            .unwrap_or_default();
+                        crate::runner::recover_checkpointed(
+                            &ctx,
+                            s.organisation_id,
+                            s.group_id,
+                            s.session_id,
+                            1..s.epoch + 1,
+                            &streams,
+                        )
+                        .await;
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot end dead nodes' sessions"),

@@ -193,6 +193,27 @@ impl Remote {
         Ok(())
     }
 
+    /// The objects under the folder `rel`: each one's path (relative to the data folder, as
+    /// [`Remote::key`] takes it) and size.
+    pub async fn list(&self, rel: &str) -> Result<Vec<(String, u64)>, RemoteError> {
+        use futures::TryStreamExt;
+        let key = self.key(rel).ok_or_else(|| Self::bad_key(rel))?;
+        let found: Vec<_> = self.store.list(Some(&key)).try_collect().await?;
+        let strip = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
+        Ok(found
+            .into_iter()
+            .filter_map(|meta| {
+                let full = meta.location.to_string();
+                let rel = full.strip_prefix(&strip)?.to_string();
+                Some((rel, meta.size))
+            })
+            .collect())
+    }
+
     /// Downloads the object `rel` into the file `to`.
     pub async fn download(&self, rel: &str, to: &std::path::Path) -> Result<(), RemoteError> {
         let bytes = self.read(rel).await?;

@@ -43,6 +43,8 @@ async fn node(
         "S3RVER",
         "--lease-ttl-ms",
         LEASE_MS,
+        "--checkpoint-ms",
+        "1000",
         "--webhook-allow-host",
         "127.0.0.1",
         "--webhook-retry-ms",
@@ -255,6 +257,7 @@ async fn two_nodes_share_the_database_and_a_dead_nodes_stream_is_taken_over() {
     // A publisher through the load balancer: the node it reaches ("A" from here on) owns
     // the stream; the other is "B".
     let publisher = TestPublisher::start(&format!("{}/{key}", lb.rtmp), 120, "640x360");
+    let published = Instant::now();
     let (session, a_node, epoch) = wait_for("A's session", Duration::from_secs(15), || async {
         open_session(&db, group).await
     })
@@ -416,6 +419,7 @@ async fn two_nodes_share_the_database_and_a_dead_nodes_stream_is_taken_over() {
     // once A's lease has run out.
     a.child.start_kill().expect("kill -9");
     let killed = Instant::now();
+    let a_lived = killed - published;
     a.child.wait().await.expect("A is gone");
     drop(publisher);
     // The publisher reconnects to the same address, as an encoder does.
@@ -518,6 +522,36 @@ async fn two_nodes_share_the_database_and_a_dead_nodes_stream_is_taken_over() {
     println!(
         "cluster: one replay continues across the takeover: {from_a} segments of node A, {} of node B, all playing through B",
         listed.len() - from_a
+    );
+    // The recording A had open is finished by B from A's checkpoints in the store: it plays
+    // (served by B) and lacks at most the seconds after A's last checkpoint.
+    let recovered = wait_for(
+        "A's recording finished by B",
+        Duration::from_secs(30),
+        || async {
+            let rows = repo::assets::all_paths(&db).await.ok()?;
+            rows.into_iter().find(|(_, p)| {
+                p.contains(&format!("/s{session}/")) && p.contains("/recordings/recording-")
+            })
+        },
+    )
+    .await;
+    let file = member
+        .get(format!("{}/media/assets/{}.mp4", b.http, recovered.0))
+        .send()
+        .await
+        .expect("recording from B");
+    assert_eq!(file.status(), 200);
+    let copy = dir_b.path().join("recovered-copy.mp4");
+    std::fs::write(&copy, file.bytes().await.expect("bytes")).expect("write");
+    let seconds = common::probe_duration(&copy);
+    println!(
+        "cluster: A's open recording finished by B from its checkpoints: {seconds:.1} s of the {:.1} s A was live",
+        a_lived.as_secs_f64()
+    );
+    assert!(
+        seconds > a_lived.as_secs_f64() - 4.0,
+        "{seconds:.1} s recovered of {a_lived:?}"
     );
     println!(
         "cluster: takeover {:.2} s after SIGKILL (lease {LEASE_MS} ms), node {b_node}",

@@ -41,6 +41,8 @@ pub struct RunnerConfig {
     pub node_id: String,
     /// How long a lease lasts without a heartbeat.
     pub lease_ttl: std::time::Duration,
+    /// With object storage: how often an open recording's new bytes go to the store.
+    pub checkpoint_every: std::time::Duration,
 }
 
 impl Default for RunnerConfig {
@@ -59,6 +61,7 @@ impl Default for RunnerConfig {
             usage_interval: std::time::Duration::from_secs(30),
             node_id: "node".into(),
             lease_ttl: std::time::Duration::from_secs(6),
+            checkpoint_every: std::time::Duration::from_secs(5),
         }
     }
 }

@@ -36,5 +36,6 @@ pub mod usage;
 
 pub use crate::events::PipelineEvent;
 pub use ctx::{register_asset, RunnerConfig, RunnerCtx, StreamSettings, Writer};
+pub(crate) use recording::recover_checkpointed;
 pub(crate) use replay::close_abandoned;
 pub use supervisor::{BeginError, Publisher, Supervisor};

@@ -294,6 +294,13 @@ pub async fn run(ctx: &RunnerCtx) -> Report {
             continue;
         };
         if dir_name == "recordings" && name.ends_with(&format!(".mp4.{PART}")) {
+            let target = ctx.store.relative(&path.with_extension(""));
+            if target.is_some_and(|t| known.contains(&t)) {
+                // Another node finished it from its checkpoints after this node died.
+                r.quarantine(path, "recording already finished by another node")
+                    .await;
+                continue;
+            }
             repair_recording(&mut r, key, path).await;
         } else if name.ends_with(&format!(".{PART}")) {
             r.remove_part(path).await;
@@ -405,7 +412,10 @@ async fn repair_recording(r: &mut Repair<'_>, key: RenditionKey, part: &Path) {
     };
     match recording::register(ctx, key, file, super::Writer::Settled).await {
         // Not registered: the file stays; the next start finds it without a row.
-        Some(_) => r.report.recordings_repaired += 1,
+        Some(_) => {
+            r.report.recordings_repaired += 1;
+            recording::forget_checkpoints(ctx, &target).await;
+        }
         None => r.skip(format!("register {}", target.display())),
     }
 }

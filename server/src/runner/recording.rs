@@ -23,6 +23,15 @@ use crate::media_store::{MediaStore, RenditionKey};
 /// Slack when deciding whether a segment still fits under the limit.
 const FIT_SLACK_S: f64 = 0.25;
 
+/// The most one checkpoint carries (after the store was away for long, the rest follows).
+const CHECKPOINT_MAX_BYTES: u64 = 32 << 20;
+
+/// The folder of an open recording's checkpoints in the store: `{file}.chunks/`, one object
+/// per checkpoint named by its byte offset in the file.
+pub(crate) fn checkpoints_of(rel: &str) -> String {
+    format!("{rel}.chunks")
+}
+
 struct OpenFile {
     part: PathBuf,
     target: PathBuf,
@@ -34,6 +43,57 @@ struct OpenFile {
     opened_at: DateTime<Utc>,
     /// Bytes in the file after the last whole fragment.
     written: u64,
+    /// With object storage: bytes of the file already in the store as checkpoints.
+    checkpointed: u64,
+    last_checkpoint: std::time::Instant,
+}
+
+impl OpenFile {
+    /// With object storage, every `checkpoint_every` (5 s by default): sends the bytes
+    /// written since the last checkpoint, so that a node that dies loses at most about that
+    /// much of its open recording (the node taking over finishes the file from the
+    /// checkpoints: [`recover_checkpointed`]). A failure is retried at the next interval,
+    /// from the same offset.
+    async fn checkpoint(&mut self, ctx: &RunnerCtx) {
+        let Some(remote) = ctx.store.remote() else {
+            return;
+        };
+        let every = ctx.config.checkpoint_every;
+        if self.written <= self.checkpointed || self.last_checkpoint.elapsed() < every {
+            return;
+        }
+        self.last_checkpoint = std::time::Instant::now();
+        let Some(rel) = ctx.store.relative(&self.target) else {
+            return;
+        };
+        let from = self.checkpointed;
+        let len = (self.written - from).min(CHECKPOINT_MAX_BYTES);
+        let read = async {
+            use tokio::io::{AsyncReadExt, AsyncSeekExt};
+            let mut f = tokio::fs::File::open(&self.part).await?;
+            f.seek(std::io::SeekFrom::Start(from)).await?;
+            let mut buf = vec![0; usize::try_from(len).unwrap_or(0)];
+            f.read_exact(&mut buf).await?;
+            Ok::<_, std::io::Error>(buf)
+        };
+        let bytes = match read.await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(path = %rel, error = %e, "cannot read the recording for a checkpoint");
+                return;
+            }
+        };
+        let name = format!("{}/{from:016}", checkpoints_of(&rel));
+        match tokio::time::timeout(every * 2, remote.write(&name, bytes)).await {
+            Ok(Ok(())) => self.checkpointed = from + len,
+            Ok(Err(e)) => {
+                tracing::warn!(path = %rel, error = %e, "cannot send a recording checkpoint yet")
+            }
+            Err(_) => {
+                tracing::warn!(path = %rel, "a recording checkpoint timed out; retried later")
+            }
+        }
+    }
 }
 
 /// A finished recording file.
@@ -109,6 +169,8 @@ impl Recorder {
                 limit,
                 opened_at: ctx.state.clock.now(),
                 written: init.bytes.len() as u64,
+                checkpointed: 0,
+                last_checkpoint: std::time::Instant::now(),
             });
         }
         let Some(open) = self.open.as_mut() else {
@@ -133,6 +195,7 @@ impl Recorder {
         }
         open.written += fragment.len() as u64;
         open.duration += seg.duration;
+        open.checkpoint(ctx).await;
         Ok(closed)
     }
 
@@ -155,7 +218,7 @@ impl Recorder {
                 return None;
             }
         };
-        register(
+        let closed = register(
             ctx,
             self.key,
             Finished {
@@ -167,8 +230,160 @@ impl Recorder {
             },
             super::Writer::Live,
         )
-        .await
+        .await;
+        if closed.is_some() {
+            forget_checkpoints(ctx, &target).await;
+        }
+        closed
     }
+}
+
+/// The file is in the store with its row: its checkpoints are garbage.
+pub(crate) async fn forget_checkpoints(ctx: &RunnerCtx, target: &std::path::Path) {
+    let (Some(remote), Some(rel)) = (ctx.store.remote(), ctx.store.relative(target)) else {
+        return;
+    };
+    if let Err(e) = remote.delete_folder(&checkpoints_of(&rel)).await {
+        tracing::warn!(path = %rel, error = %e, "cannot delete a recording's checkpoints (deleted at its next recovery)");
+    }
+}
+
+/// With object storage, after a takeover (the session's epochs before `epoch`) or for a
+/// session ended for a dead node (every epoch up to its last): the recording files those
+/// epochs' node left open are finished from their checkpoints — the checkpoints, contiguous
+/// from the start, joined, cut back to the last whole fragment, uploaded and registered as
+/// repaired — so the node's death costs only the seconds after its last checkpoint. A file
+/// that got its row after all only loses its checkpoints. On any error the checkpoints stay
+/// (for the next recovery, or the dead node's own repair at its next start).
+pub(crate) async fn recover_checkpointed(
+    ctx: &RunnerCtx,
+    organisation_id: i64,
+    group_id: i64,
+    session_id: i64,
+    epochs: std::ops::Range<i64>,
+    streams: &[i64],
+) {
+    let Some(remote) = ctx.store.remote() else {
+        return;
+    };
+    for epoch in epochs {
+        for &stream_id in streams {
+            let key = RenditionKey {
+                organisation_id,
+                group_id,
+                session_id,
+                stream_id,
+                epoch,
+            };
+            let Some(folder) = ctx
+                .store
+                .relative(&ctx.store.rendition(key).join("recordings"))
+            else {
+                continue;
+            };
+            let objects = match remote.list(&folder).await {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::warn!(path = %folder, error = %e, "cannot look for recording checkpoints");
+                    continue;
+                }
+            };
+            let mut pieces: std::collections::BTreeMap<String, Vec<(u64, u64, String)>> =
+                Default::default();
+            for (rel, size) in objects {
+                let Some((file, offset)) = rel.rsplit_once('/') else {
+                    continue;
+                };
+                let (Some(piece), Ok(offset)) = (file.strip_suffix(".chunks"), offset.parse())
+                else {
+                    continue;
+                };
+                pieces
+                    .entry(piece.to_string())
+                    .or_default()
+                    .push((offset, size, rel.clone()));
+            }
+            for (piece, chunks) in pieces {
+                if let Err(e) = recover_piece(ctx, remote, key, &piece, chunks).await {
+                    tracing::warn!(path = %piece, error = %e, "cannot finish a recording from its checkpoints yet");
+                }
+            }
+        }
+    }
+}
+
+async fn recover_piece(
+    ctx: &RunnerCtx,
+    remote: &crate::remote::Remote,
+    key: RenditionKey,
+    piece: &str,
+    mut chunks: Vec<(u64, u64, String)>,
+) -> Result<(), JobError> {
+    let db = &ctx.state.db;
+    let forget = || async {
+        remote
+            .delete_folder(&checkpoints_of(piece))
+            .await
+            .map_err(|_| JobError::refused("the media store is unavailable"))
+    };
+    if app::ssr::repo::assets::exists_path(db, piece).await? {
+        return forget().await;
+    }
+    let target = ctx
+        .store
+        .resolve(piece)
+        .ok_or(JobError::Invalid("a recording outside the data folder"))?;
+    if let Some(dir) = target.parent() {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(JobError::io(dir))?;
+    }
+    chunks.sort();
+    let part = MediaStore::part(&target);
+    let mut bytes = Vec::new();
+    for (offset, _, rel) in &chunks {
+        if *offset != bytes.len() as u64 {
+            break; // a gap: what follows cannot be placed
+        }
+        let chunk = remote
+            .read(rel)
+            .await
+            .map_err(|_| JobError::refused("the media store is unavailable"))?;
+        bytes.extend_from_slice(&chunk);
+    }
+    let whole = fmp4::complete_prefix(&bytes);
+    let has_media = whole > 0
+        && fmp4::timescales(&bytes[..whole]).is_ok()
+        && bytes[..whole].windows(4).any(|w| w == b"mdat");
+    if !has_media {
+        return Err(JobError::Invalid("checkpoints without a whole fragment"));
+    }
+    tokio::fs::write(&part, &bytes[..whole])
+        .await
+        .map_err(JobError::io(&part))?;
+    let size = MediaStore::publish(&part, &target)
+        .await
+        .map_err(JobError::io(&target))?;
+    if app::ssr::repo::assets::exists_path(db, piece).await? {
+        // Registered meanwhile (its node came back): this copy is not needed.
+        let _ = tokio::fs::remove_file(&target).await;
+        return forget().await;
+    }
+    let file = Finished {
+        path: &target,
+        size,
+        written_s: 0.0,
+        integrity: Integrity::Repaired,
+        created_at: ctx.state.clock.now(),
+    };
+    if register(ctx, key, file, super::Writer::Settled)
+        .await
+        .is_none()
+    {
+        return Err(JobError::refused("cannot register the recovered recording"));
+    }
+    tracing::info!(path = %piece, bytes = size, "finished a dead node's recording from its checkpoints");
+    forget().await
 }
 
 /// A finished recording file to register.

@@ -99,9 +99,25 @@ impl Rendition {
                 self.set(kind, JobState::Starting);
             }
         }
-        if self.key.epoch > 1 && !self.config(ProcessKind::Replay).enabled() {
-            // Taken over, and nothing continues the earlier epoch's replay: it ends there.
-            self.close_abandoned_replay().await;
+        if self.key.epoch > 1 {
+            // Taken over: the recordings the dead node left open are finished from their
+            // checkpoints, beside the live work.
+            let (ctx, k) = (self.ctx.clone(), self.key);
+            tokio::spawn(async move {
+                super::recording::recover_checkpointed(
+                    &ctx,
+                    k.organisation_id,
+                    k.group_id,
+                    k.session_id,
+                    1..k.epoch,
+                    &[k.stream_id],
+                )
+                .await
+            });
+            if !self.config(ProcessKind::Replay).enabled() {
+                // Nothing continues the earlier epoch's replay: it ends there.
+                self.close_abandoned_replay().await;
+            }
         }
         loop {
             tokio::select! {

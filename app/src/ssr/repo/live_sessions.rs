@@ -231,7 +231,7 @@ pub async fn end_open_of_node(
 ) -> Result<Vec<EndedSession>, sqlx::Error> {
     end_where(
         db,
-        "SELECT s.id, s.group_id, g.organisation_id FROM live_sessions s
+        "SELECT s.id, s.group_id, g.organisation_id, s.epoch FROM live_sessions s
          JOIN stream_groups g ON g.id = s.group_id
          WHERE s.ended_at IS NULL AND (s.node_id = $1 OR s.node_id IS NULL) AND $2 IS NULL",
         node_id,
@@ -253,7 +253,7 @@ pub async fn end_orphaned(
 ) -> Result<Vec<EndedSession>, sqlx::Error> {
     end_where(
         db,
-        "SELECT s.id, s.group_id, g.organisation_id FROM live_sessions s
+        "SELECT s.id, s.group_id, g.organisation_id, s.epoch FROM live_sessions s
          JOIN stream_groups g ON g.id = s.group_id
          WHERE s.ended_at IS NULL AND s.node_id <> $1 AND s.heartbeat_at < $2",
         node_id,
@@ -275,12 +275,12 @@ async fn end_where(
     now: DateTime<Utc>,
 ) -> Result<Vec<EndedSession>, sqlx::Error> {
     let mut tx = begin_write(db).await?;
-    let rows: Vec<(i64, i64, i64)> = with_tx!(&mut tx, |conn| sqlx::query_as(select)
+    let rows: Vec<(i64, i64, i64, i64)> = with_tx!(&mut tx, |conn| sqlx::query_as(select)
         .bind(node_id)
         .bind(before)
         .fetch_all(conn)
         .await?);
-    for &(id, _, _) in &rows {
+    for &(id, _, _, _) in &rows {
         with_tx!(&mut tx, |conn| {
             sqlx::query(
             "UPDATE live_sessions SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL"
@@ -296,11 +296,14 @@ async fn end_where(
     tx.commit().await?;
     Ok(rows
         .into_iter()
-        .map(|(session_id, group_id, organisation_id)| EndedSession {
-            session_id,
-            group_id,
-            organisation_id,
-        })
+        .map(
+            |(session_id, group_id, organisation_id, epoch)| EndedSession {
+                session_id,
+                group_id,
+                organisation_id,
+                epoch,
+            },
+        )
         .collect())
 }
 
@@ -310,6 +313,8 @@ pub struct EndedSession {
     pub session_id: i64,
     pub group_id: i64,
     pub organisation_id: i64,
+    /// The last epoch it had (its files are in that epoch's folders and the ones before).
+    pub epoch: i64,
 }
 
 /// Whether a session exists (its files may be registered).
