@@ -75,7 +75,8 @@ async fn finished_media_goes_to_the_store_before_its_row_and_is_served_from_it()
     assert!(publisher.finish().await, "the publisher ran");
     app.running.supervisor.wait_idle().await;
 
-    // Every finished file is in the store, byte for byte.
+    // Every finished file is in the store, whole, and has left the data folder (which holds
+    // only live work with object storage).
     let all = rows(&app).await;
     let count = |k: ProcessKind| all.iter().filter(|r| r.asset.kind == k).count();
     assert!(count(ProcessKind::Thumbnail) >= 2, "thumbnails: {all:?}");
@@ -86,12 +87,50 @@ async fn finished_media_goes_to_the_store_before_its_row_and_is_served_from_it()
     );
     let mut bytes = 0;
     for r in &all {
-        let local = std::fs::read(app.dir.path().join(&r.path)).expect("local file");
         let object = store.read(&r.path).await.expect("its object");
-        assert_eq!(object.as_ref(), local.as_slice(), "{}", r.path);
-        bytes += local.len();
+        assert_eq!(object.len() as i64, r.asset.size_bytes, "{}", r.path);
+        let magic: &[u8] = match r.asset.format.as_str() {
+            "jpeg" => b"\xff\xd8\xff",
+            "webp" => b"RIFF",
+            _ => b"\0\0",
+        };
+        assert!(object.starts_with(magic), "{} is whole", r.path);
+        assert!(
+            !app.dir.path().join(&r.path).exists(),
+            "{} left the data folder",
+            r.path
+        );
+        bytes += object.len();
     }
-    println!("object store: {} files, {bytes} bytes uploaded", all.len());
+    let media = app.running.supervisor.ctx().store.clone();
+    let left = common::files_ending(&app.dir.path().join("media"), "");
+    assert!(
+        left.iter()
+            .all(|p| p.to_string_lossy().contains("/segments/")
+                || p.extension().is_some_and(|e| e == "m3u8")),
+        "only the replay's files may stay: {left:?}"
+    );
+    println!(
+        "object store: {} files, {bytes} bytes uploaded; {} files left in the data folder",
+        all.len(),
+        left.len()
+    );
+
+    // Storage use is what the store holds (every node measures the same), not the folder.
+    server::runner::usage::measure(app.running.supervisor.ctx())
+        .await
+        .expect("measure");
+    let used = app
+        .running
+        .supervisor
+        .ctx()
+        .usage
+        .get(g.owner.organisation_id)
+        .used_bytes;
+    assert!(
+        used >= bytes as u64,
+        "usage {used} counts the {bytes} bytes in the store"
+    );
 
     // A file only in the store (as on another node) is served from it: whole, a range, and
     // not again when unchanged.
@@ -99,8 +138,7 @@ async fn finished_media_goes_to_the_store_before_its_row_and_is_served_from_it()
         .iter()
         .find(|r| r.asset.kind == ProcessKind::Recording)
         .expect("a recording");
-    let original = std::fs::read(app.dir.path().join(&recording.path)).expect("read");
-    std::fs::remove_file(app.dir.path().join(&recording.path)).expect("remove");
+    let original = store.read(&recording.path).await.expect("read").to_vec();
     let client = app.signed_in(&g.owner.email).await;
     let url = format!("{}/media/assets/{}.mp4", app.base, recording.asset.id);
     let whole = client.get(&url).send().await.expect("get");
@@ -157,7 +195,6 @@ async fn finished_media_goes_to_the_store_before_its_row_and_is_served_from_it()
     )
     .await
     .expect("rules");
-    let media = app.running.supervisor.ctx().store.clone();
     let report = server::retention::run_once(state, &media)
         .await
         .expect("retention");

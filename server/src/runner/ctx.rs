@@ -206,6 +206,19 @@ async fn upload(
     }
 }
 
+/// With object storage: a finished file that is in the store and indexed leaves the data
+/// folder, which then holds only live work (every node serves the file from the store).
+async fn evict_local_copy(ctx: &RunnerCtx, rel: &str) {
+    let Some(local) = ctx.store.resolve(rel) else {
+        return;
+    };
+    match tokio::fs::remove_file(&local).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(path = %rel, error = %e, "cannot remove a file's local copy"),
+    }
+}
+
 /// Who registers a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Writer {
@@ -249,6 +262,7 @@ pub async fn register_asset(
             Ok(Some(id)) => {
                 if ctx.store.remote().is_some() {
                     crate::metrics::uploaded("file", finished.elapsed());
+                    evict_local_copy(ctx, &row.path).await;
                 }
                 return Ok(id);
             }

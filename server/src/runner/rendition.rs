@@ -458,6 +458,11 @@ impl Rendition {
         }
         if !self.replay.is_started() {
             let _ = tokio::fs::remove_dir_all(self.ctx.store.segments_root(self.key)).await;
+        } else if self.replay.is_stored() {
+            // With object storage, the closed replay and everything it lists are in the
+            // store: the data folder's copies go (shared clips hold their own links).
+            let _ = tokio::fs::remove_dir_all(self.ctx.store.segments_root(self.key)).await;
+            let _ = tokio::fs::remove_file(self.replay.playlist()).await;
         } else {
             self.remove_unlisted_files().await;
         }

@@ -33,6 +33,9 @@ pub(crate) struct Replay {
     closed: bool,
     /// An earlier epoch's playlist was looked for (after a takeover, once).
     adopt_tried: bool,
+    /// With object storage: closed, and the closed playlist with every file it lists is in
+    /// the store (the data folder's copies are then not needed).
+    stored: bool,
     /// With object storage: listed files not yet in the store, oldest first (the playlist
     /// is uploaded only once all of them are, so it never lists a missing object).
     unsent: VecDeque<PathBuf>,
@@ -60,6 +63,7 @@ impl Replay {
             asset_id: None,
             closed: false,
             adopt_tried: false,
+            stored: false,
             unsent: VecDeque::new(),
             sent_inits: std::collections::HashSet::new(),
             evicted: Vec::new(),
@@ -70,6 +74,16 @@ impl Replay {
     /// Segments the playlist lists (they must stay on disk).
     pub(crate) fn segments(&self) -> impl Iterator<Item = &Segment> {
         self.entries.iter()
+    }
+
+    /// With object storage: whether the closed replay is entirely in the store.
+    pub(crate) fn is_stored(&self) -> bool {
+        self.stored && self.closed
+    }
+
+    /// This node's copy of the playlist.
+    pub(crate) fn playlist(&self) -> &std::path::Path {
+        &self.playlist
     }
 
     /// Whether anything was ever listed.
@@ -195,6 +209,7 @@ impl Replay {
         for attempt in 0..5u32 {
             if self.send(ctx).await {
                 self.store.set_writing(&self.playlist_rel, false);
+                self.stored = true;
                 break;
             }
             tokio::time::sleep(Duration::from_millis(250 << attempt)).await;

@@ -1,5 +1,6 @@
 //! Storage use per organisation against its quota. A watch measures each organisation's media
-//! folder (`media/o<id>`, a file linked twice counted once) every `usage_interval`, compares
+//! folder (`media/o<id>`, a file linked twice counted once; with object storage, its objects
+//! in the store, which every node lists alike) every `usage_interval`, compares
 //! it with the organisation's quota (or the server's default), and announces changes of level
 //! (`storage.quota`: below 90 %, 90 % or more, 100 % or more). At 100 % new optional work
 //! (thumbnails, motion clips, clips, saved spans) waits with a visible reason, recordings
@@ -66,10 +67,28 @@ pub async fn watch(ctx: Arc<RunnerCtx>, stop: CancellationToken) {
 /// One measurement of every organisation.
 pub async fn measure(ctx: &RunnerCtx) -> Result<(), sqlx::Error> {
     for (org, own) in repo::orgs::quotas(&ctx.state.db).await? {
-        let dir = ctx.store.media_root().join(format!("o{org}"));
-        let used = tokio::task::spawn_blocking(move || bytes_under(&dir))
-            .await
-            .unwrap_or(0);
+        let used = if let Some(remote) = ctx.store.remote() {
+            // With object storage the store holds the organisation's media for every node
+            // (the data folder only live work): what it lists is what is used.
+            let Some(folder) = ctx
+                .store
+                .relative(&ctx.store.media_root().join(format!("o{org}")))
+            else {
+                continue;
+            };
+            match remote.list(&folder).await {
+                Ok(objects) => objects.iter().map(|(_, size)| size).sum(),
+                Err(e) => {
+                    tracing::warn!(org.id = org, error = %e, "cannot measure storage use in the store; kept the last figure");
+                    continue;
+                }
+            }
+        } else {
+            let dir = ctx.store.media_root().join(format!("o{org}"));
+            tokio::task::spawn_blocking(move || bytes_under(&dir))
+                .await
+                .unwrap_or(0)
+        };
         let quota = own
             .and_then(|q| u64::try_from(q).ok())
             .or(ctx.config.default_quota_bytes);
