@@ -193,6 +193,13 @@ impl Remote {
         Ok(())
     }
 
+    /// Copies the object `from` to `to` inside the store (no bytes through this node).
+    pub async fn copy(&self, from: &str, to: &str) -> Result<(), RemoteError> {
+        let src = self.key(from).ok_or_else(|| Self::bad_key(from))?;
+        let dst = self.key(to).ok_or_else(|| Self::bad_key(to))?;
+        self.store.copy(&src, &dst).await
+    }
+
     /// The objects under the folder `rel`: each one's path (relative to the data folder, as
     /// [`Remote::key`] takes it) and size.
     pub async fn list(&self, rel: &str) -> Result<Vec<(String, u64)>, RemoteError> {

@@ -102,6 +102,14 @@ async fn finished_media_goes_to_the_store_before_its_row_and_is_served_from_it()
         );
         bytes += object.len();
     }
+    // Copies inside the store (how shared clips get their segments without moving bytes).
+    let copied = format!("{}.copy", all[0].path);
+    store.copy(&all[0].path, &copied).await.expect("copy");
+    assert_eq!(
+        store.read(&copied).await.expect("read").len() as i64,
+        all[0].asset.size_bytes
+    );
+    store.delete(&copied).await.expect("delete");
     let media = app.running.supervisor.ctx().store.clone();
     let left = common::files_ending(&app.dir.path().join("media"), "");
     assert!(

@@ -37,6 +37,9 @@ pub fn segment_name(i: usize) -> String {
 pub struct Chosen {
     pub init: PathBuf,
     pub segments: Vec<(PathBuf, m3u8::Entry)>,
+    /// Each file as the data folder and the object store name it: the init, then the
+    /// segments (a clip's copies in the store are made from these, inside the store).
+    pub rels: Vec<String>,
     /// Where the files were fetched to when the replay is not in this node's folder (removed
     /// with this).
     _scratch: Option<Scratch>,
@@ -91,8 +94,12 @@ pub async fn choose(
         || std::iter::once(&init_rel)
             .chain(&segment_rels)
             .all(|rel| local(rel).is_ok_and(|p| p.exists()));
+    let rels: Vec<String> = std::iter::once(init_rel.clone())
+        .chain(segment_rels.iter().cloned())
+        .collect();
     if all_here {
         return Ok(Chosen {
+            rels,
             init: local(&init_rel)?,
             segments: segment_rels
                 .iter()
@@ -124,6 +131,7 @@ pub async fn choose(
         segments.push((fetch(rel, segment_name(i)).await?, e.clone()));
     }
     Ok(Chosen {
+        rels,
         init,
         segments,
         _scratch: Some(scratch),
@@ -150,6 +158,29 @@ async fn upload_clip_files(
                 tracing::warn!(error = %e, "cannot upload a clip's file");
                 JobError::refused("the media store is unavailable; try again")
             })?;
+    }
+    Ok(())
+}
+
+/// With object storage: the clip's copies of the replay's files, made inside the store from
+/// the replay's objects (`sources`, one per name); a file whose object is not there yet
+/// (the live edge, not uploaded yet) is uploaded from the clip folder instead.
+async fn copy_clip_files(
+    store: &MediaStore,
+    dir: &Path,
+    names: &[String],
+    sources: &[String],
+) -> Result<(), JobError> {
+    let Some(remote) = store.remote() else {
+        return Ok(());
+    };
+    let rel = store
+        .relative(dir)
+        .ok_or(JobError::Invalid("a clip folder outside the data folder"))?;
+    for (name, source) in names.iter().zip(sources) {
+        if remote.copy(source, &format!("{rel}/{name}")).await.is_err() {
+            upload_clip_files(store, dir, std::slice::from_ref(name)).await?;
+        }
     }
     Ok(())
 }
@@ -194,11 +225,11 @@ pub async fn cut(
             .await
             .map_err(JobError::io(dir.join(PLAYLIST)))?;
         // The playlist last: in the store, a clip's playlist never names a missing file.
-        let mut names: Vec<String> = std::iter::once(INIT.to_string())
+        let names: Vec<String> = std::iter::once(INIT.to_string())
             .chain((0..entries.len()).map(segment_name))
             .collect();
-        names.push(PLAYLIST.into());
-        upload_clip_files(store, &dir, &names).await?;
+        copy_clip_files(store, &dir, &names, &chosen.rels).await?;
+        upload_clip_files(store, &dir, &[PLAYLIST.into()]).await?;
         Ok::<_, JobError>(entries)
     }
     .await;
