@@ -342,8 +342,11 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
     )
     .await?;
     {
+        let node_signals = node.clone();
         let (node, stop) = (node.clone(), shutdown.clone());
         tasks.spawn("node heartbeat", move || node.clone().run(stop.clone()));
+        let (node, stop) = (node_signals, shutdown.clone());
+        tasks.spawn("node signals", move || node.clone().listen(stop.clone()));
     }
     Ok(Running {
         http_addr,

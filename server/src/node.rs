@@ -58,6 +58,76 @@ impl Node {
         self.supervisor.live_count()
     }
 
+    /// What the other nodes run (the groups live there, their jobs' states), for this
+    /// node's dashboard. Kept as it was when the database does not answer.
+    async fn read_peers(&self, ctx: &crate::runner::RunnerCtx, now: chrono::DateTime<chrono::Utc>) {
+        let db = &ctx.state.db;
+        let since = now - chrono::Duration::from_std(self.lease_ttl).unwrap_or_default();
+        let (Ok(live), Ok(published)) = (
+            repo::live_sessions::all_live(db).await,
+            repo::nodes::jobs_of_others(db, &self.id, since).await,
+        ) else {
+            return;
+        };
+        let groups = live
+            .into_iter()
+            .filter(|(.., node)| node.as_deref() != Some(self.id.as_str()))
+            .map(|(_, group, ..)| group)
+            .collect();
+        let jobs = published
+            .iter()
+            .filter_map(|j| serde_json::from_str::<Vec<app::domain::jobs::JobStatus>>(j).ok())
+            .flatten()
+            .collect();
+        ctx.peers.update(groups, jobs);
+    }
+
+    /// Acts on the other nodes' signals about groups that run here (settings saved, publisher
+    /// to cut), until `stop`. Nothing to do on SQLite (one node).
+    pub(crate) async fn listen(self: Arc<Self>, stop: CancellationToken) {
+        let ctx = self.supervisor.ctx().clone();
+        let mut wait = Duration::from_secs(1);
+        loop {
+            let mut signals = match app::ssr::db::listen(
+                &ctx.state.db,
+                &[crate::runner::peers::GROUP_CHANNEL],
+            )
+            .await
+            {
+                Ok(Some(s)) => s,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for other nodes' signals; retrying");
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                    wait = (wait * 2).min(Duration::from_secs(30));
+                    continue;
+                }
+            };
+            wait = Duration::from_secs(1);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    got = signals.next() => match got {
+                        Ok((_, payload)) => {
+                            if let Some(signal) = crate::runner::peers::Signal::parse(&payload) {
+                                if self.supervisor.on_signal(signal) {
+                                    tracing::info!(?signal, "acted on another node's signal");
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "lost the signal channel; listening again");
+                            break;
+                        }
+                    },
+                }
+            }
+        }
+    }
+
     /// The node is stopping: `/readyz` fails from now on.
     pub(crate) fn drain(&self) {
         self.draining.store(true, Ordering::Relaxed);
@@ -82,12 +152,17 @@ impl Node {
             }
             let now = ctx.state.clock.now();
             let live = i64::try_from(self.live_sessions()).unwrap_or(i64::MAX);
-            match repo::nodes::heartbeat(db, &self.id, live, crate::machine::load_1m(), now).await {
+            let jobs =
+                serde_json::to_string(&ctx.jobs.statuses(&ctx.live_streams())).unwrap_or_default();
+            match repo::nodes::heartbeat(db, &self.id, live, crate::machine::load_1m(), &jobs, now)
+                .await
+            {
                 Ok(()) => {
                     *self.last_beat.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now()
                 }
                 Err(e) => tracing::warn!(error = %e, "node heartbeat failed"),
             }
+            self.read_peers(&ctx, now).await;
             beats += 1;
             if !beats.is_multiple_of(10) {
                 continue;

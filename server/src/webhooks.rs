@@ -186,7 +186,7 @@ async fn enqueue(state: &AppState, event: &PipelineEvent, wake: &Notify) {
                 Ok(0) => {}
                 Ok(_) => {
                     wake.notify_one();
-                    if let Err(e) = app::ssr::db::notify(&state.db, WORK_CHANNEL).await {
+                    if let Err(e) = app::ssr::db::notify(&state.db, WORK_CHANNEL, "").await {
                         tracing::debug!(error = %e, "cannot wake the other nodes' dispatchers");
                     }
                 }

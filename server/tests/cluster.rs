@@ -333,6 +333,69 @@ async fn two_nodes_share_the_database_and_a_dead_nodes_stream_is_taken_over() {
         "A keeps no copy of what is in the store"
     );
 
+    // Node B's dashboard and API show A's jobs as A runs them (A publishes them with its
+    // heartbeat), and settings saved on B apply live on A (B signals A through NOTIFY).
+    let stream = listed[0]["stream_id"].as_i64().expect("stream id");
+    let jobs_on_b = || async {
+        let v: serde_json::Value = http
+            .get(format!("{}/api/v1/streams/{stream}/jobs", b.http))
+            .bearer_auth(&api_key)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        Some(v)
+    };
+    let state_of = |jobs: &serde_json::Value, process: &str| {
+        jobs.as_array()
+            .and_then(|a| a.iter().find(|j| j["process"] == process))
+            .map(|j| j["state"]["state"].as_str().unwrap_or("").to_string())
+            .unwrap_or_default()
+    };
+    wait_for(
+        "A's thumbnail job running, seen on B",
+        Duration::from_secs(10),
+        || async {
+            let jobs = jobs_on_b().await?;
+            (state_of(&jobs, "thumbnail") == "running").then_some(())
+        },
+    )
+    .await;
+    let saved: serde_json::Value = http
+        .patch(format!(
+            "{}/api/v1/streams/{stream}/processing/motion_clip",
+            b.http
+        ))
+        .bearer_auth(&api_key)
+        .json(&serde_json::json!({ "enabled": true, "interval": 10, "duration": { "seconds": 2 } }))
+        .send()
+        .await
+        .expect("patch on B")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(saved["apply"], "applied_live", "{saved}");
+    let applied = Instant::now();
+    wait_for(
+        "A starts motion clips, seen on B",
+        Duration::from_secs(10),
+        || async {
+            let jobs = jobs_on_b().await?;
+            matches!(
+                state_of(&jobs, "motion_clip").as_str(),
+                "starting" | "running"
+            )
+            .then_some(())
+        },
+    )
+    .await;
+    println!(
+        "cluster: settings saved on B applied live on A, seen on B {:.2} s later",
+        applied.elapsed().as_secs_f64()
+    );
+
     // Rewatch through node B follows A's live edge: B serves the replay from the object
     // store, within 2 s (segments) of the playlist A writes.
     let member = reqwest::Client::builder()
@@ -588,4 +651,77 @@ async fn two_nodes_share_the_database_and_a_dead_nodes_stream_is_taken_over() {
     assert_eq!(count(&got, "session.resumed"), 1);
     assert_eq!(count(&got, "session.ended"), 1);
     drop(b);
+}
+
+/// A stream key rotated through one node cuts the publisher on the node that holds the
+/// stream (the rotating node tells the others through NOTIFY): a leaked key stops working
+/// everywhere at once, not only where the dashboard was answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotated_on_one_node_cuts_the_publisher_on_the_other() {
+    let dirs = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    let url = testing::fresh_postgres().await;
+    let storage = (
+        common::s3_endpoint().await,
+        format!("s3://media/c{:016x}", rand::random::<u64>()),
+    );
+    let a = node(dirs.0.path(), &url, &storage, false).await;
+    let b = node(dirs.1.path(), &url, &storage, true).await;
+    let db = app::ssr::db::connect(&url).await.expect("db");
+    let state = testing::state_on(db.clone());
+    let owner = testing::organisation(&state, "Keys", &app::domain::packages::Package::ALL)
+        .await
+        .remove(3);
+    let group = services::streams::create_group(
+        &state,
+        &owner,
+        &app::domain::streams::NewStreamGroup {
+            name: "Keys".into(),
+            profiles: vec![],
+            processing: vec![Processes::none().inputs()],
+        },
+    )
+    .await
+    .expect("group");
+    let key = services::streams::group_detail(&state, &owner, group, None)
+        .await
+        .expect("detail")
+        .publish
+        .stream_key
+        .expect("key");
+    let api_key = services::integrations::create_key(&state, &owner, "keys", Role::Admin)
+        .await
+        .expect("api key")
+        .secret;
+
+    // The publisher is on A.
+    let publisher = TestPublisher::start(&format!("{}/{key}", a.rtmp), 120, "320x180");
+    wait_for("A's session", Duration::from_secs(15), || async {
+        open_session(&db, group).await
+    })
+    .await;
+    // The key is rotated through B, which holds no session of the group.
+    let rotated = reqwest::Client::new()
+        .post(format!("{}/api/v1/stream-groups/{group}/key", b.http))
+        .bearer_auth(&api_key)
+        .send()
+        .await
+        .expect("rotate on B");
+    assert!(rotated.status().is_success(), "{}", rotated.status());
+    let at = Instant::now();
+    let finished = tokio::time::timeout(Duration::from_secs(10), publisher.finish())
+        .await
+        .expect("A cuts the publisher within 10 s");
+    assert!(!finished, "the publisher was cut, not finished");
+    println!(
+        "cluster: key rotated on B, publisher on A cut {:.2} s later",
+        at.elapsed().as_secs_f64()
+    );
+    wait_for("the session ends", Duration::from_secs(15), || async {
+        open_session(&db, group).await.is_none().then_some(())
+    })
+    .await;
+    drop((a, b));
 }

@@ -810,7 +810,7 @@ async fn work_queued_on_one_node_wakes_the_others_on_postgresql() {
         .await
         .expect("listen")
         .is_none());
-    db::notify(&sqlite, "work").await.expect("a no-op");
+    db::notify(&sqlite, "work", "").await.expect("a no-op");
 
     let url = testing::fresh_postgres().await;
     let (node_a, node_b) = (
@@ -822,12 +822,14 @@ async fn work_queued_on_one_node_wakes_the_others_on_postgresql() {
         .expect("listen")
         .expect("a listener on PostgreSQL");
     let started = std::time::Instant::now();
-    db::notify(&node_a, "work").await.expect("notify");
+    db::notify(&node_a, "work", "group 7")
+        .await
+        .expect("notify");
     let channel = tokio::time::timeout(std::time::Duration::from_secs(5), wakeups.next())
         .await
         .expect("woken in time")
         .expect("a notification");
-    assert_eq!(channel, "work");
+    assert_eq!(channel, ("work".to_string(), "group 7".to_string()));
     println!("engines: woken across pools in {:?}", started.elapsed());
     // Every other connection of node B's database role is cut, the listener's included.
     let Db::Postgres(pool) = &node_a else {
@@ -845,7 +847,9 @@ async fn work_queued_on_one_node_wakes_the_others_on_postgresql() {
         // The listener reconnects on its next wait; notifications sent meanwhile are lost
         // (the dispatcher's poll covers them), so notify until one arrives.
         loop {
-            db::notify(&node_a, "work").await.expect("notify");
+            db::notify(&node_a, "work", "group 7")
+                .await
+                .expect("notify");
             if let Ok(got) =
                 tokio::time::timeout(std::time::Duration::from_millis(300), wakeups.next()).await
             {

@@ -158,10 +158,11 @@ pub async fn begin_write(db: &Db) -> Result<Tx, sqlx::Error> {
 
 /// Tells every node that `channel` has work (PostgreSQL `NOTIFY`, sent when the writing
 /// transaction commits; a no-op on SQLite, where one process does all the work).
-pub async fn notify(db: &Db, channel: &str) -> Result<(), sqlx::Error> {
+pub async fn notify(db: &Db, channel: &str, payload: &str) -> Result<(), sqlx::Error> {
     if let Db::Postgres(p) = db {
-        sqlx::query("SELECT pg_notify($1, '')")
+        sqlx::query("SELECT pg_notify($1, $2)")
             .bind(channel)
+            .bind(payload)
             .execute(p)
             .await?;
     }
@@ -184,9 +185,10 @@ pub async fn listen(db: &Db, channels: &[&str]) -> Result<Option<Wakeups>, sqlx:
 pub struct Wakeups(sqlx::postgres::PgListener);
 
 impl Wakeups {
-    /// Waits for the next notification; answers its channel.
-    pub async fn next(&mut self) -> Result<String, sqlx::Error> {
-        Ok(self.0.recv().await?.channel().to_string())
+    /// Waits for the next notification; answers its channel and payload.
+    pub async fn next(&mut self) -> Result<(String, String), sqlx::Error> {
+        let n = self.0.recv().await?;
+        Ok((n.channel().to_string(), n.payload().to_string()))
     }
 }
 

@@ -116,6 +116,8 @@ pub struct RunnerCtx {
     pub events: broadcast::Sender<PipelineEvent>,
     /// This node's leases as last seen held (for files another epoch writes too).
     pub leases: super::leases::LeaseBook,
+    /// The other nodes' live work, as their heartbeats publish it.
+    pub peers: super::peers::Peers,
     runs: AtomicU32,
     settings: Mutex<HashMap<i64, StreamSettings>>,
 }
@@ -137,6 +139,7 @@ impl RunnerCtx {
             config,
             events: broadcast::channel(1024).0,
             leases: super::leases::LeaseBook::default(),
+            peers: super::peers::Peers::default(),
             runs: AtomicU32::new(0),
             settings: Mutex::new(HashMap::new()),
         }
@@ -145,6 +148,14 @@ impl RunnerCtx {
     /// A number no other ffmpeg run of this process has (names its segment folder).
     pub fn next_run(&self) -> u32 {
         self.runs.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The streams live on this node now.
+    pub fn live_streams(&self) -> Vec<i64> {
+        let m = self.settings.lock().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<i64> = m.keys().copied().collect();
+        v.sort_unstable();
+        v
     }
 
     /// Whether a live stream's process is on.

@@ -22,6 +22,7 @@ pub(crate) mod gop;
 pub(crate) mod jobs;
 pub mod leases;
 pub(crate) mod motion_clips;
+pub mod peers;
 pub mod reconcile;
 pub(crate) mod recording;
 pub(crate) mod rendition;

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::gop::MediaTag;
+use super::peers::Signal;
 use super::session::{self, SessionControl, SessionPlan};
 use super::{disk, error, RunnerCtx};
 use crate::events::PipelineEvent;
@@ -449,23 +450,67 @@ impl Supervisor {
     }
 }
 
+impl Supervisor {
+    /// Acts on a group signal for this node: reloads or cuts the group's session if it runs
+    /// here (nothing otherwise). Answers whether it does.
+    pub fn on_signal(&self, signal: Signal) -> bool {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let (group_id, reload) = match signal {
+            Signal::Reload(g) => (g, true),
+            Signal::Disconnect(g) => (g, false),
+        };
+        let Some(l) = live.get(&group_id) else {
+            return false;
+        };
+        if reload {
+            l.reload.notify_one();
+        } else {
+            l.disconnect.cancel();
+        }
+        true
+    }
+
+    /// Acts on a group signal here, and tells the other nodes (the group may run on one).
+    fn signal(&self, signal: Signal) -> bool {
+        let here = self.on_signal(signal);
+        if !here {
+            let ctx = self.ctx.clone();
+            self.tracker.spawn(async move {
+                let sent = app::ssr::db::notify(
+                    &ctx.state.db,
+                    super::peers::GROUP_CHANNEL,
+                    &signal.payload(),
+                )
+                .await;
+                if let Err(e) = sent {
+                    tracing::warn!(?signal, error = %e, "cannot tell the other nodes");
+                }
+            });
+        }
+        here
+    }
+}
+
 impl Pipeline for Supervisor {
     fn job_states(&self, stream_ids: &[i64]) -> Vec<JobStatus> {
-        self.ctx.jobs.statuses(stream_ids)
+        // A stream live on another node: the states its node published with its heartbeat.
+        let here = self.ctx.live_streams();
+        stream_ids
+            .iter()
+            .flat_map(|&id| {
+                let elsewhere = (here.binary_search(&id).is_err())
+                    .then(|| self.ctx.peers.jobs_of(id))
+                    .flatten();
+                elsewhere.unwrap_or_else(|| self.ctx.jobs.statuses(&[id]))
+            })
+            .collect()
     }
 
     fn settings_changed(&self, group_id: i64) -> ApplyMode {
-        match self
-            .live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&group_id)
-        {
-            Some(l) => {
-                l.reload.notify_one();
-                ApplyMode::AppliedLive
-            }
-            None => ApplyMode::NextIngest,
+        if self.signal(Signal::Reload(group_id)) || self.ctx.peers.is_live_elsewhere(group_id) {
+            ApplyMode::AppliedLive
+        } else {
+            ApplyMode::NextIngest
         }
     }
 
@@ -537,13 +582,6 @@ impl Pipeline for Supervisor {
     }
 
     fn disconnect_group(&self, group_id: i64) {
-        if let Some(l) = self
-            .live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&group_id)
-        {
-            l.disconnect.cancel();
-        }
+        self.signal(Signal::Disconnect(group_id));
     }
 }

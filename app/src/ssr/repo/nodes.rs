@@ -77,25 +77,46 @@ pub async fn heartbeat(
     id: &str,
     live_sessions: i64,
     load_1m: Option<f64>,
+    jobs: &str,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    with_db!(db, |conn| sqlx::query(
-        "UPDATE nodes SET heartbeat_at = $1, live_sessions = $2, load_1m = $3 WHERE id = $4"
+    with_db!(db, |conn| {
+        sqlx::query(
+        "UPDATE nodes SET heartbeat_at = $1, live_sessions = $2, load_1m = $3, jobs = $4 WHERE id = $5"
     )
     .bind(now)
     .bind(live_sessions)
     .bind(load_1m)
+    .bind(jobs)
     .bind(id)
     .execute(conn)
     .await
-    .map(|r| r.rows_affected())?);
+    .map(|r| r.rows_affected())?
+    });
     Ok(())
+}
+
+/// The job states other nodes published with a heartbeat since `since` (JSON, as written).
+pub async fn jobs_of_others(
+    db: &Db,
+    id: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<String>, sqlx::Error> {
+    with_db!(db, |conn| {
+        sqlx::query_scalar(
+        "SELECT jobs FROM nodes WHERE id <> $1 AND heartbeat_at >= $2 AND stopped_at IS NULL AND jobs IS NOT NULL"
+    )
+    .bind(id)
+    .bind(since)
+    .fetch_all(conn)
+    .await
+    })
 }
 
 /// A node stopped cleanly.
 pub async fn stopped(db: &Db, id: &str, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
     with_db!(db, |conn| sqlx::query(
-        "UPDATE nodes SET stopped_at = $1, live_sessions = 0 WHERE id = $2"
+        "UPDATE nodes SET stopped_at = $1, live_sessions = 0, jobs = NULL WHERE id = $2"
     )
     .bind(now)
     .bind(id)
