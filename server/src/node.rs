@@ -167,6 +167,15 @@ impl Node {
             if !beats.is_multiple_of(10) {
                 continue;
             }
+            if ctx.store.remote().is_some() {
+                // Clips whose node died before finishing them (their claim ran out): any
+                // node can fetch their files from the store and finish them.
+                if let Ok(unfinished) = repo::clips::unfinished(db).await {
+                    for (id, dir) in unfinished {
+                        self.supervisor.resume_clip(id, dir, None);
+                    }
+                }
+            }
             let stale = now - chrono::Duration::from_std(ORPHAN_AFTER).unwrap_or_default();
             let reason = "its node stopped answering";
             match repo::live_sessions::end_orphaned(db, &self.id, stale, reason, now).await {

@@ -7,6 +7,7 @@
 mod common;
 
 use std::path::Path;
+use std::time::Duration;
 
 use app::domain::retention::{KeepRule, RetentionRules};
 use app::domain::settings::{ProcessKind, SpanInput};
@@ -378,4 +379,97 @@ async fn an_object_uploaded_before_a_crash_without_its_row_is_gone_after_the_nex
 
 fn quarantined_file(dir: &Path, name: &str) -> bool {
     common::files_ending(&dir.join("quarantine"), name).len() == 1
+}
+
+/// A clip whose node died after cutting it but before finishing it (poster, MP4) is
+/// finished by another node, from its files in the store, once the dead node's claim on it
+/// has run out (here: a clip set back to that state; the node finds it by its heartbeat).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clip_whose_node_died_before_finishing_it_is_finished_by_another() {
+    let endpoint = common::s3_endpoint().await;
+    let prefix = format!("t{:016x}", rand::random::<u64>());
+    let app = TestApp::start_with(|c| {
+        use_s3(c, &endpoint, &prefix);
+        c.lease_ttl_ms = 600;
+    })
+    .await;
+    let store = remote(&endpoint, &prefix);
+    let g = app
+        .group(
+            &[],
+            &Processes {
+                replay: Some(SpanInput::EntireStream),
+                ..Processes::none()
+            },
+        )
+        .await;
+    let state = &app.running.state;
+    let publisher = TestPublisher::start(&app.publish_url(&g.key), 14, "320x180");
+    let replay_id = common::wait_for("the replay", Duration::from_secs(20), || async {
+        rows(&app)
+            .await
+            .into_iter()
+            .find(|r| r.asset.kind == ProcessKind::Replay)
+            .map(|r| r.asset.id)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let now = chrono::Utc::now();
+    let clip = services::clips::create(
+        state,
+        &g.owner,
+        &app::domain::clips::NewClip {
+            replay_id,
+            title: "Orphan".into(),
+            from: now - chrono::Duration::seconds(5),
+            to: now - chrono::Duration::seconds(2),
+            expiry: app::domain::clips::LinkExpiry::Day,
+        },
+    )
+    .await
+    .expect("clip");
+    let ready = || async {
+        let row = repo::clips::get_any(&state.db, clip.id).await.ok()??;
+        (row.clip.mp4 == app::domain::clips::Mp4State::Ready).then_some(row)
+    };
+    let row = common::wait_for("finished here", Duration::from_secs(20), ready).await;
+    assert!(publisher.finish().await, "the publisher ran");
+
+    // As if it had been cut on a node that died before finishing it.
+    repo::clips::set_files(
+        &state.db,
+        clip.id,
+        app::domain::clips::Mp4State::Pending,
+        None,
+        false,
+    )
+    .await
+    .expect("pending again");
+    std::fs::remove_dir_all(app.dir.path().join(&row.dir)).expect("no folder here");
+    for name in ["clip.mp4", "poster.jpg", "poster.webp"] {
+        store
+            .delete(&format!("{}/{name}", row.dir))
+            .await
+            .expect("delete");
+    }
+    let started = std::time::Instant::now();
+    let again = common::wait_for(
+        "finished by the adopting node",
+        Duration::from_secs(20),
+        ready,
+    )
+    .await;
+    println!(
+        "object store: an orphaned clip finished from the store {:.1} s later",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(again.clip.poster_url.is_some(), "its poster made again");
+    let mp4 = store
+        .read(&format!("{}/clip.mp4", row.dir))
+        .await
+        .expect("the MP4 is in the store");
+    let copy = app.dir.path().join("orphan.mp4");
+    std::fs::write(&copy, &mp4).expect("write");
+    assert!(common::probe_duration(&copy) >= 2.5, "the MP4 plays");
+    app.running.stop().await.expect("stops");
 }

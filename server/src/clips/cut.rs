@@ -162,6 +162,36 @@ async fn upload_clip_files(
     Ok(())
 }
 
+/// With object storage: a clip folder's files, from the store into this node's folder.
+async fn fetch_clip_files(store: &MediaStore, rel: &str, dir: &Path) -> Result<(), JobError> {
+    let remote = store
+        .remote()
+        .ok_or(JobError::refused("the clip's folder is on another node"))?;
+    let unavailable = |_| JobError::refused("the media store is unavailable");
+    let objects = remote.list(rel).await.map_err(unavailable)?;
+    if !objects
+        .iter()
+        .any(|(o, _)| o.ends_with(&format!("/{PLAYLIST}")))
+    {
+        return Err(JobError::refused("the clip's files are not in the store"));
+    }
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(JobError::io(dir))?;
+    for (object, _) in objects {
+        let Some(name) = object
+            .strip_prefix(rel)
+            .and_then(|n| n.strip_prefix('/'))
+            .filter(|n| !n.contains('/'))
+        else {
+            continue;
+        };
+        let to = dir.join(name);
+        remote.download(&object, &to).await.map_err(unavailable)?;
+    }
+    Ok(())
+}
+
 /// With object storage: the clip's copies of the replay's files, made inside the store from
 /// the replay's objects (`sources`, one per name); a file whose object is not there yet
 /// (the live edge, not uploaded yet) is uploaded from the clip folder instead.
@@ -344,10 +374,18 @@ async fn poster(ffmpeg: &Path, dir: &Path) -> Result<(), JobError> {
 
 /// The poster and the MP4 download, then the clip row says they exist.
 pub async fn finish(ctx: Arc<RunnerCtx>, clip_id: i64, dir: String) {
-    let Some(dir) = ctx.store.resolve(&dir) else {
+    let Some(path) = ctx.store.resolve(&dir) else {
         return;
     };
     let store = &ctx.store;
+    if !path.is_dir() {
+        // Cut on a node that died before finishing it: its files come from the store.
+        if let Err(e) = fetch_clip_files(store, &dir, &path).await {
+            tracing::warn!(clip.id = clip_id, error = %e, "cannot fetch a clip's files to finish it (tried again later)");
+            return;
+        }
+    }
+    let dir = path;
     let has_poster = match poster(&ctx.config.ffmpeg, &dir).await {
         Ok(()) => upload_clip_files(store, &dir, &[POSTER.into(), "poster.webp".into()])
             .await

@@ -120,6 +120,8 @@ pub struct RunnerCtx {
     pub peers: super::peers::Peers,
     runs: AtomicU32,
     settings: Mutex<HashMap<i64, StreamSettings>>,
+    /// Clips being finished on this node.
+    finishing: Mutex<std::collections::HashSet<i64>>,
 }
 
 impl RunnerCtx {
@@ -142,12 +144,29 @@ impl RunnerCtx {
             peers: super::peers::Peers::default(),
             runs: AtomicU32::new(0),
             settings: Mutex::new(HashMap::new()),
+            finishing: Mutex::default(),
         }
     }
 
     /// A number no other ffmpeg run of this process has (names its segment folder).
     pub fn next_run(&self) -> u32 {
         self.runs.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Marks a clip as being finished here; `false` if it already is.
+    pub(crate) fn begin_finishing(&self, clip_id: i64) -> bool {
+        self.finishing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(clip_id)
+    }
+
+    /// A clip's finishing here ended.
+    pub(crate) fn end_finishing(&self, clip_id: i64) {
+        self.finishing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&clip_id);
     }
 
     /// The streams live on this node now.

@@ -34,6 +34,15 @@ struct Live {
     disconnect: CancellationToken,
 }
 
+/// Ends a clip's finishing on this node when dropped.
+struct FinishingGuard(Arc<RunnerCtx>, i64);
+
+impl Drop for FinishingGuard {
+    fn drop(&mut self) {
+        self.0.end_finishing(self.1);
+    }
+}
+
 /// Why a publish was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BeginError {
@@ -361,13 +370,35 @@ impl Supervisor {
     pub fn resume_clip(&self, clip_id: i64, dir: String, slot: Option<JobSlot>) {
         let ctx = self.ctx.clone();
         self.tracker.spawn(async move {
-            // A few at once for the whole server: each runs two ffmpegs.
-            let _permit = ctx.finish_permits.acquire().await;
-            // The poster and MP4 wait for disk space (the clip itself plays meanwhile).
-            while ctx.disk.is_low() {
-                tokio::time::sleep(disk::INTERVAL).await;
+            // One node finishes a clip: the one that claims it (another node takes it over
+            // only once the claim has run out: its node died before finishing).
+            // Not twice at once on this node (the claim is this node's already then).
+            if !ctx.begin_finishing(clip_id) {
+                return;
             }
-            crate::clips::cut::finish(ctx.clone(), clip_id, dir).await;
+            let _done = FinishingGuard(ctx.clone(), clip_id);
+            let claim = format!("clip:{clip_id}");
+            let node = ctx.config.node_id.clone();
+            let now = ctx.state.clock.now();
+            let until = now + chrono::Duration::minutes(30);
+            match repo::claims::claim(&ctx.state.db, &claim, &node, now, until).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(clip.id = clip_id, error = %e, "cannot claim a clip to finish (tried again later)");
+                    return;
+                }
+            }
+            {
+                // A few at once for the whole server: each runs two ffmpegs.
+                let _permit = ctx.finish_permits.acquire().await;
+                // The poster and MP4 wait for disk space (the clip itself plays meanwhile).
+                while ctx.disk.is_low() {
+                    tokio::time::sleep(disk::INTERVAL).await;
+                }
+                crate::clips::cut::finish(ctx.clone(), clip_id, dir).await;
+            }
+            let _ = repo::claims::release(&ctx.state.db, &claim, &node).await;
             drop(slot);
         });
     }
