@@ -209,7 +209,8 @@ impl Replay {
         for attempt in 0..5u32 {
             if self.send(ctx).await {
                 self.store.set_writing(&self.playlist_rel, false);
-                self.stored = true;
+                // Only with object storage is there another copy.
+                self.stored = ctx.store.remote().is_some();
                 break;
             }
             tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
