@@ -46,6 +46,9 @@ struct OpenFile {
     /// With object storage: bytes of the file already in the store as checkpoints.
     checkpointed: u64,
     last_checkpoint: std::time::Instant,
+    /// The checkpoint being sent (in the background: the worker never waits for the
+    /// store) and the offset it ends at.
+    sending: Option<(u64, tokio::task::JoinHandle<bool>)>,
 }
 
 impl OpenFile {
@@ -59,6 +62,15 @@ impl OpenFile {
             return;
         };
         let every = ctx.config.checkpoint_every;
+        if let Some((end, handle)) = self.sending.take() {
+            if !handle.is_finished() {
+                self.sending = Some((end, handle));
+                return;
+            }
+            if handle.await.unwrap_or(false) {
+                self.checkpointed = end;
+            }
+        }
         if self.written <= self.checkpointed || self.last_checkpoint.elapsed() < every {
             return;
         }
@@ -84,14 +96,28 @@ impl OpenFile {
             }
         };
         let name = format!("{}/{from:016}", checkpoints_of(&rel));
-        match tokio::time::timeout(every * 2, remote.write(&name, bytes)).await {
-            Ok(Ok(())) => self.checkpointed = from + len,
-            Ok(Err(e)) => {
-                tracing::warn!(path = %rel, error = %e, "cannot send a recording checkpoint yet")
+        let remote = remote.clone();
+        let sent = tokio::spawn(async move {
+            match tokio::time::timeout(every * 2, remote.write(&name, bytes)).await {
+                Ok(Ok(())) => true,
+                Ok(Err(e)) => {
+                    tracing::warn!(path = %rel, error = %e, "cannot send a recording checkpoint yet");
+                    false
+                }
+                Err(_) => {
+                    tracing::warn!(path = %rel, "a recording checkpoint timed out; retried later");
+                    false
+                }
             }
-            Err(_) => {
-                tracing::warn!(path = %rel, "a recording checkpoint timed out; retried later")
-            }
+        });
+        self.sending = Some((from + len, sent));
+    }
+
+    /// Waits for the checkpoint being sent (so none lands after the file's checkpoints are
+    /// deleted).
+    async fn settle(&mut self) {
+        if let Some((_, handle)) = self.sending.take() {
+            let _ = handle.await;
         }
     }
 }
@@ -171,6 +197,7 @@ impl Recorder {
                 written: init.bytes.len() as u64,
                 checkpointed: 0,
                 last_checkpoint: std::time::Instant::now(),
+                sending: None,
             });
         }
         let Some(open) = self.open.as_mut() else {
@@ -201,6 +228,9 @@ impl Recorder {
 
     /// Closes the current file: sync, rename, probe, register.
     pub(crate) async fn close(&mut self, ctx: &RunnerCtx) -> Option<Closed> {
+        if let Some(open) = self.open.as_mut() {
+            open.settle().await;
+        }
         let OpenFile {
             part,
             target,
