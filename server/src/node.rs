@@ -62,6 +62,9 @@ impl Node {
     /// node's dashboard. Kept as it was when the database does not answer.
     async fn read_peers(&self, ctx: &crate::runner::RunnerCtx, now: chrono::DateTime<chrono::Utc>) {
         let db = &ctx.state.db;
+        if db.engine() == app::ssr::db::Engine::Sqlite {
+            return; // one node: no peers
+        }
         let since = now - chrono::Duration::from_std(self.lease_ttl).unwrap_or_default();
         let (Ok(live), Ok(published)) = (
             repo::live_sessions::all_live(db).await,
@@ -86,46 +89,15 @@ impl Node {
     /// to cut), until `stop`. Nothing to do on SQLite (one node).
     pub(crate) async fn listen(self: Arc<Self>, stop: CancellationToken) {
         let ctx = self.supervisor.ctx().clone();
-        let mut wait = Duration::from_secs(1);
-        loop {
-            let mut signals = match app::ssr::db::listen(
-                &ctx.state.db,
-                &[crate::runner::peers::GROUP_CHANNEL],
-            )
-            .await
-            {
-                Ok(Some(s)) => s,
-                Ok(None) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for other nodes' signals; retrying");
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = tokio::time::sleep(wait) => {}
-                    }
-                    wait = (wait * 2).min(Duration::from_secs(30));
-                    continue;
-                }
-            };
-            wait = Duration::from_secs(1);
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    got = signals.next() => match got {
-                        Ok((_, payload)) => {
-                            if let Some(signal) = crate::runner::peers::Signal::parse(&payload) {
-                                if self.supervisor.on_signal(signal) {
-                                    tracing::info!(?signal, "acted on another node's signal");
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "lost the signal channel; listening again");
-                            break;
-                        }
-                    },
+        let channel = crate::runner::peers::GROUP_CHANNEL;
+        crate::tasks::listen(&ctx.state.db, channel, &stop, |payload| {
+            if let Some(signal) = crate::runner::peers::Signal::parse(&payload) {
+                if self.supervisor.on_signal(signal) {
+                    tracing::info!(?signal, "acted on another node's signal");
                 }
             }
-        }
+        })
+        .await;
     }
 
     /// The node is stopping: `/readyz` fails from now on.

@@ -66,6 +66,46 @@ impl Tasks {
     }
 }
 
+/// Calls `on` with the payload of every PostgreSQL notification on `channel` until `stop`,
+/// listening again (with a growing pause) whenever the connection is lost. Returns at once on
+/// SQLite, where one process does all the work.
+pub(crate) async fn listen(
+    db: &app::ssr::db::Db,
+    channel: &str,
+    stop: &CancellationToken,
+    mut on: impl FnMut(String),
+) {
+    let mut wait = Duration::from_secs(1);
+    loop {
+        let mut wakeups = match app::ssr::db::listen(db, &[channel]).await {
+            Ok(Some(w)) => w,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(channel, error = %e, "cannot listen for other nodes; retrying");
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(Duration::from_secs(30));
+                continue;
+            }
+        };
+        wait = Duration::from_secs(1);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                got = wakeups.next() => match got {
+                    Ok((_, payload)) => on(payload),
+                    Err(e) => {
+                        tracing::warn!(channel, error = %e, "lost the notification channel; listening again");
+                        break;
+                    }
+                },
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -113,35 +113,7 @@ const WORK_CHANNEL: &str = "livepro_webhooks";
 /// whichever node has room claims them at once (the dispatcher's poll is then only the
 /// safety net and the clock for retries). Nothing to do on SQLite.
 async fn listen_for_work(state: AppState, wake: Arc<Notify>, shutdown: CancellationToken) {
-    let mut wait = Duration::from_secs(1);
-    loop {
-        let mut wakeups = match app::ssr::db::listen(&state.db, &[WORK_CHANNEL]).await {
-            Ok(Some(w)) => w,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for other nodes' webhook deliveries; polling meanwhile");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(wait) => {}
-                }
-                wait = (wait * 2).min(Duration::from_secs(30));
-                continue;
-            }
-        };
-        wait = Duration::from_secs(1);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                got = wakeups.next() => match got {
-                    Ok(_) => wake.notify_one(),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "lost the webhook wake-up channel; listening again");
-                        break;
-                    }
-                },
-            }
-        }
-    }
+    crate::tasks::listen(&state.db, WORK_CHANNEL, &shutdown, |_| wake.notify_one()).await;
 }
 
 /// Turns pipeline events into queued deliveries. At shutdown the events already emitted
