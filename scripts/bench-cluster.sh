@@ -144,6 +144,35 @@ while True:
 PY
 }
 
+lateness() { # base key since_epoch -> "p50 max" seconds from a motion clip's moment (the end
+  # of its 3 s of media) to its row, over the clips of the sessions started since then
+  python3 - "$@" <<'PY'
+import datetime, json, sys, urllib.request
+base, key, since = sys.argv[1], sys.argv[2], float(sys.argv[3])
+def get(path):
+    req = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {key}"})
+    return json.loads(urllib.request.urlopen(req).read())
+parse = lambda t: datetime.datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp()
+starts = {it["id"]: parse(it["started_at"]) for it in get("/api/v1/sessions?limit=100")["items"]
+          if parse(it["started_at"]) >= since}
+made, cursor = {}, None
+while True:
+    page = get("/api/v1/assets?kind=motion_clip&limit=100" + (f"&cursor={cursor}" if cursor else ""))
+    for a in page["items"]:
+        if a["format"] == "mp4" and a.get("session_id") in starts:
+            made.setdefault(a["session_id"], []).append(parse(a["created_at"]))
+    cursor = page.get("next_cursor")
+    if not cursor:
+        break
+late = []
+for sid, times in made.items():
+    for k, t in enumerate(sorted(times)):
+        late.append(t - (starts[sid] + 1.0 + 3.0 + 10.0 * k))
+late.sort()
+print(f"{late[len(late) // 2]:.2f} {late[-1]:.2f}" if late else "- -")
+PY
+}
+
 quantiles() { # metrics_url... -> "p50 p99" of the upload lag (seconds, worst node)
   python3 - "$@" <<'PY'
 import sys, urllib.request
@@ -161,7 +190,9 @@ PY
 due() { # base key since_epoch -> "thumbnails_due clips_due" over the sessions started since
   # then, from each session's media length (ended, or still live): thumbnails are due at 0, 10,
   # 20 … s of media and motion clips (3 s) end at 3, 13, 23 … s (server/src/runner/schedule.rs);
-  # the segment being written at the end (1 s) does not count.
+  # the segment being written at the end (1 s) does not count. In a live session a file is
+  # due once its interval (10 s) has passed after its moment: the next one is then due, so
+  # one still being made is late only if it is still missing then.
   python3 - "$@" <<'PY'
 import datetime, json, sys, urllib.request
 base, key, since = sys.argv[1], sys.argv[2], float(sys.argv[3])
@@ -174,7 +205,7 @@ for it in items:
     start = parse(it["started_at"])
     if start < since:
         continue
-    media = (parse(it["ended_at"]) if it.get("ended_at") else now) - start - 1.0
+    media = (parse(it["ended_at"]) if it.get("ended_at") else now - 10.0) - start - 1.0
     if media >= 0:
         thumbs += int(media // 10) + 1
     if media >= 3:
@@ -200,8 +231,9 @@ sleep 5
 thumbs=$(made "http://127.0.0.1:$h" "$key" thumbnail)
 clips=$(made "http://127.0.0.1:$h" "$key" motion_clip)
 read -r thumbs_due clips_due < <(due "http://127.0.0.1:$h" "$key" "$since")
+read -r late50 latemax < <(lateness "http://127.0.0.1:$h" "$key" "$since")
 per=$(python3 -c "print(f'{($after-$before)/($n*$seconds/60):.2f}')")
-one_per=$per; one_work="thumbnails=$thumbs/$thumbs_due motion_clips=$clips/$clips_due"
+one_per=$per; one_work="thumbnails=$thumbs/$thumbs_due motion_clips=$clips/$clips_due clip_lateness_p50/max_s=$late50/$latemax"
 echo "one node:  cpu_s_per_stream_min=$per $one_work"
 kill -INT "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; pids=()
 
@@ -242,9 +274,10 @@ read -r p50 p99 < <(quantiles "http://127.0.0.1:$am/metrics" "http://127.0.0.1:$
 read -r thumbs_due clips_due < <(due "http://127.0.0.1:$bh" "$key" "$since")
 thumbs=$(made "http://127.0.0.1:$bh" "$key" thumbnail)
 clips=$(made "http://127.0.0.1:$bh" "$key" motion_clip)
+read -r late50 latemax < <(lateness "http://127.0.0.1:$bh" "$key" "$since")
 per=$(python3 -c "print(f'{($a_after-$a_before+$b_after-$b_before)/($n*$seconds/60):.2f}')")
 engines_per=$(python3 -c "print(f'{($e_after-$e_before)/($n*$seconds/60):.2f}')")
-two_per=$per; lag="$p50/$p99"; two_work="thumbnails=$thumbs/$thumbs_due motion_clips=$clips/$clips_due"
+two_per=$per; lag="$p50/$p99"; two_work="thumbnails=$thumbs/$thumbs_due motion_clips=$clips/$clips_due clip_lateness_p50/max_s=$late50/$latemax"
 echo "two nodes: cpu_s_per_stream_min=$per (+$engines_per for PostgreSQL, S3, nginx; node A $(python3 -c "print(f'{$a_after-$a_before:.1f}')") s, node B $(python3 -c "print(f'{$b_after-$b_before:.1f}')") s) $two_work upload_lag_p50=${p50}s p99=${p99}s"
 
 # ---------------------------------------------------------------- 3. failover

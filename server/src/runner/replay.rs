@@ -7,6 +7,7 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use app::domain::settings::{ProcessKind, Span};
@@ -46,6 +47,24 @@ pub(crate) struct Replay {
     evicted: Vec<PathBuf>,
     /// When the oldest segment not yet in the store's playlist was listed locally.
     unannounced_since: Option<std::time::Instant>,
+    /// The playlist as last written, and whether the store's copy is older.
+    text: Vec<u8>,
+    dirty: bool,
+    /// The round of sending under way (in the background: the rendition worker never waits
+    /// for the store, so a slow store delays the store's copy, never the live work).
+    round: Option<tokio::task::JoinHandle<Sent>>,
+}
+
+/// What one round of sending did.
+struct Sent {
+    /// Files now in the store.
+    files: Vec<PathBuf>,
+    /// The playlist went too (every file it lists was already there).
+    playlist: bool,
+    /// Evicted segments whose objects were not deleted (the playlist did not go): kept for
+    /// the next round.
+    kept_evicted: Vec<PathBuf>,
+    since: Option<std::time::Instant>,
 }
 
 impl Replay {
@@ -68,6 +87,9 @@ impl Replay {
             sent_inits: std::collections::HashSet::new(),
             evicted: Vec::new(),
             unannounced_since: None,
+            text: Vec::new(),
+            dirty: false,
+            round: None,
         }
     }
 
@@ -95,7 +117,7 @@ impl Replay {
     /// here), rewrites the playlist.
     pub(crate) async fn push(
         &mut self,
-        ctx: &RunnerCtx,
+        ctx: &Arc<RunnerCtx>,
         seg: &Segment,
         window: Span,
     ) -> Result<(), JobError> {
@@ -142,55 +164,120 @@ impl Replay {
         Ok(())
     }
 
-    /// With object storage: uploads the listed files not yet there, then the playlist, then
-    /// deletes the objects of segments that left the window. A failure keeps the rest for
-    /// the next segment (the store's playlist stays the last complete one meanwhile).
-    /// Answers whether the store is up to date.
-    async fn send(&mut self, ctx: &RunnerCtx) -> bool {
-        let Some(remote) = ctx.store.remote() else {
+    /// With object storage: takes the result of the last round of sending if it is over,
+    /// and starts the next one when there is something to send (in the background).
+    async fn send(&mut self, ctx: &Arc<RunnerCtx>) {
+        if ctx.store.remote().is_none() {
+            return;
+        }
+        self.collect(false).await;
+        if self.round.is_none() {
+            self.start_round(ctx);
+        }
+    }
+
+    /// Sends everything now; answers whether the store is then up to date.
+    async fn flush(&mut self, ctx: &Arc<RunnerCtx>) -> bool {
+        if ctx.store.remote().is_none() {
             return true;
+        }
+        self.collect(true).await;
+        self.start_round(ctx);
+        self.collect(true).await;
+        !self.dirty && self.unsent.is_empty()
+    }
+
+    /// Takes the result of the round under way once it is over (with `wait`, waits for it).
+    async fn collect(&mut self, wait: bool) {
+        let Some(round) = self.round.take() else {
+            return;
         };
-        while let Some(path) = self.unsent.front() {
-            let Some(rel) = ctx.store.relative(path) else {
-                self.unsent.pop_front();
-                continue;
-            };
-            if let Err(e) = remote.upload(path, &rel).await {
-                tracing::warn!(path = %rel, error = %e, "cannot upload a replay segment yet");
-                return false;
-            }
-            self.unsent.pop_front();
+        if !wait && !round.is_finished() {
+            self.round = Some(round);
+            return;
         }
-        // The playlist is the one file another epoch writes too: only while the lease is
-        // surely held (a node cut off from the database stops before a takeover can start).
-        let margin = ctx.config.lease_ttl / 3;
-        if !ctx.leases.may_write(self.lease(), margin) {
-            tracing::warn!(
-                path = %self.playlist_rel,
-                "not sending the replay playlist: this node's lease is not surely held"
-            );
-            return false;
-        }
-        let rel = &self.playlist_rel;
-        if let Err(e) = remote.upload(&self.playlist, rel).await {
-            tracing::warn!(path = %rel, error = %e, "cannot upload the replay playlist yet");
-            return false;
-        }
-        if let Some(since) = self.unannounced_since.take() {
-            crate::metrics::uploaded("segment", since.elapsed());
-        }
-        for path in std::mem::take(&mut self.evicted) {
-            if let Some(rel) = ctx.store.relative(&path) {
-                if let Err(e) = remote.delete(&rel).await {
-                    tracing::warn!(path = %rel, error = %e, "cannot delete an evicted segment's object");
+        match round.await {
+            Ok(sent) => {
+                self.unsent.retain(|p| !sent.files.contains(p));
+                self.evicted.extend(sent.kept_evicted);
+                if !sent.playlist {
+                    self.dirty = true;
+                    self.unannounced_since = match (sent.since, self.unannounced_since) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
                 }
             }
+            // The round panicked: the playlist goes again with the next.
+            Err(_) => self.dirty = true,
         }
-        true
+    }
+
+    /// Starts a round when there is something to send. A round uploads the listed files
+    /// not yet in the store, then the playlist as it was when the round started (so it
+    /// never lists a missing object), then deletes the objects of segments that left the
+    /// window. A failure keeps the rest for the next round (the store's playlist stays the
+    /// last complete one meanwhile).
+    fn start_round(&mut self, ctx: &Arc<RunnerCtx>) {
+        let Some(remote) = ctx.store.remote() else {
+            return;
+        };
+        if self.round.is_some() || (!self.dirty && self.unsent.is_empty()) {
+            return;
+        }
+        let files: Vec<(PathBuf, String)> = self
+            .unsent
+            .iter()
+            .filter_map(|p| Some((p.clone(), ctx.store.relative(p)?)))
+            .collect();
+        let (remote, ctx) = (remote.clone(), ctx.clone());
+        let (text, rel, lease) = (self.text.clone(), self.playlist_rel.clone(), self.lease());
+        let evicted = std::mem::take(&mut self.evicted);
+        let since = self.unannounced_since.take();
+        self.dirty = false;
+        self.round = Some(tokio::spawn(async move {
+            let mut sent = Sent {
+                files: Vec::new(),
+                playlist: false,
+                kept_evicted: evicted,
+                since,
+            };
+            for (path, name) in files {
+                if let Err(e) = remote.upload(&path, &name).await {
+                    tracing::warn!(path = %name, error = %e, "cannot upload a replay segment yet");
+                    return sent;
+                }
+                sent.files.push(path);
+            }
+            // The playlist is the one file another epoch writes too: only while the lease is
+            // surely held (a node cut off from the database stops before a takeover can
+            // start).
+            let margin = ctx.config.lease_ttl / 3;
+            if !ctx.leases.may_write(lease, margin) {
+                tracing::warn!(path = %rel, "not sending the replay playlist: this node's lease is not surely held");
+                return sent;
+            }
+            if let Err(e) = remote.write(&rel, text).await {
+                tracing::warn!(path = %rel, error = %e, "cannot upload the replay playlist yet");
+                return sent;
+            }
+            sent.playlist = true;
+            if let Some(since) = sent.since.take() {
+                crate::metrics::uploaded("segment", since.elapsed());
+            }
+            for path in std::mem::take(&mut sent.kept_evicted) {
+                if let Some(rel) = ctx.store.relative(&path) {
+                    if let Err(e) = remote.delete(&rel).await {
+                        tracing::warn!(path = %rel, error = %e, "cannot delete an evicted segment's object");
+                    }
+                }
+            }
+            sent
+        }));
     }
 
     /// Closes the playlist (ENDLIST) and updates the asset's size and duration.
-    pub(crate) async fn close(&mut self, ctx: &RunnerCtx) {
+    pub(crate) async fn close(&mut self, ctx: &Arc<RunnerCtx>) {
         if self.closed || self.asset_id.is_none() {
             return;
         }
@@ -207,7 +294,7 @@ impl Replay {
         // The closed playlist in the store too: a few tries, the store may be briefly away.
         // Until it is there, this node's copy stays the one served.
         for attempt in 0..5u32 {
-            if self.send(ctx).await {
+            if self.flush(ctx).await {
                 self.store.set_writing(&self.playlist_rel, false);
                 // Only with object storage is there another copy.
                 self.stored = ctx.store.remote().is_some();
@@ -310,7 +397,7 @@ impl Replay {
         self.asset_id = Some(row.asset.id);
     }
 
-    async fn write(&self, ended: bool) -> Result<(), JobError> {
+    async fn write(&mut self, ended: bool) -> Result<(), JobError> {
         let entries: Vec<Entry> = self
             .entries
             .iter()
@@ -324,7 +411,10 @@ impl Replay {
         let text = m3u8::write(&entries, self.first_seq, self.discontinuities_before, ended);
         MediaStore::replace(&self.playlist, text.as_bytes())
             .await
-            .map_err(JobError::io(&self.playlist))
+            .map_err(JobError::io(&self.playlist))?;
+        self.text = text.into_bytes();
+        self.dirty = true;
+        Ok(())
     }
 
     async fn register(&mut self, ctx: &RunnerCtx) {
