@@ -50,7 +50,7 @@ test: setup-test
 # Then the database-heavy suites again on PostgreSQL (a server of their own, started once by
 # scripts/test-postgres.sh and stopped after). The object-storage and cluster suites use a
 # real S3-compatible server (s3rver, started once by scripts/test-s3.sh and stopped after).
-PG_SUITES = --test api --test authz --test retention --test quota --test replay --test hostile_http
+PG_SUITES = --test api --test authz --test retention --test quota --test replay --test hostile_http --test delivery
 unit:
 	$(LINTED) cargo nextest run -p rtmp-ingest -p app -p server --test-threads 3 --no-fail-fast
 	LP_TEST_DATABASE=postgres $(LINTED) cargo nextest run -p server $(PG_SUITES) --test-threads 3 --no-fail-fast

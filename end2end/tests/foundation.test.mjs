@@ -97,7 +97,22 @@ test('a newcomer signs up, sees Enabled Packages, creates a stream group and cop
   await intervals.first().waitFor();
   assert.deepEqual(await intervals.allTextContents(), ['15', '15', '15', '15']);
   assert.match(await page.locator('table[data-process="thumbnail"] tbody tr td:nth-child(1)').first().textContent(), /^Active/);
+  // Only the enabled processes have a section; the others are named, each with a way to
+  // enable it.
+  const others = page.locator('#not-enabled');
+  await others.locator('.missing').getByText('Live Replay, Recording', { exact: true }).waitFor();
+  assert.equal(await page.locator('#replay').count(), 0);
+  assert.equal(await page.locator('#recording').count(), 0);
   await shot(page, 'stream-processing');
+  await others.getByRole('button', { name: 'Enable Recording…' }).click();
+  const dialog = page.locator('dialog.modal');
+  await dialog.waitFor({ state: 'visible' });
+  await dialog.getByLabel('Recording enabled').first().check();
+  await dialog.getByRole('button', { name: 'Confirm' }).click();
+  await dialog.getByText(/^Saved/).waitFor();
+  await dialog.getByRole('button', { name: 'Close', exact: true }).click();
+  await page.locator('#recording').waitFor();
+  await others.locator('.missing').getByText('Live Replay', { exact: true }).waitFor();
 
   // Phone width stays readable.
   await page.setViewportSize({ width: 390, height: 844 });

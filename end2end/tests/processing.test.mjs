@@ -89,7 +89,7 @@ test('the Live Processing tab shows real assets, edits with Confirm and follows 
   assert.deepEqual(await column(page, 'motion_clip', 6), ['2', '2', '2', '2']);
   assert.deepEqual(await column(page, 'recording', 4), ['Entire stream', 'Entire stream', 'Entire stream', 'Entire stream']);
   assert.deepEqual(await column(page, 'replay', 4), ['600', '600', '600', '600']);
-  assert.match((await column(page, 'thumbnail', 4))[0], /^\/media\/streams\/\d+\/latest\.jpg$/);
+  assert.match(await page.locator('table[data-process="thumbnail"] td.url a').first().textContent(), /^\/media\/streams\/\d+\/latest\.jpg$/);
   await eventually('every replay job running', async () =>
     (await page.locator('table[data-process="replay"] [data-job="running"]').count()) === 4);
   const replayRow = page.locator('table[data-assets="replay"] tbody tr').first();

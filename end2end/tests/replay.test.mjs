@@ -36,6 +36,49 @@ async function openShared(path, options = {}) {
   return { context, page, status: response.status() };
 }
 
+
+/**
+ * Hovers the player's storyboard bar at `fraction` of its width and checks the preview shows
+ * the tile the WebVTT track names for that moment (its sprite and region), and that the
+ * sprite really holds that region. Returns the cue.
+ */
+async function hoverStoryboard(page, fraction) {
+  const bar = page.locator('.storyboard-bar');
+  await eventually('storyboard cues', async () => Number(await bar.getAttribute('data-cues')) > 0, 40000);
+  const box = await bar.boundingBox();
+  await page.mouse.move(box.x + box.width * fraction, box.y + box.height / 2);
+  const preview = bar.locator('.storyboard-preview');
+  await preview.waitFor({ state: 'visible' });
+  const time = Number(await bar.getAttribute('data-time'));
+  const sprite = await preview.getAttribute('data-sprite');
+  const xywh = await preview.getAttribute('data-xywh');
+  const track = await page.evaluate(async (u) => {
+    const r = await fetch(u, { cache: 'no-store' });
+    return { text: await r.text(), url: r.url, type: r.headers.get('content-type') };
+  }, await bar.getAttribute('data-track'));
+  assert.match(track.type, /^text\/vtt/);
+  const secs = (t) => t.trim().split(':').map(Number).reduce((a, v) => a * 60 + v, 0);
+  const cues = track.text.split(/\n\n+/).filter((b) => b.includes('-->')).map((b) => {
+    const [times, target] = b.trim().split('\n');
+    const [from, to] = times.split('-->').map(secs);
+    const [file, frag] = target.split('#xywh=');
+    return { from, to, src: new URL(file, track.url).href, xywh: frag };
+  });
+  const cue = cues.find((c) => time >= c.from && time < c.to) ?? (time >= cues.at(-1).from ? cues.at(-1) : null);
+  assert.ok(cue, `a cue for ${time} s in ${track.text}`);
+  assert.equal(sprite, cue.src, `sprite for ${time} s`);
+  assert.equal(xywh, cue.xywh, `region for ${time} s`);
+  const [x, y, w, h] = xywh.split(',').map(Number);
+  const size = await page.evaluate((src) => new Promise((resolve) => {
+    const img = new Image();
+    img.onload = () => resolve([img.naturalWidth, img.naturalHeight]);
+    img.onerror = () => resolve([0, 0]);
+    img.src = src;
+  }), sprite);
+  assert.ok(size[0] >= x + w && size[1] >= y + h, `the sheet ${size} holds ${xywh}`);
+  return cue;
+}
+
 function probeDuration(file) {
   return Number(execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', file]).toString().trim());
 }
@@ -64,6 +107,12 @@ test('Rewatch plays, Clip & Share makes links viewers open without an account', 
   await playing(page);
   await page.locator('.strip.timeline img').first().waitFor();
   await shot(page, 'replay-player');
+  // Seek-bar previews: the tile of the moment under the pointer, early and late.
+  const early = await hoverStoryboard(page, 0.1);
+  const late = await hoverStoryboard(page, 0.97);
+  assert.ok(late.from >= early.from);
+  await shot(page, 'replay-storyboard');
+  await page.mouse.move(0, 0);
 
   // Mark in, let 4 s play, mark out, title, create: instant, with a share link.
   const panel = page.locator('#clip-panel');
@@ -142,6 +191,10 @@ test('Rewatch plays, Clip & Share makes links viewers open without an account', 
   assert.notEqual(second, link);
   viewer = await openShared(second);
   assert.equal(viewer.status, 200);
+  // The share page has the same previews.
+  await playing(viewer.page, 'video.player', 0.5);
+  await hoverStoryboard(viewer.page, 0.5);
+  await shot(viewer.page, 'share-storyboard');
   await viewer.context.close();
   sql(`UPDATE share_links SET expires_at = '2020-01-01T00:00:00Z' WHERE token = '${second.slice(3)}'`);
   viewer = await openShared(second);

@@ -19,6 +19,7 @@ pub(crate) mod node;
 pub mod remote;
 pub mod retention;
 pub mod runner;
+pub(crate) mod storyboard;
 pub(crate) mod tasks;
 pub(crate) mod webhooks;
 
@@ -269,6 +270,10 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
             app: state.clone(),
             store: store.clone(),
             node: node.clone(),
+            sheets: Arc::new(storyboard::Sheets::new(
+                config.ffmpeg.clone(),
+                store.scratch_root(),
+            )),
         },
         handle.is_some(),
     );

@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
+use crate::domain::delivery::StreamDelivery;
 use crate::domain::overview::ProcessingOverview;
 use crate::domain::settings::{ProcessChange, SaveOutcome, SettingsChange, StreamProcessing};
 use crate::domain::AppError;
@@ -44,4 +45,22 @@ pub async fn processing_history(group_id: i64) -> Result<Vec<SettingsChange>, Ap
     let state = AppState::from_context()?;
     let caller = auth::caller(&state).await?;
     processing::history(&state, &caller, group_id).await
+}
+
+/// Switches a stream's public delivery (editors).
+#[server(endpoint = "set_public_delivery")]
+pub async fn set_public_delivery(stream_id: i64, public: bool) -> Result<StreamDelivery, AppError> {
+    use crate::ssr::{auth, services::delivery, AppState};
+    let state = AppState::from_context()?;
+    let caller = auth::caller(&state).await?;
+    delivery::set_public(&state, &caller, stream_id, public).await
+}
+
+/// Gives a stream a new public token; the old URLs stop at once (editors).
+#[server(endpoint = "rotate_public_token")]
+pub async fn rotate_public_token(stream_id: i64) -> Result<StreamDelivery, AppError> {
+    use crate::ssr::{auth, services::delivery, AppState};
+    let state = AppState::from_context()?;
+    let caller = auth::caller(&state).await?;
+    delivery::rotate(&state, &caller, stream_id).await
 }

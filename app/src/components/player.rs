@@ -19,6 +19,10 @@ extern "C" {
     fn playing_date_ms(handle: &JsValue) -> f64;
     #[wasm_bindgen(js_namespace = lpPlayer, js_name = destroy)]
     fn destroy(handle: &JsValue);
+    #[wasm_bindgen(js_namespace = lpPlayer, js_name = storyboard)]
+    fn storyboard(handle: &JsValue, bar: &web_sys::HtmlDivElement, url: &str, live: bool);
+    #[wasm_bindgen(js_namespace = lpPlayer, js_name = plain)]
+    fn plain(video: &web_sys::HtmlVideoElement) -> JsValue;
 }
 
 /// What a page can do with its player.
@@ -93,19 +97,27 @@ pub fn HlsPlayer(
     /// Start playing at once (muted, as browsers allow).
     #[prop(optional)]
     autoplay: bool,
+    /// The storyboard track (WebVTT): a seek bar with previews under the video.
+    #[prop(into, default = None)]
+    storyboard: Option<String>,
 ) -> impl IntoView {
     let video = handle.video;
+    let bar = NodeRef::<leptos::html::Div>::new();
     #[cfg(feature = "hydrate")]
     {
         let src = src.clone();
+        let track = storyboard.clone();
         Effect::new(move |_| {
             let Some(el) = video.get() else {
                 return;
             };
-            let src = src.clone();
+            let (src, track) = (src.clone(), track.clone());
             leptos::task::spawn_local(async move {
                 let _ = wasm_bindgen_futures::JsFuture::from(load_hls()).await;
                 let h = attach(&el, &src, live);
+                if let (Some(url), Some(bar)) = (track, bar.get_untracked()) {
+                    self::storyboard(&h, &bar, &url, live);
+                }
                 handle.attached.set_value(Some(h));
             });
         });
@@ -118,7 +130,8 @@ pub fn HlsPlayer(
     #[cfg(not(feature = "hydrate"))]
     let _ = live;
     view! {
-        <div class="player-box">
+        <div class="player-wrap">
+            <div class="player-box">
             <video
                 node_ref=video
                 class="player"
@@ -131,6 +144,49 @@ pub fn HlsPlayer(
                 poster=poster
                 data-src=src
             ></video>
+            </div>
+            {storyboard.map(|url| view! { <StoryboardBar bar url/> })}
+        </div>
+    }
+}
+
+/// The seek bar with previews (driven by `public/player.js`).
+#[component]
+fn StoryboardBar(bar: NodeRef<leptos::html::Div>, url: String) -> impl IntoView {
+    view! {
+        <div node_ref=bar class="storyboard-bar" data-track=url title="Seek: hover or drag for previews">
+            <div class="storyboard-fill"></div>
+            <div class="storyboard-preview" hidden=true></div>
+        </div>
+    }
+}
+
+/// A player for one MP4 file (a recording), with a storyboard seek bar when given.
+#[component]
+pub fn FilePlayer(
+    src: String,
+    #[prop(into, default = None)] storyboard: Option<String>,
+    #[prop(into, default = None)] poster: Option<String>,
+) -> impl IntoView {
+    let video = NodeRef::<Video>::new();
+    let bar = NodeRef::<leptos::html::Div>::new();
+    #[cfg(feature = "hydrate")]
+    {
+        let track = storyboard.clone();
+        Effect::new(move |_| {
+            let (Some(el), Some(url), Some(bar)) = (video.get(), track.clone(), bar.get()) else {
+                return;
+            };
+            let h = plain(&el);
+            self::storyboard(&h, &bar, &url, false);
+        });
+    }
+    view! {
+        <div class="player-wrap">
+            <div class="player-box">
+                <video node_ref=video class="player" controls=true playsinline=true preload="metadata" poster=poster src=src></video>
+            </div>
+            {storyboard.map(|url| view! { <StoryboardBar bar url/> })}
         </div>
     }
 }

@@ -59,7 +59,20 @@ pub struct Asset {
     pub width: Option<u32>,
     pub height: Option<u32>,
     pub integrity: Option<Integrity>,
+    /// When it was made; for a thumbnail, the moment it shows; for a recording, when it
+    /// started.
     pub created_at: DateTime<Utc>,
+    /// Replays and recordings: the WebVTT storyboard (seek-bar previews over sprite sheets).
+    pub storyboard_url: Option<String>,
+}
+
+/// The storyboard (WebVTT) of a replay or recording asset.
+pub fn storyboard_url(id: i64, kind: AssetKind) -> Option<String> {
+    match kind {
+        AssetKind::Replay => Some(format!("/media/replay/{id}/storyboard.vtt")),
+        AssetKind::Recording => Some(format!("/media/assets/{id}/storyboard.vtt")),
+        _ => None,
+    }
 }
 
 /// The URL of an asset's file.

@@ -244,6 +244,8 @@ pub struct Clip {
     /// Members' MP4 URL (works once [`Clip::mp4`] is ready).
     pub mp4_url: String,
     pub poster_url: Option<String>,
+    /// The WebVTT storyboard (seek-bar previews).
+    pub storyboard_url: String,
     /// Its share link (the newest one).
     pub share: Option<ShareLink>,
 }
@@ -264,6 +266,8 @@ pub struct PublicShare {
     /// Absolute URL of the page itself.
     pub page_url: String,
     pub mp4_url: Option<String>,
+    /// The WebVTT storyboard under the share path.
+    pub storyboard_url: String,
 }
 
 /// A thumbnail placed on a replay's timeline.

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod assets;
 pub mod clips;
+pub mod delivery;
 pub mod error;
 pub mod integrations;
 pub mod jobs;

@@ -70,6 +70,8 @@ pub struct ProcessingOverview {
     pub fetched_at: DateTime<Utc>,
     /// The server's disk (optional work pauses when it is almost full).
     pub storage: crate::domain::jobs::StorageStatus,
+    /// Each stream's public delivery (in the order of `streams`).
+    pub delivery: Vec<crate::domain::delivery::StreamDelivery>,
 }
 
 impl ProcessingOverview {
@@ -109,6 +111,14 @@ impl ProcessingOverview {
         self.streams
             .iter()
             .any(|s| kinds.iter().any(|k| self.config(s.id, *k).enabled()))
+    }
+
+    /// A stream's public URLs, when its delivery is on.
+    pub fn public_urls(&self, stream_id: i64) -> Option<crate::domain::delivery::PublicUrls> {
+        self.delivery
+            .iter()
+            .find(|d| d.stream_id == stream_id && d.public)
+            .and_then(|d| d.urls())
     }
 
     /// Whether the group is live now.
@@ -154,6 +164,7 @@ mod tests {
         .expect("valid");
         ProcessingOverview {
             storage: Default::default(),
+            delivery: vec![],
             group_id: 1,
             status: LiveStatus::Idle,
             streams: vec![

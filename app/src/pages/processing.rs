@@ -8,12 +8,13 @@ use leptos::prelude::*;
 use crate::api::processing::get_processing_overview;
 use crate::components::errors::ErrorBox;
 use crate::components::fetched::{fetch_in_browser, Fetched};
+use crate::components::processing::delivery::DeliverySection;
 use crate::components::processing::edit_modal::EditModal;
 use crate::components::processing::history::ChangeHistory;
 use crate::components::processing::recording::RecordingSection;
 use crate::components::processing::replay::ReplaySection;
 use crate::components::processing::visual::VisualSection;
-use crate::components::processing::TabContext;
+use crate::components::processing::{Section, TabContext};
 use crate::components::retention::{RetentionCard, RetentionScope};
 use crate::components::status::LiveBadge;
 use crate::domain::account::SessionInfo;
@@ -92,17 +93,25 @@ fn Body(
             },
         );
     let error = Memo::new(move |_| overview.value.get().and_then(Result::err));
-    // The sections are laid out once per group shape; refreshes update them in place.
+    // The sections are laid out once per group shape (its streams, and which sections
+    // show); refreshes update them in place.
     let shape = Memo::new(move |_| {
         data.with(|d| {
             d.as_ref().map(|o| {
                 (
                     o.group_id,
                     o.streams.iter().map(|s| s.id).collect::<Vec<_>>(),
+                    shown_sections(o),
                 )
             })
         })
     });
+    let shows = move |section: Section| {
+        shape.with(|s| {
+            s.as_ref()
+                .is_some_and(|(_, _, shown)| shown.contains(&section))
+        })
+    };
     let ctx = TabContext {
         group_id,
         data,
@@ -132,14 +141,70 @@ fn Body(
                 </div>
             })}
             {move || data.get().and_then(|o| quota_notice(&o.storage.quota))}
-            <VisualSection/>
-            <ReplaySection/>
-            <RecordingSection/>
+            {move || shows(Section::Visual).then(|| view! { <VisualSection/> })}
+            {move || shows(Section::Replay).then(|| view! { <ReplaySection/> })}
+            {move || shows(Section::Recording).then(|| view! { <RecordingSection/> })}
+            {move || shape.get().map(|(_, _, shown)| view! { <NotEnabled shown can_edit/> })}
+            <DeliverySection/>
             <RetentionCard scope=RetentionScope::Group(group_id) can_edit/>
             <ChangeHistory/>
         })}
         <EditModal/>
     }
+}
+
+/// The sections the tab shows: a process enabled on some stream of the group ("displays all
+/// enabled live processes"), or one switched off that still has files to show.
+fn shown_sections(o: &ProcessingOverview) -> Vec<Section> {
+    let has_files = |section: Section| {
+        o.assets.iter().any(|a| match section {
+            Section::Visual => !a.thumbnails.is_empty() || !a.motion_clips.is_empty(),
+            Section::Replay => !a.replays.is_empty(),
+            Section::Recording => !a.recordings.is_empty(),
+        })
+    };
+    [Section::Visual, Section::Replay, Section::Recording]
+        .into_iter()
+        .filter(|s| o.any_enabled(&s.kinds()) || has_files(*s))
+        .collect()
+}
+
+/// The processes not shown, with a way to enable each (editors) instead of a blank page.
+#[component]
+fn NotEnabled(shown: Vec<Section>, can_edit: bool) -> impl IntoView {
+    let ctx = expect_context::<TabContext>();
+    let missing: Vec<Section> = [Section::Visual, Section::Replay, Section::Recording]
+        .into_iter()
+        .filter(|s| !shown.contains(s))
+        .collect();
+    (!missing.is_empty()).then(|| {
+        let names = missing.iter().map(|s| s.title()).collect::<Vec<_>>().join(", ");
+        let intro = if shown.is_empty() {
+            "No live process is enabled on any stream of this group yet."
+        } else {
+            "Not enabled on any stream of this group:"
+        };
+        view! {
+            <section class="card lp-section" id="not-enabled" aria-labelledby="not-enabled-title">
+                <h2 id="not-enabled-title">"Other live processes"</h2>
+                <p>{intro} " " <strong class="missing">{names}</strong></p>
+                {if can_edit {
+                    view! {
+                        <p class="actions left">
+                            {missing.into_iter().map(|s| view! {
+                                <button type="button" class="secondary enable-section" data-section=s.id()
+                                    on:click=move |_| ctx.editing.set(Some(s))>
+                                    {format!("Enable {}…", s.title())}
+                                </button>
+                            }).collect_view()}
+                        </p>
+                    }.into_any()
+                } else {
+                    view! { <p class="muted">"An editor or admin of the organisation can switch them on."</p> }.into_any()
+                }}
+            </section>
+        }
+    })
 }
 
 /// The banner at 90 % and at 100 % of the organisation's storage quota.

@@ -114,7 +114,7 @@ fn ReplayBody(v: ReplayView, group_id: i64, can_clip: bool) -> impl IntoView {
                 " · "
                 <A href=format!("/streams/{group_id}/processing")>"Back to Live Processing"</A>
             </p>
-            <HlsPlayer src=v.replay.asset.url.clone() live handle autoplay=true/>
+            <HlsPlayer src=v.replay.asset.url.clone() live handle autoplay=true storyboard=v.replay.asset.storyboard_url.clone()/>
             <div class="player-tools">
                 <button type="button" class="secondary small" on:click=move |_| seek_by(handle, -10.0)>"− 10 s"</button>
                 <button type="button" class="secondary small" on:click=move |_| seek_by(handle, 10.0)>"+ 10 s"</button>

@@ -64,7 +64,7 @@ fn Shared(s: PublicShare) -> impl IntoView {
                 {if s.is_live { view! { <span class="badge live">"● Live"</span> " " }.into_any() } else { ().into_any() }}
                 {description}
             </p>
-            <HlsPlayer src=s.playlist_url.clone() live=s.is_live handle poster=s.image_url.clone() autoplay=true/>
+            <HlsPlayer src=s.playlist_url.clone() live=s.is_live handle poster=s.image_url.clone() autoplay=true storyboard=Some(s.storyboard_url.clone())/>
             {s.mp4_url.map(|u| view! {
                 <p class="actions left"><a class="button secondary" href=u download="clip.mp4">"⤓ Download MP4"</a></p>
             })}

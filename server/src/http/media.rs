@@ -19,6 +19,7 @@ use app::ssr::{auth, repo, AppState};
 
 use super::router::ServerState;
 use crate::media_store::MediaStore;
+use crate::storyboard;
 
 /// Routes under `/media`.
 pub(crate) fn routes() -> Router<ServerState> {
@@ -26,6 +27,7 @@ pub(crate) fn routes() -> Router<ServerState> {
         .route("/media/assets/{file}", get(asset))
         .route("/media/streams/{stream}/{file}", get(latest_of_stream))
         .route("/media/replay/{id}/{*rest}", get(replay_file))
+        .route("/media/assets/{id}/{file}", get(recording_storyboard))
 }
 
 pub(super) fn not_found() -> Response {
@@ -168,6 +170,24 @@ async fn latest_of_stream(
     serve_stored(&s.store, &row.path, content_type(format), NO_CACHE, request).await
 }
 
+/// `/media/assets/{id}/storyboard.vtt` and its sheets: a recording's storyboard.
+async fn recording_storyboard(
+    State(s): State<ServerState>,
+    Path((id, file)): Path<(i64, String)>,
+    request: Request,
+) -> Response {
+    if !storyboard::is_storyboard(&file) {
+        return not_found();
+    }
+    let row = match owned_asset(&s.app, request.headers(), id).await {
+        Ok(r) if r.asset.kind == ProcessKind::Recording => r,
+        Ok(_) => return not_found(),
+        Err(e) => return e,
+    };
+    let span = storyboard::recording_span(&row);
+    storyboard::answer(&s.app.db, &s.store, &s.sheets, span, &file, true).await
+}
+
 /// Whether `rest` names a replay file: `replay.m3u8`, or `segments/r{n}/init.mp4` or
 /// `segments/r{n}/seg_{n}.m4s`. Nothing else is served from a replay folder.
 pub(crate) fn replay_member(rest: &str) -> Option<(&'static str, &'static str)> {
@@ -207,12 +227,21 @@ pub(crate) fn replay_member(rest: &str) -> Option<(&'static str, &'static str)> 
     }
 }
 
-/// `/media/replay/{id}/replay.m3u8` and the segments it lists.
+/// `/media/replay/{id}/replay.m3u8` and the segments it lists, and its storyboard.
 async fn replay_file(
     State(s): State<ServerState>,
     Path((id, rest)): Path<(i64, String)>,
     request: Request,
 ) -> Response {
+    if storyboard::is_storyboard(&rest) {
+        let row = match owned_asset(&s.app, request.headers(), id).await {
+            Ok(r) if r.asset.kind == ProcessKind::Replay => r,
+            Ok(_) => return not_found(),
+            Err(e) => return e,
+        };
+        let span = storyboard::replay_span(&s.store, &row).await;
+        return storyboard::answer(&s.app.db, &s.store, &s.sheets, span, &rest, true).await;
+    }
     let Some((ctype, cache)) = replay_member(&rest) else {
         return not_found();
     };

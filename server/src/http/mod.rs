@@ -5,6 +5,7 @@ pub(crate) mod api;
 pub(crate) mod csrf;
 pub(crate) mod error_status;
 pub(crate) mod media;
+pub(crate) mod public;
 pub(crate) mod router;
 pub(crate) mod serve;
 pub(crate) mod share;

@@ -21,7 +21,7 @@ use app::ssr::net::{client_ip, ClientIp};
 use app::ssr::AppState;
 use app::{shell, App};
 
-use super::{api, csrf, error_status, media, share};
+use super::{api, csrf, error_status, media, public, share};
 use crate::media_store::MediaStore;
 
 /// What axum handlers share.
@@ -31,6 +31,8 @@ pub(crate) struct ServerState {
     pub(crate) app: AppState,
     pub(crate) store: MediaStore,
     pub(crate) node: std::sync::Arc<crate::node::Node>,
+    /// Storyboard sprite sheets, made on demand.
+    pub(crate) sheets: std::sync::Arc<crate::storyboard::Sheets>,
 }
 
 impl FromRef<ServerState> for LeptosOptions {
@@ -59,6 +61,7 @@ pub(crate) fn router(state: ServerState, metrics: bool) -> Router {
         .route("/readyz", get(readyz))
         .merge(media::routes())
         .merge(share::routes())
+        .merge(public::routes())
         .merge(api::routes())
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             shell(options.clone())

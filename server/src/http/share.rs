@@ -19,6 +19,7 @@ use app::ssr::services;
 use super::media::{self, not_found, NO_CACHE};
 use super::router::ServerState;
 use crate::clips::cut::{INIT, MP4, PLAYLIST, POSTER};
+use crate::storyboard;
 
 /// Segments and downloads behind a link: private, and short-lived so a revoked link stops
 /// working everywhere soon.
@@ -68,6 +69,18 @@ async fn shared_file(
         }
         Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "Internal error.").into_response(),
     };
+    if storyboard::is_storyboard(&rest) {
+        let span = match &found.target {
+            ShareTarget::Clip(clip) => Some(storyboard::clip_span(&clip.clip)),
+            ShareTarget::Replay { asset_id, .. } => {
+                match repo::assets::get(&s.app.db, *asset_id).await {
+                    Ok(Some(row)) => storyboard::replay_span(&s.store, &row).await,
+                    _ => None,
+                }
+            }
+        };
+        return storyboard::answer(&s.app.db, &s.store, &s.sheets, span, &rest, true).await;
+    }
     match found.target {
         ShareTarget::Clip(clip) => {
             let Some((ctype, cache)) = clip_member(&rest) else {
@@ -114,7 +127,8 @@ async fn member_clip_file(
     Path((id, file)): Path<(i64, String)>,
     request: Request,
 ) -> Response {
-    let Some((ctype, cache)) = clip_member(&file) else {
+    let story = storyboard::is_storyboard(&file);
+    let Some((ctype, cache)) = clip_member(&file).or(story.then_some(("", ""))) else {
         return not_found();
     };
     let org = match media::caller_org(&s.app, request.headers()).await {
@@ -124,6 +138,10 @@ async fn member_clip_file(
     let Ok(Some(clip)) = repo::clips::get(&s.app.db, org, id).await else {
         return not_found();
     };
+    if story {
+        let span = Some(storyboard::clip_span(&clip.clip));
+        return storyboard::answer(&s.app.db, &s.store, &s.sheets, span, &file, true).await;
+    }
     let rel = format!("{}/{file}", clip.dir);
     media::serve_stored(&s.store, &rel, ctype, cache, request).await
 }

@@ -67,7 +67,6 @@ pub(crate) async fn make(
     if !webp_ok {
         return Err(JobError::Invalid("the thumbnail's WebP is unreadable"));
     }
-    let now = ctx.state.clock.now();
     for (path, format, size) in [(&jpg, "jpeg", jpg_size), (&wbp, "webp", webp_size)] {
         let Some(rel) = ctx.store.relative(path) else {
             continue;
@@ -84,7 +83,8 @@ pub(crate) async fn make(
             width: Some(w),
             height: Some(h),
             integrity: None,
-            created_at: now,
+            // The moment it shows (storyboards and the Rewatch timeline place it there).
+            created_at: seg.wall,
         };
         let id = super::register_asset(&ctx, key, &row, super::Writer::Live).await?;
         ctx.emit_asset(id);

@@ -4,6 +4,7 @@
 //! history. They all read one [`TabContext`] the tab page provides.
 
 pub mod cells;
+pub mod delivery;
 pub mod edit_modal;
 pub mod header;
 pub mod history;

@@ -11,6 +11,7 @@ use leptos::prelude::*;
 use super::cells::{span_text, ActiveCell};
 use super::header::{SectionHeader, StreamTabs};
 use super::{streams, use_tab, Section};
+use crate::components::copy_button::CopyButton;
 use crate::domain::overview::{latest_clip_url, latest_thumbnail_url, Preview};
 use crate::domain::settings::ProcessKind;
 use crate::domain::time::format_utc;
@@ -200,13 +201,19 @@ fn ThumbnailTable() -> impl IntoView {
                 <tbody>
                     {move || ctx.with(|o| o.streams.iter().map(|s| {
                         let c = o.config(s.id, ProcessKind::Thumbnail);
-                        let url = latest_thumbnail_url(s.id, "jpg");
+                        let public = o.public_urls(s.id).map(|u| u.thumbnail_url);
+                        let is_public = public.is_some();
+                        let url = public.unwrap_or_else(|| latest_thumbnail_url(s.id, "jpg"));
                         view! {
                             <tr data-stream=s.id>
                                 <ActiveCell enabled=c.enabled() job=o.job(s.id, ProcessKind::Thumbnail) live=o.is_live()/>
                                 <td>{s.name.clone()}</td>
                                 <td>{s.quality.clone()}</td>
-                                <td class="url"><a href=url.clone()>{url.clone()}</a></td>
+                                <td class="url" data-public=is_public.to_string()>
+                                    {is_public.then(|| view! { <span class="badge public">"Public"</span> " " })}
+                                    <a href=url.clone()>{url.clone()}</a>
+                                    " " <CopyButton text=url.clone() label="Copy the URL"/>
+                                </td>
                                 <td class="num">{c.interval().map(|i| i.to_string()).unwrap_or_default()}</td>
                             </tr>
                         }
@@ -229,13 +236,19 @@ fn ClipTable() -> impl IntoView {
                 <tbody>
                     {move || ctx.with(|o| o.streams.iter().map(|s| {
                         let c = o.config(s.id, ProcessKind::MotionClip);
-                        let url = latest_clip_url(s.id, "mp4");
+                        let public = o.public_urls(s.id).map(|u| u.motion_clip_url);
+                        let is_public = public.is_some();
+                        let url = public.unwrap_or_else(|| latest_clip_url(s.id, "mp4"));
                         view! {
                             <tr data-stream=s.id>
                                 <ActiveCell enabled=c.enabled() job=o.job(s.id, ProcessKind::MotionClip) live=o.is_live()/>
                                 <td>{s.name.clone()}</td>
                                 <td>{s.quality.clone()}</td>
-                                <td class="url"><a href=url.clone()>{url.clone()}</a></td>
+                                <td class="url" data-public=is_public.to_string()>
+                                    {is_public.then(|| view! { <span class="badge public">"Public"</span> " " })}
+                                    <a href=url.clone()>{url.clone()}</a>
+                                    " " <CopyButton text=url.clone() label="Copy the URL"/>
+                                </td>
                                 <td class="num">{c.interval().map(|i| i.to_string()).unwrap_or_default()}</td>
                                 <td class="num">{span_text(c.duration())}</td>
                             </tr>

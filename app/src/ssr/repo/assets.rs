@@ -5,7 +5,7 @@ use crate::ssr::repo::live_sessions::Lease;
 use crate::{with_db, with_exec, with_tx};
 use chrono::{DateTime, Utc};
 
-use crate::domain::assets::{asset_url, Asset, AssetKind, Integrity};
+use crate::domain::assets::{asset_url, storyboard_url, Asset, AssetKind, Integrity};
 use crate::ssr::db::Db;
 
 /// Columns of a new asset.
@@ -41,13 +41,15 @@ fn map(r: impl DbRow) -> Result<AssetRow, sqlx::Error> {
     let format: String = r.col("format")?;
     let id: i64 = r.col("id")?;
     let integrity: Option<String> = r.col("integrity")?;
+    let kind = AssetKind::from_key(&kind)
+        .ok_or_else(|| sqlx::Error::Decode(format!("asset kind {kind}").into()))?;
     Ok(AssetRow {
         asset: Asset {
             id,
             stream_id: r.col("stream_id")?,
             session_id: r.col("session_id")?,
-            kind: AssetKind::from_key(&kind)
-                .ok_or_else(|| sqlx::Error::Decode(format!("asset kind {kind}").into()))?,
+            kind,
+            storyboard_url: storyboard_url(id, kind),
             url: asset_url(id, &format),
             format,
             size_bytes: r.col("size_bytes")?,
@@ -171,6 +173,30 @@ pub async fn latest(
         .await?
         .map(map)
         .transpose())
+}
+
+/// A stream's assets of a kind and format made between two times, oldest first (at most
+/// 20,000: a storyboard's thumbnails).
+pub async fn of_stream_between(
+    db: &Db,
+    stream_id: i64,
+    kind: AssetKind,
+    format: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<AssetRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM assets WHERE stream_id = $1 AND kind = $2 AND format = $3 AND created_at >= $4 AND created_at <= $5 ORDER BY created_at, id LIMIT 20000");
+    with_db!(db, |conn| sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(stream_id)
+        .bind(kind.key())
+        .bind(format)
+        .bind(from)
+        .bind(to)
+        .fetch_all(conn)
+        .await?
+        .into_iter()
+        .map(map)
+        .collect())
 }
 
 /// The newest asset of a kind and format made for a stream during one live session.

@@ -105,6 +105,7 @@ fn map_clip(r: &impl DbRow) -> Result<ClipRow, sqlx::Error> {
             playlist_url: clip_url(id, "clip.m3u8"),
             mp4_url: clip_url(id, "clip.mp4"),
             poster_url: has_poster.then(|| clip_url(id, "poster.jpg")),
+            storyboard_url: clip_url(id, "storyboard.vtt"),
             share: None,
         },
         organisation_id: r.col("organisation_id")?,

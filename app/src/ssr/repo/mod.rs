@@ -7,6 +7,7 @@
 pub mod assets;
 pub mod claims;
 pub mod clips;
+pub mod delivery;
 pub mod instance;
 pub mod integrations;
 pub mod invitations;

@@ -398,6 +398,7 @@ pub async fn public_share(
             page_url,
             mp4_url: (c.clip.mp4 == crate::domain::clips::Mp4State::Ready)
                 .then(|| format!("{base}/clip.mp4")),
+            storyboard_url: format!("{base}/storyboard.vtt"),
         },
         ShareTarget::Replay {
             session_started_at,
@@ -426,6 +427,7 @@ pub async fn public_share(
                 image_url: has_thumb.then(|| format!("{origin}{base}/poster.jpg")),
                 page_url,
                 mp4_url: None,
+                storyboard_url: format!("{base}/storyboard.vtt"),
             }
         }
     })

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod catalog;
 pub mod clips;
+pub mod delivery;
 pub mod integrations;
 pub mod processing;
 pub mod retention;

@@ -84,6 +84,7 @@ pub async fn overview(
         assets,
         fetched_at: state.clock.now(),
         storage: state.pipeline.storage(caller.organisation_id),
+        delivery: super::delivery::of_streams(state, &ids).await?,
     })
 }
 

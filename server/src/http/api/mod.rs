@@ -6,6 +6,7 @@
 
 pub(crate) mod catalog;
 pub(crate) mod clips;
+pub(crate) mod delivery;
 pub(crate) mod error;
 pub(crate) mod groups;
 pub(crate) mod operations;
@@ -47,6 +48,7 @@ pub(crate) const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         (name = "live processing", description = "Thumbnail, motion clip, recording and replay settings, and job states"),
         (name = "sessions and assets", description = "Live sessions and the files they made"),
         (name = "clips", description = "Clips cut from replays and their share links"),
+        (name = "delivery", description = "Public URLs for websites to embed, and signed, expiring URLs"),
         (name = "operations", description = "What the server reports about its own state"),
         (name = "retention", description = "How long thumbnails, motion clips, recordings, replays and shared clips are kept"),
     )
@@ -97,6 +99,12 @@ pub(crate) fn routes() -> Router<ServerState> {
         .routes(routes!(clips::list_clips, clips::create_clip))
         .routes(routes!(clips::delete_clip))
         .routes(routes!(clips::revoke_link))
+        .routes(routes!(delivery::get_delivery, delivery::put_delivery))
+        .routes(routes!(delivery::rotate_delivery))
+        .routes(routes!(delivery::sign_asset))
+        .routes(routes!(delivery::sign_clip))
+        .routes(routes!(delivery::list_keys, delivery::create_key))
+        .routes(routes!(delivery::revoke_key))
         .routes(routes!(operations::list_quarantine))
         .routes(routes!(operations::usage))
         .routes(routes!(retention::get_defaults, retention::put_defaults))
