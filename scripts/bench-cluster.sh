@@ -168,6 +168,8 @@ late = []
 for sid, times in made.items():
     for k, t in enumerate(sorted(times)):
         late.append(t - (starts[sid] + 1.0 + 3.0 + 10.0 * k))
+    # Each session's clips as seconds after its start, for a reader checking the figure.
+    print(f"  session {sid}: clips at " + " ".join(f"{t - starts[sid]:.1f}" for t in sorted(times)), file=sys.stderr)
 late.sort()
 print(f"{late[len(late) // 2]:.2f} {late[-1]:.2f}" if late else "- -")
 PY

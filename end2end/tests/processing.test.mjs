@@ -282,6 +282,37 @@ test('the Live Processing tab shows real assets, edits with Confirm and follows 
   assert.equal(await page.locator('table[data-assets="replay"] tbody tr').first().getByText('● Live').count(), 0);
   await shot(page, 'processing-ended');
 
+  // Share the recording: a link anyone opens without an account; it plays from start to end
+  // on a desktop and on a phone, with seek-bar previews and an embed snippet.
+  await file.getByRole('button', { name: 'Share', exact: true }).click();
+  const shareLink = await file.locator('a.share-link').getAttribute('href');
+  assert.match(shareLink, /^\/s\/[A-Za-z0-9_-]{32}$/);
+  for (const [name, options] of [['desktop', { viewport: { width: 1280, height: 900 } }], ['phone', { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true }]]) {
+    const ctx = await browser.newContext(options);
+    const viewerPage = await ctx.newPage();
+    const response = await viewerPage.goto(server.url + shareLink);
+    assert.equal(response.status(), 200);
+    await viewerPage.locator('video.player').waitFor();
+    await viewerPage.locator('.storyboard-bar').waitFor();
+    assert.match(await viewerPage.locator('code.embed-code').textContent(), /^<iframe src="http:\/\/[^"]+\/s\/[A-Za-z0-9_-]{32}"/);
+    // Played through at 16× speed: it reaches its end.
+    const ended = await viewerPage.evaluate(() => new Promise((resolve) => {
+      const v = document.querySelector('video.player');
+      v.muted = true;
+      v.addEventListener('ended', () => resolve({ t: v.currentTime, d: v.duration }), { once: true });
+      v.playbackRate = 16;
+      v.play().catch((e) => resolve({ error: String(e) }));
+      setTimeout(() => resolve({ timeout: true, t: v.currentTime, d: v.duration }), 60000);
+    }));
+    assert.ok(!ended.error && !ended.timeout, `played to the end on a ${name}: ${JSON.stringify(ended)}`);
+    assert.ok(ended.d > 5 && Math.abs(ended.t - ended.d) < 0.5, JSON.stringify(ended));
+    if (name === 'phone') {
+      assert.ok(await viewerPage.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no sideways scrolling');
+    }
+    await shot(viewerPage, `share-recording-${name}`);
+    await ctx.close();
+  }
+
   // Phone width stays readable.
   await page.setViewportSize({ width: 390, height: 844 });
   await shot(page, 'processing-phone');

@@ -93,7 +93,8 @@ async fn public_and_signed_urls_of_a_real_stream() {
             &Processes {
                 thumbnail: Some(10),
                 clip: Some((10, 2)),
-                recording: Some(SpanInput::EntireStream),
+                // Pieces of 15 s: a session of several files.
+                recording: Some(SpanInput::Seconds(15)),
                 replay: Some(SpanInput::EntireStream),
             },
         )
@@ -318,7 +319,17 @@ async fn public_and_signed_urls_of_a_real_stream() {
     }
 
     assert!(publisher.finish().await);
-    let recording = wait_for("a recording", Duration::from_secs(30), || async {
+    // The session's recording files, oldest first (the session has ended).
+    let pieces: Vec<i64> = wait_for("the recording files", Duration::from_secs(30), || async {
+        let (_, v) = c
+            .call(
+                "GET",
+                &format!("/sessions?group_id={}", g.id),
+                &viewer,
+                None,
+            )
+            .await;
+        v["items"][0]["ended_at"].as_str()?;
         let (_, v) = c
             .call(
                 "GET",
@@ -327,9 +338,85 @@ async fn public_and_signed_urls_of_a_real_stream() {
                 None,
             )
             .await;
-        v["items"][0]["id"].as_i64()
+        let mut ids: Vec<i64> = v["items"]
+            .as_array()?
+            .iter()
+            .filter_map(|a| a["id"].as_i64())
+            .collect();
+        ids.reverse();
+        (ids.len() >= 2).then_some(ids)
     })
     .await;
+    let recording = pieces[0];
+
+    // A recording shared like a clip: one file, or the whole session's files in order.
+    let (s, v) = c
+        .call(
+            "POST",
+            &format!("/assets/{recording}/share"),
+            &viewer,
+            Some(json!({"title": "Match", "expiry": "day"})),
+        )
+        .await;
+    assert_eq!(s, 403, "{v}");
+    let (s, v) = c
+        .call(
+            "POST",
+            &format!("/assets/{replay_id}/share"),
+            &editor,
+            Some(json!({"title": "Match", "expiry": "day"})),
+        )
+        .await;
+    assert_eq!(s, 404, "only recordings: {v}");
+    let (s, one) = c
+        .call(
+            "POST",
+            &format!("/assets/{recording}/share"),
+            &editor,
+            Some(json!({"title": "Match", "expiry": "day"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{one}");
+    let (s, whole) = c
+        .call(
+            "POST",
+            &format!("/assets/{recording}/share"),
+            &editor,
+            Some(json!({"title": "Whole match", "expiry": "day", "whole_session": true})),
+        )
+        .await;
+    assert_eq!(s, 201, "{whole}");
+    let page = |v: &Value| format!("{}{}", app.base, v["path"].as_str().expect("path"));
+    for n in 1..=pieces.len() {
+        let part = fetch(
+            &format!("{}/parts/{n}/recording.mp4", page(&whole)),
+            &[("range", "bytes=0-99")],
+        )
+        .await;
+        assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT, "part {n}");
+        assert_eq!(header(&part, "content-type"), "video/mp4");
+    }
+    let beyond = pieces.len() + 1;
+    for bad in [
+        format!("{}/parts/{beyond}/recording.mp4", page(&whole)),
+        format!("{}/parts/2/recording.mp4", page(&one)),
+        format!("{}/parts/01/recording.mp4", page(&whole)),
+    ] {
+        assert_eq!(
+            fetch(&bad, &[]).await.status(),
+            StatusCode::NOT_FOUND,
+            "{bad}"
+        );
+    }
+    let html = fetch(&page(&whole), &[]).await;
+    assert_eq!(html.status(), StatusCode::OK);
+    assert!(
+        !html.headers().contains_key("x-frame-options"),
+        "share pages may be framed"
+    );
+    assert!(header(&html, "content-security-policy").contains("frame-ancestors *"));
+    let text = html.text().await.expect("html");
+    assert!(text.contains("&lt;iframe"), "the embed snippet");
 
     // A backend signing with its own key, as the README says.
     let (s, _) = c

@@ -338,6 +338,7 @@ async fn scenario(db: &Db) -> Vec<String> {
         "tok_one",
         Some(clip),
         None,
+        false,
         "Goal",
         user,
         now,
@@ -351,6 +352,7 @@ async fn scenario(db: &Db) -> Vec<String> {
         "tok_two",
         Some(clip),
         None,
+        false,
         "Goal!",
         user,
         now,
@@ -364,6 +366,7 @@ async fn scenario(db: &Db) -> Vec<String> {
         "tok_live",
         None,
         Some(replay),
+        false,
         "Live",
         user,
         now,
@@ -414,6 +417,12 @@ async fn scenario(db: &Db) -> Vec<String> {
                         session_started_at,
                         ..
                     } => format!("replay {asset_id} {session_started_at}"),
+                    repo::clips::ShareTarget::Recording(pieces) => {
+                        format!(
+                            "recording {:?}",
+                            pieces.iter().map(|p| p.asset_id).collect::<Vec<_>>()
+                        )
+                    }
                 }
             ))
         ));

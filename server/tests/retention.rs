@@ -144,6 +144,7 @@ impl Fixture {
             &app::ssr::tokens::new_share_token(),
             clip,
             replay,
+            false,
             "link",
             self.user,
             self.t0 - Duration::days(60),

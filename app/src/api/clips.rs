@@ -66,6 +66,20 @@ pub async fn share_replay(
     clips::share_replay(&state, &caller, replay_id, &title, expiry).await
 }
 
+/// Shares a recording file (or every file of its session).
+#[server(endpoint = "share_recording")]
+pub async fn share_recording(
+    asset_id: i64,
+    title: String,
+    expiry: LinkExpiry,
+    whole_session: bool,
+) -> Result<ShareLink, AppError> {
+    use crate::ssr::{auth, services::clips, AppState};
+    let state = AppState::from_context()?;
+    let caller = auth::caller(&state).await?;
+    clips::share_recording(&state, &caller, asset_id, &title, expiry, whole_session).await
+}
+
 /// Saves the last `seconds` of a replay buffer as a permanent recording.
 #[server(endpoint = "save_replay_span")]
 pub async fn save_replay_span(replay_id: i64, seconds: i64) -> Result<Asset, AppError> {

@@ -167,6 +167,12 @@ pub fn FilePlayer(
     src: String,
     #[prop(into, default = None)] storyboard: Option<String>,
     #[prop(into, default = None)] poster: Option<String>,
+    /// Start playing at once (muted, as browsers allow).
+    #[prop(optional)]
+    autoplay: bool,
+    /// Called when the file has played to its end.
+    #[prop(optional)]
+    on_ended: Option<Callback<()>>,
 ) -> impl IntoView {
     let video = NodeRef::<Video>::new();
     let bar = NodeRef::<leptos::html::Div>::new();
@@ -184,7 +190,13 @@ pub fn FilePlayer(
     view! {
         <div class="player-wrap">
             <div class="player-box">
-                <video node_ref=video class="player" controls=true playsinline=true preload="metadata" poster=poster src=src></video>
+                <video node_ref=video class="player" controls=true playsinline=true preload="metadata"
+                    autoplay=autoplay muted=autoplay prop:muted=autoplay poster=poster src=src
+                    on:ended=move |_| {
+                        if let Some(f) = on_ended {
+                            f.run(());
+                        }
+                    }></video>
             </div>
             {storyboard.map(|url| view! { <StoryboardBar bar url/> })}
         </div>

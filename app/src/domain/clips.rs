@@ -268,6 +268,24 @@ pub struct PublicShare {
     pub mp4_url: Option<String>,
     /// The WebVTT storyboard under the share path.
     pub storyboard_url: String,
+    /// A shared recording: its files in order (one, or every file of a session), each
+    /// played in turn. Empty for clips and replays.
+    pub parts: Vec<SharePart>,
+}
+
+/// One file of a shared recording.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharePart {
+    /// The MP4 under the share path.
+    pub url: String,
+    pub storyboard_url: String,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: Option<i64>,
+}
+
+/// The folder of part `n` (1-based) of a shared recording, under the share path.
+pub fn share_part_path(base: &str, n: usize) -> String {
+    format!("{base}/parts/{n}")
 }
 
 /// A thumbnail placed on a replay's timeline.

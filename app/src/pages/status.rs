@@ -78,7 +78,7 @@ fn Body(s: ServerStatus) -> impl IntoView {
         </div>
         <section class="card" id="nodes" aria-labelledby="nodes-title">
             <h2 id="nodes-title">"Nodes"</h2>
-            <p class="muted small">"Every server sharing this database. Machine figures and job states on this page are this node's."</p>
+            <p class="muted small">"Every server sharing this database. Machine figures on this page are this node's; a live session's job states come from the node running it."</p>
             <ul class="plain-list">
                 {s.nodes.into_iter().map(|n| {
                     let state = if n.stopped_at.is_some() { "stopped" } else if n.alive { "alive" } else { "not answering" };

@@ -10,6 +10,19 @@ use axum::http::HeaderValue;
 /// at all). WebAssembly needs `'wasm-unsafe-eval'`; hls.js plays from `blob:` URLs and may
 /// run a worker from one. Styles may be inline (attributes), scripts may not.
 pub fn policy(nonce: Option<&str>) -> String {
+    policy_for(nonce, false)
+}
+
+/// Whether pages under `path` may be shown in other sites' frames: share pages, so that their
+/// embed snippet (an iframe) works. They hold nothing a viewer could be tricked into
+/// clicking: no account, no state-changing control.
+pub fn framable(path: &str) -> bool {
+    path.starts_with("/s/")
+}
+
+/// [`policy`], letting any site frame the page when `framable`.
+pub fn policy_for(nonce: Option<&str>, framable: bool) -> String {
+    let ancestors = if framable { "*" } else { "'none'" };
     let scripts = match nonce {
         Some(n) => format!("'self' 'nonce-{n}' 'wasm-unsafe-eval'"),
         None => "'self' 'wasm-unsafe-eval'".into(),
@@ -18,7 +31,7 @@ pub fn policy(nonce: Option<&str>) -> String {
         "default-src 'self'; script-src {scripts}; style-src 'self' 'unsafe-inline'; \
          img-src 'self' data: blob:; media-src 'self' blob:; worker-src 'self' blob:; \
          connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
-         form-action 'self'; frame-ancestors 'none'"
+         form-action 'self'; frame-ancestors {ancestors}"
     )
 }
 
@@ -26,8 +39,10 @@ pub fn policy(nonce: Option<&str>) -> String {
 pub fn set_page_policy() {
     let nonce = leptos::nonce::use_nonce();
     let response = leptos::prelude::use_context::<leptos_axum::ResponseOptions>();
+    let framable = leptos::prelude::use_context::<axum::http::request::Parts>()
+        .is_some_and(|p| framable(p.uri.path()));
     if let (Some(nonce), Some(response)) = (nonce, response) {
-        if let Ok(v) = HeaderValue::from_str(&policy(Some(&nonce.to_string()))) {
+        if let Ok(v) = HeaderValue::from_str(&policy_for(Some(&nonce.to_string()), framable)) {
             response.insert_header(CONTENT_SECURITY_POLICY, v);
         }
     }

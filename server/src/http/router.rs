@@ -85,10 +85,6 @@ pub(crate) fn router(state: ServerState, metrics: bool) -> Router {
             HeaderValue::from_static("nosniff"),
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
         ))
@@ -192,8 +188,13 @@ const REQUEST_ID: &str = "x-request-id";
 
 /// The security headers every response gets unless its handler chose its own.
 async fn security_headers(State(secure): State<bool>, request: Request, next: Next) -> Response {
+    // Share pages may be framed (their embed snippet); nothing else may.
+    let framable = app::ssr::headers::framable(request.uri().path());
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if !framable && !headers.contains_key(header::X_FRAME_OPTIONS) {
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     for (name, value) in app::ssr::headers::defaults(secure) {
         if !headers.contains_key(&name) {
             headers.insert(name, value);

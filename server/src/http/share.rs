@@ -78,10 +78,60 @@ async fn shared_file(
                     _ => None,
                 }
             }
+            ShareTarget::Recording(pieces) => pieces.first().and_then(piece_span),
         };
         return storyboard::answer(&s.app.db, &s.store, &s.sheets, span, &rest, true).await;
     }
     match found.target {
+        ShareTarget::Recording(pieces) => {
+            if rest == POSTER {
+                let thumb = match pieces
+                    .first()
+                    .and_then(|p| Some((p.stream_id, p.session_id?)))
+                {
+                    Some((stream, session)) => repo::assets::latest_of_session(
+                        &s.app.db,
+                        stream,
+                        session,
+                        AssetKind::Thumbnail,
+                        "jpeg",
+                    )
+                    .await
+                    .ok()
+                    .flatten(),
+                    None => None,
+                };
+                return match thumb {
+                    Some(t) => {
+                        media::serve_stored(&s.store, &t.path, "image/jpeg", NO_CACHE, request)
+                            .await
+                    }
+                    None => not_found(),
+                };
+            }
+            // parts/{n}/recording.mp4 and parts/{n}/storyboard…
+            let mut it = rest.splitn(3, '/');
+            let (Some("parts"), Some(n), Some(file)) = (it.next(), it.next(), it.next()) else {
+                return not_found();
+            };
+            let Some(piece) = n
+                .parse::<usize>()
+                .ok()
+                .filter(|v| *v >= 1 && !n.starts_with('0') && n.len() <= 4)
+                .and_then(|v| pieces.get(v - 1))
+            else {
+                return not_found();
+            };
+            if file == "recording.mp4" {
+                return media::serve_stored(&s.store, &piece.path, "video/mp4", SHORT, request)
+                    .await;
+            }
+            if storyboard::is_storyboard(file) {
+                let span = piece_span(piece);
+                return storyboard::answer(&s.app.db, &s.store, &s.sheets, span, file, true).await;
+            }
+            not_found()
+        }
         ShareTarget::Clip(clip) => {
             let Some((ctype, cache)) = clip_member(&rest) else {
                 return not_found();
@@ -119,6 +169,15 @@ async fn shared_file(
             media::serve_stored(&s.store, &rel, ctype, cache, request).await
         }
     }
+}
+
+/// The span of a shared recording file.
+fn piece_span(p: &repo::clips::RecordingPiece) -> Option<storyboard::Span> {
+    Some(storyboard::Span {
+        stream_id: p.stream_id,
+        start: p.started_at,
+        duration_s: p.duration_ms? as f64 / 1000.0,
+    })
 }
 
 /// `/media/clips/{id}/{file}` for members.

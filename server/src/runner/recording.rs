@@ -193,7 +193,9 @@ impl Recorder {
                 base: seg.start,
                 duration: 0.0,
                 limit,
-                opened_at: ctx.state.clock.now(),
+                // The moment its first frame went out live (storyboards place thumbnails
+                // against it).
+                opened_at: seg.wall,
                 written: init.bytes.len() as u64,
                 checkpointed: 0,
                 last_checkpoint: std::time::Instant::now(),

@@ -7,7 +7,11 @@ use leptos::prelude::*;
 use super::cells::{size_text, DurationTable};
 use super::header::{SectionHeader, StreamTabs};
 use super::{streams, use_tab, Section};
+use crate::api::clips::share_recording;
+use crate::components::copy_button::CopyButton;
+use crate::components::errors::ErrorBox;
 use crate::domain::assets::Integrity;
+use crate::domain::clips::LinkExpiry;
 use crate::domain::settings::ProcessKind;
 use crate::domain::time::{format_duration_s, format_utc};
 
@@ -29,6 +33,23 @@ pub fn RecordingSection() -> impl IntoView {
     });
     // The file playing inline, if any; kept across refreshes.
     let playing = RwSignal::new(None::<i64>);
+    // Share links made here: (asset, whole session) → the link's path, or why not.
+    let share = Action::new(move |&(id, whole): &(i64, bool)| async move {
+        let title = if whole {
+            "Recorded session"
+        } else {
+            "Recording"
+        };
+        let r = share_recording(id, title.to_string(), LinkExpiry::Week, whole).await;
+        (id, whole, r)
+    });
+    let shared = move |id: i64| {
+        share.value().with(|v| match v {
+            Some((a, whole, r)) if *a == id => Some((*whole, r.clone())),
+            _ => None,
+        })
+    };
+    let can_share = ctx.can_clip;
     view! {
         <section class="card lp-section" id="recording" aria-labelledby="recording-title">
             <SectionHeader section=Section::Recording/>
@@ -50,6 +71,10 @@ pub fn RecordingSection() -> impl IntoView {
                                 let id = f.asset.id;
                                 let url = f.asset.url.clone();
                                 let name = format!("recording-{}-{id}.mp4", f.session_started_at.format("%Y%m%d-%H%M%S"));
+                                let session = f.asset.session_id;
+                                let pieces = move || {
+                                    files.with(|all| all.iter().filter(|g| session.is_some() && g.asset.session_id == session).count())
+                                };
                                 view! {
                                     <tr data-asset=id>
                                         <td>{format_utc(&f.session_started_at)}</td>
@@ -64,6 +89,26 @@ pub fn RecordingSection() -> impl IntoView {
                                                 {move || if playing.get() == Some(id) { "■ Close" } else { "▶ Play" }}
                                             </button>
                                             <a class="button secondary small" href=url.clone() download=name>"⤓ Download"</a>
+                                            {can_share.then(|| view! {
+                                                <button type="button" class="secondary small share-recording"
+                                                    disabled=move || share.pending().get()
+                                                    on:click=move |_| { share.dispatch((id, false)); }>"Share"</button>
+                                                <Show when=move || { pieces() > 1 }>
+                                                    <button type="button" class="secondary small share-session"
+                                                        disabled=move || share.pending().get()
+                                                        on:click=move |_| { share.dispatch((id, true)); }>"Share whole session"</button>
+                                                </Show>
+                                            })}
+                                            {move || shared(id).map(|(whole, r)| match r {
+                                                Ok(link) => view! {
+                                                    <p class="shared-link small">
+                                                        {if whole { "Session link (7 days): " } else { "Link (7 days): " }}
+                                                        <a class="share-link" href=link.path.clone()>{link.path.clone()}</a>
+                                                        " " <CopyButton text=link.path.clone() label="Copy share link"/>
+                                                    </p>
+                                                }.into_any(),
+                                                Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                                            })}
                                             <Show when=move || playing.get() == Some(id)>
                                                 <video class="inline-player" src=url.clone() controls=true autoplay=true playsinline=true></video>
                                             </Show>

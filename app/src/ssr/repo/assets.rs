@@ -310,6 +310,25 @@ pub async fn list_with_sessions(
         .collect())
 }
 
+/// A stream's assets of a kind made in one session, oldest first.
+pub async fn of_session(
+    db: &Db,
+    stream_id: i64,
+    session_id: i64,
+    kind: AssetKind,
+) -> Result<Vec<AssetRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM assets WHERE stream_id = $1 AND session_id = $2 AND kind = $3 ORDER BY created_at, id LIMIT 1000");
+    with_db!(db, |conn| sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(stream_id)
+        .bind(session_id)
+        .bind(kind.key())
+        .fetch_all(conn)
+        .await?
+        .into_iter()
+        .map(map)
+        .collect())
+}
+
 /// One asset with its session's times.
 pub async fn get_with_session(db: &Db, id: i64) -> Result<Option<SessionAssetRow>, sqlx::Error> {
     with_db!(db, |conn| sqlx::query(sqlx::AssertSqlSafe(with_sessions(

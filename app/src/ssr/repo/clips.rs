@@ -49,6 +49,8 @@ pub enum ShareTarget {
         /// later one).
         session_id: i64,
     },
+    /// Recording files, oldest first (one, or every file of a session).
+    Recording(Vec<RecordingPiece>),
 }
 
 /// A share link found by its token.
@@ -153,14 +155,15 @@ pub async fn insert(tx: &mut Tx, c: &NewClipRow) -> Result<i64, sqlx::Error> {
     }))
 }
 
-/// A share link for a clip or a replay (exactly one of them).
+/// A share link for a clip or an asset (a replay or a recording; exactly one of them).
 #[allow(clippy::too_many_arguments)]
 pub async fn insert_link(
     tx: &mut Tx,
     organisation_id: i64,
     token: &str,
     clip_id: Option<i64>,
-    replay_asset_id: Option<i64>,
+    asset_id: Option<i64>,
+    whole_session: bool,
     title: &str,
     created_by: i64,
     now: DateTime<Utc>,
@@ -168,13 +171,14 @@ pub async fn insert_link(
 ) -> Result<i64, sqlx::Error> {
     Ok(with_tx!(tx, |conn| {
         sqlx::query_scalar(
-        "INSERT INTO share_links (organisation_id, token, clip_id, replay_asset_id, title, created_by, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        "INSERT INTO share_links (organisation_id, token, clip_id, asset_id, whole_session, title, created_by, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
     )
     .bind(organisation_id)
     .bind(token)
     .bind(clip_id)
-    .bind(replay_asset_id)
+    .bind(asset_id)
+    .bind(whole_session)
     .bind(title)
     .bind(created_by)
     .bind(now)
@@ -325,7 +329,7 @@ pub async fn revoke_link(
 /// The links made for a replay (live session shares), newest first.
 pub async fn links_of_replay(db: &Db, replay_asset_id: i64) -> Result<Vec<ShareLink>, sqlx::Error> {
     let sql = format!(
-        "SELECT {LINK_COLUMNS} FROM share_links l WHERE l.replay_asset_id = $1 ORDER BY l.id DESC"
+        "SELECT {LINK_COLUMNS} FROM share_links l WHERE l.asset_id = $1 ORDER BY l.id DESC"
     );
     with_db!(db, |conn| sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(replay_asset_id)
@@ -336,10 +340,64 @@ pub async fn links_of_replay(db: &Db, replay_asset_id: i64) -> Result<Vec<ShareL
         .collect())
 }
 
+/// A recording file a link opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingPiece {
+    pub asset_id: i64,
+    pub stream_id: i64,
+    pub session_id: Option<i64>,
+    /// Relative to the data folder.
+    pub path: String,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: Option<i64>,
+}
+
+/// The recording files a link to `asset_id` opens, oldest first: that file, or with
+/// `whole_session` every recording file of its stream and session. `None` when the asset is
+/// not a recording of the organisation.
+async fn recording_pieces(
+    db: &Db,
+    organisation_id: i64,
+    asset_id: i64,
+    whole_session: bool,
+) -> Result<Option<Vec<RecordingPiece>>, sqlx::Error> {
+    let Some(anchor) = super::assets::get(db, asset_id).await? else {
+        return Ok(None);
+    };
+    if anchor.organisation_id != organisation_id
+        || anchor.asset.kind != crate::domain::assets::AssetKind::Recording
+    {
+        return Ok(None);
+    }
+    let piece = |r: super::assets::AssetRow| RecordingPiece {
+        asset_id: r.asset.id,
+        stream_id: r.asset.stream_id,
+        session_id: r.asset.session_id,
+        path: r.path,
+        started_at: r.asset.created_at,
+        duration_ms: r.asset.duration_ms,
+    };
+    let rows = match (whole_session, anchor.asset.session_id) {
+        (true, Some(session)) => {
+            let mut rows = super::assets::of_session(
+                db,
+                anchor.asset.stream_id,
+                session,
+                crate::domain::assets::AssetKind::Recording,
+            )
+            .await?;
+            rows.retain(|r| r.asset.format == "mp4");
+            rows
+        }
+        _ => vec![anchor],
+    };
+    Ok(Some(rows.into_iter().map(piece).collect()))
+}
+
 /// A link by its token, active or not, with what it opens.
 pub async fn find_by_token(db: &Db, token: &str) -> Result<Option<FoundShare>, sqlx::Error> {
     let sql = format!(
-        "SELECT {LINK_COLUMNS}, l.organisation_id AS link_org, l.clip_id, l.replay_asset_id AS link_replay FROM share_links l WHERE l.token = $1"
+        "SELECT {LINK_COLUMNS}, l.organisation_id AS link_org, l.clip_id, l.asset_id AS link_asset, l.whole_session FROM share_links l WHERE l.token = $1"
     );
     let found = with_db!(db, |conn| sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(token)
@@ -350,13 +408,24 @@ pub async fn find_by_token(db: &Db, token: &str) -> Result<Option<FoundShare>, s
                 map_link(&r)?,
                 r.col::<i64>("link_org")?,
                 r.col::<Option<i64>>("clip_id")?,
-                r.col::<Option<i64>>("link_replay")?,
+                r.col::<Option<i64>>("link_asset")?,
+                r.col::<bool>("whole_session")?,
             ))
         })
         .transpose()?);
-    let Some((Some(link), organisation_id, clip_id, replay_id)) = found else {
+    let Some((Some(link), organisation_id, clip_id, replay_id, whole_session)) = found else {
         return Ok(None);
     };
+    if let (None, Some(asset_id)) = (clip_id, replay_id) {
+        if let Some(pieces) = recording_pieces(db, organisation_id, asset_id, whole_session).await?
+        {
+            return Ok(Some(FoundShare {
+                link,
+                organisation_id,
+                target: ShareTarget::Recording(pieces),
+            }));
+        }
+    }
     let target = match (clip_id, replay_id) {
         (Some(clip_id), _) => match get(db, organisation_id, clip_id).await? {
             Some(c) => ShareTarget::Clip(Box::new(c)),

@@ -126,7 +126,7 @@ pub async fn due_assets(
     with_db!(db, |conn| {
         sqlx::query(
         "SELECT id, path, size_bytes, created_at, rank FROM (
-             SELECT a.id, a.path, a.size_bytes, a.created_at, a.session_id,
+             SELECT a.id, a.path, a.size_bytes, a.created_at, a.session_id, a.stream_id,
                     ROW_NUMBER() OVER (PARTITION BY a.stream_id, a.format
                                        ORDER BY a.created_at DESC, a.id DESC) AS rank
              FROM assets a JOIN streams s ON s.id = a.stream_id
@@ -136,7 +136,9 @@ pub async fn due_assets(
            AND ($7 NOT IN ('recording', 'replay') OR NOT EXISTS (
                  SELECT 1 FROM live_sessions l WHERE l.id = ranked.session_id AND l.ended_at IS NULL))
            AND NOT EXISTS (
-                 SELECT 1 FROM share_links k WHERE k.replay_asset_id = ranked.id
+                 SELECT 1 FROM share_links k JOIN assets sa ON sa.id = k.asset_id
+                 WHERE (k.asset_id = ranked.id OR (k.whole_session = TRUE AND $10 = 'recording'
+                        AND sa.session_id = ranked.session_id AND sa.stream_id = ranked.stream_id))
                  AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $8))
          ORDER BY created_at, id
          LIMIT $9",
@@ -150,6 +152,7 @@ pub async fn due_assets(
     .bind(kind.key())
     .bind(now)
     .bind(limit)
+    .bind(kind.key())
     .fetch_all(conn)
     .await?
     .into_iter()
@@ -239,7 +242,9 @@ pub async fn remove_rows<'a>(
              AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2))"
     } else {
         "DELETE FROM assets WHERE id = $1 AND NOT EXISTS (
-             SELECT 1 FROM share_links k WHERE k.replay_asset_id = assets.id
+             SELECT 1 FROM share_links k JOIN assets sa ON sa.id = k.asset_id
+             WHERE (k.asset_id = assets.id OR (k.whole_session = TRUE AND assets.kind = 'recording'
+                    AND sa.session_id = assets.session_id AND sa.stream_id = assets.stream_id))
              AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2))
            AND (kind NOT IN ('recording', 'replay') OR NOT EXISTS (
              SELECT 1 FROM live_sessions l WHERE l.id = assets.session_id AND l.ended_at IS NULL))"

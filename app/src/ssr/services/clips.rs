@@ -16,8 +16,8 @@ use super::streams::find_group;
 use super::{require_package, within_limit};
 use crate::domain::assets::{Asset, AssetKind};
 use crate::domain::clips::{
-    check_save_seconds, Clip, LinkExpiry, NewClip, PublicShare, ReplayView, ShareLink,
-    TimelineThumb,
+    check_save_seconds, share_part_path, Clip, LinkExpiry, NewClip, PublicShare, ReplayView,
+    ShareLink, SharePart, TimelineThumb,
 };
 use crate::domain::jobs::QuotaLevel;
 use crate::domain::overview::SessionAsset;
@@ -108,6 +108,7 @@ pub async fn create(state: &AppState, caller: &Caller, input: &NewClip) -> Resul
         &tokens::new_share_token(),
         Some(id),
         None,
+        false,
         &clip.title,
         caller.user_id,
         now,
@@ -204,6 +205,55 @@ pub async fn share_replay(
         &token,
         None,
         Some(replay.asset.id),
+        false,
+        &title,
+        caller.user_id,
+        now,
+        expires_at,
+    )
+    .await
+    .or_internal()?;
+    tx.commit().await.or_internal()?;
+    Ok(ShareLink {
+        id,
+        path: crate::domain::clips::share_path(&token),
+        title,
+        created_at: now,
+        expires_at,
+        revoked_at: None,
+    })
+}
+
+/// Shares a recording file, or with `whole_session` every recording file of its stream and
+/// session (played in turn on the share page).
+pub async fn share_recording(
+    state: &AppState,
+    caller: &Caller,
+    asset_id: i64,
+    title: &str,
+    expiry: LinkExpiry,
+    whole_session: bool,
+) -> Result<ShareLink, AppError> {
+    allowed(state, caller, Permission::ManageClips).await?;
+    let title = crate::domain::clips::check_title(title)?;
+    match repo::assets::get(&state.db, asset_id).await.or_internal()? {
+        Some(a)
+            if a.organisation_id == caller.organisation_id
+                && a.asset.kind == AssetKind::Recording
+                && a.asset.format == "mp4" => {}
+        _ => return Err(AppError::NotFound("Recording".into())),
+    }
+    let now = state.clock.now();
+    let token = tokens::new_share_token();
+    let expires_at = expiry.expires_at(now);
+    let mut tx = begin_write(&state.db).await.or_internal()?;
+    let id = repo::clips::insert_link(
+        &mut tx,
+        caller.organisation_id,
+        &token,
+        None,
+        Some(asset_id),
+        whole_session,
         &title,
         caller.user_id,
         now,
@@ -359,7 +409,7 @@ pub async fn find_share(
             .filter(|f| f.link.is_active(now))
             .filter(|f| match &f.target {
                 ShareTarget::Clip(c) => c.clip.expires_at.is_none_or(|e| e > now),
-                ShareTarget::Replay { .. } => true,
+                ShareTarget::Replay { .. } | ShareTarget::Recording(_) => true,
             })
     } else {
         None
@@ -399,7 +449,51 @@ pub async fn public_share(
             mp4_url: (c.clip.mp4 == crate::domain::clips::Mp4State::Ready)
                 .then(|| format!("{base}/clip.mp4")),
             storyboard_url: format!("{base}/storyboard.vtt"),
+            parts: Vec::new(),
         },
+        ShareTarget::Recording(pieces) => {
+            let first = pieces
+                .first()
+                .ok_or_else(|| AppError::NotFound("Page".into()))?;
+            let has_thumb = match first.session_id {
+                Some(session) => repo::assets::latest_of_session(
+                    &state.db,
+                    first.stream_id,
+                    session,
+                    AssetKind::Thumbnail,
+                    "jpeg",
+                )
+                .await
+                .or_internal()?
+                .is_some(),
+                None => false,
+            };
+            let parts: Vec<SharePart> = pieces
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let dir = share_part_path(&base, i + 1);
+                    SharePart {
+                        url: format!("{dir}/recording.mp4"),
+                        storyboard_url: format!("{dir}/storyboard.vtt"),
+                        started_at: p.started_at,
+                        duration_ms: p.duration_ms,
+                    }
+                })
+                .collect();
+            PublicShare {
+                title: found.link.title,
+                date: first.started_at,
+                duration_ms: pieces.iter().map(|p| p.duration_ms).sum(),
+                is_live: false,
+                playlist_url: String::new(),
+                image_url: has_thumb.then(|| format!("{origin}{base}/poster.jpg")),
+                page_url,
+                mp4_url: (parts.len() == 1).then(|| parts[0].url.clone()),
+                storyboard_url: parts[0].storyboard_url.clone(),
+                parts,
+            }
+        }
         ShareTarget::Replay {
             session_started_at,
             session_ended_at,
@@ -428,6 +522,7 @@ pub async fn public_share(
                 page_url,
                 mp4_url: None,
                 storyboard_url: format!("{base}/storyboard.vtt"),
+                parts: Vec::new(),
             }
         }
     })

@@ -185,6 +185,42 @@ pub(crate) async fn sign_clip(
     Ok(Json(absolute_url(&s, &headers, u)))
 }
 
+/// A recording share link's settings.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ShareRecordingInput {
+    /// 1–120 characters, shown on the share page.
+    pub(crate) title: String,
+    pub(crate) expiry: app::domain::clips::LinkExpiry,
+    /// Share every recording file of the asset's stream and session (played in turn).
+    #[serde(default)]
+    pub(crate) whole_session: bool,
+}
+
+/// Shares a recording (or its whole session) with a link `/s/<token>` anyone may open until
+/// it expires or is revoked; the page plays it on phones and desktops and offers an embed
+/// snippet.
+#[utoipa::path(post, path = "/api/v1/assets/{asset_id}/share", tag = "delivery",
+    params(AssetPath), request_body = ShareRecordingInput,
+    responses((status = 201, body = app::domain::clips::ShareLink), Errors))]
+pub(crate) async fn share_recording(
+    State(s): State<ServerState>,
+    ApiCaller(caller): ApiCaller,
+    ApiPath(p): ApiPath<AssetPath>,
+    ApiJson(input): ApiJson<ShareRecordingInput>,
+) -> Result<(StatusCode, Json<app::domain::clips::ShareLink>), ApiError> {
+    let link = app::ssr::services::clips::share_recording(
+        &s.app,
+        &caller,
+        p.asset_id,
+        &input.title,
+        input.expiry,
+        input.whole_session,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(link)))
+}
+
 /// The organisation's URL signing keys (admins), without secrets.
 #[utoipa::path(get, path = "/api/v1/signing-keys", tag = "delivery",
     responses((status = 200, body = Vec<SigningKeyInfo>), Errors))]

@@ -103,6 +103,7 @@ pub(crate) fn routes() -> Router<ServerState> {
         .routes(routes!(delivery::rotate_delivery))
         .routes(routes!(delivery::sign_asset))
         .routes(routes!(delivery::sign_clip))
+        .routes(routes!(delivery::share_recording))
         .routes(routes!(delivery::list_keys, delivery::create_key))
         .routes(routes!(delivery::revoke_key))
         .routes(routes!(operations::list_quarantine))
