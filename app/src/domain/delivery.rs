@@ -77,25 +77,15 @@ pub struct StreamDelivery {
 impl StreamDelivery {
     /// A stream's delivery with `urls` while public.
     pub fn new(stream_id: i64, urls: Option<PublicUrls>) -> Self {
-        let public = urls.is_some();
-        let u = urls.map(|u| {
-            [
-                u.thumbnail_url,
-                u.thumbnail_webp_url,
-                u.motion_clip_url,
-                u.motion_clip_webp_url,
-                u.replay_url,
-            ]
-        });
-        let [a, b, c, d, e] = u.map(|v| v.map(Some)).unwrap_or_default();
+        let url = |f: fn(&PublicUrls) -> &String| urls.as_ref().map(|u| f(u).clone());
         Self {
             stream_id,
-            public,
-            thumbnail_url: a,
-            thumbnail_webp_url: b,
-            motion_clip_url: c,
-            motion_clip_webp_url: d,
-            replay_url: e,
+            public: urls.is_some(),
+            thumbnail_url: url(|u| &u.thumbnail_url),
+            thumbnail_webp_url: url(|u| &u.thumbnail_webp_url),
+            motion_clip_url: url(|u| &u.motion_clip_url),
+            motion_clip_webp_url: url(|u| &u.motion_clip_webp_url),
+            replay_url: url(|u| &u.replay_url),
         }
     }
 

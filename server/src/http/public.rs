@@ -240,19 +240,10 @@ async fn signed(
     let (Some(target), Ok(expires)) = (SignedTarget::parse(&target), expires.parse::<i64>()) else {
         return forbidden();
     };
-    let limiter = &s.app.limits.share_lookups;
     let client = client_of(&request);
-    if let Err(wait) = limiter.check(&client, std::time::Instant::now()) {
-        return with_cors(refused(AppError::RateLimited {
-            retry_after_s: wait.as_secs().max(1),
-        }));
-    }
-    let org = match delivery::check_signed(&s.app, &key, expires, &sig, target).await {
+    let org = match delivery::check_signed(&s.app, &key, expires, &sig, target, &client).await {
         Ok(Some(org)) => org,
-        Ok(None) => {
-            limiter.fail(&client, std::time::Instant::now());
-            return forbidden();
-        }
+        Ok(None) => return forbidden(),
         Err(e) => return with_cors(refused(e)),
     };
     if storyboard::is_storyboard(&rest) {

@@ -56,7 +56,7 @@ pub fn DeliverySection() -> impl IntoView {
                                     <td class="public-state">{move || if urls.with(Option::is_some) { "On" } else { "Off" }}</td>
                                     <td class="public-urls">{move || urls.get().map(url_list)}</td>
                                     {ctx.can_edit.then(|| view! {
-                                        <td class="actions">
+                                        <td class="delivery-actions">
                                             <button type="button" class="secondary small toggle-public"
                                                 disabled=move || change.pending().get()
                                                 on:click=move |_| { change.dispatch(Change::Public(id, urls.with_untracked(Option::is_none))); }>

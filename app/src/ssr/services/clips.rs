@@ -195,33 +195,7 @@ pub async fn share_replay(
     allowed(state, caller, Permission::ManageClips).await?;
     let title = crate::domain::clips::check_title(title)?;
     let (replay, _) = find_replay(state, caller, replay_id).await?;
-    let now = state.clock.now();
-    let token = tokens::new_share_token();
-    let expires_at = expiry.expires_at(now);
-    let mut tx = begin_write(&state.db).await.or_internal()?;
-    let id = repo::clips::insert_link(
-        &mut tx,
-        caller.organisation_id,
-        &token,
-        None,
-        Some(replay.asset.id),
-        false,
-        &title,
-        caller.user_id,
-        now,
-        expires_at,
-    )
-    .await
-    .or_internal()?;
-    tx.commit().await.or_internal()?;
-    Ok(ShareLink {
-        id,
-        path: crate::domain::clips::share_path(&token),
-        title,
-        created_at: now,
-        expires_at,
-        revoked_at: None,
-    })
+    link_asset(state, caller, replay.asset.id, false, title, expiry).await
 }
 
 /// Shares a recording file, or with `whole_session` every recording file of its stream and
@@ -243,6 +217,18 @@ pub async fn share_recording(
                 && a.asset.format == "mp4" => {}
         _ => return Err(AppError::NotFound("Recording".into())),
     }
+    link_asset(state, caller, asset_id, whole_session, title, expiry).await
+}
+
+/// Makes a share link for an asset the caller may share (checked by the caller of this).
+async fn link_asset(
+    state: &AppState,
+    caller: &Caller,
+    asset_id: i64,
+    whole_session: bool,
+    title: String,
+    expiry: LinkExpiry,
+) -> Result<ShareLink, AppError> {
     let now = state.clock.now();
     let token = tokens::new_share_token();
     let expires_at = expiry.expires_at(now);

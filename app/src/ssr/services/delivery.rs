@@ -134,19 +134,31 @@ pub async fn find_public(
     token: &str,
     client: &str,
 ) -> Result<Option<i64>, AppError> {
+    counted(state, client, async {
+        if !tokens::looks_like_share_token(token) {
+            return Ok(None);
+        }
+        repo::delivery::find_public(&state.db, token)
+            .await
+            .or_internal()
+    })
+    .await
+}
+
+/// A lookup by a secret from a viewer without an account: an address that misses too often
+/// is refused for a while (as with share tokens), before the lookup runs.
+async fn counted<T>(
+    state: &AppState,
+    client: &str,
+    lookup: impl std::future::Future<Output = Result<Option<T>, AppError>>,
+) -> Result<Option<T>, AppError> {
     let limiter = &state.limits.share_lookups;
     if let Err(wait) = limiter.check(client, Instant::now()) {
         return Err(AppError::RateLimited {
             retry_after_s: wait.as_secs().max(1),
         });
     }
-    let found = if tokens::looks_like_share_token(token) {
-        repo::delivery::find_public(&state.db, token)
-            .await
-            .or_internal()?
-    } else {
-        None
-    };
+    let found = lookup.await?;
     if found.is_none() {
         limiter.fail(client, Instant::now());
     }
@@ -305,8 +317,20 @@ pub async fn sign(
 }
 
 /// The organisation whose key made a valid, unexpired signature of `target`; `None` for an
-/// unknown or revoked key, an expired URL or a wrong signature (all alike to the caller).
+/// unknown or revoked key, an expired URL or a wrong signature (all alike to the caller,
+/// and each a miss counted against `client`).
 pub async fn check_signed(
+    state: &AppState,
+    key_id: &str,
+    expires: i64,
+    sig: &str,
+    target: SignedTarget,
+    client: &str,
+) -> Result<Option<i64>, AppError> {
+    counted(state, client, verify(state, key_id, expires, sig, target)).await
+}
+
+async fn verify(
     state: &AppState,
     key_id: &str,
     expires: i64,
