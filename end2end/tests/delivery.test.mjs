@@ -117,5 +117,14 @@ test('public thumbnails and motion clips embed on another site and stop when the
   const fresh = await viewer.evaluate(async (u) => (await fetch(u, { cache: 'no-store' })).status, await href('thumbnail'));
   assert.equal(fresh, 200);
   await viewerContext.close();
+
+  // The group's switch: every stream of the group at once.
+  const current = await href('thumbnail');
+  await delivery.getByRole('button', { name: 'Make every stream private' }).click();
+  await row.locator('.public-state').getByText('Off').waitFor();
+  assert.equal(await page.evaluate(async (u) => (await fetch(u, { cache: 'no-store', credentials: 'omit' })).status, current), 404);
+  await delivery.getByRole('button', { name: 'Make every stream public' }).click();
+  await row.locator('.public-state').getByText('On').waitFor();
+  assert.ok(await delivery.getByRole('button', { name: 'Make every stream public' }).isDisabled());
   await context.close();
 });

@@ -47,6 +47,44 @@ async function hoverStoryboard(page, fraction) {
   await eventually('storyboard cues', async () => Number(await bar.getAttribute('data-cues')) > 0, 40000);
   const box = await bar.boundingBox();
   await page.mouse.move(box.x + box.width * fraction, box.y + box.height / 2);
+  return checkPreview(page, bar);
+}
+
+/**
+ * Drags a finger along the storyboard bar (real touch events through the DevTools protocol)
+ * from `from` to `to` of its width: the preview follows the finger with the right tile, and
+ * letting go seeks the video there.
+ */
+async function dragStoryboard(page, from, to, name) {
+  const bar = page.locator('.storyboard-bar');
+  await eventually('storyboard cues', async () => Number(await bar.getAttribute('data-cues')) > 0, 40000);
+  const box = await bar.boundingBox();
+  const y = box.y + box.height / 2;
+  const cdp = await page.context().newCDPSession(page);
+  const touch = (type, f) => cdp.send('Input.dispatchTouchEvent', {
+    type,
+    touchPoints: type === 'touchEnd' ? [] : [{ x: box.x + box.width * f, y }],
+  });
+  await touch('touchStart', from);
+  const first = await checkPreview(page, bar);
+  for (const f of [from + (to - from) / 2, to]) await touch('touchMove', f);
+  const last = await checkPreview(page, bar);
+  assert.ok(last.from >= first.from, 'the preview follows the finger forward');
+  await shot(page, name);
+  const before = await page.evaluate(() => document.querySelector('video.player').currentTime);
+  await touch('touchEnd', to);
+  await bar.locator('.storyboard-preview').waitFor({ state: 'hidden' });
+  const target = await page.evaluate((f) => {
+    const v = document.querySelector('video.player');
+    const s = v.seekable;
+    return s.length ? [v.currentTime, s.start(0) + f * (s.end(s.length - 1) - s.start(0))] : [v.currentTime, NaN];
+  }, to);
+  assert.ok(Math.abs(target[0] - target[1]) < 1.5 || target[0] > before + 0.5, `letting go seeks: ${before} -> ${target}`);
+  return last;
+}
+
+/** Checks the preview of `bar` against the WebVTT track; returns the cue. */
+async function checkPreview(page, bar) {
   const preview = bar.locator('.storyboard-preview');
   await preview.waitFor({ state: 'visible' });
   const time = Number(await bar.getAttribute('data-time'));
@@ -145,6 +183,8 @@ test('Rewatch plays, Clip & Share makes links viewers open without an account', 
   viewer = await openShared(link, PHONE);
   await playing(viewer.page, 'video.player', 0.5);
   await shot(viewer.page, 'share-phone');
+  // Seek previews by touch: drag along the bar, let go to seek.
+  await dragStoryboard(viewer.page, 0.2, 0.8, 'share-phone-storyboard-drag');
   await viewer.context.close();
 
   // The MP4 download, made by stream copy, lasts the clip within one GOP (1 s).

@@ -1,7 +1,8 @@
 //! Storyboards: a WebVTT thumbnail track for a replay, a clip or a recording, whose cues point
 //! at tiles of sprite sheets, for seek-bar previews. The tiles are the thumbnails the
 //! pipeline already made for that stream and span (a JPEG decode and a tile per sheet, no
-//! video decode); a span without thumbnails gets none (see `ARCHITECTURE.md`).
+//! video decode); while a stream's thumbnails are off the pipeline makes small keyframe tiles
+//! instead (one keyframe decoded every 10 s), and a span without thumbnails uses those.
 //!
 //! A sheet holds up to [`PER_SHEET`] tiles of [`TILE_W`]×[`TILE_H`]; its URL names its index
 //! and how many tiles it holds (`storyboard-{sheet}-{count}.jpg`), so a URL always means the
@@ -56,18 +57,36 @@ pub(crate) struct Tile {
     pub(crate) path: String,
 }
 
-/// The thumbnails (JPEG) of the span, oldest first, at most [`MAX_TILES`] evenly chosen.
+/// The thumbnails (JPEG) of the span, oldest first, at most [`MAX_TILES`] evenly chosen,
+/// led by the one on screen when the span starts if that was made before it (a short clip
+/// between two thumbnails still has a picture); for a span without thumbnails (they were
+/// off), the keyframe tiles made instead.
 pub(crate) async fn tiles(db: &Db, span: Span) -> Result<Vec<Tile>, sqlx::Error> {
     let end = span.start + chrono::Duration::milliseconds((span.duration_s * 1000.0) as i64);
-    let rows = repo::assets::of_stream_between(
-        db,
-        span.stream_id,
-        AssetKind::Thumbnail,
-        "jpeg",
-        span.start - chrono::Duration::milliseconds(500),
-        end,
-    )
-    .await?;
+    let from = span.start - chrono::Duration::milliseconds(500);
+    let of_format = |format: &'static str| async move {
+        let mut rows = repo::assets::of_stream_between(
+            db,
+            span.stream_id,
+            AssetKind::Thumbnail,
+            format,
+            from,
+            end,
+        )
+        .await?;
+        let late = span.start + chrono::Duration::milliseconds(500);
+        if rows.first().is_none_or(|r| r.asset.created_at > late) {
+            let before =
+                repo::assets::latest_before(db, span.stream_id, AssetKind::Thumbnail, format, from)
+                    .await?;
+            rows.splice(0..0, before);
+        }
+        Ok::<_, sqlx::Error>(rows)
+    };
+    let mut rows = of_format("jpeg").await?;
+    if rows.is_empty() {
+        rows = of_format(app::domain::assets::TILE_FORMAT).await?;
+    }
     let all: Vec<Tile> = rows
         .into_iter()
         .map(|r| Tile {

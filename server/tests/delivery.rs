@@ -567,3 +567,212 @@ async fn public_and_signed_urls_of_a_real_stream() {
     assert_eq!(fetch(&new_thumb, &[]).await.status(), StatusCode::NOT_FOUND);
     app.running.stop().await.expect("stops");
 }
+
+/// A stream whose thumbnails are off still gets seek-bar previews: the pipeline makes a small
+/// keyframe tile every 10 s, the storyboards of its replay and recording use them, and they
+/// are listed nowhere else (not as thumbnails in the API, no webhook-visible asset).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storyboards_come_from_keyframe_tiles_when_thumbnails_are_off() {
+    let app = TestApp::start().await;
+    let g = app
+        .group(
+            &[],
+            &Processes {
+                recording: Some(SpanInput::EntireStream),
+                replay: Some(SpanInput::EntireStream),
+                ..Processes::none()
+            },
+        )
+        .await;
+    let state = &app.running.state;
+    let key = integrations::create_key(state, &g.owner, "admin", Role::Admin)
+        .await
+        .expect("key")
+        .secret;
+    let c = Client {
+        api: format!("{}/api/v1", app.base),
+        http: reqwest::Client::new(),
+    };
+    let stream = g.streams[0];
+    let publisher = TestPublisher::start(&app.publish_url(&g.key), 25, "640x360");
+    let (s, _) = c
+        .call("POST", "/signing-keys", &key, Some(json!({"name": "site"})))
+        .await;
+    assert_eq!(s, 201);
+    // The storyboard beside a signed URL of the newest asset of `kind`.
+    let vtt_of = |kind: &'static str| {
+        let c = &c;
+        let key = &key;
+        async move {
+            let (_, v) = c
+                .call(
+                    "GET",
+                    &format!("/assets?stream_id={stream}&kind={kind}"),
+                    key,
+                    None,
+                )
+                .await;
+            v["items"][0]["storyboard_url"].as_str()?;
+            let id = v["items"][0]["id"].as_i64()?;
+            let (_, signed) = c
+                .call(
+                    "POST",
+                    &format!("/assets/{id}/signed-url"),
+                    key,
+                    Some(json!({"expires_in_s": 600})),
+                )
+                .await;
+            let u = signed["url"].as_str()?;
+            Some(format!("{}storyboard.vtt", &u[..u.rfind('/')? + 1]))
+        }
+    };
+    let url = wait_for(
+        "the replay's storyboard",
+        Duration::from_secs(30),
+        || async { vtt_of("replay").await },
+    )
+    .await;
+    let text = wait_for(
+        "two tiles in the replay's track",
+        Duration::from_secs(40),
+        || async {
+            let text = fetch(&url, &[]).await.text().await.ok()?;
+            (text.lines().filter(|l| l.contains("#xywh=")).count() >= 2).then_some(text)
+        },
+    )
+    .await;
+    let cues: Vec<&str> = text.lines().filter(|l| l.contains("#xywh=")).collect();
+    let (file, region) = cues[1].split_once("#xywh=").expect("region");
+    assert_eq!(region, "160,0,160,90", "{text}");
+    let sheet_url = format!("{}{file}", &url[..url.rfind('/').expect("/") + 1]);
+    let sheet = fetch(&sheet_url, &[]).await;
+    assert_eq!(sheet.status(), StatusCode::OK, "{sheet_url}");
+    assert_eq!(header(&sheet, "content-type"), "image/jpeg");
+    let jpg = app.dir.path().join("tiles-sheet.jpg");
+    std::fs::write(&jpg, sheet.bytes().await.expect("bytes")).expect("write");
+    let probe = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=width,height",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&jpg)
+        .output()
+        .expect("ffprobe");
+    let (w, h) = String::from_utf8_lossy(&probe.stdout)
+        .trim()
+        .split_once(',')
+        .map(|(w, h)| (w.parse::<u32>().unwrap_or(0), h.to_string()))
+        .expect("a size");
+    assert_eq!(h, "90");
+    assert!(w >= 320 && w % 160 == 0, "a row of tiles: {w}");
+
+    // The recording (once the session ends) has the same kind of track.
+    drop(publisher);
+    let rec_vtt = wait_for(
+        "the recording's storyboard",
+        Duration::from_secs(30),
+        || async { vtt_of("recording").await },
+    )
+    .await;
+    let rec = fetch(&rec_vtt, &[]).await;
+    let rec_text = rec.text().await.expect("vtt");
+    assert!(
+        rec_text.lines().filter(|l| l.contains("#xywh=")).count() >= 2,
+        "{rec_text}"
+    );
+
+    // Tiles are not thumbnails: none listed, the tab's thumbnails stay empty.
+    let (s, v) = c
+        .call(
+            "GET",
+            &format!("/assets?stream_id={stream}&kind=thumbnail"),
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["items"].as_array().map(Vec::len), Some(0), "{v}");
+    let (_, all) = c
+        .call("GET", &format!("/assets?stream_id={stream}"), &key, None)
+        .await;
+    assert!(!all.to_string().contains("\"tile\""), "{all}");
+}
+
+/// The group's switch: every stream of a group public (or private) in one call, each with its
+/// own URLs; editors only, other organisations' groups not found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_groups_streams_switch_together() {
+    let app = TestApp::start().await;
+    let g = app.group(&["360p"], &Processes::none()).await;
+    let state = &app.running.state;
+    let key_of = |role: Role| {
+        let owner = g.owner.clone();
+        async move {
+            integrations::create_key(state, &owner, &format!("{role}"), role)
+                .await
+                .expect("key")
+                .secret
+        }
+    };
+    let (viewer, editor) = (key_of(Role::Viewer).await, key_of(Role::Editor).await);
+    let other = app
+        .organisation("Other", &app::domain::packages::Package::ALL)
+        .await;
+    let other_key = integrations::create_key(state, &other[3], "other", Role::Owner)
+        .await
+        .expect("key")
+        .secret;
+    let c = Client {
+        api: format!("{}/api/v1", app.base),
+        http: reqwest::Client::new(),
+    };
+    let path = format!("/groups/{}/delivery", g.id);
+    let on = Some(json!({"public": true}));
+    assert_eq!(c.call("PUT", &path, &viewer, on.clone()).await.0, 403);
+    assert_eq!(c.call("PUT", &path, &other_key, on.clone()).await.0, 404);
+    assert_eq!(c.call("GET", &path, &other_key, None).await.0, 404);
+    let (s, d) = c.call("PUT", &path, &editor, on).await;
+    assert_eq!(s, 200, "{d}");
+    let streams = d["streams"].as_array().expect("streams");
+    assert_eq!(streams.len(), 2, "the ingest and its profile: {d}");
+    let ids: Vec<i64> = streams
+        .iter()
+        .filter_map(|s| s["stream_id"].as_i64())
+        .collect();
+    assert_eq!(ids, g.streams);
+    assert!(streams.iter().all(|s| s["public"] == json!(true)), "{d}");
+    let (a, b) = (
+        streams[0]["thumbnail_url"].as_str().expect("url"),
+        streams[1]["thumbnail_url"].as_str().expect("url"),
+    );
+    assert_ne!(a, b, "each stream has its own token");
+    // Each stream reads as public on its own too; switching the group off closes them all.
+    let (_, one) = c
+        .call(
+            "GET",
+            &format!("/streams/{}/delivery", g.streams[1]),
+            &viewer,
+            None,
+        )
+        .await;
+    assert_eq!(one["thumbnail_url"].as_str(), Some(b));
+    let (s, d) = c
+        .call("PUT", &path, &editor, Some(json!({"public": false})))
+        .await;
+    assert_eq!(s, 200);
+    assert!(
+        d["streams"]
+            .as_array()
+            .expect("streams")
+            .iter()
+            .all(|s| s["public"] == json!(false)),
+        "{d}"
+    );
+    assert_eq!(fetch(b, &[]).await.status(), StatusCode::NOT_FOUND);
+    let (_, d) = c.call("GET", &path, &viewer, None).await;
+    assert!(d["streams"][0]["thumbnail_url"].is_null(), "{d}");
+}

@@ -135,6 +135,17 @@ impl Fixture {
         replay: Option<i64>,
         expires_at: Option<DateTime<Utc>>,
     ) {
+        self.link_to(clip, replay, false, expires_at).await;
+    }
+
+    /// A share link; `whole_session` shares every recording file of the asset's session.
+    async fn link_to(
+        &self,
+        clip: Option<i64>,
+        replay: Option<i64>,
+        whole_session: bool,
+        expires_at: Option<DateTime<Utc>>,
+    ) {
         let mut tx = app::ssr::db::begin_write(&self.state().db)
             .await
             .expect("tx");
@@ -144,7 +155,7 @@ impl Fixture {
             &app::ssr::tokens::new_share_token(),
             clip,
             replay,
-            false,
+            whole_session,
             "link",
             self.user,
             self.t0 - Duration::days(60),
@@ -571,6 +582,73 @@ async fn a_link_made_after_the_query_still_protects_its_replay() {
         f.asset_row(replay).await && f.exists(&path),
         "kept, files and row"
     );
+    let TestApp { running, .. } = f.app;
+    running.stop().await.expect("stops");
+}
+
+/// Shared recordings outlive their rule while the link works: a link to one file keeps that
+/// file (its session's other files go), a link to the whole session keeps every file of it;
+/// once the links expire, they all go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_recordings_stay_while_their_links_work() {
+    let f = Fixture::new().await;
+    let one = f.session(50, false).await;
+    let whole = f.session(49, false).await;
+    let base = format!("media/o{}/g{}", f.org, f.group);
+    let fx = &f;
+    let piece = |session: i64, n: u32| {
+        let rel = format!("{base}/s{session}/st{}/recordings/r{n}.mp4", fx.stream);
+        async move {
+            fx.asset(
+                session,
+                AssetKind::Recording,
+                "mp4",
+                &rel,
+                Duration::days(50),
+            )
+            .await
+        }
+    };
+    let (one_a, one_b) = (piece(one, 1).await, piece(one, 2).await);
+    let (whole_a, whole_b) = (piece(whole, 1).await, piece(whole, 2).await);
+    let until = Some(f.t0 + Duration::days(5));
+    f.link_to(None, Some(one_a.0), false, until).await;
+    f.link_to(None, Some(whole_b.0), true, until).await;
+    services::retention::set_defaults(
+        f.state(),
+        &f.owner.clone(),
+        &RetentionRules {
+            recording: keep(Some(30), None),
+            ..RetentionRules::default()
+        },
+    )
+    .await
+    .expect("defaults");
+
+    let store = MediaStore::new(f.app.dir.path());
+    let report = server::retention::run_once(&f.at(Duration::zero()), &store)
+        .await
+        .expect("runs");
+    assert_eq!(report.items, 1, "{report:?}");
+    for ((id, path), kept, what) in [
+        (&one_a, true, "the shared file"),
+        (&one_b, false, "the other file of its session"),
+        (&whole_a, true, "a file of a shared session"),
+        (&whole_b, true, "the file the session link was made from"),
+    ] {
+        assert_eq!(f.asset_row(*id).await, kept, "{what}: row");
+        assert_eq!(f.exists(path), kept, "{what}: file");
+    }
+
+    // The links expire: every file goes.
+    let again = server::retention::run_once(&f.at(Duration::days(10)), &store)
+        .await
+        .expect("runs");
+    assert_eq!(again.items, 3, "{again:?}");
+    for (id, path) in [&one_a, &whole_a, &whole_b] {
+        assert!(!f.asset_row(*id).await);
+        assert!(!f.exists(path));
+    }
     let TestApp { running, .. } = f.app;
     running.stop().await.expect("stops");
 }

@@ -56,6 +56,18 @@ pub async fn set_public_delivery(stream_id: i64, public: bool) -> Result<StreamD
     delivery::set_public(&state, &caller, stream_id, public).await
 }
 
+/// Switches public delivery of every stream of a group at once (editors).
+#[server(endpoint = "set_group_public_delivery")]
+pub async fn set_group_public_delivery(
+    group_id: i64,
+    public: bool,
+) -> Result<Vec<StreamDelivery>, AppError> {
+    use crate::ssr::{auth, services::delivery, AppState};
+    let state = AppState::from_context()?;
+    let caller = auth::caller(&state).await?;
+    delivery::set_group_public(&state, &caller, group_id, public).await
+}
+
 /// Gives a stream a new public token; the old URLs stop at once (editors).
 #[server(endpoint = "rotate_public_token")]
 pub async fn rotate_public_token(stream_id: i64) -> Result<StreamDelivery, AppError> {

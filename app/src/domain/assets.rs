@@ -66,6 +66,10 @@ pub struct Asset {
     pub storyboard_url: Option<String>,
 }
 
+/// The format of a storyboard tile: a small keyframe JPEG made while a stream's thumbnails
+/// are off. Stored as a thumbnail asset but listed only in storyboards.
+pub const TILE_FORMAT: &str = "tile";
+
 /// The storyboard (WebVTT) of a replay or recording asset.
 pub fn storyboard_url(id: i64, kind: AssetKind) -> Option<String> {
     match kind {

@@ -41,6 +41,8 @@ pub(crate) struct Rendition {
     recorder: Recorder,
     replay: Replay,
     thumbs: Schedule,
+    /// Storyboard tiles while thumbnails are off.
+    tiles: Schedule,
     clips: Schedule,
     jobs: JoinSet<(ProcessKind, Result<(), JobError>)>,
     /// Thumbnail or clip jobs not finished yet: a due job is skipped while the previous one
@@ -76,6 +78,7 @@ impl Rendition {
             recorder: Recorder::new(key),
             replay,
             thumbs: Schedule::default(),
+            tiles: Schedule::default(),
             clips: Schedule::default(),
             jobs: JoinSet::new(),
             in_flight: HashSet::new(),
@@ -258,6 +261,19 @@ impl Rendition {
             self.jobs.spawn(async move {
                 (ProcessKind::Thumbnail, thumbnails::make(ctx, key, s).await)
             });
+        } else if !thumb.enabled() && self.wants_tiles(&seg) {
+            // Thumbnails off: storyboard tiles for the replay, the recording and clips. Their
+            // outcome is not a job state (the process is off), and they wait for room like
+            // any optional work.
+            self.in_flight.insert(ProcessKind::Thumbnail);
+            let (ctx, key, s) = (self.ctx.clone(), self.key, seg.clone());
+            self.jobs.spawn(async move {
+                let made = thumbnails::make_tile(ctx, key, s).await;
+                if let Err(e) = &made {
+                    tracing::warn!(stream.id = key.stream_id, error = %e, "cannot make a storyboard tile");
+                }
+                (ProcessKind::Thumbnail, made)
+            });
         }
         let clip = self.config(ProcessKind::MotionClip);
         if clip.enabled() {
@@ -295,6 +311,22 @@ impl Rendition {
             }
         }
         self.prune(false).await;
+    }
+
+    /// Whether a storyboard tile is due at `seg` (thumbnails off): something plays this
+    /// stream back, there is room for optional work, the previous tile is done and
+    /// [`thumbnails::TILE_INTERVAL_S`] passed.
+    fn wants_tiles(&mut self, seg: &Segment) -> bool {
+        let plays_back = [ProcessKind::Replay, ProcessKind::Recording]
+            .into_iter()
+            .any(|k| self.config(k).enabled());
+        plays_back
+            && !self.ctx.disk.is_low()
+            && !self.ctx.usage.is_full(self.key.organisation_id)
+            && !self.in_flight.contains(&ProcessKind::Thumbnail)
+            && self
+                .tiles
+                .thumbnail_due(seg.start, thumbnails::TILE_INTERVAL_S)
     }
 
     /// Media seconds per wall-clock second over the last few segments of this run.

@@ -1,5 +1,8 @@
 //! Thumbnails: a JPEG and a WebP of a segment's first keyframe (only that frame is decoded),
-//! registered as assets; the newest ones are kept, older ones deleted.
+//! registered as assets; the newest ones are kept, older ones deleted. For a stream whose
+//! thumbnails are off, storyboard tiles instead: a small JPEG of a keyframe every
+//! [`TILE_INTERVAL_S`], registered as thumbnails of format [`TILE_FORMAT`] (listed nowhere but
+//! in storyboards, no webhook).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,6 +106,81 @@ pub(crate) async fn make(
         key.stream_id,
         ProcessKind::Thumbnail,
         ctx.config.keep_thumbnails,
+    )
+    .await;
+    Ok(())
+}
+
+/// Seconds between storyboard tiles while thumbnails are off.
+pub(crate) const TILE_INTERVAL_S: u32 = 10;
+/// The asset format of a storyboard tile.
+pub(crate) const TILE_FORMAT: &str = app::domain::assets::TILE_FORMAT;
+/// Tiles kept per stream: six hours at one per 10 s (about 4 KB each).
+const KEEP_TILES: i64 = 2160;
+
+/// Makes a storyboard tile from `seg` (thumbnails off): one keyframe decoded, a 160×90 JPEG.
+pub(crate) async fn make_tile(
+    ctx: Arc<RunnerCtx>,
+    key: RenditionKey,
+    seg: Segment,
+) -> Result<(), JobError> {
+    let ms = (seg.start * 1000.0).round().max(0.0) as u64;
+    let jpg = ctx.store.thumbnail(key, ms, "tile.jpg");
+    if let Some(dir) = jpg.parent() {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(JobError::io(dir))?;
+    }
+    let part = MediaStore::part(&jpg);
+    {
+        let _permit = ctx
+            .thumbnail_permits
+            .acquire()
+            .await
+            .map_err(|_| JobError::refused("the server is stopping"))?;
+        let argv = args::storyboard_tile(&seg.init, &seg.path, &part);
+        process::run(
+            "ffmpeg",
+            &ctx.config.ffmpeg,
+            &argv,
+            Duration::from_secs(20),
+            0,
+        )
+        .await?;
+    }
+    let size = MediaStore::publish(&part, &jpg)
+        .await
+        .map_err(JobError::io(&jpg))?;
+    let Some((w, h)) = tokio::fs::read(&jpg)
+        .await
+        .ok()
+        .and_then(|b| jpeg::size(&b))
+    else {
+        return Err(JobError::Invalid("the storyboard tile is not a JPEG"));
+    };
+    let Some(rel) = ctx.store.relative(&jpg) else {
+        return Ok(());
+    };
+    let row = NewAsset {
+        organisation_id: key.organisation_id,
+        stream_id: key.stream_id,
+        session_id: Some(key.session_id),
+        kind: ProcessKind::Thumbnail,
+        format: TILE_FORMAT,
+        path: rel,
+        size_bytes: i64::try_from(size).unwrap_or(i64::MAX),
+        duration_ms: None,
+        width: Some(w),
+        height: Some(h),
+        integrity: None,
+        created_at: seg.wall,
+    };
+    super::register_asset(&ctx, key, &row, super::Writer::Live).await?;
+    prune(
+        &ctx,
+        key.stream_id,
+        ProcessKind::Thumbnail,
+        KEEP_TILES.max(ctx.config.keep_thumbnails),
     )
     .await;
     Ok(())

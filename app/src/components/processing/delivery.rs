@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 
 use super::{streams, use_tab};
-use crate::api::processing::{rotate_public_token, set_public_delivery};
+use crate::api::processing::{rotate_public_token, set_group_public_delivery, set_public_delivery};
 use crate::components::copy_button::CopyButton;
 use crate::components::errors::ErrorBox;
 use crate::domain::delivery::PublicUrls;
@@ -16,6 +16,8 @@ use crate::domain::AppError;
 enum Change {
     Public(i64, bool),
     Rotate(i64),
+    /// Every stream of the group.
+    Group(bool),
 }
 
 /// The Public delivery card of the tab.
@@ -23,15 +25,24 @@ enum Change {
 pub fn DeliverySection() -> impl IntoView {
     let ctx = use_tab();
     let list = streams(&ctx);
+    let group_id = ctx.group_id;
+    let ids: Vec<i64> = list.iter().map(|s| s.id).collect();
+    let all_public = Memo::new(move |_| {
+        ids.iter()
+            .all(|id| ctx.with(|o| o.public_urls(*id)).flatten().is_some())
+    });
     let change = Action::new(move |c: &Change| {
         let c = *c;
         async move {
             let r = match c {
-                Change::Public(id, public) => set_public_delivery(id, public).await,
-                Change::Rotate(id) => rotate_public_token(id).await,
+                Change::Public(id, public) => set_public_delivery(id, public).await.map(|_| ()),
+                Change::Rotate(id) => rotate_public_token(id).await.map(|_| ()),
+                Change::Group(public) => set_group_public_delivery(group_id, public)
+                    .await
+                    .map(|_| ()),
             };
             ctx.reload();
-            r.map(|_| ())
+            r
         }
     });
     let error = Memo::new(move |_| change.value().get().and_then(Result::<(), AppError>::err));
@@ -42,6 +53,21 @@ pub fn DeliverySection() -> impl IntoView {
                 "Off: thumbnails, motion clips and the replay are for members only. On: anyone with a stream's public URLs can embed them on a website (" <code>"<img>"</code> ", " <code>"<video>"</code> ", hls.js). Rotating the link stops every old URL at once."
             </p>
             {move || error.get().map(|e| view! { <ErrorBox error=e/> })}
+            {ctx.can_edit.then(|| view! {
+                <p class="group-delivery">
+                    <button type="button" class="secondary small group-public"
+                        disabled=move || change.pending().get() || all_public.get()
+                        on:click=move |_| { change.dispatch(Change::Group(true)); }>
+                        "Make every stream public"
+                    </button>
+                    " "
+                    <button type="button" class="secondary small group-private"
+                        disabled=move || change.pending().get()
+                        on:click=move |_| { change.dispatch(Change::Group(false)); }>
+                        "Make every stream private"
+                    </button>
+                </p>
+            })}
             <div class="table-scroll">
                 <table class="details" data-table="delivery">
                     <thead><tr><th>"Stream Name"</th><th>"Quality"</th><th>"Public"</th><th>"URLs"</th>{ctx.can_edit.then(|| view! { <th>"Actions"</th> })}</tr></thead>

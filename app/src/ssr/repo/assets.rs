@@ -199,6 +199,29 @@ pub async fn of_stream_between(
         .collect())
 }
 
+/// A stream's newest asset of a kind and format made before `at`, within the longest
+/// thumbnail interval (an hour): the picture on screen when a span starts between two
+/// thumbnails.
+pub async fn latest_before(
+    db: &Db,
+    stream_id: i64,
+    kind: AssetKind,
+    format: &str,
+    at: DateTime<Utc>,
+) -> Result<Option<AssetRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM assets WHERE stream_id = $1 AND kind = $2 AND format = $3 AND created_at < $4 AND created_at >= $5 ORDER BY created_at DESC, id DESC LIMIT 1");
+    with_db!(db, |conn| sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(stream_id)
+        .bind(kind.key())
+        .bind(format)
+        .bind(at)
+        .bind(at - chrono::Duration::hours(1))
+        .fetch_optional(conn)
+        .await?
+        .map(map)
+        .transpose())
+}
+
 /// The newest asset of a kind and format made for a stream during one live session.
 pub async fn latest_of_session(
     db: &Db,
@@ -219,14 +242,14 @@ pub async fn latest_of_session(
         .transpose())
 }
 
-/// The newest assets of a kind for a stream, newest first.
+/// The newest assets of a kind for a stream, newest first (storyboard tiles are not listed).
 pub async fn list(
     db: &Db,
     stream_id: i64,
     kind: AssetKind,
     limit: i64,
 ) -> Result<Vec<AssetRow>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM assets WHERE stream_id = $1 AND kind = $2 ORDER BY created_at DESC, id DESC LIMIT $3");
+    let sql = format!("SELECT {COLUMNS} FROM assets WHERE stream_id = $1 AND kind = $2 AND format <> 'tile' ORDER BY created_at DESC, id DESC LIMIT $3");
     with_db!(db, |conn| sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(stream_id)
         .bind(kind.key())
@@ -297,7 +320,7 @@ pub async fn list_with_sessions(
 ) -> Result<Vec<SessionAssetRow>, sqlx::Error> {
     let sql = format!(
         "{} ORDER BY s.started_at DESC, a.created_at DESC, a.id DESC LIMIT $3",
-        with_sessions("a.stream_id = $1 AND a.kind = $2")
+        with_sessions("a.stream_id = $1 AND a.kind = $2 AND a.format <> 'tile'")
     );
     with_db!(db, |conn| sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(stream_id)
@@ -310,14 +333,14 @@ pub async fn list_with_sessions(
         .collect())
 }
 
-/// A stream's assets of a kind made in one session, oldest first.
+/// A stream's assets of a kind made in one session, oldest first (no storyboard tiles).
 pub async fn of_session(
     db: &Db,
     stream_id: i64,
     session_id: i64,
     kind: AssetKind,
 ) -> Result<Vec<AssetRow>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM assets WHERE stream_id = $1 AND session_id = $2 AND kind = $3 ORDER BY created_at, id LIMIT 1000");
+    let sql = format!("SELECT {COLUMNS} FROM assets WHERE stream_id = $1 AND session_id = $2 AND kind = $3 AND format <> 'tile' ORDER BY created_at, id LIMIT 1000");
     with_db!(db, |conn| sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(stream_id)
         .bind(session_id)
@@ -341,8 +364,8 @@ pub async fn get_with_session(db: &Db, id: i64) -> Result<Option<SessionAssetRow
     .transpose())
 }
 
-/// A page of an organisation's assets, newest first, with optional filters and ids below
-/// `before`.
+/// A page of an organisation's assets (no storyboard tiles), newest first, with optional
+/// filters and ids below `before`.
 #[allow(clippy::too_many_arguments)]
 pub async fn page(
     db: &Db,
@@ -356,7 +379,7 @@ pub async fn page(
     limit: i64,
 ) -> Result<Vec<AssetRow>, sqlx::Error> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM assets WHERE organisation_id = $1
+        "SELECT {COLUMNS} FROM assets WHERE organisation_id = $1 AND format <> 'tile'
            AND ($2 IS NULL OR stream_id = $3) AND ($4 IS NULL OR session_id = $5) AND ($6 IS NULL OR kind = $7)
            AND ($8 IS NULL OR created_at >= $9) AND ($10 IS NULL OR created_at < $11) AND ($12 IS NULL OR id < $13)
          ORDER BY id DESC LIMIT $14"

@@ -98,6 +98,64 @@ pub async fn set_public(
     Ok(view(stream_id, Some(row)))
 }
 
+/// The delivery of every stream of a group (ingest first, then its profiles).
+pub async fn of_group(
+    state: &AppState,
+    caller: &Caller,
+    group_id: i64,
+) -> Result<Vec<StreamDelivery>, AppError> {
+    caller.require(Permission::ViewStreams)?;
+    let ids = group_streams(state, caller, group_id).await?;
+    of_streams(state, &ids).await
+}
+
+/// Switches public delivery of every stream of a group at once (editors): the group's
+/// switch. Each stream keeps its own token, so one stream's URLs never open another's.
+pub async fn set_group_public(
+    state: &AppState,
+    caller: &Caller,
+    group_id: i64,
+    public: bool,
+) -> Result<Vec<StreamDelivery>, AppError> {
+    caller.require(Permission::EditProcessing)?;
+    require_package(state, caller.organisation_id, Package::LiveProcessing).await?;
+    let ids = group_streams(state, caller, group_id).await?;
+    let now = state.clock.now();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let row =
+            repo::delivery::set_public(&state.db, id, public, &tokens::new_share_token(), now)
+                .await
+                .or_internal()?;
+        out.push(view(id, Some(row)));
+    }
+    tracing::info!(
+        group.id = group_id,
+        user.id = caller.user_id,
+        public,
+        "public delivery switched for a group"
+    );
+    Ok(out)
+}
+
+/// The stream ids of a group of the caller's organisation, or not found.
+async fn group_streams(
+    state: &AppState,
+    caller: &Caller,
+    group_id: i64,
+) -> Result<Vec<i64>, AppError> {
+    repo::streams::get_group(&state.db, caller.organisation_id, group_id)
+        .await
+        .or_internal()?
+        .ok_or_else(|| AppError::NotFound("Stream group".into()))?;
+    Ok(repo::streams::streams_of(&state.db, group_id)
+        .await
+        .or_internal()?
+        .into_iter()
+        .map(|s| s.id)
+        .collect())
+}
+
 /// Gives a stream a new public token: every URL made with the old one stops at once.
 pub async fn rotate(
     state: &AppState,

@@ -13,6 +13,7 @@ use app::domain::delivery::{
 use app::ssr::services::delivery;
 
 use super::error::{ApiError, Errors};
+use super::groups::GroupPath;
 use super::{ApiCaller, ApiJson, ApiPath};
 use crate::http::router::ServerState;
 
@@ -133,6 +134,48 @@ pub(crate) async fn rotate_delivery(
 ) -> Result<Json<StreamDelivery>, ApiError> {
     let d = delivery::rotate(&s.app, &caller, p.stream_id).await?;
     Ok(Json(absolute(&s, &headers, d)))
+}
+
+/// The delivery of every stream of a group.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub(crate) struct GroupDelivery {
+    /// The ingest stream first, then the transcoding profiles.
+    pub(crate) streams: Vec<StreamDelivery>,
+}
+
+fn absolute_all(s: &ServerState, headers: &HeaderMap, all: Vec<StreamDelivery>) -> GroupDelivery {
+    GroupDelivery {
+        streams: all.into_iter().map(|d| absolute(s, headers, d)).collect(),
+    }
+}
+
+/// Whether each stream of the group is public, and its URLs when it is.
+#[utoipa::path(get, path = "/api/v1/groups/{group_id}/delivery", tag = "delivery",
+    params(GroupPath), responses((status = 200, body = GroupDelivery), Errors))]
+pub(crate) async fn get_group_delivery(
+    State(s): State<ServerState>,
+    ApiCaller(caller): ApiCaller,
+    ApiPath(p): ApiPath<GroupPath>,
+    headers: HeaderMap,
+) -> Result<Json<GroupDelivery>, ApiError> {
+    let all = delivery::of_group(&s.app, &caller, p.group_id).await?;
+    Ok(Json(absolute_all(&s, &headers, all)))
+}
+
+/// Switches public delivery of every stream of the group at once (editors); each stream keeps
+/// its own URLs.
+#[utoipa::path(put, path = "/api/v1/groups/{group_id}/delivery", tag = "delivery",
+    params(GroupPath), request_body = DeliveryInput,
+    responses((status = 200, body = GroupDelivery), Errors))]
+pub(crate) async fn put_group_delivery(
+    State(s): State<ServerState>,
+    ApiCaller(caller): ApiCaller,
+    ApiPath(p): ApiPath<GroupPath>,
+    headers: HeaderMap,
+    ApiJson(input): ApiJson<DeliveryInput>,
+) -> Result<Json<GroupDelivery>, ApiError> {
+    let all = delivery::set_group_public(&s.app, &caller, p.group_id, input.public).await?;
+    Ok(Json(absolute_all(&s, &headers, all)))
 }
 
 fn absolute_url(s: &ServerState, headers: &HeaderMap, u: SignedUrl) -> SignedUrl {

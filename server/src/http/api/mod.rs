@@ -101,6 +101,10 @@ pub(crate) fn routes() -> Router<ServerState> {
         .routes(routes!(clips::revoke_link))
         .routes(routes!(delivery::get_delivery, delivery::put_delivery))
         .routes(routes!(delivery::rotate_delivery))
+        .routes(routes!(
+            delivery::get_group_delivery,
+            delivery::put_group_delivery
+        ))
         .routes(routes!(delivery::sign_asset))
         .routes(routes!(delivery::sign_clip))
         .routes(routes!(delivery::share_recording))
