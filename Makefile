@@ -8,7 +8,7 @@ ARGS ?=
 export LEPTOS_OUTPUT_NAME := livepro
 export LP_SITE_ROOT ?= $(CURDIR)/target/site
 
-.PHONY: run demo demo-cluster setup-cluster bench-cluster test build setup-run setup-test lint unit e2e fuzz fuzz-ingest faults fmt bench bench-metrics bench-db bench-replay bench-retention
+.PHONY: run demo demo-cluster setup-cluster bench-cluster test build setup-run setup-test lint unit e2e fuzz fuzz-ingest faults fmt bench bench-metrics bench-db bench-replay bench-retention bench-web
 
 run: build
 	target/debug/server run $(ARGS)
@@ -109,6 +109,16 @@ bench-replay: setup-test
 bench-db: setup-test
 	cargo build --release -p server --example db_bench --features testing
 	target/release/examples/db_bench
+
+# Benchmark: the dashboard and the media server on the release build: server-side render of the
+# Live Processing tab (4 streams, 10,000 assets) p50/p99, the hydrate wasm's gzip size, and
+# requests/s wrk reaches on a replay segment, the playlist and the latest thumbnail. ~3 minutes
+# after the build.
+bench-web: setup-test
+	@scripts/setup.sh bench
+	cargo leptos build --release
+	cargo build --release -p server --example web_bench --features testing
+	target/release/examples/web_bench
 
 # Benchmark: the time and I/O of one retention run over 100,000 assets (99,000 due).
 bench-retention: setup-test

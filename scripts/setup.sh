@@ -59,6 +59,10 @@ if [ "$mode" = test ]; then
   need_apt chromium
   need_apt libnginx-mod-rtmp
 fi
+# `make bench-web` loads the media server with wrk.
+if [ "$mode" = bench ]; then
+  need_apt wrk
+fi
 # The repositories' tests run on PostgreSQL too (scripts/test-postgres.sh starts it); the
 # cluster test and `make demo-cluster` put nginx (its TCP stream module) in front of two nodes.
 if [ "$mode" = test ] || [ "$mode" = cluster ]; then

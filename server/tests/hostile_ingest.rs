@@ -371,3 +371,118 @@ async fn the_ingest_survives_floods_while_a_publisher_streams() {
     }
     app.running.stop().await.expect("stops");
 }
+
+/// A publisher whose codecs the pipeline cannot process is told at once, not left to fail
+/// silently: HEVC over Enhanced RTMP as OBS 30 sends it (from a raw client) and MP3 audio
+/// (from a real ffmpeg) each end the publish at their first tag; the session records why;
+/// every process enabled on the group reads as failed with that reason (the dashboard's and
+/// the API's job states) until a publisher sends H.264 and AAC, which is processed as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsupported_codecs_end_the_publish_with_a_reason() {
+    let app = TestApp::start().await;
+    let g = app
+        .group(
+            &[],
+            &Processes {
+                thumbnail: Some(10),
+                recording: Some(SpanInput::EntireStream),
+                ..Processes::none()
+            },
+        )
+        .await;
+    let state = app.running.state.clone();
+    let stream = g.streams[0];
+    let org = g.owner.organisation_id;
+    let ended_because = |n: usize| {
+        let db = state.db.clone();
+        async move {
+            let all = repo::live_sessions::page(&db, org, Some(g.id), None, None, None, 10)
+                .await
+                .ok()?;
+            (all.len() >= n && all.iter().all(|s| s.ended_at.is_some()))
+                .then(|| all[0].end_reason.clone().unwrap_or_default())
+        }
+    };
+
+    // Enhanced RTMP: IsExHeader | keyframe, SequenceStart, FourCC 'hvc1', then the config.
+    let hevc = vec![
+        (9u8, 0u32, vec![0x90, b'h', b'v', b'c', b'1', 1, 0x01, 0x60]),
+        (
+            9u8,
+            33u32,
+            vec![0x91, b'h', b'v', b'c', b'1', 0, 0, 0, 4, 0x26, 1],
+        ),
+    ];
+    let _ = common::publish_flv(app.running.rtmp_addr, &g.key, &hevc, false).await;
+    let reason = wait_for("the refused session", Duration::from_secs(10), || {
+        ended_because(1)
+    })
+    .await;
+    assert!(
+        reason.starts_with(app::domain::jobs::UNSUPPORTED_MEDIA)
+            && reason.contains("HEVC (H.265, Enhanced RTMP) video")
+            && reason.contains("H.264"),
+        "{reason}"
+    );
+    let jobs = app::ssr::services::processing::jobs(&state, &g.owner, stream)
+        .await
+        .expect("jobs");
+    for j in &jobs {
+        let failed =
+            matches!(&j.state, app::domain::jobs::JobState::Failed { reason: r } if *r == reason);
+        let enabled = matches!(j.process, ProcessKind::Thumbnail | ProcessKind::Recording);
+        assert_eq!(failed, enabled, "{:?}: {:?}", j.process, j.state);
+    }
+
+    // A real ffmpeg sending H.264 with MP3 audio.
+    let mut mp3 = tokio::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args([
+            "-t",
+            "10",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "30",
+        ])
+        .args(["-c:a", "libmp3lame", "-f", "flv"])
+        .arg(app.publish_url(&g.key))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg");
+    let status = tokio::time::timeout(Duration::from_secs(10), mp3.wait())
+        .await
+        .expect("the server ends the publish well before the 10 s of media")
+        .expect("exit");
+    assert!(!status.success(), "ffmpeg saw its publish end");
+    let reason = wait_for(
+        "the second refused session",
+        Duration::from_secs(10),
+        || ended_because(2),
+    )
+    .await;
+    assert!(reason.contains("MP3 audio"), "{reason}");
+
+    // H.264 with AAC: processed, and the jobs no longer read as failed.
+    let publisher = TestPublisher::start(&app.publish_url(&g.key), 15, "320x180");
+    wait_for("thumbnails again", Duration::from_secs(20), || async {
+        repo::assets::list(&state.db, stream, ProcessKind::Thumbnail, 10)
+            .await
+            .ok()
+            .filter(|r| !r.is_empty())
+    })
+    .await;
+    let jobs = app::ssr::services::processing::jobs(&state, &g.owner, stream)
+        .await
+        .expect("jobs");
+    assert!(
+        jobs.iter()
+            .all(|j| !matches!(j.state, app::domain::jobs::JobState::Failed { .. })),
+        "{jobs:?}"
+    );
+    drop(publisher);
+}

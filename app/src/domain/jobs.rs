@@ -52,6 +52,10 @@ pub struct JobStatus {
     pub state: JobState,
 }
 
+/// How the reason of a session ended because its media could not be processed begins (the
+/// ingest writes it, the dashboard and the API show it as the processes' failure).
+pub const UNSUPPORTED_MEDIA: &str = "unsupported media:";
+
 /// Where a saved settings change takes effect.
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -57,6 +57,77 @@ pub fn is_audio_sequence_header(body: &[u8]) -> bool {
     }
 }
 
+/// The video codec of a tag body, when it is not H.264/AVC (the only one the pipeline takes):
+/// its name, for a refusal a publisher can act on. Enhanced RTMP (OBS 30+ for HEVC and AV1)
+/// names the codec by FourCC after the header byte; legacy FLV by the low nibble.
+pub fn unsupported_video(body: &[u8]) -> Option<String> {
+    let b = *body.first()?;
+    if b & 0x80 != 0 {
+        let fourcc = body.get(1..5)?;
+        return match fourcc {
+            b"avc1" => None,
+            b"hvc1" => Some("HEVC (H.265, Enhanced RTMP)".into()),
+            b"av01" => Some("AV1 (Enhanced RTMP)".into()),
+            b"vp09" => Some("VP9 (Enhanced RTMP)".into()),
+            other => Some(format!("an Enhanced RTMP codec '{}'", fourcc_text(other))),
+        };
+    }
+    match b & 0x0F {
+        7 => None,
+        2 => Some("Sorenson H.263".into()),
+        3 => Some("Screen Video".into()),
+        4 | 5 => Some("On2 VP6".into()),
+        6 => Some("Screen Video 2".into()),
+        12 => Some("HEVC (H.265)".into()),
+        id => Some(format!("FLV video codec {id}")),
+    }
+}
+
+/// A FourCC as text a log or a page can show (anything but letters, digits, '-' and '.' as '?').
+fn fourcc_text(fourcc: &[u8]) -> String {
+    fourcc
+        .iter()
+        .map(|&c| {
+            if c.is_ascii_alphanumeric() || c == b'-' || c == b'.' {
+                c as char
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+/// The audio codec of a tag body, when it is not AAC: its name.
+pub fn unsupported_audio(body: &[u8]) -> Option<String> {
+    let b = *body.first()?;
+    match b >> 4 {
+        10 => None,
+        9 => {
+            // Enhanced RTMP audio: the FourCC follows.
+            let fourcc = body.get(1..5)?;
+            match fourcc {
+                b"mp4a" => None,
+                b"Opus" => Some("Opus (Enhanced RTMP)".into()),
+                b"ac-3" => Some("AC-3 (Enhanced RTMP)".into()),
+                b"ec-3" => Some("E-AC-3 (Enhanced RTMP)".into()),
+                b"fLaC" => Some("FLAC (Enhanced RTMP)".into()),
+                b".mp3" => Some("MP3 (Enhanced RTMP)".into()),
+                other => Some(format!(
+                    "an Enhanced RTMP audio codec '{}'",
+                    fourcc_text(other)
+                )),
+            }
+        }
+        0 | 3 => Some("PCM".into()),
+        1 => Some("ADPCM".into()),
+        2 | 14 => Some("MP3".into()),
+        4..=6 => Some("Nellymoser".into()),
+        7 | 8 => Some("G.711".into()),
+        11 => Some("Speex".into()),
+        id => Some(format!("FLV audio codec {id}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +163,31 @@ mod tests {
         assert!(!is_video_sequence_header(&[0x17, 1]));
         assert!(is_audio_sequence_header(&[0xAF, 0]));
         assert!(!is_audio_sequence_header(&[0xAF, 1]));
+    }
+
+    #[test]
+    fn names_the_codecs_the_pipeline_cannot_take() {
+        assert_eq!(unsupported_video(&[0x17, 0]), None, "H.264");
+        assert_eq!(unsupported_video(&[0x90, b'a', b'v', b'c', b'1']), None);
+        assert_eq!(
+            unsupported_video(&[0x90, b'h', b'v', b'c', b'1', 0]).as_deref(),
+            Some("HEVC (H.265, Enhanced RTMP)")
+        );
+        assert_eq!(
+            unsupported_video(&[0x90, b'a', b'v', b'0', b'1']).as_deref(),
+            Some("AV1 (Enhanced RTMP)")
+        );
+        assert_eq!(
+            unsupported_video(&[0x1C, 0]).as_deref(),
+            Some("HEVC (H.265)")
+        );
+        assert_eq!(unsupported_video(&[0x90, b'x']), None, "too short to say");
+        assert!(unsupported_video(&[0x90, 0xFF, b'"', 0, 1]).is_some_and(|n| n.ends_with("'????'")));
+        assert_eq!(unsupported_audio(&[0xAF, 0]), None, "AAC");
+        assert_eq!(unsupported_audio(&[0x2F]).as_deref(), Some("MP3"));
+        assert_eq!(
+            unsupported_audio(&[0x90, b'O', b'p', b'u', b's']).as_deref(),
+            Some("Opus (Enhanced RTMP)")
+        );
     }
 }

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::admission::PendingTicket;
-use super::handler::{IngestHandler, MediaForwarder};
+use super::handler::{Forwarded, IngestHandler, MediaForwarder};
 
 /// The handshake must be complete this long after the connection opened.
 pub(crate) const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(5);
@@ -42,6 +42,8 @@ pub(crate) enum Ending {
     Protocol(String),
     /// Refused (application, key, play).
     Refused,
+    /// The publisher sent media the pipeline cannot process (the reason says what).
+    Unsupported(String),
     /// The socket failed.
     Io(String),
 }
@@ -120,8 +122,14 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                     }
                     Event::Media(media) => {
                         if let Some(f) = forwarder.as_mut() {
-                            if !f.forward(media) {
-                                end.get_or_insert(Ending::Cut);
+                            match f.forward(media) {
+                                Forwarded::Taken => {}
+                                Forwarded::Closed => {
+                                    end.get_or_insert(Ending::Cut);
+                                }
+                                Forwarded::Unsupported(reason) => {
+                                    end.get_or_insert(Ending::Unsupported(reason));
+                                }
                             }
                         }
                     }
@@ -160,9 +168,12 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     };
     drop(ticket);
     if let Some(f) = forwarder {
-        handler
-            .ended(f.into_publisher(), ending == Ending::Cut)
-            .await;
+        let reason = match &ending {
+            Ending::Cut => "disconnected by the server".to_string(),
+            Ending::Unsupported(why) => why.clone(),
+            _ => "publisher left".to_string(),
+        };
+        handler.ended(f.into_publisher(), &reason).await;
     }
     ending
 }

@@ -131,13 +131,9 @@ impl IngestHandler {
         }
     }
 
-    /// The publisher's connection closed, however it ended: its session ends.
-    pub(crate) async fn ended(&self, publisher: Publisher, by_server: bool) {
-        let reason = if by_server {
-            "disconnected by the server"
-        } else {
-            "publisher left"
-        };
+    /// The publisher's connection closed, however it ended: its session ends with `reason`
+    /// (in the session's row, the API and the `session.ended` webhook).
+    pub(crate) async fn ended(&self, publisher: Publisher, reason: &str) {
         let (group_id, session_id) = (publisher.group_id, publisher.session_id);
         drop(publisher);
         self.supervisor.end(group_id, session_id, reason).await;
@@ -163,6 +159,21 @@ pub(crate) struct MediaForwarder {
     dropped: u64,
     /// Media was dropped: skip video until the next keyframe.
     resync: bool,
+    /// The first video and audio tags' codecs were checked.
+    video_checked: bool,
+    audio_checked: bool,
+}
+
+/// What became of a tag.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Forwarded {
+    /// Passed on (or dropped while the session catches up).
+    Taken,
+    /// The session no longer takes media.
+    Closed,
+    /// The publisher sends a codec the pipeline cannot process: the publish ends with this
+    /// reason.
+    Unsupported(String),
 }
 
 impl MediaForwarder {
@@ -173,11 +184,42 @@ impl MediaForwarder {
             first_ts: None,
             dropped: 0,
             resync: false,
+            video_checked: false,
+            audio_checked: false,
         }
     }
 
-    /// Passes one tag on; `false` once the session no longer takes media.
-    pub(crate) fn forward(&mut self, media: Media) -> bool {
+    /// Refuses a codec the pipeline cannot take, from the first tag of each kind (every
+    /// process copies the H.264 video and AAC audio, and the installed ffmpeg reads them from
+    /// FLV; Enhanced RTMP's HEVC and AV1 need an FLV reader ffmpeg 5.1 does not have).
+    fn check_codec(&mut self, media: &Media) -> Option<String> {
+        let unsupported = match media.kind {
+            MediaKind::Video if !self.video_checked => {
+                self.video_checked = true;
+                rtmp_ingest::flv::unsupported_video(&media.payload).map(|c| format!("{c} video"))
+            }
+            MediaKind::Audio if !self.audio_checked => {
+                self.audio_checked = true;
+                rtmp_ingest::flv::unsupported_audio(&media.payload).map(|c| format!("{c} audio"))
+            }
+            _ => None,
+        }?;
+        Some(format!(
+            "unsupported media: {unsupported}; publish H.264 video with AAC audio (in OBS: Output → Encoder x264 or NVENC H.264, Audio Encoder AAC)"
+        ))
+    }
+
+    /// Passes one tag on.
+    pub(crate) fn forward(&mut self, media: Media) -> Forwarded {
+        if let Some(reason) = self.check_codec(&media) {
+            tracing::warn!(
+                group.id = self.publisher.group_id,
+                session.id = self.publisher.session_id,
+                reason,
+                "publish ended: unsupported codec"
+            );
+            return Forwarded::Unsupported(reason);
+        }
         let first = *self.first_ts.get_or_insert(media.timestamp);
         let tag = MediaTag {
             kind: match media.kind {
@@ -191,12 +233,12 @@ impl MediaForwarder {
         };
         if self.resync && tag.kind == TagKind::Video {
             if !tag.is_keyframe() {
-                return true;
+                return Forwarded::Taken;
             }
             self.resync = false;
         }
         match self.publisher.tags.try_send(tag) {
-            Ok(()) => true,
+            Ok(()) => Forwarded::Taken,
             Err(TrySendError::Full(_)) => {
                 self.resync = true;
                 self.dropped += 1;
@@ -208,9 +250,9 @@ impl MediaForwarder {
                         "session is behind; dropping media"
                     );
                 }
-                true
+                Forwarded::Taken
             }
-            Err(TrySendError::Closed(_)) => false,
+            Err(TrySendError::Closed(_)) => Forwarded::Closed,
         }
     }
 

@@ -22,6 +22,21 @@ pub async fn status(db: &Db, group_id: i64) -> Result<LiveStatus, sqlx::Error> {
     })
 }
 
+/// Why a group's newest session ended, if it ended because its media could not be processed
+/// (and no session is live).
+pub async fn last_refusal(db: &Db, group_id: i64) -> Result<Option<String>, sqlx::Error> {
+    let reason: Option<Option<String>> = with_db!(db, |conn| sqlx::query_scalar(
+        "SELECT end_reason FROM live_sessions WHERE group_id = $1
+         ORDER BY started_at DESC, id DESC LIMIT 1",
+    )
+    .bind(group_id)
+    .fetch_optional(conn)
+    .await?);
+    Ok(reason
+        .flatten()
+        .filter(|r| r.starts_with(crate::domain::jobs::UNSUPPORTED_MEDIA)))
+}
+
 /// A node's hold on a live session: it may write for the session while the session's epoch
 /// is this one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

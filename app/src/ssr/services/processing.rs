@@ -17,8 +17,8 @@ use crate::domain::overview::{
 use crate::domain::packages::Package;
 use crate::domain::roles::Permission;
 use crate::domain::settings::{
-    validate_changes, ProcessChange, ProcessInput, ProcessKind, ProcessPatch, SaveOutcome,
-    SettingsChange, StreamProcessing,
+    validate_changes, ProcessChange, ProcessConfig, ProcessInput, ProcessKind, ProcessPatch,
+    SaveOutcome, SettingsChange, StreamProcessing,
 };
 use crate::domain::streams::StreamRole;
 use crate::domain::AppError;
@@ -78,7 +78,7 @@ pub async fn overview(
         status: repo::live_sessions::status(db, group.id)
             .await
             .or_internal()?,
-        jobs: state.pipeline.job_states(&ids),
+        jobs: job_states(state, group.id, &ids).await?,
         streams,
         settings,
         assets,
@@ -365,8 +365,51 @@ pub async fn jobs(
 ) -> Result<Vec<crate::domain::jobs::JobStatus>, AppError> {
     caller.require(Permission::ViewStreams)?;
     require_package(state, caller.organisation_id, Package::LiveProcessing).await?;
-    group_of(state, caller, stream_id).await?;
-    Ok(state.pipeline.job_states(&[stream_id]))
+    let group_id = group_of(state, caller, stream_id).await?;
+    job_states(state, group_id, &[stream_id]).await
+}
+
+/// The job states of streams of a group. While no session is live and the last one was
+/// refused for its codecs, every process enabled on a stream reads as failed with that
+/// reason: the publisher sees why nothing was made.
+async fn job_states(
+    state: &AppState,
+    group_id: i64,
+    stream_ids: &[i64],
+) -> Result<Vec<crate::domain::jobs::JobStatus>, AppError> {
+    let mut jobs = state.pipeline.job_states(stream_ids);
+    let Some(reason) = repo::live_sessions::last_refusal(&state.db, group_id)
+        .await
+        .or_internal()?
+    else {
+        return Ok(jobs);
+    };
+    if !matches!(
+        repo::live_sessions::status(&state.db, group_id)
+            .await
+            .or_internal()?,
+        crate::domain::streams::LiveStatus::Idle
+    ) {
+        return Ok(jobs);
+    }
+    let settings = repo::settings::for_group(&state.db, group_id)
+        .await
+        .or_internal()?;
+    for job in &mut jobs {
+        let enabled = settings
+            .iter()
+            .find(|s| s.stream_id == job.stream_id)
+            .and_then(|s| s.get(job.process))
+            .map(|v| v.config)
+            .unwrap_or_else(|| ProcessConfig::default_for(job.process))
+            .enabled();
+        if enabled {
+            job.state = crate::domain::jobs::JobState::Failed {
+                reason: reason.clone(),
+            };
+        }
+    }
+    Ok(jobs)
 }
 
 /// The group's settings history, newest first.
