@@ -233,7 +233,8 @@ pub(crate) const CLIP_MAX_WIDTH: u32 = 480;
 
 /// A motion clip of `duration_s` from segments on disk: decodes only those seconds
 /// (skipping frames nothing references, as the output is 10–15 fps), scales to ≤ 480 px,
-/// and writes a muted MP4 (15 fps) and an animated WebP (10 fps) from one decode.
+/// and writes a muted MP4 (15 fps) and an animated WebP (10 fps) from one decode, every
+/// codec on one thread.
 pub(crate) fn motion_clip(
     init: &Path,
     segments: &[PathBuf],
@@ -252,6 +253,10 @@ pub(crate) fn motion_clip(
         "[mo]",
         "-c:v",
         "libx264",
+        // One thread: many clips run side by side, and x264's frame threads cost more CPU
+        // than they save on 45 small frames (`make bench-clip`).
+        "-threads",
+        "1",
         "-preset",
         "veryfast",
         "-crf",
@@ -493,5 +498,10 @@ mod tests {
         assert!(v.contains(&"-an".to_string()));
         assert_eq!(after(&v, "-c:v"), ["libx264", "libwebp_anim"]);
         assert_eq!(after(&v, "-skip_frame"), ["noref"]);
+        assert_eq!(
+            after(&v, "-threads"),
+            ["1", "1"],
+            "decoder and x264 on one thread"
+        );
     }
 }
