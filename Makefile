@@ -8,7 +8,7 @@ ARGS ?=
 export LEPTOS_OUTPUT_NAME := livepro
 export LP_SITE_ROOT ?= $(CURDIR)/target/site
 
-.PHONY: run demo demo-cluster setup-cluster bench-cluster test build setup-run setup-test lint unit e2e fuzz fuzz-ingest faults fmt bench bench-metrics bench-db bench-replay bench-retention bench-web
+.PHONY: run demo demo-cluster setup-cluster bench-cluster test build setup-run setup-test lint unit e2e fuzz fuzz-ingest faults fmt bench bench-metrics bench-db bench-replay bench-retention bench-web bench-clip
 
 run: build
 	target/debug/server run $(ARGS)
@@ -119,6 +119,10 @@ bench-web: setup-test
 	cargo leptos build --release
 	cargo build --release -p server --example web_bench --features testing
 	target/release/examples/web_bench
+
+# Benchmark: the CPU of one motion clip of 1080p30, with each lever that cuts it shown apart.
+bench-clip: setup-test
+	scripts/bench-clip.sh
 
 # Benchmark: the time and I/O of one retention run over 100,000 assets (99,000 due).
 bench-retention: setup-test
