@@ -1,13 +1,16 @@
 //! `make bench-web`: the dashboard and the media server, on the release build.
 //!
-//! - **Server-side render** of the Live Processing tab (`GET /streams/<id>/processing` with a
-//!   signed-in cookie, the whole HTML page), on a group of 4 streams (ingest + 3 profiles)
-//!   with 10,000 assets: 20 warm-up requests, then 300 timed one after another; p50/p99.
+//! - **The Live Processing tab** on a group of 4 streams (ingest + 3 profiles) with 10,000
+//!   assets, signed in by cookie: the server-side render of the page (`GET
+//!   /streams/<id>/processing`, the whole HTML), and the tab's data the page then fetches
+//!   (`POST /api/get_processing_overview`, the server function behind every refresh); 20
+//!   warm-up requests, then 300 timed one after another; p50/p99 of each and of both.
 //! - **The hydrate wasm** the browser downloads (`target/site/pkg/livepro.wasm` of
 //!   `cargo leptos build --release`): raw and gzip -9 sizes.
 //! - **Media and HLS serving** under load, with wrk (64 connections, 10 s each) on loopback:
 //!   a replay segment and the replay playlist of a real published stream, by their public
-//!   delivery URLs (no cookie), and the stream's public latest thumbnail.
+//!   delivery URLs (no cookie), and the stream's public latest thumbnail. The group stays
+//!   live meanwhile (its profiles transcoded, every process on), as a real server would be.
 //!
 //! The server runs as a child process on a fresh data folder; the last line is
 //! machine-readable.
@@ -172,32 +175,73 @@ async fn seed(dir: &Path) -> Result<(i64, i64, String, String), Error> {
     }))
 }
 
-/// p50 and p99 (ms) of the tab's server-side render.
-async fn ssr(http: &str, group: i64, cookie: &str) -> Result<(f64, f64, usize), Error> {
+/// p50 and p99 (ms).
+fn percentiles(mut times: Vec<f64>) -> (f64, f64) {
+    times.sort_by(f64::total_cmp);
+    (times[times.len() / 2], times[times.len() * 99 / 100])
+}
+
+/// The tab's page and its data, timed: p50/p99 in ms of the page, the data and both, and the
+/// sizes of the page and of the data.
+#[allow(clippy::type_complexity)]
+async fn tab(
+    http: &str,
+    group: i64,
+    cookie: &str,
+) -> Result<([(f64, f64); 3], usize, usize), Error> {
     let client = reqwest::Client::new();
-    let url = format!("{http}/streams/{group}/processing");
-    let get = || async {
-        let r = client.get(&url).header("cookie", cookie).send().await?;
+    let page_url = format!("{http}/streams/{group}/processing");
+    let data_url = format!("{http}/api/get_processing_overview");
+    let page = || async {
+        let r = client
+            .get(&page_url)
+            .header("cookie", cookie)
+            .send()
+            .await?;
         if !r.status().is_success() {
-            return Err::<String, Error>(format!("{url}: {}", r.status()).into());
+            return Err::<String, Error>(format!("{page_url}: {}", r.status()).into());
         }
         Ok(r.text().await?)
     };
-    let page = get().await?;
-    if !page.contains("Live Processing") {
+    let data = || async {
+        let r = client
+            .post(&data_url)
+            .header("cookie", cookie)
+            .form(&[("group_id", group.to_string())])
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            return Err::<String, Error>(format!("{data_url}: {}", r.status()).into());
+        }
+        Ok(r.text().await?)
+    };
+    let first_page = page().await?;
+    if !first_page.contains("Live Processing") {
         return Err("the page is not the Live Processing tab".into());
     }
-    for _ in 0..20 {
-        get().await?;
+    let first_data = data().await?;
+    if !first_data.contains("\"thumbnails\"") {
+        return Err(format!("the tab's data has no thumbnails: {first_data:.300}").into());
     }
-    let mut times = Vec::with_capacity(CALLS);
+    for _ in 0..20 {
+        page().await?;
+        data().await?;
+    }
+    let (mut p, mut d, mut b) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..CALLS {
         let t = Instant::now();
-        std::hint::black_box(get().await?);
-        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        std::hint::black_box(page().await?);
+        let between = Instant::now();
+        std::hint::black_box(data().await?);
+        p.push((between - t).as_secs_f64() * 1000.0);
+        d.push(between.elapsed().as_secs_f64() * 1000.0);
+        b.push(t.elapsed().as_secs_f64() * 1000.0);
     }
-    times.sort_by(f64::total_cmp);
-    Ok((times[CALLS / 2], times[CALLS * 99 / 100], page.len()))
+    Ok((
+        [percentiles(p), percentiles(d), percentiles(b)],
+        first_page.len(),
+        first_data.len(),
+    ))
 }
 
 /// Requests per second wrk reaches on `url` (every answer must be a 2xx).
@@ -249,11 +293,18 @@ async fn main() -> Result<(), Error> {
     let (group, _ingest, cookie, key_and_replay) = seed(&work).await?;
     let (key, replay) = key_and_replay.split_once(' ').ok_or("seed")?;
 
-    let (p50, p99, bytes) = ssr(&server.http, group, &cookie).await?;
+    let ([(p50, p99), (d50, d99), (b50, b99)], page_bytes, data_bytes) =
+        tab(&server.http, group, &cookie).await?;
+    println!("the Live Processing tab (4 streams, {ASSETS} assets), {CALLS} times:");
     println!(
-        "server-side render of the Live Processing tab (4 streams, {ASSETS} assets, {} KB of HTML): p50 {p50:.2} ms, p99 {p99:.2} ms over {CALLS} requests",
-        bytes / 1024
+        "  server-side render of the page ({} KB of HTML): p50 {p50:.2} ms, p99 {p99:.2} ms",
+        page_bytes / 1024
     );
+    println!(
+        "  its data, fetched by the page ({} KB of JSON): p50 {d50:.2} ms, p99 {d99:.2} ms",
+        data_bytes / 1024
+    );
+    println!("  both, one after the other: p50 {b50:.2} ms, p99 {b99:.2} ms");
 
     let wasm = root().join("target/site/pkg/livepro.wasm");
     let (raw, gz) = gzip_size(&wasm)?;
@@ -336,7 +387,7 @@ async fn main() -> Result<(), Error> {
     }
     let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
     println!(
-        "bench-web: ssr_p50_ms={p50:.2} ssr_p99_ms={p99:.2} wasm_gzip_kb={} wasm_kb={} segment_rps={segment:.0} playlist_rps={playlist:.0} thumbnail_rps={thumbnail:.0}",
+        "bench-web: ssr_p50_ms={p50:.2} ssr_p99_ms={p99:.2} tab_data_p50_ms={d50:.2} tab_page_and_data_p50_ms={b50:.2} wasm_gzip_kb={} wasm_kb={} segment_rps={segment:.0} playlist_rps={playlist:.0} thumbnail_rps={thumbnail:.0}",
         gz / 1024,
         raw / 1024
     );
