@@ -23,7 +23,7 @@ pub async fn status(db: &Db, group_id: i64) -> Result<LiveStatus, sqlx::Error> {
 }
 
 /// Why a group's newest session ended, if it ended because its media could not be processed
-/// (and no session is live).
+/// (`None` while a session is live: it has no end reason yet).
 pub async fn last_refusal(db: &Db, group_id: i64) -> Result<Option<String>, sqlx::Error> {
     let reason: Option<Option<String>> = with_db!(db, |conn| sqlx::query_scalar(
         "SELECT end_reason FROM live_sessions WHERE group_id = $1

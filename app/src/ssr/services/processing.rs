@@ -78,7 +78,7 @@ pub async fn overview(
         status: repo::live_sessions::status(db, group.id)
             .await
             .or_internal()?,
-        jobs: job_states(state, group.id, &ids).await?,
+        jobs: job_states(state, group.id, &ids, Some(&settings)).await?,
         streams,
         settings,
         assets,
@@ -366,16 +366,18 @@ pub async fn jobs(
     caller.require(Permission::ViewStreams)?;
     require_package(state, caller.organisation_id, Package::LiveProcessing).await?;
     let group_id = group_of(state, caller, stream_id).await?;
-    job_states(state, group_id, &[stream_id]).await
+    job_states(state, group_id, &[stream_id], None).await
 }
 
-/// The job states of streams of a group. While no session is live and the last one was
-/// refused for its codecs, every process enabled on a stream reads as failed with that
-/// reason: the publisher sees why nothing was made.
+/// The job states of streams of a group. While the group's newest session is one refused
+/// for its codecs (a live session has no end reason yet), every process enabled on a stream
+/// reads as failed with that reason: the publisher sees why nothing was made. `settings` are
+/// the group's, when the caller already read them.
 async fn job_states(
     state: &AppState,
     group_id: i64,
     stream_ids: &[i64],
+    settings: Option<&[StreamProcessing]>,
 ) -> Result<Vec<crate::domain::jobs::JobStatus>, AppError> {
     let mut jobs = state.pipeline.job_states(stream_ids);
     let Some(reason) = repo::live_sessions::last_refusal(&state.db, group_id)
@@ -384,17 +386,16 @@ async fn job_states(
     else {
         return Ok(jobs);
     };
-    if !matches!(
-        repo::live_sessions::status(&state.db, group_id)
-            .await
-            .or_internal()?,
-        crate::domain::streams::LiveStatus::Idle
-    ) {
-        return Ok(jobs);
-    }
-    let settings = repo::settings::for_group(&state.db, group_id)
-        .await
-        .or_internal()?;
+    let read;
+    let settings = match settings {
+        Some(s) => s,
+        None => {
+            read = repo::settings::for_group(&state.db, group_id)
+                .await
+                .or_internal()?;
+            &read
+        }
+    };
     for job in &mut jobs {
         let enabled = settings
             .iter()
