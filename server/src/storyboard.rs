@@ -48,6 +48,14 @@ pub(crate) struct Span {
     pub(crate) duration_s: f64,
 }
 
+/// The filter that fits a picture into a tile (letterboxed), for sheets and for the keyframe
+/// tiles made while thumbnails are off.
+pub(crate) fn fit_tile() -> String {
+    format!(
+        "scale={TILE_W}:{TILE_H}:force_original_aspect_ratio=decrease:flags=fast_bilinear,pad={TILE_W}:{TILE_H}:(ow-iw)/2:(oh-ih)/2"
+    )
+}
+
 /// A tile: a thumbnail and the second of the span it shows.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Tile {
@@ -263,9 +271,7 @@ impl Sheets {
         let out = work.join("sheet.jpg");
         let rows = count.div_ceil(COLUMNS);
         let cols = if rows > 1 { COLUMNS } else { count };
-        let graph = format!(
-            "scale={TILE_W}:{TILE_H}:force_original_aspect_ratio=decrease:flags=fast_bilinear,pad={TILE_W}:{TILE_H}:(ow-iw)/2:(oh-ih)/2,tile={cols}x{rows}"
-        );
+        let graph = format!("{},tile={cols}x{rows}", fit_tile());
         let args: Vec<std::ffi::OsString> = [
             "-hide_banner",
             "-loglevel",

@@ -208,17 +208,18 @@ pub(crate) fn thumbnail(init: &Path, segment: &Path, jpeg: &Path, webp: &Path) -
     v
 }
 
-/// A storyboard tile (160×90 JPEG, letterboxed) of a segment's first keyframe, for streams
+/// A storyboard tile (a JPEG of the storyboard's tile size, letterboxed) of a segment's first keyframe, for streams
 /// whose thumbnails are off: only that frame is decoded.
 pub(crate) fn storyboard_tile(init: &Path, segment: &Path, jpeg: &Path) -> Vec<OsString> {
     let mut v = segments_input(init, std::slice::from_ref(&segment.to_path_buf()), "nokey");
+    let fit = crate::storyboard::fit_tile();
     v.extend(os(&[
         "-map",
         "0:v:0",
         "-frames:v",
         "1",
         "-vf",
-        "scale=160:90:force_original_aspect_ratio=decrease:flags=fast_bilinear,pad=160:90:(ow-iw)/2:(oh-ih)/2",
+        &fit,
         "-q:v",
         "5",
         "-f",

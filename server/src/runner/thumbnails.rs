@@ -4,6 +4,8 @@
 //! [`TILE_INTERVAL_S`], registered as thumbnails of format [`TILE_FORMAT`] (listed nowhere but
 //! in storyboards, no webhook).
 
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,42 +28,12 @@ pub(crate) async fn make(
     let ms = (seg.start * 1000.0).round().max(0.0) as u64;
     let jpg = ctx.store.thumbnail(key, ms, "jpg");
     let wbp = ctx.store.thumbnail(key, ms, "webp");
-    if let Some(dir) = jpg.parent() {
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(JobError::io(dir))?;
-    }
-    let (jpg_part, webp_part) = (MediaStore::part(&jpg), MediaStore::part(&wbp));
-    {
-        let _permit = ctx
-            .thumbnail_permits
-            .acquire()
-            .await
-            .map_err(|_| JobError::refused("the server is stopping"))?;
-        let argv = args::thumbnail(&seg.init, &seg.path, &jpg_part, &webp_part);
-        process::run(
-            "ffmpeg",
-            &ctx.config.ffmpeg,
-            &argv,
-            Duration::from_secs(20),
-            0,
-        )
-        .await?;
-    }
-    let jpg_size = MediaStore::publish(&jpg_part, &jpg)
-        .await
-        .map_err(JobError::io(&jpg))?;
-    let webp_size = MediaStore::publish(&webp_part, &wbp)
-        .await
-        .map_err(JobError::io(&wbp))?;
-    let (w, h) = match tokio::fs::read(&jpg)
-        .await
-        .ok()
-        .and_then(|b| jpeg::size(&b))
-    {
-        Some(s) => s,
-        None => return Err(JobError::Invalid("the thumbnail is not a JPEG")),
-    };
+    let sizes = render(&ctx, &[&jpg, &wbp], |parts| {
+        args::thumbnail(&seg.init, &seg.path, &parts[0], &parts[1])
+    })
+    .await?;
+    let (jpg_size, webp_size) = (sizes[0], sizes[1]);
+    let (w, h) = jpeg_size(&jpg, "the thumbnail is not a JPEG").await?;
     let webp_ok = tokio::fs::read(&wbp)
         .await
         .ok()
@@ -111,6 +83,55 @@ pub(crate) async fn make(
     Ok(())
 }
 
+/// Runs the ffmpeg `argv_for` gives for the `.part` files of `files` (one of the node's
+/// thumbnail permits held meanwhile), then makes each file final; returns their sizes.
+async fn render(
+    ctx: &RunnerCtx,
+    files: &[&Path],
+    argv_for: impl FnOnce(&[PathBuf]) -> Vec<OsString>,
+) -> Result<Vec<u64>, JobError> {
+    if let Some(dir) = files.first().and_then(|f| f.parent()) {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(JobError::io(dir))?;
+    }
+    let parts: Vec<PathBuf> = files.iter().map(|f| MediaStore::part(f)).collect();
+    {
+        let _permit = ctx
+            .thumbnail_permits
+            .acquire()
+            .await
+            .map_err(|_| JobError::refused("the server is stopping"))?;
+        let argv = argv_for(&parts);
+        process::run(
+            "ffmpeg",
+            &ctx.config.ffmpeg,
+            &argv,
+            Duration::from_secs(20),
+            0,
+        )
+        .await?;
+    }
+    let mut sizes = Vec::with_capacity(files.len());
+    for (part, file) in parts.iter().zip(files) {
+        sizes.push(
+            MediaStore::publish(part, file)
+                .await
+                .map_err(JobError::io(file))?,
+        );
+    }
+    Ok(sizes)
+}
+
+/// The width and height of a JPEG file, or `invalid`.
+async fn jpeg_size(path: &Path, invalid: &'static str) -> Result<(u32, u32), JobError> {
+    tokio::fs::read(path)
+        .await
+        .ok()
+        .and_then(|b| jpeg::size(&b))
+        .ok_or(JobError::Invalid(invalid))
+}
+
 /// Seconds between storyboard tiles while thumbnails are off.
 pub(crate) const TILE_INTERVAL_S: u32 = 10;
 /// The asset format of a storyboard tile.
@@ -126,38 +147,12 @@ pub(crate) async fn make_tile(
 ) -> Result<(), JobError> {
     let ms = (seg.start * 1000.0).round().max(0.0) as u64;
     let jpg = ctx.store.thumbnail(key, ms, "tile.jpg");
-    if let Some(dir) = jpg.parent() {
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(JobError::io(dir))?;
-    }
-    let part = MediaStore::part(&jpg);
-    {
-        let _permit = ctx
-            .thumbnail_permits
-            .acquire()
-            .await
-            .map_err(|_| JobError::refused("the server is stopping"))?;
-        let argv = args::storyboard_tile(&seg.init, &seg.path, &part);
-        process::run(
-            "ffmpeg",
-            &ctx.config.ffmpeg,
-            &argv,
-            Duration::from_secs(20),
-            0,
-        )
-        .await?;
-    }
-    let size = MediaStore::publish(&part, &jpg)
-        .await
-        .map_err(JobError::io(&jpg))?;
-    let Some((w, h)) = tokio::fs::read(&jpg)
-        .await
-        .ok()
-        .and_then(|b| jpeg::size(&b))
-    else {
-        return Err(JobError::Invalid("the storyboard tile is not a JPEG"));
-    };
+    let sizes = render(&ctx, &[&jpg], |parts| {
+        args::storyboard_tile(&seg.init, &seg.path, &parts[0])
+    })
+    .await?;
+    let size = sizes[0];
+    let (w, h) = jpeg_size(&jpg, "the storyboard tile is not a JPEG").await?;
     let Some(rel) = ctx.store.relative(&jpg) else {
         return Ok(());
     };
