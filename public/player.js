@@ -137,7 +137,10 @@
       preview.style.height = `${cue.h}px`;
       preview.style.backgroundImage = `url("${cue.src}")`;
       preview.style.backgroundPosition = `-${cue.x}px -${cue.y}px`;
-      preview.style.left = `calc(${(f * 100).toFixed(3)}% - ${cue.w / 2}px)`;
+      // Centred on the pointer, but never past either end of the bar (a phone's edge).
+      const width = bar.getBoundingClientRect().width;
+      const left = Math.min(Math.max(0, f * width - cue.w / 2), Math.max(0, width - cue.w));
+      preview.style.left = `${left.toFixed(1)}px`;
       preview.dataset.sprite = cue.src;
       preview.dataset.xywh = `${cue.x},${cue.y},${cue.w},${cue.h}`;
     };
