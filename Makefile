@@ -13,9 +13,10 @@ export LP_SITE_ROOT ?= $(CURDIR)/target/site
 run: build
 	target/debug/server run $(ARGS)
 
-# The demo serves Prometheus metrics too (printed in its block).
+# The demo serves Prometheus metrics and listens for SRT too (both printed in its block).
 demo: build
-	LP_METRICS_LISTEN=$${LP_METRICS_LISTEN:-127.0.0.1:9464} target/debug/server demo $(ARGS)
+	LP_METRICS_LISTEN=$${LP_METRICS_LISTEN:-127.0.0.1:9464} LP_SRT_LISTEN=$${LP_SRT_LISTEN:-0.0.0.0:9000} \
+	  target/debug/server demo $(ARGS)
 
 build: setup-run
 	cargo leptos build

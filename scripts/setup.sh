@@ -58,6 +58,13 @@ need_apt binaryen
 if [ "$mode" = test ]; then
   need_apt chromium
   need_apt libnginx-mod-rtmp
+  # The SRT tests' second publisher: GStreamer's srtsink (plugins-bad), x264enc (ugly), AAC
+  # from libav.
+  need_apt gstreamer1.0-tools
+  need_apt gstreamer1.0-plugins-base
+  need_apt gstreamer1.0-plugins-bad
+  need_apt gstreamer1.0-plugins-ugly
+  need_apt gstreamer1.0-libav
 fi
 # `make bench-web` loads the media server with wrk.
 if [ "$mode" = bench ]; then

@@ -9,7 +9,7 @@ let server;
 let browser;
 
 before(async () => {
-  server = await startServer();
+  server = await startServer({ extraArgs: ['--srt-listen', '127.0.0.1:0'] });
   browser = await launchBrowser();
 });
 
@@ -86,6 +86,18 @@ test('a newcomer signs up, sees Enabled Packages, creates a stream group and cop
   const key = (await page.locator('#stream-key').textContent()).trim();
   assert.match(key, /^sk_[A-Za-z0-9_-]{32}$/);
   assert.match(await page.locator('#publish-url').textContent(), new RegExp(`^rtmp://127\\.0\\.0\\.1:\\d+/live/${key}$`));
+  // SRT beside RTMP: the whole URL, then a passphrase set here joins it.
+  assert.match(await page.locator('#srt-url').textContent(), new RegExp(`^srt://127\\.0\\.0\\.1:\\d+\\?streamid=${key}$`));
+  await page.getByText('None: SRT publishes are not encrypted.').waitFor();
+  await page.getByLabel('New SRT passphrase').fill('stage-door-42');
+  await page.getByRole('button', { name: 'Save passphrase' }).click();
+  await page.locator('#srt-passphrase code').getByText('stage-door-42').waitFor();
+  // The reconnect grace: the server's default (10 s) until the group sets its own.
+  await page.getByText(/publishes again within 10 s/).waitFor();
+  await page.getByLabel('Reconnect grace (s)').fill('25');
+  await page.getByRole('button', { name: 'Save grace' }).click();
+  await page.getByText(/publishes again within 25 s/).waitFor();
+  assert.match(await page.locator('#srt-url').textContent(), new RegExp(`^srt://127\\.0\\.0\\.1:\\d+\\?streamid=${key}&passphrase=stage-door-42$`));
   await page.getByRole('button', { name: 'Copy stream key' }).click();
   await page.getByRole('button', { name: 'Copy stream key' }).getByText('Copied').waitFor();
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), key);

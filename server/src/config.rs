@@ -34,6 +34,18 @@ pub struct Config {
         global = true
     )]
     pub rtmp_listen: SocketAddr,
+    /// Address of the SRT ingest (UDP), e.g. `0.0.0.0:9000`; no SRT when unset.
+    #[arg(long, env = "LP_SRT_LISTEN", global = true)]
+    pub srt_listen: Option<SocketAddr>,
+    /// SRT receive latency in milliseconds: how long lost packets may take to be sent
+    /// again (the larger of this and the publisher's setting is used). About 4 times the
+    /// round trip to the publisher; 120 is libsrt's default.
+    #[arg(long, env = "LP_SRT_LATENCY_MS", default_value_t = 200, global = true)]
+    pub srt_latency_ms: u64,
+    /// SRT server URL shown to broadcasters (e.g. srt://live.example.com:9000); by default
+    /// it is built from the dashboard's host name and the SRT port.
+    #[arg(long, env = "LP_SRT_PUBLIC_URL", global = true)]
+    pub srt_public_url: Option<String>,
     /// Folder for the database and every media file; created on first run.
     #[arg(long, env = "LP_DATA_DIR", default_value = "./data", global = true)]
     pub data_dir: PathBuf,
@@ -186,6 +198,17 @@ pub struct Config {
     /// recordings (another node finishes them from what was sent); shorter means more requests.
     #[arg(long, env = "LP_CHECKPOINT_MS", default_value_t = 5000, global = true)]
     pub checkpoint_ms: u64,
+    /// Seconds a live session waits for its publisher to come back after the connection
+    /// dropped (no unpublish; every SRT end), for groups that set none: a reconnect within it
+    /// continues the same session (replay with a discontinuity, a new recording piece).
+    /// 0 ends sessions at once.
+    #[arg(
+        long,
+        env = "LP_RECONNECT_GRACE_S",
+        default_value_t = 10,
+        global = true
+    )]
+    pub reconnect_grace_s: u64,
     /// This node's dashboard URL as other nodes and operators reach it (listed on the status
     /// page); by default its listen address.
     #[arg(long, env = "LP_NODE_URL", global = true)]
@@ -267,6 +290,9 @@ impl Config {
         Self {
             listen: ([127, 0, 0, 1], 0).into(),
             rtmp_listen: ([127, 0, 0, 1], 0).into(),
+            srt_listen: None,
+            srt_latency_ms: 120,
+            srt_public_url: None,
             data_dir,
             database_url: None,
             site_root: PathBuf::from("target/site"),
@@ -292,6 +318,8 @@ impl Config {
             retention_every_ms: 300_000,
             cluster: false,
             lease_ttl_ms: 6000,
+            // Tests that are not about reconnects see a dropped publisher's session end at once.
+            reconnect_grace_s: 0,
             checkpoint_ms: 5000,
             node_url: None,
             storage: Storage::Local,

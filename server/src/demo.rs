@@ -176,11 +176,13 @@ fn demo_group() -> NewStreamGroup {
     }
 }
 
-/// The block `make demo` prints (with the metrics address when they are served).
+/// The block `make demo` prints (with the SRT URL and the metrics address when they are
+/// served).
 pub fn banner(
     dashboard: &str,
     seed: &DemoSeed,
     config: &Config,
+    srt: Option<std::net::SocketAddr>,
     metrics: Option<std::net::SocketAddr>,
 ) -> String {
     let mut block = format!(
@@ -190,6 +192,13 @@ pub fn banner(
         display_addr(config.rtmp_listen),
         seed.stream_key
     );
+    if let Some(addr) = srt {
+        block.push_str(&format!(
+            "SRT:       srt://{}?streamid={}\n",
+            display_addr(addr),
+            seed.stream_key
+        ));
+    }
     if let Some(addr) = metrics {
         block.push_str(&format!("Metrics:   {}\n", crate::metrics::url(addr)));
     }
@@ -249,6 +258,7 @@ pub async fn run(config: Config, with_publisher: bool) -> Result<(), BoxError> {
             &running.dashboard_url(),
             &seed,
             &config,
+            running.srt_addr(),
             running.metrics_addr
         )
     );

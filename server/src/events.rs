@@ -22,6 +22,9 @@ pub enum PipelineEvent {
         group_id: i64,
         session_id: i64,
         epoch: i64,
+        /// The publisher came back within the reconnect grace (on the same node); else the
+        /// session's node stopped answering and this node took it over.
+        reconnect: bool,
         at: chrono::DateTime<chrono::Utc>,
     },
     SessionEnded {

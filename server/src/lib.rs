@@ -50,10 +50,15 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Opens the data folder and the database (creating both on first run) and builds the state.
 pub async fn open_state(config: &Config) -> Result<AppState, BoxError> {
-    open_state_with(config, config.rtmp_listen.port()).await
+    let srt_port = config.srt_listen.map(|a| a.port());
+    open_state_with(config, config.rtmp_listen.port(), srt_port).await
 }
 
-async fn open_state_with(config: &Config, rtmp_port: u16) -> Result<AppState, BoxError> {
+async fn open_state_with(
+    config: &Config,
+    rtmp_port: u16,
+    srt_port: Option<u16>,
+) -> Result<AppState, BoxError> {
     tokio::fs::create_dir_all(&config.data_dir).await?;
     let db = db::connect(&config.database_url()).await?;
     let trusted_proxies = config
@@ -64,6 +69,9 @@ async fn open_state_with(config: &Config, rtmp_port: u16) -> Result<AppState, Bo
     let app_config = AppConfig {
         rtmp_public_url: config.rtmp_public_url.clone(),
         rtmp_port,
+        srt_port,
+        srt_public_url: config.srt_public_url.clone(),
+        reconnect_grace_s: i64::try_from(config.reconnect_grace_s).unwrap_or(i64::MAX),
         secure_cookies: config.secure_cookies,
         outbound: OutboundPolicy {
             allowed_hosts: config
@@ -100,6 +108,7 @@ pub struct Running {
     pub metrics_addr: Option<SocketAddr>,
     metrics_task: Option<JoinHandle<()>>,
     ingest: Ingest,
+    srt: Option<ingest::srt::SrtIngest>,
     shutdown: CancellationToken,
     tasks: tasks::Tasks,
     task: JoinHandle<Result<(), std::io::Error>>,
@@ -123,6 +132,19 @@ impl Running {
         )
     }
 
+    /// Where the SRT ingest listens, when it is on.
+    pub fn srt_addr(&self) -> Option<SocketAddr> {
+        self.srt.as_ref().map(|s| s.addr)
+    }
+
+    /// The base SRT URL publishers use (`srt://127.0.0.1:9000`), when SRT is on; the stream
+    /// key goes in `?streamid=`.
+    pub fn srt_url(&self) -> Option<String> {
+        self.srt
+            .as_ref()
+            .map(|s| format!("srt://{}", display_addr(s.addr)))
+    }
+
     /// The RTMP ingest's admission pools and counters.
     pub fn ingest_admission(&self) -> &ingest::admission::Admission {
         &self.ingest.admission
@@ -132,6 +154,9 @@ impl Running {
     pub async fn stop(self) -> Result<(), BoxError> {
         self.node.drain();
         self.ingest.stop().await;
+        if let Some(srt) = &self.srt {
+            srt.stop().await;
+        }
         self.supervisor.shutdown(Duration::from_secs(30)).await;
         self.shutdown.cancel();
         self.tasks.wait(Duration::from_secs(15)).await;
@@ -163,7 +188,15 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         Some(addr) => Some(TcpListener::bind(addr).await?),
         None => None,
     };
-    let base = open_state_with(&config, rtmp_addr.port()).await?;
+    let srt_socket = match config.srt_listen {
+        Some(addr) => Some(tokio::net::UdpSocket::bind(addr).await?),
+        None => None,
+    };
+    let srt_port = match &srt_socket {
+        Some(s) => Some(s.local_addr()?.port()),
+        None => None,
+    };
+    let base = open_state_with(&config, rtmp_addr.port(), srt_port).await?;
     // One server per data folder, and the folder must be this database's.
     let folder = data_folder::open(&config.data_dir, &base.db, config.cluster).await?;
     tracing::info!(node.id = %folder.id, data_dir = %config.data_dir.display(), "data folder locked");
@@ -185,6 +218,7 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         node_id: folder.id.clone(),
         lease_ttl,
         checkpoint_every: Duration::from_millis(config.checkpoint_ms.max(200)),
+        reconnect_grace: Duration::from_secs(config.reconnect_grace_s),
         ..RunnerConfig::default()
     };
     let remote = match &config.storage {
@@ -249,11 +283,19 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         pipeline: Arc::new(supervisor.clone()),
         ..base
     };
-    let ingest = Ingest::serve(
-        rtmp_listener,
-        Arc::new(IngestHandler::new(state.clone(), supervisor.clone())),
-        AdmissionLimits::default(),
-    )?;
+    let handler = Arc::new(IngestHandler::new(state.clone(), supervisor.clone()));
+    let ingest = Ingest::serve(rtmp_listener, handler.clone(), AdmissionLimits::default())?;
+    let srt = match srt_socket {
+        Some(socket) => Some(
+            ingest::srt::SrtIngest::serve(
+                socket,
+                handler,
+                Duration::from_millis(config.srt_latency_ms),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let leptos = LeptosOptions::builder()
         .output_name("livepro")
         .site_root(config.site_root.display().to_string())
@@ -361,6 +403,7 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         metrics_addr,
         metrics_task,
         ingest,
+        srt,
         shutdown,
         tasks,
         task,
@@ -458,6 +501,9 @@ pub async fn run(config: Config) -> Result<(), BoxError> {
     let running = start(config).await?;
     println!("Dashboard: {}", running.dashboard_url());
     println!("RTMP:      {}/<stream key>", running.rtmp_url());
+    if let Some(url) = running.srt_url() {
+        println!("SRT:       {url}?streamid=<stream key>");
+    }
     if let Some(addr) = running.metrics_addr {
         println!("Metrics:   {}", metrics::url(addr));
     }

@@ -202,11 +202,18 @@ async fn envelope(
             group_id,
             session_id,
             epoch,
+            reconnect,
             at,
         } => (
             *organisation_id,
             EventKind::SessionResumed,
-            json!({ "session_id": session_id, "group_id": group_id, "resumed_at": at, "epoch": epoch }),
+            json!({
+                "session_id": session_id,
+                "group_id": group_id,
+                "resumed_at": at,
+                "epoch": epoch,
+                "cause": if *reconnect { "publisher_reconnected" } else { "node_failover" },
+            }),
         ),
         PipelineEvent::SessionEnded {
             organisation_id,

@@ -62,6 +62,7 @@ async fn demo_seed_is_idempotent_and_its_password_works() {
         "http://127.0.0.1:3000",
         &third,
         &server::config::Config::for_tests(app.dir.path().into()),
+        Some(([0, 0, 0, 0], 9000).into()),
         Some(([127, 0, 0, 1], 9464).into()),
     );
     let lines: Vec<_> = banner.lines().collect();
@@ -72,5 +73,12 @@ async fn demo_seed_is_idempotent_and_its_password_works() {
         lines[3].starts_with("Publish:   rtmp://127.0.0.1:")
             && lines[3].ends_with(&format!("/live/{}", third.stream_key))
     );
-    assert_eq!(lines[4], "Metrics:   http://127.0.0.1:9464/metrics");
+    assert_eq!(
+        lines[4],
+        format!(
+            "SRT:       srt://127.0.0.1:9000?streamid={}",
+            third.stream_key
+        )
+    );
+    assert_eq!(lines[5], "Metrics:   http://127.0.0.1:9464/metrics");
 }

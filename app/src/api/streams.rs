@@ -46,6 +46,24 @@ pub async fn regenerate_stream_key(id: i64) -> Result<String, AppError> {
     streams::regenerate_key(&state, &caller, id).await
 }
 
+/// Sets a group's SRT passphrase (10 to 79 characters); an empty one clears it.
+#[server(endpoint = "set_srt_passphrase")]
+pub async fn set_srt_passphrase(id: i64, passphrase: String) -> Result<(), AppError> {
+    use crate::ssr::{auth, services::streams, AppState};
+    let state = AppState::from_context()?;
+    let caller = auth::caller(&state).await?;
+    streams::set_srt_passphrase(&state, &caller, id, Some(passphrase)).await
+}
+
+/// Sets how long a group's session waits for a dropped publisher, in seconds.
+#[server(endpoint = "set_reconnect_grace")]
+pub async fn set_reconnect_grace(id: i64, seconds: i64) -> Result<(), AppError> {
+    use crate::ssr::{auth, services::streams, AppState};
+    let state = AppState::from_context()?;
+    let caller = auth::caller(&state).await?;
+    streams::set_reconnect_grace(&state, &caller, id, Some(seconds)).await
+}
+
 /// Deletes a group.
 #[server(endpoint = "delete_stream_group")]
 pub async fn delete_stream_group(id: i64) -> Result<(), AppError> {

@@ -106,7 +106,7 @@ impl EventKind {
             EventKind::SessionStarted => "a publisher went live",
             EventKind::SessionEnded => "a live session ended",
             EventKind::SessionResumed => {
-                "a live session continued on another node after its node stopped answering"
+                "a live session continued: its publisher reconnected within the grace, or another node took it over after its node stopped answering"
             }
             EventKind::AssetCreated => {
                 "a thumbnail, motion clip, recording file or replay was made (or closed)"

@@ -228,9 +228,16 @@ pub struct StreamGroupDetail {
     pub status: LiveStatus,
     /// Where to publish; the key is only present for roles that may see it.
     pub publish: PublishInfo,
+    /// Seconds the live session waits for a dropped publisher to come back (the same
+    /// session goes on if it does).
+    #[serde(default)]
+    pub reconnect_grace_s: i64,
 }
 
-/// RTMP publish details for a group's ingest.
+/// The longest reconnect grace a group may have, in seconds.
+pub const MAX_RECONNECT_GRACE_S: i64 = 300;
+
+/// Publish details for a group's ingest.
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishInfo {
@@ -238,6 +245,43 @@ pub struct PublishInfo {
     pub server_url: String,
     /// The stream key, `None` when the caller's role may not see it.
     pub stream_key: Option<String>,
+    /// The whole SRT URL to publish to (stream id and, when the group has one, passphrase
+    /// included): `srt://host:9000?streamid=<key>`. `None` when the server has no SRT
+    /// listener or the caller's role may not see the key.
+    #[serde(default)]
+    pub srt_url: Option<String>,
+    /// The group's SRT passphrase, for the same roles as the key; `None` when it has none.
+    #[serde(default)]
+    pub srt_passphrase: Option<String>,
+}
+
+/// SRT passphrases are 10 to 79 characters (the protocol's bounds); printable ASCII without
+/// spaces here, so they paste into OBS and URLs unchanged.
+pub fn validate_srt_passphrase(p: &str) -> Result<(), String> {
+    if !(10..=79).contains(&p.len()) {
+        return Err("an SRT passphrase has 10 to 79 characters".into());
+    }
+    if !p.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("use letters, digits and punctuation only (no spaces)".into());
+    }
+    Ok(())
+}
+
+/// The SRT URL to publish to: `srt://host:port?streamid=<key>`, with `&passphrase=` when
+/// the group has one (percent-encoded: it may hold `&` or `#`).
+pub fn srt_publish_url(server: &str, key: &str, passphrase: Option<&str>) -> String {
+    let mut url = format!("{server}?streamid={key}");
+    if let Some(p) = passphrase {
+        url.push_str("&passphrase=");
+        for b in p.bytes() {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                url.push(char::from(b));
+            } else {
+                url.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    url
 }
 
 impl PublishInfo {
@@ -300,7 +344,25 @@ mod tests {
         let p = PublishInfo {
             server_url: "rtmp://h:1935/live".into(),
             stream_key: Some("k".into()),
+            srt_url: None,
+            srt_passphrase: None,
         };
         assert_eq!(p.full_url().as_deref(), Some("rtmp://h:1935/live/k"));
+    }
+
+    #[test]
+    fn srt_urls_and_passphrases() {
+        assert_eq!(
+            srt_publish_url("srt://h:9000", "k1", None),
+            "srt://h:9000?streamid=k1"
+        );
+        assert_eq!(
+            srt_publish_url("srt://h:9000", "k1", Some("a&b#c d%")),
+            "srt://h:9000?streamid=k1&passphrase=a%26b%23c%20d%25"
+        );
+        assert!(validate_srt_passphrase("correct-horse").is_ok());
+        assert!(validate_srt_passphrase("short").is_err());
+        assert!(validate_srt_passphrase(&"x".repeat(80)).is_err());
+        assert!(validate_srt_passphrase("with a space").is_err());
     }
 }

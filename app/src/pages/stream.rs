@@ -6,7 +6,9 @@ use leptos_meta::Title;
 use leptos_router::components::{Outlet, A};
 use leptos_router::hooks::{use_navigate, use_params_map};
 
-use crate::api::streams::{get_stream_group, DeleteStreamGroup, RegenerateStreamKey};
+use crate::api::streams::{
+    get_stream_group, DeleteStreamGroup, RegenerateStreamKey, SetReconnectGrace, SetSrtPassphrase,
+};
 use crate::components::auth_guard::SignedIn;
 use crate::components::copy_button::CopyButton;
 use crate::components::errors::{action_error, ErrorBox};
@@ -106,7 +108,19 @@ fn OverviewBody(g: StreamGroupDetail, ctx: GroupContext) -> impl IntoView {
     let server_url = g.publish.server_url.clone();
     let key = g.publish.stream_key.clone();
     let full = g.publish.full_url();
+    let srt_url = g.publish.srt_url.clone();
+    let srt_passphrase = g.publish.srt_passphrase.clone();
     let group_id = g.id;
+    let set_passphrase = ServerAction::<SetSrtPassphrase>::new();
+    let set_grace = ServerAction::<SetReconnectGrace>::new();
+    Effect::new(move |_| {
+        let saved = matches!(set_passphrase.value().get(), Some(Ok(())))
+            || matches!(set_grace.value().get(), Some(Ok(())));
+        if saved {
+            ctx.refresh.update(|n| *n += 1);
+        }
+    });
+    let grace = g.reconnect_grace_s;
     view! {
         <section class="card" aria-labelledby="publish-title">
             <h2 id="publish-title">"Publish"</h2>
@@ -123,7 +137,29 @@ fn OverviewBody(g: StreamGroupDetail, ctx: GroupContext) -> impl IntoView {
                     <dt>"Publish URL"</dt>
                     <dd><code id="publish-url">{url.clone()}</code> <CopyButton text=url label="Copy publish URL"/></dd>
                 })}
+                {srt_url.map(|url| view! {
+                    <dt>"SRT URL"</dt>
+                    <dd><code id="srt-url" class="secret">{url.clone()}</code> <CopyButton text=url label="Copy SRT URL"/></dd>
+                    <dt>"SRT passphrase"</dt>
+                    <dd id="srt-passphrase">{match srt_passphrase.clone() {
+                        Some(p) => view! { <code class="secret">{p}</code> " " <span class="muted small">"(AES; in the SRT URL above)"</span> }.into_any(),
+                        None => view! { <span class="muted">"None: SRT publishes are not encrypted."</span> }.into_any(),
+                    }}</dd>
+                })}
             </dl>
+            {g.publish.srt_url.is_some().then(|| view! {
+                <p class="muted small">"SRT: paste the SRT URL as the Server in OBS (Settings → Stream → Custom) and leave the key empty; MPEG-TS with H.264 video and AAC audio."</p>
+            })}
+            {(g.publish.srt_url.is_some() && role.can(Permission::RegenerateStreamKey)).then(|| view! {
+                <ActionForm action=set_passphrase attr:class="inline-form">
+                    <input type="hidden" name="id" value=group_id/>
+                    <label>"New SRT passphrase "
+                        <input type="password" name="passphrase" id="srt-passphrase-input" minlength="10" maxlength="79" autocomplete="new-password" placeholder="10–79 characters; empty to remove"/>
+                    </label>
+                    <button type="submit" class="secondary">"Save passphrase"</button>
+                </ActionForm>
+                {action_error(move || set_passphrase.value().get())}
+            })}
             {role.can(Permission::RegenerateStreamKey).then(|| view! {
                 <div class="danger-zone">
                     <Show when=move || confirm_regenerate.get() fallback=move || view! {
@@ -138,6 +174,22 @@ fn OverviewBody(g: StreamGroupDetail, ctx: GroupContext) -> impl IntoView {
                     </Show>
                     {action_error(move || ctx.regenerate.value().get())}
                 </div>
+            })}
+        </section>
+        <section class="card" aria-labelledby="reconnect-title">
+            <h2 id="reconnect-title">"Reconnects"</h2>
+            <p class="muted">{format!(
+                "If the publisher's connection drops and it publishes again within {grace} s, the live session goes on: one replay (with a short gap) that viewers and share links keep playing, the recording in a new piece. Stopping the stream in the encoder ends the session at once."
+            )}</p>
+            {role.can(Permission::EditStreams).then(|| view! {
+                <ActionForm action=set_grace attr:class="inline-form">
+                    <input type="hidden" name="id" value=group_id/>
+                    <label>"Reconnect grace (s) "
+                        <input type="number" name="seconds" id="reconnect-grace" min="0" max="300" value=grace/>
+                    </label>
+                    <button type="submit" class="secondary">"Save grace"</button>
+                </ActionForm>
+                {action_error(move || set_grace.value().get())}
             })}
         </section>
         <section class="card" aria-labelledby="streams-title">

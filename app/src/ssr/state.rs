@@ -31,6 +31,13 @@ pub struct AppConfig {
     /// it is built from the dashboard's host name and [`AppConfig::rtmp_port`].
     pub rtmp_public_url: Option<String>,
     pub rtmp_port: u16,
+    /// The reconnect grace of groups that set none, in seconds.
+    pub reconnect_grace_s: i64,
+    /// The SRT ingest's port, `None` when the server does not listen for SRT.
+    pub srt_port: Option<u16>,
+    /// Public SRT server URL (`srt://live.example.com:9000`); when `None` it is built from the
+    /// dashboard's host name and [`AppConfig::srt_port`].
+    pub srt_public_url: Option<String>,
     /// Mark cookies `Secure` (set when served over HTTPS).
     pub secure_cookies: bool,
     /// Packages a newly signed-up organisation starts with.
@@ -83,6 +90,9 @@ impl Default for AppConfig {
         Self {
             rtmp_public_url: None,
             rtmp_port: 1935,
+            reconnect_grace_s: 10,
+            srt_port: None,
+            srt_public_url: None,
             secure_cookies: false,
             default_packages: vec![Package::Transcoding],
             session_ttl: Duration::from_secs(14 * 24 * 3600),

@@ -32,8 +32,11 @@ const LARGE_BUFFER: usize = 64 << 10;
 /// How a connection ended.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Ending {
-    /// The peer closed it, or unpublished.
+    /// The peer closed the connection without unpublishing (a dropped connection, as far
+    /// as we can tell: it may reconnect within the group's grace).
     Peer,
+    /// The publisher said it is done (`FCUnpublish`, `deleteStream`): the session ends now.
+    Unpublished,
     /// Cut by the server (shutdown, eviction, the supervisor).
     Cut,
     /// A phase's deadline passed, or the publisher went quiet.
@@ -137,7 +140,7 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                         end.get_or_insert(Ending::Refused);
                     }
                     Event::Unpublished => {
-                        end.get_or_insert(Ending::Peer);
+                        end.get_or_insert(Ending::Unpublished);
                     }
                 }
             }
@@ -168,12 +171,14 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     };
     drop(ticket);
     if let Some(f) = forwarder {
-        let reason = match &ending {
-            Ending::Cut => "disconnected by the server".to_string(),
-            Ending::Unsupported(why) => why.clone(),
-            _ => "publisher left".to_string(),
+        let (reason, dropped) = match &ending {
+            Ending::Cut => ("disconnected by the server".to_string(), false),
+            Ending::Unsupported(why) => (why.clone(), false),
+            Ending::Unpublished => ("publisher left".to_string(), false),
+            Ending::Deadline(_) => ("publisher went quiet".to_string(), true),
+            _ => ("publisher left".to_string(), true),
         };
-        handler.ended(f.into_publisher(), &reason).await;
+        handler.ended(f.into_publisher(), &reason, dropped).await;
     }
     ending
 }

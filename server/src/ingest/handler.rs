@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use app::ssr::limiter::FailureLimiter;
+use app::ssr::repo::streams::KeyOwner;
 use app::ssr::{repo, AppState};
 use rtmp_ingest::{Media, MediaKind, Refusal};
 use tokio::sync::mpsc::error::TrySendError;
@@ -70,6 +71,17 @@ impl IngestHandler {
         peer: SocketAddr,
         cut: CancellationToken,
     ) -> Result<Publisher, Refused> {
+        let owner = self.check_key(stream_key, peer).await?;
+        self.begin(&owner, peer, cut).await
+    }
+
+    /// Whether `stream_key` is a current key (wrong keys are counted against the address and
+    /// answered slowly); the key's owner when it is.
+    pub(crate) async fn check_key(
+        &self,
+        stream_key: &str,
+        peer: SocketAddr,
+    ) -> Result<KeyOwner, Refused> {
         let ip = peer.ip().to_string();
         if let Err(wait) = self.wrong_keys.check(&ip, Instant::now()) {
             crate::metrics::publish_attempt("rate_limited");
@@ -102,6 +114,17 @@ impl IngestHandler {
             crate::metrics::publish_attempt("revoked_key");
             return Err(self.refuse_key(peer, key, "revoked stream key").await);
         }
+        Ok(owner)
+    }
+
+    /// Starts the session of a checked key's group, unless it is live already.
+    pub(crate) async fn begin(
+        &self,
+        owner: &KeyOwner,
+        peer: SocketAddr,
+        cut: CancellationToken,
+    ) -> Result<Publisher, Refused> {
+        let ip = peer.ip().to_string();
         match self
             .supervisor
             .begin(owner.group_id, &peer.to_string(), cut)
@@ -132,11 +155,30 @@ impl IngestHandler {
     }
 
     /// The publisher's connection closed, however it ended: its session ends with `reason`
-    /// (in the session's row, the API and the `session.ended` webhook).
-    pub(crate) async fn ended(&self, publisher: Publisher, reason: &str) {
+    /// (in the session's row, the API and the `session.ended` webhook). When the connection
+    /// `dropped` (it did not say it was done, and the server did not cut it), the session
+    /// waits for the same key to publish again within the group's reconnect grace first.
+    pub(crate) async fn ended(&self, publisher: Publisher, reason: &str, dropped: bool) {
         let (group_id, session_id) = (publisher.group_id, publisher.session_id);
-        drop(publisher);
-        self.supervisor.end(group_id, session_id, reason).await;
+        if dropped {
+            // Decided before the media stops, so the replay is left open for the reconnect.
+            self.supervisor.dropped(group_id, session_id, reason).await;
+            drop(publisher);
+        } else {
+            drop(publisher);
+            self.supervisor.end(group_id, session_id, reason).await;
+        }
+    }
+
+    /// Whether the group is live from a publisher on this node (a refusal can then come
+    /// before any media is accepted; another node's lease is found when the session begins).
+    pub(crate) fn is_live_here(&self, group_id: i64) -> bool {
+        self.supervisor.is_live(group_id)
+    }
+
+    /// A wrong secret other than the key (the SRT passphrase): counted like a wrong key.
+    pub(crate) fn wrong_secret(&self, peer: SocketAddr) {
+        self.wrong_keys.fail(&peer.ip().to_string(), Instant::now());
     }
 
     async fn refuse_key(&self, peer: SocketAddr, key: &str, why: &str) -> Refused {
@@ -149,6 +191,15 @@ impl IngestHandler {
             message: why.into(),
         }
     }
+}
+
+/// Why a publish of `what` (a codec or container the pipeline cannot take) ends, as the
+/// session's end reason and the processes' failure say it.
+pub(crate) fn unsupported_reason(what: &str) -> String {
+    format!(
+        "{} {what}; publish H.264 video with AAC audio (in OBS: Output → Encoder x264 or NVENC H.264, Audio Encoder AAC)",
+        app::domain::jobs::UNSUPPORTED_MEDIA
+    )
 }
 
 /// Hands an accepted publisher's media to its session: timestamps made relative to the first
@@ -204,9 +255,7 @@ impl MediaForwarder {
             }
             _ => None,
         }?;
-        Some(format!(
-            "unsupported media: {unsupported}; publish H.264 video with AAC audio (in OBS: Output → Encoder x264 or NVENC H.264, Audio Encoder AAC)"
-        ))
+        Some(unsupported_reason(&unsupported))
     }
 
     /// Passes one tag on.

@@ -6,10 +6,12 @@
 //! - [`connection`]: one connection's I/O and deadlines.
 //! - [`handler`]: key checks, session start, media hand-off to the
 //!   [`crate::runner::Supervisor`].
+//! - [`srt`]: the SRT ingest beside it (MPEG-TS remuxed to the same tags).
 
 pub mod admission;
 pub(crate) mod connection;
 pub(crate) mod handler;
+pub(crate) mod srt;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -78,7 +80,7 @@ impl Ingest {
                     let ending =
                         connection::serve(socket, peer, id, handler, cut, ticket).await;
                     match ending {
-                        Ending::Peer | Ending::Refused => {
+                        Ending::Peer | Ending::Unpublished | Ending::Refused => {
                             tracing::debug!(conn.id = id, peer = %peer, ?ending, "rtmp connection ended")
                         }
                         _ => tracing::info!(conn.id = id, peer = %peer, ?ending, "rtmp connection ended"),

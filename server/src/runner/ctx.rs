@@ -43,6 +43,9 @@ pub struct RunnerConfig {
     pub lease_ttl: std::time::Duration,
     /// With object storage: how often an open recording's new bytes go to the store.
     pub checkpoint_every: std::time::Duration,
+    /// How long a dropped publisher's session waits for it to come back, for groups that set
+    /// none.
+    pub reconnect_grace: std::time::Duration,
 }
 
 impl Default for RunnerConfig {
@@ -62,6 +65,7 @@ impl Default for RunnerConfig {
             node_id: "node".into(),
             lease_ttl: std::time::Duration::from_secs(6),
             checkpoint_every: std::time::Duration::from_secs(5),
+            reconnect_grace: std::time::Duration::from_secs(10),
         }
     }
 }

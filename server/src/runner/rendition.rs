@@ -48,10 +48,24 @@ pub(crate) struct Rendition {
     /// Thumbnail or clip jobs not finished yet: a due job is skipped while the previous one
     /// of its kind still runs, so an overloaded machine sheds work instead of queueing it.
     in_flight: HashSet<ProcessKind>,
+    /// Motion clips: the start (media seconds) of the one running, and the one due while it
+    /// ran. One clip waits (a busy moment delays it instead of losing it); a newer due clip
+    /// replaces a waiting one, so a machine overloaded for long still sheds work.
+    clip_running_from: Option<f64>,
+    clip_waiting: Option<ClipWork>,
     failures: HashMap<ProcessKind, u32>,
     /// When the last few segments arrived and where they ended in media time (the encoder's
     /// speed, for the metrics).
     arrivals: VecDeque<(std::time::Instant, f64)>,
+    /// The publisher dropped and may reconnect: at the end, the replay stays open.
+    keep_open: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// A motion clip to make: the window `[from, to]` (media seconds) and the segments covering it.
+struct ClipWork {
+    parts: Vec<Segment>,
+    from: f64,
+    to: f64,
 }
 
 /// Segments over which the encoder's speed is measured.
@@ -64,6 +78,7 @@ impl Rendition {
         key: RenditionKey,
         started_at: DateTime<Utc>,
         settings: watch::Receiver<StreamSettings>,
+        keep_open: Arc<std::sync::atomic::AtomicBool>,
     ) -> Self {
         let applied = *settings.borrow();
         let replay = Replay::new(&ctx.store, key);
@@ -82,8 +97,11 @@ impl Rendition {
             clips: Schedule::default(),
             jobs: JoinSet::new(),
             in_flight: HashSet::new(),
+            clip_running_from: None,
+            clip_waiting: None,
             failures: HashMap::new(),
             arrivals: VecDeque::with_capacity(SPEED_WINDOW),
+            keep_open,
         }
     }
 
@@ -159,7 +177,7 @@ impl Rendition {
                     ProcessKind::Recording => {
                         self.recorder.close(&self.ctx).await;
                     }
-                    ProcessKind::Replay => self.replay.close(&self.ctx).await,
+                    ProcessKind::Replay => self.replay.close(&self.ctx, false).await,
                     _ => {}
                 }
                 self.set(kind, JobState::Idle);
@@ -291,23 +309,24 @@ impl Rendition {
                 self.clips
                     .clip_due(origin, seg.end(), duration, clip.interval().unwrap_or(30))
             {
-                if !self.start_job(ProcessKind::MotionClip) {
-                    self.prune(false).await;
-                    return;
-                }
                 let parts: Vec<Segment> = self
                     .segments
                     .iter()
                     .filter(|s| s.run == seg.run && s.end() > from + 0.01 && s.start < to - 0.01)
                     .cloned()
                     .collect();
-                let (ctx, key) = (self.ctx.clone(), self.key);
-                self.jobs.spawn(async move {
-                    (
-                        ProcessKind::MotionClip,
-                        motion_clips::make(ctx, key, parts, from, to).await,
-                    )
-                });
+                let work = ClipWork { parts, from, to };
+                if self.in_flight.contains(&ProcessKind::MotionClip) {
+                    if let Some(shed) = self.clip_waiting.replace(work) {
+                        tracing::warn!(
+                            stream.id = self.key.stream_id,
+                            clip.end = shed.to,
+                            "motion clips are behind; a waiting clip is skipped for a newer one"
+                        );
+                    }
+                } else if self.start_job(ProcessKind::MotionClip) {
+                    self.spawn_clip(work);
+                }
             }
         }
         self.prune(false).await;
@@ -398,6 +417,15 @@ impl Rendition {
 
     /// Marks a job of `kind` as started, unless one is still running (then it is skipped) or
     /// the disk is almost full (then it is paused, and says so).
+    fn spawn_clip(&mut self, work: ClipWork) {
+        let (ctx, key) = (self.ctx.clone(), self.key);
+        self.clip_running_from = Some(work.from);
+        self.jobs.spawn(async move {
+            let made = motion_clips::make(ctx, key, work.parts, work.from, work.to).await;
+            (ProcessKind::MotionClip, made)
+        });
+    }
+
     fn start_job(&mut self, kind: ProcessKind) -> bool {
         let why = if self.ctx.disk.is_low() {
             Some(super::disk::PAUSED)
@@ -436,11 +464,22 @@ impl Rendition {
             }
             Err(_) => self.in_flight.clear(),
         }
+        let clip_done = matches!(&done, Ok((ProcessKind::MotionClip, _)) | Err(_));
         match done {
             Ok((kind, Ok(()))) if self.config(kind).enabled() => self.ok(kind),
             Ok((kind, Err(e))) if self.config(kind).enabled() => self.fail(kind, e),
             Ok(_) => {}
             Err(e) => tracing::error!("job panicked: {e}"),
+        }
+        if clip_done {
+            self.clip_running_from = None;
+            if let Some(work) = self.clip_waiting.take() {
+                if self.config(ProcessKind::MotionClip).enabled()
+                    && self.start_job(ProcessKind::MotionClip)
+                {
+                    self.spawn_clip(work);
+                }
+            }
         }
     }
 
@@ -453,7 +492,14 @@ impl Rendition {
         let keep_from = if ending {
             f64::INFINITY
         } else {
-            live_end - CLIP_HORIZON_S
+            // The running and the waiting clip keep their segments, however far back.
+            [
+                self.clip_running_from,
+                self.clip_waiting.as_ref().map(|w| w.from),
+            ]
+            .into_iter()
+            .flatten()
+            .fold(live_end - CLIP_HORIZON_S, f64::min)
         };
         let listed: std::collections::HashSet<_> =
             self.replay.segments().map(|s| s.path.clone()).collect();
@@ -472,7 +518,8 @@ impl Rendition {
 
     async fn finish(&mut self) {
         self.recorder.close(&self.ctx).await;
-        self.replay.close(&self.ctx).await;
+        let keep_open = self.keep_open.load(std::sync::atomic::Ordering::SeqCst);
+        self.replay.close(&self.ctx, keep_open).await;
         let wait = async {
             while let Some(done) = self.jobs.join_next().await {
                 self.on_job_done(done)

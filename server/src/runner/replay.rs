@@ -276,8 +276,11 @@ impl Replay {
         }));
     }
 
-    /// Closes the playlist (ENDLIST) and updates the asset's size and duration.
-    pub(crate) async fn close(&mut self, ctx: &Arc<RunnerCtx>) {
+    /// Closes the playlist (ENDLIST) and updates the asset's size and duration. With
+    /// `keep_open` (the publisher dropped and may come back) the playlist is written without
+    /// ENDLIST, so players keep polling it: the session's next epoch continues it, or the
+    /// end of the grace closes it ([`close_left_open`]).
+    pub(crate) async fn close(&mut self, ctx: &Arc<RunnerCtx>, keep_open: bool) {
         if self.closed || self.asset_id.is_none() {
             return;
         }
@@ -288,7 +291,7 @@ impl Replay {
             self.store.set_writing(&self.playlist_rel, false);
             return;
         }
-        if let Err(e) = self.write(true).await {
+        if let Err(e) = self.write(!keep_open).await {
             tracing::error!(error = %e, "cannot close the replay playlist (the next start closes it)");
         }
         // The closed playlist in the store too: a few tries, the store may be briefly away.
@@ -316,7 +319,9 @@ impl Replay {
             )
             .await;
             // "asset.created" again: the replay is now on-demand and has its final length.
-            ctx.emit_asset(id);
+            if !keep_open {
+                ctx.emit_asset(id);
+            }
         }
     }
 
@@ -521,6 +526,45 @@ pub(crate) async fn close_abandoned(
             continue;
         }
         close_in_store(ctx, remote, &row.path, Some(row.asset.id)).await;
+    }
+}
+
+/// Closes (ENDLIST) every replay of a session that its last epoch left open for a reconnect
+/// that did not come: in the object store, or in this node's folder.
+pub(crate) async fn close_left_open(ctx: &RunnerCtx, organisation_id: i64, session_id: i64) {
+    if let Some(remote) = ctx.store.remote() {
+        for row in earlier_replays(ctx, organisation_id, session_id, i64::MAX).await {
+            close_in_store(ctx, remote, &row.path, Some(row.asset.id)).await;
+        }
+        return;
+    }
+    for row in earlier_replays(ctx, organisation_id, session_id, i64::MAX).await {
+        let Some(path) = ctx.store.resolve(&row.path) else {
+            continue;
+        };
+        let Ok(text) = tokio::fs::read_to_string(&path).await else {
+            tracing::warn!(path = %row.path, "cannot read a replay left open");
+            continue;
+        };
+        if m3u8::parse(&text).ended {
+            continue;
+        }
+        let closed = format!(
+            "{text}{}#EXT-X-ENDLIST\n",
+            if text.ends_with('\n') { "" } else { "\n" }
+        );
+        // Written beside it and renamed over it: a reader never sees half a playlist.
+        let part = MediaStore::part(&path);
+        let written = async {
+            tokio::fs::write(&part, closed.as_bytes()).await?;
+            tokio::fs::rename(&part, &path).await
+        };
+        match written.await {
+            Ok(()) => ctx.emit_asset(row.asset.id),
+            Err(e) => {
+                tracing::warn!(path = %row.path, error = %e, "cannot close a replay left open")
+            }
+        }
     }
 }
 

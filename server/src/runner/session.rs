@@ -44,6 +44,8 @@ pub(crate) struct SessionControl {
     pub(crate) reload: Arc<Notify>,
     /// Stop now (server shutdown); files are still finished.
     pub(crate) cancel: CancellationToken,
+    /// Set when the publisher dropped and may come back: the replays are left open.
+    pub(crate) keep_open: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Tags queued per source before the source counts as behind.
@@ -170,7 +172,13 @@ pub(crate) async fn run(
                 .copied()
                 .unwrap_or_else(StreamSettings::off),
         );
-        let worker = Rendition::new(ctx.clone(), key(&plan, s.id), plan.started_at, srx);
+        let worker = Rendition::new(
+            ctx.clone(),
+            key(&plan, s.id),
+            plan.started_at,
+            srx,
+            control.keep_open.clone(),
+        );
         renditions.spawn(
             worker
                 .run(rx)

@@ -13,7 +13,9 @@ use app::ssr::pipeline::{ClipFiles, MediaFuture, Pipeline, ReplaySpan};
 use app::ssr::repo;
 use app::ssr::repo::live_sessions::{Begun, Lease};
 use chrono::{DateTime, Utc};
-use tokio::sync::{mpsc, Notify};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::{mpsc, watch, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -28,11 +30,39 @@ struct Live {
     organisation_id: i64,
     group_id: i64,
     lease: Lease,
+    started_at: DateTime<Utc>,
     reload: Arc<Notify>,
     cancel: CancellationToken,
     /// Cuts the publisher's RTMP connection.
     disconnect: CancellationToken,
+    /// Set when the publisher dropped: the session's replays stay open for its return.
+    keep_open: Arc<AtomicBool>,
+    /// True once the session's media has finished (files written, playlists left).
+    finished: watch::Receiver<bool>,
 }
+
+/// A session whose publisher dropped, waiting (the group's reconnect grace) for the same key
+/// to publish again. The database row stays open and this node's heartbeat keeps its lease.
+struct Waiting {
+    organisation_id: i64,
+    lease: Lease,
+    started_at: DateTime<Utc>,
+    /// How the connection ended: the session's end reason if nobody comes back.
+    reason: String,
+    finished: watch::Receiver<bool>,
+}
+
+/// How a session's lease was had.
+enum Start {
+    New,
+    /// From a node whose lease ran out (its id, when known).
+    TookOver(Option<String>),
+    /// The publisher came back within the reconnect grace.
+    Reconnected,
+}
+
+/// How long a dropped epoch may take to finish its files before the next one starts anyway.
+const FINISH_WAIT: Duration = Duration::from_secs(30);
 
 /// Ends a clip's finishing on this node when dropped.
 struct FinishingGuard(Arc<RunnerCtx>, i64);
@@ -70,6 +100,7 @@ const INTAKE_QUEUE: usize = 4096;
 pub struct Supervisor {
     ctx: Arc<RunnerCtx>,
     live: Arc<Mutex<HashMap<i64, Live>>>,
+    waiting: Arc<Mutex<HashMap<i64, Waiting>>>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -80,6 +111,7 @@ impl Supervisor {
         Self {
             ctx,
             live: Arc::default(),
+            waiting: Arc::default(),
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
         }
@@ -113,7 +145,17 @@ impl Supervisor {
             .await
             .map_err(|e| BeginError::Internal(e.to_string()))?;
         let taken_at = tokio::time::Instant::now();
-        let (lease, started_at, took_over) = self.lease(group_id, remote).await?;
+        let (lease, started_at, start) = match self.resume_waiting(group_id, remote).await {
+            Some((lease, started_at)) => (lease, started_at, Start::Reconnected),
+            None => {
+                let (lease, started_at, took_over) = self.lease(group_id, remote).await?;
+                let start = match took_over {
+                    None => Start::New,
+                    Some(from) => Start::TookOver(from),
+                };
+                (lease, started_at, start)
+            }
+        };
         self.ctx
             .leases
             .renewed(lease, taken_at, self.ctx.config.lease_ttl);
@@ -122,7 +164,9 @@ impl Supervisor {
         let control = SessionControl {
             reload: Arc::new(Notify::new()),
             cancel: self.shutdown.child_token(),
+            keep_open: Arc::new(AtomicBool::new(false)),
         };
+        let (finished_tx, finished) = watch::channel(false);
         let raced = {
             let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
             let raced = live.contains_key(&group_id);
@@ -133,9 +177,12 @@ impl Supervisor {
                         organisation_id: group.organisation_id,
                         group_id,
                         lease,
+                        started_at,
                         reload: control.reload.clone(),
                         cancel: control.cancel.clone(),
                         disconnect,
+                        keep_open: control.keep_open.clone(),
+                        finished,
                     },
                 );
             }
@@ -156,8 +203,25 @@ impl Supervisor {
             started_at,
             streams,
         };
-        match &took_over {
-            None => {
+        match &start {
+            Start::Reconnected => {
+                tracing::info!(
+                    group.id = group_id,
+                    session.id = session_id,
+                    epoch = lease.epoch,
+                    remote,
+                    "publisher reconnected within the grace: the live session continues"
+                );
+                self.ctx.emit(PipelineEvent::SessionTakenOver {
+                    organisation_id: group.organisation_id,
+                    group_id,
+                    session_id,
+                    epoch: lease.epoch,
+                    reconnect: true,
+                    at: self.ctx.state.clock.now(),
+                });
+            }
+            Start::New => {
                 tracing::info!(
                     group.id = group_id,
                     session.id = session_id,
@@ -171,7 +235,7 @@ impl Supervisor {
                     at: started_at,
                 });
             }
-            Some(from) => {
+            Start::TookOver(from) => {
                 tracing::warn!(
                     group.id = group_id,
                     session.id = session_id,
@@ -185,6 +249,7 @@ impl Supervisor {
                     group_id,
                     session_id,
                     epoch: lease.epoch,
+                    reconnect: false,
                     at: self.ctx.state.clock.now(),
                 });
             }
@@ -195,6 +260,7 @@ impl Supervisor {
             async move {
                 session::run(ctx.clone(), plan, rx, control).await;
                 ctx.leases.forget(lease);
+                let _ = finished_tx.send(true);
             },
             span,
         ));
@@ -308,6 +374,157 @@ impl Supervisor {
             l.cancel.cancel();
         }
         Ok(())
+    }
+
+    /// A session waiting for its publisher, when the same group publishes again: the epoch
+    /// that dropped finishes first, then the session goes on one epoch later. `None` when
+    /// nothing waits (or the session ended or moved meanwhile): a session is then begun as
+    /// usual.
+    async fn resume_waiting(&self, group_id: i64, remote: &str) -> Option<(Lease, DateTime<Utc>)> {
+        let waiting = self
+            .waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&group_id)?;
+        let mut finished = waiting.finished.clone();
+        if tokio::time::timeout(FINISH_WAIT, finished.wait_for(|f| *f))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                group.id = group_id,
+                "the dropped epoch is still finishing; going on"
+            );
+        }
+        self.ctx.leases.forget(waiting.lease);
+        let node = &self.ctx.config.node_id;
+        let now = self.ctx.state.clock.now();
+        match repo::live_sessions::resume(&self.ctx.state.db, waiting.lease, node, remote, now)
+            .await
+        {
+            Ok(Some(lease)) => Some((lease, waiting.started_at)),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(group.id = group_id, error = %e, "cannot continue the session; it ends");
+                self.close_waiting(group_id, waiting).await;
+                None
+            }
+        }
+    }
+
+    /// The publisher's connection dropped (it did not unpublish; the server did not cut it):
+    /// the session waits for the same key to publish again within the group's reconnect
+    /// grace. Its media ends now (recording pieces close; replays stay open so players keep
+    /// polling), and a reconnect continues the session one epoch later. With no grace, or
+    /// while stopping, it ends at once as [`Supervisor::end`].
+    pub async fn dropped(&self, group_id: i64, session_id: i64, reason: &str) {
+        let grace = match repo::streams::reconnect_grace(&self.ctx.state.db, group_id).await {
+            Ok(Some(s)) => Duration::from_secs(u64::try_from(s).unwrap_or(0)),
+            Ok(None) => self.ctx.config.reconnect_grace,
+            Err(e) => {
+                tracing::warn!(group.id = group_id, error = %e, "cannot read the reconnect grace; using the default");
+                self.ctx.config.reconnect_grace
+            }
+        };
+        if grace.is_zero() || self.shutdown.is_cancelled() {
+            return self.end(group_id, session_id, reason).await;
+        }
+        let live = {
+            let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+            if live
+                .get(&group_id)
+                .is_some_and(|l| l.lease.session_id == session_id)
+            {
+                live.remove(&group_id)
+            } else {
+                None
+            }
+        };
+        let Some(l) = live else {
+            return;
+        };
+        l.keep_open.store(true, Ordering::SeqCst);
+        tracing::info!(
+            group.id = group_id,
+            session.id = session_id,
+            grace_s = grace.as_secs(),
+            reason,
+            "publisher dropped: the live session waits for it to reconnect"
+        );
+        self.waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                group_id,
+                Waiting {
+                    organisation_id: l.organisation_id,
+                    lease: l.lease,
+                    started_at: l.started_at,
+                    reason: reason.to_string(),
+                    finished: l.finished.clone(),
+                },
+            );
+        let me = self.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(grace) => {}
+                // The stop ends waiting sessions itself.
+                _ = me.shutdown.cancelled() => return,
+            }
+            let waiting = {
+                let mut waiting = me.waiting.lock().unwrap_or_else(|p| p.into_inner());
+                if waiting
+                    .get(&group_id)
+                    .is_some_and(|w| w.lease.session_id == session_id)
+                {
+                    waiting.remove(&group_id)
+                } else {
+                    None
+                }
+            };
+            if let Some(w) = waiting {
+                me.close_waiting(group_id, w).await;
+            }
+        });
+    }
+
+    /// Ends a session whose publisher did not come back: once its media has finished, the
+    /// row closes with the drop's reason, its replays get their ENDLIST, `session.ended` goes.
+    async fn close_waiting(&self, group_id: i64, w: Waiting) {
+        let mut finished = w.finished.clone();
+        let _ = tokio::time::timeout(FINISH_WAIT, finished.wait_for(|f| *f)).await;
+        self.ctx.leases.forget(w.lease);
+        let session_id = w.lease.session_id;
+        let now = self.ctx.state.clock.now();
+        let node = &self.ctx.config.node_id;
+        match repo::live_sessions::end(&self.ctx.state.db, w.lease, node, &w.reason, now).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(
+                    session.id = session_id,
+                    "the waiting session had moved on; not ended here"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::error!(session.id = session_id, error = %e, "cannot end the session (the next start ends it)");
+                return;
+            }
+        }
+        super::replay::close_left_open(&self.ctx, w.organisation_id, session_id).await;
+        tracing::info!(
+            group.id = group_id,
+            session.id = session_id,
+            reason = w.reason,
+            "the publisher did not come back: live session ended"
+        );
+        self.ctx.emit(PipelineEvent::SessionEnded {
+            organisation_id: w.organisation_id,
+            group_id,
+            session_id,
+            reason: w.reason,
+            at: now,
+        });
     }
 
     /// The publisher left (or was cut): the session ends now; its files finish in the
@@ -477,6 +694,16 @@ impl Supervisor {
                     tracing::error!(session.id = session_id, error = %e, "cannot end session (the next start ends it)")
                 }
             }
+        }
+        // Sessions waiting for a publisher end as well, with the reason they were waiting.
+        let waiting: Vec<(i64, Waiting)> = self
+            .waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .collect();
+        for (group_id, w) in waiting {
+            self.close_waiting(group_id, w).await;
         }
     }
 }

@@ -215,6 +215,15 @@ pub struct TestPublisher {
 impl TestPublisher {
     /// Publishes `seconds` of `size` (e.g. `640x360`) at 30 fps with 1 s GOPs.
     pub fn start(url: &str, seconds: u32, size: &str) -> Self {
+        Self::start_as(url, seconds, size, "flv")
+    }
+
+    /// The same over SRT: MPEG-TS to an `srt://` URL (libsrt in ffmpeg).
+    pub fn start_srt(url: &str, seconds: u32, size: &str) -> Self {
+        Self::start_as(url, seconds, size, "mpegts")
+    }
+
+    fn start_as(url: &str, seconds: u32, size: &str, format: &str) -> Self {
         let child = tokio::process::Command::new("ffmpeg")
             .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
             .args([
@@ -237,7 +246,7 @@ impl TestPublisher {
                 "-pix_fmt",
                 "yuv420p",
             ])
-            .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv", url])
+            .args(["-c:a", "aac", "-b:a", "64k", "-f", format, url])
             .kill_on_drop(true)
             .spawn()
             .expect("ffmpeg publisher starts");

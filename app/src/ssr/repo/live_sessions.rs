@@ -147,6 +147,35 @@ pub async fn begin(
     Ok(begun)
 }
 
+/// Continues a session this node holds after its publisher reconnected: the epoch goes one
+/// on (files of the new epoch go to folders of their own, the replay gets a discontinuity).
+/// `None` when the session is no longer this node's at this epoch, or has ended.
+pub async fn resume(
+    db: &Db,
+    lease: Lease,
+    node_id: &str,
+    remote_addr: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Lease>, sqlx::Error> {
+    let changed = with_db!(db, |conn| sqlx::query(
+        "UPDATE live_sessions SET epoch = $1, heartbeat_at = $2, remote_addr = $3
+         WHERE id = $4 AND epoch = $5 AND node_id = $6 AND ended_at IS NULL",
+    )
+    .bind(lease.epoch + 1)
+    .bind(now)
+    .bind(remote_addr)
+    .bind(lease.session_id)
+    .bind(lease.epoch)
+    .bind(node_id)
+    .execute(conn)
+    .await?
+    .rows_affected());
+    Ok((changed == 1).then_some(Lease {
+        session_id: lease.session_id,
+        epoch: lease.epoch + 1,
+    }))
+}
+
 /// Renews the leases of a node's open sessions; answers the leases it still holds (a
 /// session missing from the answer was taken over or ended elsewhere).
 pub async fn heartbeat(

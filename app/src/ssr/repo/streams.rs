@@ -36,6 +36,8 @@ pub struct KeyOwner {
     pub organisation_id: i64,
     /// The key was valid once but has been replaced.
     pub revoked: bool,
+    /// The group's SRT passphrase, when it has one.
+    pub srt_passphrase: Option<String>,
 }
 
 fn map_group(r: impl DbRow) -> Result<Group, sqlx::Error> {
@@ -258,7 +260,8 @@ pub async fn active_key(db: &Db, stream_id: i64) -> Result<Option<String>, sqlx:
 pub async fn find_key(db: &Db, key: &str) -> Result<Option<KeyOwner>, sqlx::Error> {
     with_db!(db, |conn| {
         sqlx::query(
-        "SELECT k.stream_id, s.group_id, g.organisation_id, k.revoked_at IS NOT NULL AS revoked
+        "SELECT k.stream_id, s.group_id, g.organisation_id, k.revoked_at IS NOT NULL AS revoked,
+                g.srt_passphrase
          FROM stream_keys k JOIN streams s ON s.id = k.stream_id JOIN stream_groups g ON g.id = s.group_id
          WHERE k.key = $1",
     )
@@ -271,10 +274,72 @@ pub async fn find_key(db: &Db, key: &str) -> Result<Option<KeyOwner>, sqlx::Erro
             group_id: r.col("group_id")?,
             organisation_id: r.col("organisation_id")?,
             revoked: r.col("revoked")?,
+            srt_passphrase: r.col("srt_passphrase")?,
         })
     })
     .transpose()
     })
+}
+
+/// A group's reconnect grace in seconds (`None`: the server's default).
+pub async fn reconnect_grace(db: &Db, group_id: i64) -> Result<Option<i64>, sqlx::Error> {
+    with_db!(db, |conn| sqlx::query_scalar(
+        "SELECT reconnect_grace_s FROM stream_groups WHERE id = $1"
+    )
+    .bind(group_id)
+    .fetch_optional(conn)
+    .await
+    .map(Option::flatten))
+}
+
+/// Sets a group's reconnect grace (`None`: the server's default); false when the
+/// organisation has no such group.
+pub async fn set_reconnect_grace(
+    db: &Db,
+    org_id: i64,
+    group_id: i64,
+    seconds: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    Ok(with_db!(db, |conn| sqlx::query(
+        "UPDATE stream_groups SET reconnect_grace_s = $1 WHERE id = $2 AND organisation_id = $3"
+    )
+    .bind(seconds)
+    .bind(group_id)
+    .bind(org_id)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        > 0))
+}
+
+/// A group's SRT passphrase.
+pub async fn srt_passphrase(db: &Db, group_id: i64) -> Result<Option<String>, sqlx::Error> {
+    with_db!(db, |conn| sqlx::query_scalar(
+        "SELECT srt_passphrase FROM stream_groups WHERE id = $1"
+    )
+    .bind(group_id)
+    .fetch_optional(conn)
+    .await
+    .map(Option::flatten))
+}
+
+/// Sets or clears a group's SRT passphrase; false when the organisation has no such group.
+pub async fn set_srt_passphrase(
+    db: &Db,
+    org_id: i64,
+    group_id: i64,
+    passphrase: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    Ok(with_db!(db, |conn| sqlx::query(
+        "UPDATE stream_groups SET srt_passphrase = $1 WHERE id = $2 AND organisation_id = $3"
+    )
+    .bind(passphrase)
+    .bind(group_id)
+    .bind(org_id)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        > 0))
 }
 
 /// Deletes a group (its streams, keys, settings and asset rows go with it).

@@ -10,9 +10,10 @@ use super::{require_package, within_limit};
 use crate::domain::packages::Package;
 use crate::domain::roles::Permission;
 use crate::domain::streams::{
-    NewStreamGroup, PublishInfo, StreamGroupDetail, StreamGroupSummary, StreamRole, SOURCE_QUALITY,
+    srt_publish_url, validate_srt_passphrase, NewStreamGroup, PublishInfo, StreamGroupDetail,
+    StreamGroupSummary, StreamRole, MAX_RECONNECT_GRACE_S, SOURCE_QUALITY,
 };
-use crate::domain::AppError;
+use crate::domain::{AppError, FieldError};
 
 /// Creates a group: its ingest with a fresh key, its profiles, and every stream's settings.
 /// Returns the group id.
@@ -140,7 +141,21 @@ pub async fn group_detail(
             .or_internal()?,
         _ => None,
     };
+    let srt_passphrase = match stream_key {
+        Some(_) => repo::streams::srt_passphrase(&state.db, group.id)
+            .await
+            .or_internal()?,
+        None => None,
+    };
+    let srt_url = srt_server_url(&state.config, host)
+        .zip(stream_key.as_deref())
+        .map(|(server, key)| srt_publish_url(&server, key, srt_passphrase.as_deref()));
+    let reconnect_grace_s = repo::streams::reconnect_grace(&state.db, group.id)
+        .await
+        .or_internal()?
+        .unwrap_or(state.config.reconnect_grace_s);
     Ok(StreamGroupDetail {
+        reconnect_grace_s,
         id: group.id,
         name: group.name,
         created_at: group.created_at,
@@ -151,6 +166,8 @@ pub async fn group_detail(
         publish: PublishInfo {
             server_url: rtmp_server_url(&state.config, host),
             stream_key,
+            srt_url,
+            srt_passphrase,
         },
     })
 }
@@ -180,6 +197,69 @@ pub async fn regenerate_key(
         "stream key regenerated"
     );
     Ok(key)
+}
+
+/// Sets (or with `None` clears) a group's SRT passphrase. Publishers connected already stay;
+/// the next SRT publish must use the new one. RTMP publishes are not affected.
+pub async fn set_srt_passphrase(
+    state: &AppState,
+    caller: &Caller,
+    group_id: i64,
+    passphrase: Option<String>,
+) -> Result<(), AppError> {
+    caller.require(Permission::RegenerateStreamKey)?;
+    let passphrase = passphrase.filter(|p| !p.is_empty());
+    if let Some(p) = &passphrase {
+        // The value is not echoed back: it is a secret.
+        validate_srt_passphrase(p).map_err(|allowed| {
+            AppError::Validation(vec![FieldError::new(
+                "passphrase",
+                "SRT passphrase",
+                format!("{} characters", p.chars().count()),
+                allowed,
+            )])
+        })?;
+    }
+    let group = find_group(state, caller, group_id).await?;
+    repo::streams::set_srt_passphrase(
+        &state.db,
+        caller.organisation_id,
+        group.id,
+        passphrase.as_deref(),
+    )
+    .await
+    .or_internal()?;
+    tracing::info!(
+        group.id = group.id,
+        user.id = caller.user_id,
+        set = passphrase.is_some(),
+        "srt passphrase changed"
+    );
+    Ok(())
+}
+
+/// Sets how long a group's live session waits for a dropped publisher (0 to
+/// [`MAX_RECONNECT_GRACE_S`] seconds; `None`: the server's default). Applies from the next drop.
+pub async fn set_reconnect_grace(
+    state: &AppState,
+    caller: &Caller,
+    group_id: i64,
+    seconds: Option<i64>,
+) -> Result<(), AppError> {
+    caller.require(Permission::EditStreams)?;
+    if let Some(s) = seconds.filter(|s| !(0..=MAX_RECONNECT_GRACE_S).contains(s)) {
+        return Err(AppError::Validation(vec![FieldError::new(
+            "seconds",
+            "Reconnect grace",
+            s.to_string(),
+            format!("0–{MAX_RECONNECT_GRACE_S} s"),
+        )]));
+    }
+    let group = find_group(state, caller, group_id).await?;
+    repo::streams::set_reconnect_grace(&state.db, caller.organisation_id, group.id, seconds)
+        .await
+        .or_internal()?;
+    Ok(())
 }
 
 /// One stream of the caller's organisation.
@@ -255,6 +335,20 @@ pub fn rtmp_server_url(config: &AppConfig, host: Option<&str>) -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or("127.0.0.1");
     format!("rtmp://{host}:{}/live", config.rtmp_port)
+}
+
+/// `srt://host:port`: the configured URL, else the dashboard's host with the SRT port;
+/// `None` when the server does not listen for SRT.
+pub fn srt_server_url(config: &AppConfig, host: Option<&str>) -> Option<String> {
+    let port = config.srt_port?;
+    if let Some(url) = &config.srt_public_url {
+        return Some(url.trim_end_matches('/').to_string());
+    }
+    let host = host
+        .map(strip_port)
+        .filter(|h| !h.is_empty())
+        .unwrap_or("127.0.0.1");
+    Some(format!("srt://{host}:{port}"))
 }
 
 fn strip_port(host: &str) -> &str {

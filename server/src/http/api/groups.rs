@@ -129,6 +129,58 @@ pub(crate) async fn regenerate_key(
     }))
 }
 
+/// An SRT passphrase to set, or `null` to publish without one.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct SrtPassphrase {
+    /// 10 to 79 printable ASCII characters, no spaces; SRT publishers must then encrypt
+    /// (AES) with it. `null` or empty: no passphrase.
+    pub(crate) passphrase: Option<String>,
+}
+
+/// Sets or clears the group's SRT passphrase (admins). Answers the group with its
+/// `publish.srt_url`, which then carries the passphrase. Connected publishers stay.
+#[utoipa::path(put, path = "/api/v1/stream-groups/{group_id}/srt-passphrase", tag = "stream groups",
+    params(GroupPath), request_body = SrtPassphrase,
+    responses((status = 200, body = StreamGroupDetail), Errors))]
+pub(crate) async fn set_srt_passphrase(
+    State(s): State<ServerState>,
+    headers: HeaderMap,
+    ApiCaller(caller): ApiCaller,
+    ApiPath(p): ApiPath<GroupPath>,
+    ApiJson(body): ApiJson<SrtPassphrase>,
+) -> Result<Json<StreamGroupDetail>, ApiError> {
+    streams::set_srt_passphrase(&s.app, &caller, p.group_id, body.passphrase).await?;
+    Ok(Json(
+        streams::group_detail(&s.app, &caller, p.group_id, host(&headers)).await?,
+    ))
+}
+
+/// How long the group's live session waits for a dropped publisher.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct ReconnectGrace {
+    /// 0 to 300 seconds (0: a drop ends the session at once); `null`: the server's default.
+    pub(crate) seconds: Option<i64>,
+}
+
+/// Sets the group's reconnect grace (editors). A publisher whose connection drops (no
+/// unpublish) and publishes again within it continues the same live session: one replay with
+/// a discontinuity, a new recording piece, `session.resumed` instead of an end and a start.
+#[utoipa::path(put, path = "/api/v1/stream-groups/{group_id}/reconnect-grace", tag = "stream groups",
+    params(GroupPath), request_body = ReconnectGrace,
+    responses((status = 200, body = StreamGroupDetail), Errors))]
+pub(crate) async fn set_reconnect_grace(
+    State(s): State<ServerState>,
+    headers: HeaderMap,
+    ApiCaller(caller): ApiCaller,
+    ApiPath(p): ApiPath<GroupPath>,
+    ApiJson(body): ApiJson<ReconnectGrace>,
+) -> Result<Json<StreamGroupDetail>, ApiError> {
+    streams::set_reconnect_grace(&s.app, &caller, p.group_id, body.seconds).await?;
+    Ok(Json(
+        streams::group_detail(&s.app, &caller, p.group_id, host(&headers)).await?,
+    ))
+}
+
 /// One stream.
 #[utoipa::path(get, path = "/api/v1/streams/{stream_id}", tag = "stream groups",
     params(StreamPath), responses((status = 200, body = StreamInfo), Errors))]

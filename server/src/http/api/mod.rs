@@ -82,6 +82,8 @@ pub(crate) fn routes() -> Router<ServerState> {
             groups::delete_group
         ))
         .routes(routes!(groups::regenerate_key))
+        .routes(routes!(groups::set_srt_passphrase))
+        .routes(routes!(groups::set_reconnect_grace))
         .routes(routes!(groups::get_stream))
         .routes(routes!(processing::get_stream_processing))
         .routes(routes!(
