@@ -69,13 +69,14 @@ e2e:
 fuzz:
 	scripts/fuzz-api.sh
 
-# Fuzzes the whole RTMP ingest path from raw bytes (handshake, chunks, AMF0, media, FLV) with
-# cargo-fuzz for FUZZ_SECONDS; a crash stops it and leaves the input under
-# server/rtmp/fuzz/artifacts/. Needs a nightly toolchain (installed if missing).
+# Fuzzes the whole RTMP ingest path from raw bytes (handshake, chunks, AMF0, media, FLV), then
+# the SRT ingest's MPEG-TS demuxer, with cargo-fuzz for FUZZ_SECONDS each; a crash stops it
+# and leaves the input under server/rtmp/fuzz/artifacts/. Needs a nightly toolchain (installed if missing).
 FUZZ_SECONDS ?= 300
 fuzz-ingest:
 	@scripts/setup.sh fuzz
 	cd server/rtmp/fuzz && cargo +nightly fuzz run ingest -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 -print_final_stats=1
+	cd server/rtmp/fuzz && cargo +nightly fuzz run mpegts -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 -print_final_stats=1
 
 # The fault suite at full counts (make test runs a bounded subset): kills of ffmpeg and of
 # the server, hangs, database and disk errors, a full disk, stops with work in flight,

@@ -449,3 +449,105 @@ async fn one_percent_packet_loss_still_gives_a_continuous_recording() {
     );
     app.running.stop().await.expect("stops");
 }
+
+/// A real ffmpeg publishing over SRT with the given codecs (MPEG-TS); its exit status.
+async fn publish_codecs(url: &str, video: &[&str], audio: &[&str]) -> bool {
+    let mut child = tokio::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", "10", "-g", "30"])
+        .args(video)
+        .args(audio)
+        .args(["-f", "mpegts", url])
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg");
+    tokio::time::timeout(Duration::from_secs(12), child.wait())
+        .await
+        .expect("ffmpeg ends")
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hevc_and_mp3_over_srt_are_refused_with_a_reason() {
+    let app = start().await;
+    let addr = srt_addr(&app);
+    let state = &app.running.state;
+    let g = app
+        .group(
+            &[],
+            &Processes {
+                thumbnail: Some(10),
+                ..Processes::none()
+            },
+        )
+        .await;
+    let org = g.owner.organisation_id;
+    let url = format!("srt://{addr}?streamid={}", g.key);
+    let ended_because = |n: usize| {
+        let db = state.db.clone();
+        async move {
+            let all = repo::live_sessions::page(&db, org, Some(g.id), None, None, None, 10)
+                .await
+                .ok()?;
+            (all.len() >= n && all.iter().all(|s| s.ended_at.is_some()))
+                .then(|| all[0].end_reason.clone().unwrap_or_default())
+        }
+    };
+
+    // Real HEVC (libx265) in MPEG-TS: the session ends at its first program table.
+    let began = Instant::now();
+    publish_codecs(
+        &url,
+        &["-c:v", "libx265", "-preset", "ultrafast"],
+        &["-c:a", "aac"],
+    )
+    .await;
+    let reason = wait_for("the refused session", Duration::from_secs(10), || {
+        ended_because(1)
+    })
+    .await;
+    assert!(
+        began.elapsed() < Duration::from_secs(9),
+        "cut early, not at the end of the media"
+    );
+    assert!(
+        reason.starts_with(app::domain::jobs::UNSUPPORTED_MEDIA)
+            && reason.contains("HEVC (H.265) video (SRT)")
+            && reason.contains("H.264"),
+        "{reason}"
+    );
+    // The enabled process reads as failed with that reason, in the dashboard and the API.
+    let jobs = app::ssr::services::processing::jobs(state, &g.owner, g.streams[0])
+        .await
+        .expect("jobs");
+    for j in &jobs {
+        let failed =
+            matches!(&j.state, app::domain::jobs::JobState::Failed { reason: r } if *r == reason);
+        assert_eq!(
+            failed,
+            j.process == ProcessKind::Thumbnail,
+            "{:?}: {:?}",
+            j.process,
+            j.state
+        );
+    }
+
+    // H.264 with MP3 audio.
+    publish_codecs(
+        &url,
+        &["-c:v", "libx264", "-preset", "ultrafast"],
+        &["-c:a", "libmp3lame"],
+    )
+    .await;
+    let reason = wait_for(
+        "the second refused session",
+        Duration::from_secs(10),
+        || ended_because(2),
+    )
+    .await;
+    assert!(reason.contains("MP3 or MP2 audio (SRT)"), "{reason}");
+    app.running.stop().await.expect("stops");
+}
