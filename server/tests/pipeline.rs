@@ -356,14 +356,20 @@ async fn a_killed_ffmpeg_restarts_and_the_recording_survives() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .expect("kill -9");
+    // The restart is read from the board's history: the Restarting state itself may last
+    // less than one poll on a busy machine.
     let error = wait_for(
         "the restart to be recorded",
         Duration::from_secs(10),
         || async {
-            match jobs.get(stream, ProcessKind::Recording) {
-                JobState::Restarting { last_error, .. } => Some(last_error),
-                _ => None,
-            }
+            jobs.recent_failures()
+                .into_iter()
+                .find(|f| {
+                    f.stream_id == stream
+                        && f.process == ProcessKind::Recording
+                        && f.outcome == "restarting"
+                })
+                .map(|f| f.reason)
         },
     )
     .await;

@@ -44,6 +44,8 @@ struct Pes {
     declared: usize,
     /// Bytes were lost or the packet was too large: it is dropped when it ends.
     broken: bool,
+    /// The last continuity counter seen on the stream's PID.
+    counter: Option<u8>,
 }
 
 /// The demuxer of one publish.
@@ -135,10 +137,24 @@ impl Demuxer {
             if start {
                 self.pmt(payload, out);
             }
-        } else if Some(pid) == self.video_pid {
-            self.pes_bytes(true, start, payload, out);
-        } else if Some(pid) == self.audio_pid {
-            self.pes_bytes(false, start, payload, out);
+        } else if Some(pid) == self.video_pid || Some(pid) == self.audio_pid {
+            let video = Some(pid) == self.video_pid;
+            let counter = p[3] & 0x0F;
+            let pes = if video {
+                &mut self.video
+            } else {
+                &mut self.audio
+            };
+            match pes.counter {
+                // A repeated packet (allowed once by the standard): its bytes are in already.
+                Some(c) if c == counter => return,
+                // A gap: packets were lost (SRT drops what comes too late), and the unit they
+                // belonged to is dropped rather than spliced together.
+                Some(c) if (c + 1) & 0x0F != counter => pes.broken = true,
+                _ => {}
+            }
+            pes.counter = Some(counter);
+            self.pes_bytes(video, start, payload, out);
         }
     }
 
@@ -310,17 +326,20 @@ impl Demuxer {
     /// Milliseconds since the first timestamp, the 33-bit clock unwrapped.
     fn relative_ms(&mut self, ts: u64) -> u32 {
         const WRAP: u64 = 1 << 33;
-        let origin = *self.origin.get_or_insert(ts);
+        // Unwrapped timestamps start one wrap up, so a step back across a wrap right after
+        // the first one stays a step back (not 26 hours on).
+        let origin = *self.origin.get_or_insert(ts + WRAP);
+        if self.last == 0 {
+            self.last = origin;
+        }
         let mut unwrapped = (self.last & !(WRAP - 1)) | ts;
         // Nearest to the last one: forward across a wrap, or a little back.
         if unwrapped + WRAP / 2 < self.last {
             unwrapped += WRAP;
-        } else if unwrapped > self.last + WRAP / 2 && unwrapped >= WRAP {
+        } else if unwrapped > self.last + WRAP / 2 {
             unwrapped -= WRAP;
         }
-        if self.last == 0 || unwrapped > self.last {
-            self.last = unwrapped;
-        }
+        self.last = self.last.max(unwrapped);
         (unwrapped.saturating_sub(origin) / 90).min(u64::from(u32::MAX)) as u32
     }
 
@@ -628,7 +647,19 @@ mod tests {
             0x101,
             &pes(0xE0, t0 + 12000, Some(t0 + 6000), &p_frame, false),
         ));
+        renumber(&mut s);
         s
+    }
+
+    /// Continuity counters in sequence per PID, as a muxer writes them.
+    fn renumber(s: &mut [u8]) {
+        let mut next = std::collections::HashMap::new();
+        for p in s.chunks_mut(PACKET) {
+            let pid = (u16::from(p[1] & 0x1F) << 8) | u16::from(p[2]);
+            let c: &mut u8 = next.entry(pid).or_default();
+            p[3] = (p[3] & 0xF0) | (*c & 0x0F);
+            *c = c.wrapping_add(1);
+        }
     }
 
     fn demux_all(bytes: &[u8], split: usize) -> Vec<Demuxed> {
@@ -689,6 +720,46 @@ mod tests {
             assert!(crate::flv::unsupported_video(key).is_none());
             assert!(crate::flv::unsupported_audio(&media[1].payload).is_none());
         }
+    }
+
+    #[test]
+    fn a_step_back_across_the_wrap_right_after_the_first_timestamp_stays_small() {
+        let mut d = Demuxer::new();
+        assert_eq!(d.relative_ms(900), 0);
+        // 1800 ticks (20 ms) earlier, across the 33-bit wrap: clamped to the start.
+        assert_eq!(d.relative_ms((1 << 33) - 900), 0);
+        assert_eq!(d.relative_ms(900 + 9000), 100);
+        assert_eq!(d.relative_ms(900 + 90_000), 1000);
+    }
+
+    #[test]
+    fn a_gap_in_the_continuity_counter_drops_the_unit_it_tore() {
+        let mut s = ts_packet(0, true, 0, &pat());
+        s.extend(ts_packet(0x100, true, 0, &pmt(&[(H264, 0x101)])));
+        let mut idr = vec![0, 0, 0, 1];
+        idr.extend_from_slice(SPS);
+        idr.extend_from_slice(&[0, 0, 0, 1]);
+        idr.extend_from_slice(PPS);
+        idr.extend_from_slice(&[0, 0, 1, 0x65]);
+        idr.extend(std::iter::repeat_n(0xAB, 600));
+        let torn = packets(0x101, &pes(0xE0, 3000, Some(0), &idr, false));
+        // The second of its four packets is lost.
+        s.extend_from_slice(&torn[..PACKET]);
+        s.extend_from_slice(&torn[2 * PACKET..]);
+        let mut next = packets(0x101, &pes(0xE0, 6000, Some(3000), &idr, false));
+        for (i, p) in next.chunks_mut(PACKET).enumerate() {
+            p[3] = (p[3] & 0xF0) | ((4 + i as u8) & 0x0F);
+        }
+        s.extend(next);
+        let out = demux_all(&s, 188);
+        let keyframes = out
+            .iter()
+            .filter(|d| matches!(d, Demuxed::Media(m) if m.payload[..2] == [0x17, 1]))
+            .count();
+        assert_eq!(
+            keyframes, 1,
+            "the torn frame is dropped, the whole one kept"
+        );
     }
 
     #[test]

@@ -46,6 +46,8 @@ const MAX_FLOWS: usize = 1024;
 const MAX_FLOWS_PER_IP: usize = 8;
 /// A flow nothing came through for this long is closed.
 const FLOW_IDLE: Duration = Duration::from_secs(20);
+/// A flow that never carried media is closed sooner: handshakes alone do not hold the table.
+const HANDSHAKE_IDLE: Duration = Duration::from_secs(3);
 /// Handshakes being decided at once (key lookups); more are refused as overload.
 const MAX_PENDING: usize = 32;
 /// A publisher that sends nothing for this long is disconnected.
@@ -209,10 +211,23 @@ async fn admit(
     let encrypts = sends_keys || request.key_size() != KeySize::Unspecified;
     let keys = match (&owner.srt_passphrase, encrypts) {
         (None, false) => None,
-        (Some(p), true) => Some(KeySettings {
-            key_size: request.key_size(),
-            passphrase: Passphrase::try_from(p.clone()).ok()?,
-        }),
+        (Some(p), true) => match Passphrase::try_from(p.clone()) {
+            Ok(passphrase) => Some(KeySettings {
+                key_size: request.key_size(),
+                passphrase,
+            }),
+            Err(_) => {
+                tracing::error!(
+                    group.id = owner.group_id,
+                    "srt publish refused: the group's stored passphrase is not usable"
+                );
+                return refuse(
+                    request,
+                    RejectReason::Server(ServerRejectReason::InternalServerError),
+                )
+                .await;
+            }
+        },
         (Some(_), false) | (None, true) => {
             handler.wrong_secret(peer);
             crate::metrics::publish_attempt("unknown_key");
@@ -315,6 +330,8 @@ struct Flow {
     seen: Mutex<Instant>,
     /// A handshake of this flow carried keying material.
     keys: std::sync::atomic::AtomicBool,
+    /// Media (data packets) went through: a publish, not just a handshake.
+    media: std::sync::atomic::AtomicBool,
     close: CancellationToken,
 }
 
@@ -339,7 +356,7 @@ enum Verdict {
 impl Relay {
     async fn run(self: Arc<Self>, stop: CancellationToken, tracker: TaskTracker) {
         let mut buf = vec![0u8; MAX_DATAGRAM + 1];
-        let mut sweep = tokio::time::interval(Duration::from_secs(5));
+        let mut sweep = tokio::time::interval(Duration::from_secs(1));
         loop {
             let (n, peer) = tokio::select! {
                 _ = stop.cancelled() => break,
@@ -380,6 +397,10 @@ impl Relay {
             if verdict == Verdict::Keys {
                 flow.keys.store(true, std::sync::atomic::Ordering::SeqCst);
             }
+            // A data packet has the top bit clear.
+            if verdict == Verdict::Pass && datagram[0] & 0x80 == 0 {
+                flow.media.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             let _ = flow.socket.send(datagram).await;
         }
         if let Ok(mut flows) = self.flows.lock() {
@@ -411,6 +432,7 @@ impl Relay {
             socket: Arc::new(socket),
             seen: Mutex::new(Instant::now()),
             keys: Default::default(),
+            media: Default::default(),
             close: stop.child_token(),
         });
         self.flows.lock().ok()?.insert(peer, flow.clone());
@@ -431,17 +453,18 @@ impl Relay {
         Some(flow)
     }
 
-    /// Closes flows idle for [`FLOW_IDLE`].
+    /// Closes flows idle for [`FLOW_IDLE`] ([`HANDSHAKE_IDLE`] without media).
     fn sweep(&self) {
         let Ok(mut flows) = self.flows.lock() else {
             return;
         };
         flows.retain(|_, f| {
-            let idle = f
-                .seen
-                .lock()
-                .map(|s| s.elapsed() > FLOW_IDLE)
-                .unwrap_or(true);
+            let limit = if f.media.load(std::sync::atomic::Ordering::Relaxed) {
+                FLOW_IDLE
+            } else {
+                HANDSHAKE_IDLE
+            };
+            let idle = f.seen.lock().map(|s| s.elapsed() > limit).unwrap_or(true);
             if idle {
                 f.close.cancel();
             }

@@ -506,8 +506,8 @@ async fn read_playlist(store: &MediaStore, rel: &str) -> Result<String, String> 
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// Closes (ENDLIST) the replays in the object store that earlier epochs of the session left
-/// open and nobody continues: the stream's replay after a takeover when this epoch does not
+/// Closes (ENDLIST) the replays (in the object store, or this node's folder) that earlier
+/// epochs of the session left open and nobody continues: the stream's replay after a takeover when this epoch does not
 /// continue it (`stream_id`), or every replay of a session ended for a dead node (`None`,
 /// `epoch` past the last). Each then plays on demand, every segment its node finished
 /// included.
@@ -518,14 +518,15 @@ pub(crate) async fn close_abandoned(
     epoch: i64,
     stream_id: Option<i64>,
 ) {
-    let Some(remote) = ctx.store.remote() else {
-        return;
-    };
     for row in earlier_replays(ctx, organisation_id, session_id, epoch).await {
         if stream_id.is_some_and(|s| s != row.asset.stream_id) {
             continue;
         }
-        close_in_store(ctx, remote, &row.path, Some(row.asset.id)).await;
+        match ctx.store.remote() {
+            Some(remote) => close_in_store(ctx, remote, &row.path, Some(row.asset.id)).await,
+            // A reconnect on this node makes later epochs without object storage too.
+            None => close_local(ctx, &row).await,
+        }
     }
 }
 
@@ -539,32 +540,35 @@ pub(crate) async fn close_left_open(ctx: &RunnerCtx, organisation_id: i64, sessi
         return;
     }
     for row in earlier_replays(ctx, organisation_id, session_id, i64::MAX).await {
-        let Some(path) = ctx.store.resolve(&row.path) else {
-            continue;
-        };
-        let Ok(text) = tokio::fs::read_to_string(&path).await else {
-            tracing::warn!(path = %row.path, "cannot read a replay left open");
-            continue;
-        };
-        if m3u8::parse(&text).ended {
-            continue;
-        }
-        let closed = format!(
-            "{text}{}#EXT-X-ENDLIST\n",
-            if text.ends_with('\n') { "" } else { "\n" }
-        );
-        // Written beside it and renamed over it: a reader never sees half a playlist.
-        let part = MediaStore::part(&path);
-        let written = async {
-            tokio::fs::write(&part, closed.as_bytes()).await?;
-            tokio::fs::rename(&part, &path).await
-        };
-        match written.await {
-            Ok(()) => ctx.emit_asset(row.asset.id),
-            Err(e) => {
-                tracing::warn!(path = %row.path, error = %e, "cannot close a replay left open")
-            }
-        }
+        close_local(ctx, &row).await;
+    }
+}
+
+/// Appends ENDLIST to a replay playlist in this node's folder that lacks it.
+async fn close_local(ctx: &RunnerCtx, row: &AssetRow) {
+    let Some(path) = ctx.store.resolve(&row.path) else {
+        return;
+    };
+    let Ok(text) = tokio::fs::read_to_string(&path).await else {
+        tracing::warn!(path = %row.path, "cannot read a replay left open");
+        return;
+    };
+    if m3u8::parse(&text).ended {
+        return;
+    }
+    let closed = format!(
+        "{text}{}#EXT-X-ENDLIST\n",
+        if text.ends_with('\n') { "" } else { "\n" }
+    );
+    // Written beside it and renamed over it: a reader never sees half a playlist.
+    let part = MediaStore::part(&path);
+    let written = async {
+        tokio::fs::write(&part, closed.as_bytes()).await?;
+        tokio::fs::rename(&part, &path).await
+    };
+    match written.await {
+        Ok(()) => ctx.emit_asset(row.asset.id),
+        Err(e) => tracing::warn!(path = %row.path, error = %e, "cannot close a replay left open"),
     }
 }
 

@@ -61,8 +61,9 @@ enum Start {
     Reconnected,
 }
 
-/// How long a dropped epoch may take to finish its files before the next one starts anyway.
-const FINISH_WAIT: Duration = Duration::from_secs(30);
+/// How long a dropped epoch may take to finish its files before the next one starts anyway
+/// (a rendition waits up to 60 s for its jobs, then writes its last files).
+const FINISH_WAIT: Duration = Duration::from_secs(90);
 
 /// Ends a clip's finishing on this node when dropped.
 struct FinishingGuard(Arc<RunnerCtx>, i64);
@@ -465,6 +466,9 @@ impl Supervisor {
                 },
             );
         let me = self.clone();
+        // This wait's own lease: after a reconnect and another drop the same session waits
+        // again one epoch on, and this timer must not end that wait.
+        let lease = l.lease;
         tokio::spawn(async move {
             tokio::select! {
                 _ = tokio::time::sleep(grace) => {}
@@ -473,10 +477,7 @@ impl Supervisor {
             }
             let waiting = {
                 let mut waiting = me.waiting.lock().unwrap_or_else(|p| p.into_inner());
-                if waiting
-                    .get(&group_id)
-                    .is_some_and(|w| w.lease.session_id == session_id)
-                {
+                if waiting.get(&group_id).is_some_and(|w| w.lease == lease) {
                     waiting.remove(&group_id)
                 } else {
                     None
@@ -497,18 +498,29 @@ impl Supervisor {
         let session_id = w.lease.session_id;
         let now = self.ctx.state.clock.now();
         let node = &self.ctx.config.node_id;
-        match repo::live_sessions::end(&self.ctx.state.db, w.lease, node, &w.reason, now).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(
-                    session.id = session_id,
-                    "the waiting session had moved on; not ended here"
-                );
-                return;
-            }
-            Err(e) => {
-                tracing::error!(session.id = session_id, error = %e, "cannot end the session (the next start ends it)");
-                return;
+        // The row must close, or this node's heartbeat would keep it open and the group
+        // refused: tried again for about two minutes while the database is away.
+        let mut attempt = 0u32;
+        loop {
+            match repo::live_sessions::end(&self.ctx.state.db, w.lease, node, &w.reason, now).await
+            {
+                Ok(true) => break,
+                Ok(false) => {
+                    tracing::warn!(
+                        session.id = session_id,
+                        "the waiting session had moved on; not ended here"
+                    );
+                    return;
+                }
+                Err(e) if attempt < 12 => {
+                    attempt += 1;
+                    tracing::warn!(session.id = session_id, error = %e, attempt, "cannot end the session yet; trying again");
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                }
+                Err(e) => {
+                    tracing::error!(session.id = session_id, error = %e, "cannot end the session (the next start ends it)");
+                    return;
+                }
             }
         }
         super::replay::close_left_open(&self.ctx, w.organisation_id, session_id).await;
