@@ -29,18 +29,7 @@ fn file(app: &TestApp, row: &repo::assets::AssetRow) -> std::path::PathBuf {
 }
 
 async fn session_over(app: &TestApp, group: i64) {
-    wait_for("the session to end", Duration::from_secs(30), || async {
-        matches!(
-            repo::live_sessions::status(&app.running.state.db, group).await,
-            Ok(LiveStatus::Idle)
-        )
-        .then_some(())
-    })
-    .await;
-    // Files (and their rows) finish in the background after the session row is closed.
-    tokio::time::timeout(Duration::from_secs(60), app.running.supervisor.wait_idle())
-        .await
-        .expect("the session's work finishes");
+    app.session_over(group).await;
     assert!(
         files_ending(app.dir.path(), ".part").is_empty(),
         "nothing half-written"

@@ -26,24 +26,6 @@ fn processes() -> Processes {
     }
 }
 
-async fn sessions(
-    app: &TestApp,
-    org: i64,
-    group: i64,
-) -> Vec<app::domain::integrations::LiveSession> {
-    repo::live_sessions::page(
-        &app.running.state.db,
-        org,
-        Some(group),
-        None,
-        None,
-        None,
-        100,
-    )
-    .await
-    .expect("sessions")
-}
-
 async fn replay_text(app: &TestApp, stream: i64) -> String {
     let rows = repo::assets::list(&app.running.state.db, stream, ProcessKind::Replay, 10)
         .await
@@ -160,7 +142,7 @@ async fn a_publisher_back_within_the_grace_continues_the_same_session() {
         .expect("work finishes");
 
     // One session, one replay: the first publish's segments, a discontinuity, the second's.
-    let all = sessions(&app, org, g.id).await;
+    let all = app.sessions(org, g.id).await;
     assert_eq!(all.len(), 1, "one session: {all:?}");
     assert_eq!(all[0].end_reason.as_deref(), Some("publisher left"));
     let text = replay_text(&app, stream).await;
@@ -259,7 +241,7 @@ async fn a_publisher_back_after_the_grace_starts_a_new_session() {
     tokio::time::timeout(Duration::from_secs(60), app.running.supervisor.wait_idle())
         .await
         .expect("work finishes");
-    let all = sessions(&app, org, g.id).await;
+    let all = app.sessions(org, g.id).await;
     assert_eq!(all.len(), 2, "two sessions: {all:?}");
     assert!(all.iter().all(|s| s.ended_at.is_some()));
     app.running.stop().await.expect("stops");

@@ -43,40 +43,11 @@ async fn files(
         .collect()
 }
 
-async fn idle(app: &TestApp, group: i64) {
-    wait_for("the session to end", Duration::from_secs(30), || async {
-        matches!(
-            repo::live_sessions::status(&app.running.state.db, group).await,
-            Ok(LiveStatus::Idle)
-        )
-        .then_some(())
-    })
-    .await;
-    tokio::time::timeout(Duration::from_secs(60), app.running.supervisor.wait_idle())
-        .await
-        .expect("the session's work finishes");
-}
-
 async fn live(app: &TestApp, group: i64) -> bool {
     matches!(
         repo::live_sessions::status(&app.running.state.db, group).await,
         Ok(LiveStatus::Live { .. })
     )
-}
-
-async fn sessions(app: &TestApp, org: i64, group: i64) -> usize {
-    repo::live_sessions::page(
-        &app.running.state.db,
-        org,
-        Some(group),
-        None,
-        None,
-        None,
-        100,
-    )
-    .await
-    .expect("sessions")
-    .len()
 }
 
 /// GStreamer publishing `seconds` of a test pattern and tone: H.264 + AAC in MPEG-TS, sent
@@ -192,14 +163,14 @@ async fn ffmpeg_and_gstreamer_publish_over_srt_and_every_process_runs() {
         gst.wait().await.expect("gst").success(),
         "GStreamer published to the end"
     );
-    idle(&app, a.id).await;
-    idle(&app, b.id).await;
+    app.session_over(a.id).await;
+    app.session_over(b.id).await;
     every_asset(&app, a.streams[0], 16.0, "ffmpeg").await;
     every_asset(&app, b.streams[0], 16.0, "GStreamer").await;
     assert_eq!(
         (
-            sessions(&app, a.owner.organisation_id, a.id).await,
-            sessions(&app, b.owner.organisation_id, b.id).await
+            app.sessions(a.owner.organisation_id, a.id).await.len(),
+            app.sessions(b.owner.organisation_id, b.id).await.len()
         ),
         (1, 1)
     );
@@ -291,7 +262,7 @@ async fn wrong_keys_passphrases_second_publishers_and_hostile_datagrams_are_refu
         );
     }
     assert_eq!(
-        sessions(&app, g.owner.organisation_id, g.id).await,
+        app.sessions(g.owner.organisation_id, g.id).await.len(),
         0,
         "a refusal starts no session"
     );
@@ -316,7 +287,7 @@ async fn wrong_keys_passphrases_second_publishers_and_hostile_datagrams_are_refu
             .await;
         assert!(!ok, "{what}: refused");
     }
-    assert_eq!(sessions(&app, g.owner.organisation_id, g.id).await, 0);
+    assert_eq!(app.sessions(g.owner.organisation_id, g.id).await.len(), 0);
     let first = TestPublisher::start_srt(
         &url(&g.key, &format!("&passphrase={passphrase}")),
         12,
@@ -343,8 +314,8 @@ async fn wrong_keys_passphrases_second_publishers_and_hostile_datagrams_are_refu
     .await;
     assert!(thumbs[0].exists());
     assert!(first.finish().await, "the first publisher ran to the end");
-    idle(&app, g.id).await;
-    assert_eq!(sessions(&app, g.owner.organisation_id, g.id).await, 1);
+    app.session_over(g.id).await;
+    assert_eq!(app.sessions(g.owner.organisation_id, g.id).await.len(), 1);
 
     // Bad passphrases are refused in the API, without echoing them.
     let err = streams::set_srt_passphrase(&app.running.state, &g.owner, g.id, Some("short".into()))
@@ -427,7 +398,7 @@ async fn one_percent_packet_loss_still_gives_a_continuous_recording() {
         "640x360",
     );
     assert!(publisher.finish().await, "published to the end");
-    idle(&app, g.id).await;
+    app.session_over(g.id).await;
     let (passed, dropped) = relay.await.expect("relay");
     let loss = dropped as f64 / (passed + dropped) as f64;
     assert!(
@@ -443,7 +414,7 @@ async fn one_percent_packet_loss_still_gives_a_continuous_recording() {
     assert!((seconds - 20.0).abs() < 1.5, "recorded {seconds} s of 20");
     assert!(frames >= 20 * 30 * 97 / 100, "{frames} frames of 600");
     assert_eq!(
-        sessions(&app, g.owner.organisation_id, g.id).await,
+        app.sessions(g.owner.organisation_id, g.id).await.len(),
         1,
         "one session: the loss never broke it"
     );

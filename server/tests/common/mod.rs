@@ -205,6 +205,40 @@ impl TestApp {
     pub fn publish_url(&self, key: &str) -> String {
         format!("{}/{key}", self.running.rtmp_url())
     }
+
+    /// The group's sessions, newest first.
+    pub async fn sessions(
+        &self,
+        org: i64,
+        group: i64,
+    ) -> Vec<app::domain::integrations::LiveSession> {
+        app::ssr::repo::live_sessions::page(
+            &self.running.state.db,
+            org,
+            Some(group),
+            None,
+            None,
+            None,
+            100,
+        )
+        .await
+        .expect("sessions")
+    }
+
+    /// Waits until the group's session has ended and its files (and their rows) are done.
+    pub async fn session_over(&self, group: i64) {
+        wait_for("the session to end", Duration::from_secs(30), || async {
+            matches!(
+                app::ssr::repo::live_sessions::status(&self.running.state.db, group).await,
+                Ok(app::domain::streams::LiveStatus::Idle)
+            )
+            .then_some(())
+        })
+        .await;
+        tokio::time::timeout(Duration::from_secs(60), self.running.supervisor.wait_idle())
+            .await
+            .expect("the session's work finishes");
+    }
 }
 
 /// A real ffmpeg publishing a lavfi test pattern with a tone over RTMP.
