@@ -92,6 +92,7 @@ test('a newcomer signs up, sees Enabled Packages, creates a stream group and cop
   await page.getByLabel('New SRT passphrase').fill('stage-door-42');
   await page.getByRole('button', { name: 'Save passphrase' }).click();
   await page.locator('#srt-passphrase code').getByText('stage-door-42').waitFor();
+  assert.equal(await page.getByLabel('New SRT passphrase').inputValue(), '', 'a saved secret does not stay in the form');
   // The reconnect grace: the server's default (10 s) until the group sets its own.
   await page.getByText(/publishes again within 10 s/).waitFor();
   await page.getByLabel('Reconnect grace (s)').fill('25');

@@ -373,7 +373,7 @@ async fn the_ingest_survives_floods_while_a_publisher_streams() {
 }
 
 /// A publisher whose codecs the pipeline cannot process is told at once, not left to fail
-/// silently: HEVC over Enhanced RTMP as OBS 30 sends it (from a raw client) and MP3 audio
+/// silently: VP9 over Enhanced RTMP (from a raw client) and MP3 audio
 /// (from a real ffmpeg) each end the publish at their first tag; the session records why;
 /// every process enabled on the group reads as failed with that reason (the dashboard's and
 /// the API's job states) until a publisher sends H.264 and AAC, which is processed as usual.
@@ -404,23 +404,19 @@ async fn unsupported_codecs_end_the_publish_with_a_reason() {
         }
     };
 
-    // Enhanced RTMP: IsExHeader | keyframe, SequenceStart, FourCC 'hvc1', then the config.
-    let hevc = vec![
-        (9u8, 0u32, vec![0x90, b'h', b'v', b'c', b'1', 1, 0x01, 0x60]),
-        (
-            9u8,
-            33u32,
-            vec![0x91, b'h', b'v', b'c', b'1', 0, 0, 0, 4, 0x26, 1],
-        ),
+    // Enhanced RTMP: IsExHeader | keyframe, SequenceStart, FourCC 'vp09', then the config.
+    let vp9 = vec![
+        (9u8, 0u32, vec![0x90, b'v', b'p', b'0', b'9', 1, 0, 0, 0]),
+        (9u8, 33u32, vec![0x91, b'v', b'p', b'0', b'9', 0x82, 0x49]),
     ];
-    let _ = common::publish_flv(app.running.rtmp_addr, &g.key, &hevc, false).await;
+    let _ = common::publish_flv(app.running.rtmp_addr, &g.key, &vp9, false).await;
     let reason = wait_for("the refused session", Duration::from_secs(10), || {
         ended_because(1)
     })
     .await;
     assert!(
         reason.starts_with(app::domain::jobs::UNSUPPORTED_MEDIA)
-            && reason.contains("HEVC (H.265, Enhanced RTMP) video")
+            && reason.contains("VP9 (Enhanced RTMP) video")
             && reason.contains("H.264"),
         "{reason}"
     );

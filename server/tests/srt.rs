@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use app::domain::settings::{ProcessKind, SpanInput};
@@ -25,22 +24,6 @@ fn srt_addr(app: &TestApp) -> String {
         .expect("srt is on")
         .trim_start_matches("srt://")
         .to_string()
-}
-
-async fn files(
-    app: &TestApp,
-    stream: i64,
-    kind: ProcessKind,
-    format: &str,
-) -> Vec<std::path::PathBuf> {
-    let mut rows = repo::assets::list(&app.running.state.db, stream, kind, 1000)
-        .await
-        .expect("assets");
-    rows.reverse();
-    rows.into_iter()
-        .filter(|r| r.asset.format == format)
-        .map(|r| app.dir.path().join(&r.path))
-        .collect()
 }
 
 async fn live(app: &TestApp, group: i64) -> bool {
@@ -89,38 +72,6 @@ fn gstreamer(
         .expect("gst-launch-1.0 runs (make setup-test installs GStreamer)")
 }
 
-/// Checks one stream's files after a publish of `seconds`: thumbnails every 10 s, motion
-/// clips, a recording as long as the publish with every frame, a closed replay.
-async fn every_asset(app: &TestApp, stream: i64, seconds: f64, who: &str) {
-    let thumbs = files(app, stream, ProcessKind::Thumbnail, "jpeg").await;
-    let due = (seconds / 10.0).ceil() as usize;
-    assert!(
-        thumbs.len() >= due.saturating_sub(1).max(1),
-        "{who}: {} thumbnails",
-        thumbs.len()
-    );
-    let clips = files(app, stream, ProcessKind::MotionClip, "mp4").await;
-    assert!(!clips.is_empty(), "{who}: no motion clip");
-    for c in &clips {
-        let d = probe_duration(c);
-        assert!((d - 3.0).abs() <= 0.5, "{who}: clip lasts {d} s");
-    }
-    let recordings = files(app, stream, ProcessKind::Recording, "mp4").await;
-    let total: f64 = recordings.iter().map(|r| probe_duration(r)).sum();
-    assert!(
-        (total - seconds).abs() < 2.0,
-        "{who}: recorded {total} s of {seconds}"
-    );
-    let frames: u64 = recordings.iter().map(|r| count_frames(r)).sum();
-    assert!(
-        frames as f64 >= total * 30.0 * 0.97,
-        "{who}: {frames} frames in {total} s"
-    );
-    let replay = files(app, stream, ProcessKind::Replay, "m3u8").await;
-    let text = std::fs::read_to_string(&replay[0]).expect("playlist");
-    assert!(text.contains("#EXT-X-ENDLIST"), "{who}: replay closed");
-}
-
 fn everything() -> Processes {
     Processes {
         thumbnail: Some(10),
@@ -165,8 +116,8 @@ async fn ffmpeg_and_gstreamer_publish_over_srt_and_every_process_runs() {
     );
     app.session_over(a.id).await;
     app.session_over(b.id).await;
-    every_asset(&app, a.streams[0], 16.0, "ffmpeg").await;
-    every_asset(&app, b.streams[0], 16.0, "GStreamer").await;
+    app.every_asset(a.streams[0], 16.0, "ffmpeg").await;
+    app.every_asset(b.streams[0], 16.0, "GStreamer").await;
     assert_eq!(
         (
             app.sessions(a.owner.organisation_id, a.id).await.len(),
@@ -308,7 +259,9 @@ async fn wrong_keys_passphrases_second_publishers_and_hostile_datagrams_are_refu
     .await;
     assert!(!ok, "second publisher refused");
     let thumbs = wait_for("a thumbnail", Duration::from_secs(15), || async {
-        let t = files(&app, g.streams[0], ProcessKind::Thumbnail, "jpeg").await;
+        let t = app
+            .asset_files(g.streams[0], ProcessKind::Thumbnail, "jpeg")
+            .await;
         (!t.is_empty()).then_some(t)
     })
     .await;
@@ -337,51 +290,80 @@ async fn wrong_keys_passphrases_second_publishers_and_hostile_datagrams_are_refu
     app.running.stop().await.expect("stops");
 }
 
-/// Relays UDP between a publisher and `server`, dropping `per_mille` of the datagrams in each
-/// direction (a fixed pseudo-random sequence). Returns the address to publish to.
-async fn lossy_path(
-    server: SocketAddr,
-    per_mille: u64,
-) -> (SocketAddr, tokio::task::JoinHandle<(u64, u64)>) {
-    let front = UdpSocket::bind("127.0.0.1:0").await.expect("udp");
-    let back = UdpSocket::bind("127.0.0.1:0").await.expect("udp");
-    back.connect(server).await.expect("connect");
-    let addr = front.local_addr().expect("addr");
-    let task = tokio::spawn(async move {
-        let (mut seed, mut passed, mut dropped) = (0x9E37_79B9_7F4A_7C15u64, 0u64, 0u64);
-        let mut lose = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % 1000 < per_mille
-        };
-        let (mut a, mut b) = (vec![0u8; 2048], vec![0u8; 2048]);
-        let mut client = None;
-        loop {
-            tokio::select! {
-                r = front.recv_from(&mut a) => {
-                    let Ok((n, from)) = r else { break };
-                    client = Some(from);
-                    if lose() { dropped += 1 } else { passed += 1; let _ = back.send(&a[..n]).await; }
-                }
-                r = back.recv(&mut b) => {
-                    let Ok(n) = r else { break };
-                    if let Some(c) = client {
-                        if lose() { dropped += 1 } else { passed += 1; let _ = front.send_to(&b[..n], c).await; }
-                    }
-                }
-                _ = tokio::time::sleep(Duration::from_secs(15)) => break,
-            }
-        }
-        (passed, dropped)
-    });
-    (addr, task)
+/// Set in the child test that runs inside the loss test's network namespace.
+const IN_NAMESPACE: &str = "LP_TEST_IN_NETNS";
+const INNER_TEST: &str = "one_percent_loss_inside_a_network_namespace";
+
+/// Runs `program` with `args`, failing the test with its error output.
+fn run(program: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// 1 % loss on the path, as the issue asks of netem: this kernel has no `sch_netem`, so the
+/// kernel's packet filter drops the datagrams instead. The test runs itself again in a
+/// network namespace of its own (`unshare --net`), where nftables drops 1 % of all UDP
+/// leaving on loopback, in both directions, at random; nothing outside the namespace is
+/// touched.
+#[tokio::test]
+async fn one_percent_packet_loss_still_gives_a_continuous_recording() {
+    let exe = std::env::current_exe().expect("test binary");
+    let status = tokio::process::Command::new("unshare")
+        .arg("--net")
+        .arg("--")
+        .arg(exe)
+        .args(["--exact", INNER_TEST, "--ignored", "--nocapture"])
+        .env(IN_NAMESPACE, "1")
+        .status()
+        .await
+        .expect("unshare runs (root, util-linux)");
+    assert!(status.success(), "the test in the namespace failed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_percent_packet_loss_still_gives_a_continuous_recording() {
+#[ignore = "run inside its own network namespace by one_percent_packet_loss_still_gives_a_continuous_recording"]
+async fn one_percent_loss_inside_a_network_namespace() {
+    assert!(
+        std::env::var_os(IN_NAMESPACE).is_some(),
+        "runs only in the namespace its outer test makes"
+    );
+    run("ip", &["link", "set", "lo", "up"]);
+    run("nft", &["add", "table", "inet", "loss"]);
+    run(
+        "nft",
+        &[
+            "add",
+            "chain",
+            "inet",
+            "loss",
+            "out",
+            "{ type filter hook output priority 0; }",
+        ],
+    );
+    // Counts every datagram, then drops one in a hundred of them (both counted).
+    run(
+        "nft",
+        &[
+            "add", "rule", "inet", "loss", "out", "meta", "l4proto", "udp", "counter",
+        ],
+    );
+    run(
+        "nft",
+        &[
+            "add", "rule", "inet", "loss", "out", "meta", "l4proto", "udp", "numgen", "random",
+            "mod", "100", "<", "1", "counter", "drop",
+        ],
+    );
+
     let app = start().await;
-    let server: SocketAddr = srt_addr(&app).parse().expect("addr");
     let g = app
         .group(
             &[],
@@ -391,26 +373,36 @@ async fn one_percent_packet_loss_still_gives_a_continuous_recording() {
             },
         )
         .await;
-    let (path, relay) = lossy_path(server, 10).await;
     let publisher = TestPublisher::start_srt(
-        &format!("srt://{path}?streamid={}&latency=300000", g.key),
+        &format!("srt://{}?streamid={}&latency=300000", srt_addr(&app), g.key),
         20,
         "640x360",
     );
     assert!(publisher.finish().await, "published to the end");
     app.session_over(g.id).await;
-    let (passed, dropped) = relay.await.expect("relay");
-    let loss = dropped as f64 / (passed + dropped) as f64;
+    let counters: Vec<u64> = run("nft", &["list", "table", "inet", "loss"])
+        .split("packets ")
+        .skip(1)
+        .filter_map(|s| s.split_whitespace().next()?.parse().ok())
+        .collect();
+    let [all, dropped] = counters[..] else {
+        panic!("counters: {counters:?}")
+    };
+    let loss = dropped as f64 / all as f64;
     assert!(
         (0.005..0.02).contains(&loss),
-        "lost {dropped} of {} datagrams",
-        passed + dropped
+        "lost {dropped} of {all} datagrams"
     );
-    let recordings = files(&app, g.streams[0], ProcessKind::Recording, "mp4").await;
+    let recordings = app
+        .asset_files(g.streams[0], ProcessKind::Recording, "mp4")
+        .await;
     assert_eq!(recordings.len(), 1);
     let seconds = probe_duration(&recordings[0]);
     let frames = count_frames(&recordings[0]);
-    eprintln!("srt under loss: {dropped} of {} datagrams lost ({:.2} %), recorded {seconds:.2} s, {frames} frames", passed + dropped, loss * 100.0);
+    eprintln!(
+        "srt under loss: {dropped} of {all} datagrams lost ({:.2} %), recorded {seconds:.2} s, {frames} frames",
+        loss * 100.0
+    );
     assert!((seconds - 20.0).abs() < 1.5, "recorded {seconds} s of 20");
     assert!(frames >= 20 * 30 * 97 / 100, "{frames} frames of 600");
     assert_eq!(
@@ -441,8 +433,10 @@ async fn publish_codecs(url: &str, video: &[&str], audio: &[&str]) -> bool {
         .unwrap_or(false)
 }
 
+/// Audio the pipeline cannot take ends the publish at the first program table, with a reason
+/// the dashboard and the API show. (HEVC is processed: `tests/codecs.rs`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hevc_and_mp3_over_srt_are_refused_with_a_reason() {
+async fn mp3_over_srt_is_refused_with_a_reason() {
     let app = start().await;
     let addr = srt_addr(&app);
     let state = &app.running.state;
@@ -457,27 +451,24 @@ async fn hevc_and_mp3_over_srt_are_refused_with_a_reason() {
         .await;
     let org = g.owner.organisation_id;
     let url = format!("srt://{addr}?streamid={}", g.key);
-    let ended_because = |n: usize| {
+
+    // Real H.264 with MP3 audio in MPEG-TS.
+    let began = Instant::now();
+    publish_codecs(
+        &url,
+        &["-c:v", "libx264", "-preset", "ultrafast"],
+        &["-c:a", "libmp3lame"],
+    )
+    .await;
+    let reason = wait_for("the refused session", Duration::from_secs(10), || {
         let db = state.db.clone();
         async move {
             let all = repo::live_sessions::page(&db, org, Some(g.id), None, None, None, 10)
                 .await
                 .ok()?;
-            (all.len() >= n && all.iter().all(|s| s.ended_at.is_some()))
+            (!all.is_empty() && all.iter().all(|s| s.ended_at.is_some()))
                 .then(|| all[0].end_reason.clone().unwrap_or_default())
         }
-    };
-
-    // Real HEVC (libx265) in MPEG-TS: the session ends at its first program table.
-    let began = Instant::now();
-    publish_codecs(
-        &url,
-        &["-c:v", "libx265", "-preset", "ultrafast"],
-        &["-c:a", "aac"],
-    )
-    .await;
-    let reason = wait_for("the refused session", Duration::from_secs(10), || {
-        ended_because(1)
     })
     .await;
     assert!(
@@ -486,8 +477,8 @@ async fn hevc_and_mp3_over_srt_are_refused_with_a_reason() {
     );
     assert!(
         reason.starts_with(app::domain::jobs::UNSUPPORTED_MEDIA)
-            && reason.contains("HEVC (H.265) video (SRT)")
-            && reason.contains("H.264"),
+            && reason.contains("MP3 or MP2 audio (SRT)")
+            && reason.contains("AAC"),
         "{reason}"
     );
     // The enabled process reads as failed with that reason, in the dashboard and the API.
@@ -505,20 +496,5 @@ async fn hevc_and_mp3_over_srt_are_refused_with_a_reason() {
             j.state
         );
     }
-
-    // H.264 with MP3 audio.
-    publish_codecs(
-        &url,
-        &["-c:v", "libx264", "-preset", "ultrafast"],
-        &["-c:a", "libmp3lame"],
-    )
-    .await;
-    let reason = wait_for(
-        "the second refused session",
-        Duration::from_secs(10),
-        || ended_because(2),
-    )
-    .await;
-    assert!(reason.contains("MP3 or MP2 audio (SRT)"), "{reason}");
     app.running.stop().await.expect("stops");
 }

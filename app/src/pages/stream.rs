@@ -113,10 +113,16 @@ fn OverviewBody(g: StreamGroupDetail, ctx: GroupContext) -> impl IntoView {
     let group_id = g.id;
     let set_passphrase = ServerAction::<SetSrtPassphrase>::new();
     let set_grace = ServerAction::<SetReconnectGrace>::new();
+    let passphrase_input = NodeRef::<leptos::html::Input>::new();
     Effect::new(move |_| {
-        let saved = matches!(set_passphrase.value().get(), Some(Ok(())))
-            || matches!(set_grace.value().get(), Some(Ok(())));
-        if saved {
+        let saved_passphrase = matches!(set_passphrase.value().get(), Some(Ok(())));
+        if saved_passphrase {
+            // A saved secret does not stay in the form.
+            if let Some(input) = passphrase_input.get_untracked() {
+                input.set_value("");
+            }
+        }
+        if saved_passphrase || matches!(set_grace.value().get(), Some(Ok(()))) {
             ctx.refresh.update(|n| *n += 1);
         }
     });
@@ -124,7 +130,7 @@ fn OverviewBody(g: StreamGroupDetail, ctx: GroupContext) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="publish-title">
             <h2 id="publish-title">"Publish"</h2>
-            <p class="muted">"Point OBS (Settings → Stream → Custom) or any RTMP encoder with H.264/AAC at these."</p>
+            <p class="muted">"Point OBS (Settings → Stream → Custom) or any RTMP or SRT encoder at these: H.264 or HEVC video (AV1 too over RTMP) with AAC audio."</p>
             <dl class="kv">
                 <dt>"Server"</dt>
                 <dd><code id="rtmp-server">{server_url.clone()}</code> <CopyButton text=server_url label="Copy server URL"/></dd>
@@ -148,13 +154,13 @@ fn OverviewBody(g: StreamGroupDetail, ctx: GroupContext) -> impl IntoView {
                 })}
             </dl>
             {g.publish.srt_url.is_some().then(|| view! {
-                <p class="muted small">"SRT: paste the SRT URL as the Server in OBS (Settings → Stream → Custom) and leave the key empty; MPEG-TS with H.264 video and AAC audio."</p>
+                <p class="muted small">"SRT: paste the SRT URL as the Server in OBS (Settings → Stream → Custom) and leave the key empty; MPEG-TS with H.264 or HEVC video and AAC audio."</p>
             })}
             {(g.publish.srt_url.is_some() && role.can(Permission::RegenerateStreamKey)).then(|| view! {
                 <ActionForm action=set_passphrase attr:class="inline-form">
                     <input type="hidden" name="id" value=group_id/>
                     <label>"New SRT passphrase "
-                        <input type="password" name="passphrase" id="srt-passphrase-input" minlength="10" maxlength="79" autocomplete="new-password" placeholder="10–79 characters; empty to remove"/>
+                        <input type="password" name="passphrase" id="srt-passphrase-input" node_ref=passphrase_input minlength="10" maxlength="79" autocomplete="new-password" placeholder="10–79 characters; empty to remove"/>
                     </label>
                     <button type="submit" class="secondary">"Save passphrase"</button>
                 </ActionForm>

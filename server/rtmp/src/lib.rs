@@ -19,6 +19,7 @@ pub mod client;
 mod connection;
 pub mod flv;
 pub mod media;
+pub mod mkv;
 pub mod mpegts;
 
 pub use connection::{Connection, Event, Limits, Phase, Refusal};

@@ -1,15 +1,16 @@
 //! MPEG-TS (what SRT publishers send) turned into the FLV tag bodies the RTMP ingest produces,
 //! so both ingests feed one pipeline: H.264 access units become AVC tags (an
 //! `AVCDecoderConfigurationRecord` from the stream's SPS and PPS, then length-prefixed NAL
-//! units with their composition offset), AAC in ADTS becomes AAC tags (an
-//! `AudioSpecificConfig`, then raw frames).
+//! units with their composition offset), HEVC access units become Enhanced RTMP `hvc1` tags
+//! (an `HEVCDecoderConfigurationRecord` from the VPS, SPS and PPS, which also stay in band),
+//! AAC in ADTS becomes AAC tags (an `AudioSpecificConfig`, then raw frames).
 //!
 //! Like the rest of this crate it is sans-IO and bounded: at most [`MAX_PES`] bytes are held
 //! per elementary stream, a partial TS packet is at most 187 bytes, only the first program
 //! and one video and one audio stream are followed. Timestamps are the 33-bit 90 kHz clock
 //! unwrapped and made relative to the first one seen, in milliseconds.
 //!
-//! A stream type the pipeline cannot take (HEVC, MPEG audio, AC-3, …) is reported once as
+//! A stream type the pipeline cannot take (VVC, MPEG audio, AC-3, …) is reported once as
 //! [`Demuxed::Unsupported`], with a name a publisher understands.
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -24,6 +25,7 @@ pub const MAX_PES: usize = 8 << 20;
 const MAX_PARAMETER_SET: usize = 1024;
 
 const H264: u8 = 0x1B;
+const HEVC: u8 = 0x24;
 const AAC_ADTS: u8 = 0x0F;
 
 /// What the demuxer gives back.
@@ -61,10 +63,13 @@ pub struct Demuxer {
     /// The first timestamp seen (90 kHz), and the last unwrapped one.
     origin: Option<u64>,
     last: u64,
+    /// The video is HEVC (H.264 otherwise).
+    hevc: bool,
+    vps: Option<Bytes>,
     sps: Option<Bytes>,
     pps: Option<Bytes>,
     /// The parameter sets of the last sequence header sent.
-    sent_config: Option<(Bytes, Bytes)>,
+    sent_config: Option<Vec<Bytes>>,
     /// The AudioSpecificConfig of the last audio sequence header sent.
     sent_asc: Option<[u8; 2]>,
 }
@@ -205,7 +210,7 @@ impl Demuxer {
             let pid = (u16::from(rest[1] & 0x1F) << 8) | u16::from(rest[2]);
             let es_info = usize::from(u16::from(rest[3] & 0x0F) << 8 | u16::from(rest[4]));
             match kind {
-                H264 if video.is_none() => video = Some(pid),
+                H264 | HEVC if video.is_none() => video = Some((pid, kind == HEVC)),
                 AAC_ADTS if audio.is_none() => audio = Some(pid),
                 _ => {
                     if other.is_none() {
@@ -218,14 +223,18 @@ impl Demuxer {
         if video.is_none() {
             if !self.reported {
                 self.reported = true;
-                let name = other.unwrap_or_else(|| "a stream without H.264 video".into());
+                let name = other.unwrap_or_else(|| "a stream without H.264 or HEVC video".into());
                 out.push(Demuxed::Unsupported(name));
             }
             return;
         }
-        if video != self.video_pid {
+        let (video, hevc) = video.unzip();
+        let hevc = hevc.unwrap_or_default();
+        if video != self.video_pid || hevc != self.hevc {
             self.video = Pes::default();
+            (self.vps, self.sps, self.pps, self.sent_config) = (None, None, None, None);
         }
+        self.hevc = hevc;
         if audio != self.audio_pid {
             self.audio = Pes::default();
         }
@@ -344,6 +353,9 @@ impl Demuxer {
     }
 
     fn video_tags(&mut self, data: Bytes, ts: u32, cts: i64, out: &mut Vec<Demuxed>) {
+        if self.hevc {
+            return self.hevc_tags(data, ts, cts, out);
+        }
         let mut body = BytesMut::new();
         let mut key = false;
         for nal in annex_b(&data) {
@@ -360,7 +372,7 @@ impl Demuxer {
             }
         }
         if let (Some(sps), Some(pps)) = (&self.sps, &self.pps) {
-            let config = (sps.clone(), pps.clone());
+            let config = vec![sps.clone(), pps.clone()];
             if self.sent_config.as_ref() != Some(&config) && sps.len() >= 4 {
                 out.push(video_tag(ts, avc_config(sps, pps)));
                 self.sent_config = Some(config);
@@ -373,6 +385,53 @@ impl Demuxer {
         let mut tag = BytesMut::with_capacity(5 + body.len());
         tag.put_u8(if key { 0x17 } else { 0x27 });
         tag.put_u8(1);
+        tag.extend_from_slice(&cts.to_be_bytes()[1..]);
+        tag.extend_from_slice(&body);
+        out.push(video_tag(ts, tag.freeze()));
+    }
+
+    /// HEVC: parameter sets are kept (and left in band, so a change reaches the decoder),
+    /// access unit delimiters and filler dropped, IRAP pictures (types 16–21) are keyframes.
+    fn hevc_tags(&mut self, data: Bytes, ts: u32, cts: i64, out: &mut Vec<Demuxed>) {
+        let mut body = BytesMut::new();
+        let mut key = false;
+        for nal in annex_b(&data) {
+            let Some(kind) = nal.first().map(|b| (b >> 1) & 0x3F) else {
+                continue;
+            };
+            let set = (nal.len() <= MAX_PARAMETER_SET).then_some(data.slice_ref(nal));
+            match kind {
+                32 => self.vps = set,
+                33 => self.sps = set,
+                34 => self.pps = set,
+                35 | 38 => continue,
+                16..=21 => key = true,
+                _ => {}
+            }
+            body.put_u32(nal.len() as u32);
+            body.extend_from_slice(nal);
+        }
+        if let (Some(vps), Some(sps), Some(pps)) = (&self.vps, &self.sps, &self.pps) {
+            let config = vec![vps.clone(), sps.clone(), pps.clone()];
+            if self.sent_config.as_ref() != Some(&config) {
+                if let Some(record) = hevc_config(vps, sps, pps) {
+                    let mut tag = BytesMut::with_capacity(5 + record.len());
+                    tag.put_u8(0x90); // Enhanced, keyframe, SequenceStart
+                    tag.extend_from_slice(b"hvc1");
+                    tag.extend_from_slice(&record);
+                    out.push(video_tag(ts, tag.freeze()));
+                    self.sent_config = Some(config);
+                }
+            }
+        }
+        if body.is_empty() || self.sent_config.is_none() {
+            return;
+        }
+        let cts = cts.clamp(-(1 << 23), (1 << 23) - 1) as i32;
+        let mut tag = BytesMut::with_capacity(8 + body.len());
+        // Enhanced, key or inter frame, CodedFrames (with a composition offset).
+        tag.put_u8(if key { 0x91 } else { 0xA1 });
+        tag.extend_from_slice(b"hvc1");
         tag.extend_from_slice(&cts.to_be_bytes()[1..]);
         tag.extend_from_slice(&body);
         out.push(video_tag(ts, tag.freeze()));
@@ -454,6 +513,47 @@ fn avc_config(sps: &[u8], pps: &[u8]) -> Bytes {
     b.freeze()
 }
 
+/// An `HEVCDecoderConfigurationRecord` with one VPS, SPS and PPS and 4-byte NAL lengths. The
+/// profile, tier and level are the SPS's own; chroma format and bit depths are written as
+/// 4:2:0 8-bit, which decoders take from the SPS anyway. `None` if the SPS is too short.
+fn hevc_config(vps: &[u8], sps: &[u8], pps: &[u8]) -> Option<Bytes> {
+    // The SPS payload after its 2-byte NAL header, without emulation prevention bytes: one
+    // byte (VPS id, sub-layers, nesting), then the 12-byte general profile_tier_level.
+    let mut rbsp = Vec::with_capacity(13);
+    let mut zeros = 0;
+    for &b in sps.get(2..)? {
+        if rbsp.len() == 13 {
+            break;
+        }
+        if zeros >= 2 && b == 3 {
+            zeros = 0;
+            continue;
+        }
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+        rbsp.push(b);
+    }
+    if rbsp.len() < 13 {
+        return None;
+    }
+    let sub_layers = ((rbsp[0] >> 1) & 0x07) + 1;
+    let nested = rbsp[0] & 1;
+    let mut b = BytesMut::with_capacity(40 + vps.len() + sps.len() + pps.len());
+    b.put_u8(1);
+    b.extend_from_slice(&rbsp[1..13]);
+    // Spatial segmentation 0, parallelism unknown, 4:2:0, 8-bit luma and chroma, frame rate
+    // unknown, then the temporal layers, nesting and 4-byte lengths; three arrays.
+    b.extend_from_slice(&[0xF0, 0x00, 0xFC, 0xFD, 0xF8, 0xF8, 0, 0]);
+    b.put_u8((sub_layers << 3) | (nested << 2) | 3);
+    b.put_u8(3);
+    for (kind, nal) in [(32u8, vps), (33, sps), (34, pps)] {
+        b.put_u8(0x80 | kind);
+        b.put_u16(1);
+        b.put_u16(nal.len() as u16);
+        b.extend_from_slice(nal);
+    }
+    Some(b.freeze())
+}
+
 /// A PES timestamp field (5 bytes, 33 bits with marker bits).
 fn timestamp(b: &[u8]) -> Option<u64> {
     let [a, b1, b2, b3, b4] = <[u8; 5]>::try_from(b).ok()?;
@@ -497,7 +597,6 @@ fn annex_b(data: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// The name of a stream type we cannot process, for the refusal.
 fn unsupported_stream(kind: u8) -> Option<String> {
     let name = match kind {
-        0x24 => "HEVC (H.265) video",
         0x33 => "VVC (H.266) video",
         0x01 | 0x02 => "MPEG-2 video",
         0x10 => "MPEG-4 Part 2 video",
@@ -763,23 +862,96 @@ mod tests {
     }
 
     #[test]
-    fn hevc_and_other_audio_are_named_once() {
+    fn hevc_becomes_enhanced_rtmp_tags_with_its_configuration_record() {
+        const VPS: &[u8] = &[0x40, 0x01, 0x0C, 0x01, 0xFF, 0xFF];
+        // SPS: header, one sub-layer with nesting, then a profile_tier_level whose zero
+        // constraint bytes carry an emulation prevention byte (00 00 03).
+        const SPS: &[u8] = &[
+            0x42, 0x01, 0x01, 0x01, 0x60, 0x00, 0x00, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00,
+            0x00, 0x5D, 0xA0, 0x02,
+        ];
+        const PPS: &[u8] = &[0x44, 0x01, 0xC1, 0x72];
+        let mut s = ts_packet(0, true, 0, &pat());
+        s.extend(ts_packet(0x100, true, 0, &pmt(&[(HEVC, 0x101)])));
+        let mut idr = Vec::new();
+        for nal in [
+            &[0x46, 0x01, 0x10][..],
+            VPS,
+            SPS,
+            PPS,
+            &[0x26, 0x01, 0xAF, 0x11],
+        ] {
+            idr.extend_from_slice(&[0, 0, 0, 1]);
+            idr.extend_from_slice(nal);
+        }
+        s.extend(packets(0x101, &pes(0xE0, 9000, Some(6000), &idr, false)));
+        let trail = [0u8, 0, 1, 0x02, 0x01, 0xD0];
+        s.extend(packets(0x101, &pes(0xE0, 12000, Some(9000), &trail, false)));
+        renumber(&mut s);
+        let out = demux_all(&s, 1316);
+        let bodies: Vec<&[u8]> = out
+            .iter()
+            .map(|d| match d {
+                Demuxed::Media(m) => &m.payload[..],
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(bodies.len(), 3, "a sequence start and two frames");
+        let config = bodies[0];
+        assert_eq!(&config[..5], b"\x90hvc1");
+        assert_eq!(config[5], 1, "configurationVersion");
+        assert_eq!(
+            &config[6..18],
+            &[0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 0x5D],
+            "profile, tier and level from the SPS, unescaped"
+        );
+        assert_eq!(config[26], (1 << 3) | (1 << 2) | 3);
+        assert_eq!(config[27], 3, "VPS, SPS and PPS arrays");
+        let key = bodies[1];
+        assert_eq!(&key[..5], b"\x91hvc1");
+        assert_eq!(&key[5..8], &[0, 0, 33], "composition offset 3000/90 ms");
+        // AUD dropped; VPS, SPS, PPS kept in band before the IDR slice.
+        let nal_kinds: Vec<u8> = {
+            let mut at = 8;
+            let mut kinds = Vec::new();
+            while at + 4 < key.len() {
+                let n = u32::from_be_bytes(key[at..at + 4].try_into().expect("4 bytes")) as usize;
+                kinds.push((key[at + 4] >> 1) & 0x3F);
+                at += 4 + n;
+            }
+            kinds
+        };
+        assert_eq!(nal_kinds, [32, 33, 34, 19]);
+        assert_eq!(bodies[2][0], 0xA1, "an inter frame");
+        let mkv = crate::mkv::video_packet(key).expect("enhanced");
+        assert!(matches!(
+            mkv,
+            crate::mkv::VideoPacket::Frame {
+                keyframe: true,
+                cts_ms: 33,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn vvc_and_other_audio_are_named_once() {
         let mut s = ts_packet(0, true, 0, &pat());
         s.extend(ts_packet(
             0x100,
             true,
             0,
-            &pmt(&[(0x24, 0x101), (AAC_ADTS, 0x102)]),
+            &pmt(&[(0x33, 0x101), (AAC_ADTS, 0x102)]),
         ));
         s.extend(ts_packet(
             0x100,
             true,
             1,
-            &pmt(&[(0x24, 0x101), (AAC_ADTS, 0x102)]),
+            &pmt(&[(0x33, 0x101), (AAC_ADTS, 0x102)]),
         ));
         assert_eq!(
             demux_all(&s, 188),
-            vec![Demuxed::Unsupported("HEVC (H.265) video".into())]
+            vec![Demuxed::Unsupported("VVC (H.266) video".into())]
         );
         let mut s = ts_packet(0, true, 0, &pat());
         s.extend(ts_packet(

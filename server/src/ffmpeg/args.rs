@@ -34,10 +34,10 @@ fn os(parts: &[&str]) -> Vec<OsString> {
     parts.iter().map(OsString::from).collect()
 }
 
-fn common_input() -> Vec<OsString> {
-    // Small probe: the FLV header and sequence headers arrive first, so there is no need to
-    // buffer seconds of media before the first segment. Timestamps are kept as published
-    // (-copyts) so a restarted run continues the same timeline.
+fn common_input(format: &str) -> Vec<OsString> {
+    // Small probe: the container header and sequence headers arrive first, so there is no
+    // need to buffer seconds of media before the first segment. Timestamps are kept as
+    // published (-copyts) so a restarted run continues the same timeline.
     os(&[
         "-hide_banner",
         "-nostats",
@@ -50,7 +50,7 @@ fn common_input() -> Vec<OsString> {
         "-analyzeduration",
         "1000000",
         "-f",
-        "flv",
+        format,
         "-i",
         "pipe:0",
         "-copyts",
@@ -78,11 +78,12 @@ fn hls(out: &Path) -> Vec<OsString> {
     v
 }
 
-/// One ffmpeg reading FLV on stdin and writing every output as HLS fMP4 segments. Copy
-/// outputs pass the published H.264/AAC through; encode outputs share one decode and one
-/// `split`, each scaled (never up) and encoded with x264, 1 s GOPs aligned for segmenting.
-pub(crate) fn source(outputs: &[HlsOutput]) -> Vec<OsString> {
-    let mut v = common_input();
+/// One ffmpeg reading `format` (FLV, or Matroska for HEVC, AV1 and VP9) on stdin and writing
+/// every output as HLS fMP4 segments. Copy outputs pass the published video and AAC through;
+/// encode outputs share one decode and one `split`, each scaled (never up) and encoded with
+/// x264, 1 s GOPs aligned for segmenting.
+pub(crate) fn source(format: &str, outputs: &[HlsOutput]) -> Vec<OsString> {
+    let mut v = common_input(format);
     let encoded: Vec<(usize, &Encode)> = outputs
         .iter()
         .enumerate()
@@ -381,10 +382,13 @@ mod tests {
 
     #[test]
     fn copy_source_reads_flv_from_stdin_and_writes_fmp4_hls() {
-        let v = s(&source(&[HlsOutput {
-            dir: "/d/st1/segments/r0".into(),
-            encode: None,
-        }]));
+        let v = s(&source(
+            "flv",
+            &[HlsOutput {
+                dir: "/d/st1/segments/r0".into(),
+                encode: None,
+            }],
+        ));
         assert_eq!(after(&v, "-i"), ["pipe:0"]);
         assert_eq!(after(&v, "-f"), ["flv", "hls"]);
         assert_eq!(after(&v, "-c"), ["copy"]);
@@ -409,20 +413,23 @@ mod tests {
                 preset: "superfast".into(),
             })
         };
-        let v = s(&source(&[
-            HlsOutput {
-                dir: "/a".into(),
-                encode: None,
-            },
-            HlsOutput {
-                dir: "/b".into(),
-                encode: enc(720, 2500),
-            },
-            HlsOutput {
-                dir: "/c".into(),
-                encode: enc(360, 800),
-            },
-        ]));
+        let v = s(&source(
+            "flv",
+            &[
+                HlsOutput {
+                    dir: "/a".into(),
+                    encode: None,
+                },
+                HlsOutput {
+                    dir: "/b".into(),
+                    encode: enc(720, 2500),
+                },
+                HlsOutput {
+                    dir: "/c".into(),
+                    encode: enc(360, 800),
+                },
+            ],
+        ));
         assert_eq!(after(&v, "-i").len(), 1, "one input, one decode");
         let graph = after(&v, "-filter_complex")[0];
         assert!(graph.starts_with("[0:v]split=2[s1][s2]"), "{graph}");

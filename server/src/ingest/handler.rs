@@ -197,7 +197,7 @@ impl IngestHandler {
 /// session's end reason and the processes' failure say it.
 pub(crate) fn unsupported_reason(what: &str) -> String {
     format!(
-        "{} {what}; publish H.264 video with AAC audio (in OBS: Output → Encoder x264 or NVENC H.264, Audio Encoder AAC)",
+        "{} {what}; publish H.264, HEVC or AV1 video with AAC audio (in OBS: Output → Encoder x264, NVENC H.264 or an HEVC or AV1 encoder; Audio Encoder AAC)",
         app::domain::jobs::UNSUPPORTED_MEDIA
     )
 }
@@ -240,9 +240,10 @@ impl MediaForwarder {
         }
     }
 
-    /// Refuses a codec the pipeline cannot take, from the first tag of each kind (every
-    /// process copies the H.264 video and AAC audio, and the installed ffmpeg reads them from
-    /// FLV; Enhanced RTMP's HEVC and AV1 need an FLV reader ffmpeg 5.1 does not have).
+    /// Refuses a codec the pipeline cannot take, from the first tag of each kind: it takes
+    /// H.264 (read by ffmpeg from FLV) and Enhanced RTMP's HEVC and AV1 (and AVC), which ffmpeg 5.1
+    /// cannot read from FLV and gets in Matroska instead ([`crate::runner::gop::Feed`]), with
+    /// AAC audio.
     fn check_codec(&mut self, media: &Media) -> Option<String> {
         let unsupported = match media.kind {
             MediaKind::Video if !self.video_checked => {

@@ -3,6 +3,7 @@
 //! animated WebP headers.
 
 pub use rtmp_ingest::flv;
+pub use rtmp_ingest::mkv;
 pub mod fmp4;
 pub(crate) mod jpeg;
 pub mod m3u8;

@@ -1,9 +1,11 @@
 //! Media tags from the ingest and the cache that lets an ffmpeg start (or restart) mid-stream:
-//! the sequence headers and every tag since the latest video keyframe.
+//! the sequence headers and every tag since the latest video keyframe; and the container a
+//! source's ffmpeg reads them in ([`Feed`]).
 
 use bytes::Bytes;
 
 use crate::media::flv::{self, TagKind};
+use crate::media::mkv;
 
 /// One FLV tag body with its timestamp, relative to the session's first tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,17 +82,59 @@ impl GopCache {
         self.audio_header.is_some()
     }
 
-    /// What a starting ffmpeg is fed: FLV header, sequence headers, the current GOP.
-    pub fn start_bytes(&self) -> Vec<Bytes> {
-        let mut out = vec![flv::header(self.has_audio(), true)];
-        out.extend(
-            self.video_header
-                .iter()
-                .chain(self.audio_header.iter())
-                .map(MediaTag::to_flv),
-        );
-        out.extend(self.gop.iter().map(MediaTag::to_flv));
-        out
+    /// The container a starting ffmpeg reads this stream in: FLV for H.264 (what RTMP
+    /// carries), Matroska for the Enhanced RTMP codecs ffmpeg 5.1 cannot read from FLV.
+    pub fn feed(&self) -> Feed {
+        let fourcc = self
+            .video_header
+            .as_ref()
+            .filter(|h| h.body.first().is_some_and(|b| b & 0x80 != 0))
+            .and_then(|h| h.body.get(1..5));
+        match fourcc.and_then(mkv::video_codec_id) {
+            Some(codec) => Feed::Matroska {
+                codec,
+                audio: self.has_audio(),
+                writer: mkv::Writer::default(),
+            },
+            None => Feed::Flv,
+        }
+    }
+
+    /// What a starting ffmpeg is fed in `feed`'s container: its header (with the sequence
+    /// headers), then the current GOP.
+    pub fn start_bytes(&self, feed: &mut Feed) -> Vec<Bytes> {
+        match feed {
+            Feed::Flv => {
+                let mut out = vec![flv::header(self.has_audio(), true)];
+                out.extend(
+                    self.video_header
+                        .iter()
+                        .chain(self.audio_header.iter())
+                        .map(MediaTag::to_flv),
+                );
+                out.extend(self.gop.iter().map(MediaTag::to_flv));
+                out
+            }
+            Feed::Matroska { codec, .. } => {
+                let codec = *codec;
+                let private = match self
+                    .video_header
+                    .as_ref()
+                    .and_then(|h| mkv::video_packet(&h.body))
+                {
+                    Some(mkv::VideoPacket::Config(record)) => record,
+                    _ => &[],
+                };
+                let asc = self
+                    .audio_header
+                    .as_ref()
+                    .and_then(|h| mkv::aac_packet(&h.body))
+                    .map(|(_, asc)| asc);
+                let mut out = vec![mkv::header(codec, private, asc)];
+                out.extend(self.gop.iter().filter_map(|t| feed.tag(t)));
+                out
+            }
+        }
     }
 
     /// The tags a newly started consumer needs before the live ones (headers, then GOP).
@@ -101,6 +145,53 @@ impl GopCache {
             .chain(self.gop.iter())
             .cloned()
             .collect()
+    }
+}
+
+/// The container of one ffmpeg run's input, and the state its tags need.
+#[derive(Debug, Clone)]
+pub enum Feed {
+    Flv,
+    /// HEVC, AV1 or Enhanced AVC (Matroska codec id), with or without an AAC track.
+    Matroska {
+        codec: &'static str,
+        audio: bool,
+        writer: mkv::Writer,
+    },
+}
+
+impl Feed {
+    /// ffmpeg's name for the container (`-f`).
+    pub fn format(&self) -> &'static str {
+        match self {
+            Feed::Flv => "flv",
+            Feed::Matroska { .. } => "matroska",
+        }
+    }
+
+    /// One live tag in this container (`None`: nothing to write, e.g. a sequence header
+    /// after the start, or audio a Matroska stream started without).
+    pub fn tag(&mut self, tag: &MediaTag) -> Option<Bytes> {
+        let (audio, writer) = match self {
+            Feed::Flv => return Some(tag.to_flv()),
+            Feed::Matroska { audio, writer, .. } => (*audio, writer),
+        };
+        let ts = i64::from(tag.timestamp_ms);
+        match tag.kind {
+            TagKind::Video => match mkv::video_packet(&tag.body)? {
+                mkv::VideoPacket::Frame {
+                    keyframe,
+                    cts_ms,
+                    data,
+                } => Some(writer.block(mkv::VIDEO_TRACK, ts + i64::from(cts_ms), keyframe, data)),
+                _ => None,
+            },
+            TagKind::Audio if audio => match mkv::aac_packet(&tag.body)? {
+                (false, frame) => Some(writer.block(mkv::AUDIO_TRACK, ts, true, frame)),
+                (true, _) => None,
+            },
+            _ => None,
+        }
     }
 }
 
@@ -131,8 +222,37 @@ mod tests {
         c.push(&tag(TagKind::Video, 1000, &[0x17, 1])); // next keyframe starts a new GOP
         let ts: Vec<_> = c.tags().iter().map(|t| t.timestamp_ms).collect();
         assert_eq!(ts, [0, 0, 1000]);
-        let bytes = c.start_bytes();
+        let mut feed = c.feed();
+        assert_eq!(feed.format(), "flv");
+        let bytes = c.start_bytes(&mut feed);
         assert_eq!(&bytes[0][..3], b"FLV");
         assert_eq!(bytes[0][4], 5, "audio and video flags");
+    }
+
+    #[test]
+    fn enhanced_hevc_is_fed_as_matroska() {
+        let mut c = GopCache::default();
+        c.push(&tag(TagKind::Video, 0, b"\x90hvc1\x01\x02")); // SequenceStart
+        c.push(&tag(TagKind::Audio, 0, &[0xAF, 0, 0x12, 0x10]));
+        c.push(&tag(TagKind::Video, 0, b"\x91hvc1\0\0\x21key")); // keyframe, cts 33
+        c.push(&tag(TagKind::Audio, 20, &[0xAF, 1, 7]));
+        assert!(c.ready());
+        let mut feed = c.feed();
+        assert_eq!(feed.format(), "matroska");
+        let bytes = c.start_bytes(&mut feed);
+        assert_eq!(bytes.len(), 3, "header, keyframe, audio frame");
+        assert_eq!(&bytes[0][..4], &[0x1A, 0x45, 0xDF, 0xA3]);
+        assert!(bytes[0].windows(16).any(|w| w == b"V_MPEGH/ISO/HEVC"));
+        assert_eq!(
+            &bytes[1][..4],
+            &[0x1F, 0x43, 0xB6, 0x75],
+            "a cluster at the keyframe"
+        );
+        // Sequence headers after the start write nothing; inter frames write a block.
+        assert_eq!(feed.tag(&tag(TagKind::Video, 40, b"\x90hvc1\x01")), None);
+        let inter = feed
+            .tag(&tag(TagKind::Video, 66, b"\xA1hvc1\0\0\0p"))
+            .expect("block");
+        assert_eq!(inter[0], 0xA3);
     }
 }

@@ -260,7 +260,10 @@ async fn run_once(
             output: o.clone(),
         });
     }
-    let mut child = match Child::spawn("ffmpeg", &ctx.config.ffmpeg, &args::source(&hls), true, 0) {
+    // The container is chosen per run, from the sequence header it starts with.
+    let mut feed = gop.feed();
+    let argv = args::source(feed.format(), &hls);
+    let mut child = match Child::spawn("ffmpeg", &ctx.config.ffmpeg, &argv, true, 0) {
         Ok(c) => c,
         Err(e) => return RunEnd::Crashed(e.to_string()),
     };
@@ -268,7 +271,7 @@ async fn run_once(
     let Some(mut stdin) = child.take_stdin() else {
         return RunEnd::Crashed("no stdin".into());
     };
-    for chunk in gop.start_bytes() {
+    for chunk in gop.start_bytes(&mut feed) {
         if write(&mut stdin, &chunk).await.is_err() {
             return crashed(&mut child).await;
         }
@@ -284,7 +287,8 @@ async fn run_once(
                 Some(t) => {
                     last_tag = Instant::now();
                     gop.push(&t);
-                    let written = write_watching(&mut stdin, &t.to_flv(), &mut watchers, &mut last_segment, started).await;
+                    let Some(bytes) = feed.tag(&t) else { continue };
+                    let written = write_watching(&mut stdin, &bytes, &mut watchers, &mut last_segment, started).await;
                     if last_segment.is_some() {
                         policy.progressed();
                     }

@@ -241,6 +241,93 @@ impl TestApp {
     }
 }
 
+/// H.264 as OBS's x264 at its lowest cost sends it: 1 s GOPs, no B-frames.
+const X264: &[&str] = &[
+    "-c:v",
+    "libx264",
+    "-preset",
+    "ultrafast",
+    "-tune",
+    "zerolatency",
+    "-g",
+    "30",
+    "-pix_fmt",
+    "yuv420p",
+];
+
+/// HEVC from libx265 with its default B-frames (so frames arrive out of presentation order),
+/// 1 s GOPs.
+const X265: &[&str] = &[
+    "-c:v",
+    "libx265",
+    "-preset",
+    "ultrafast",
+    "-x265-params",
+    "log-level=error",
+    "-g",
+    "30",
+    "-pix_fmt",
+    "yuv420p",
+];
+
+impl TestApp {
+    /// The files of one stream's assets of `kind` in `format`, oldest first.
+    pub async fn asset_files(
+        &self,
+        stream: i64,
+        kind: ProcessKind,
+        format: &str,
+    ) -> Vec<std::path::PathBuf> {
+        let mut rows = app::ssr::repo::assets::list(&self.running.state.db, stream, kind, 1000)
+            .await
+            .expect("assets");
+        rows.reverse();
+        rows.into_iter()
+            .filter(|r| r.asset.format == format)
+            .map(|r| self.dir.path().join(&r.path))
+            .collect()
+    }
+
+    /// Checks one stream's files after a publish of `seconds` at 30 fps with thumbnails every
+    /// 10 s, 3 s motion clips, a recording and a replay on: thumbnails on schedule, motion
+    /// clips of 3 s, a recording as long as the publish with every frame, a closed replay.
+    pub async fn every_asset(&self, stream: i64, seconds: f64, who: &str) {
+        let thumbs = self
+            .asset_files(stream, ProcessKind::Thumbnail, "jpeg")
+            .await;
+        let due = (seconds / 10.0).ceil() as usize;
+        assert!(
+            thumbs.len() >= due.saturating_sub(1).max(1),
+            "{who}: {} thumbnails",
+            thumbs.len()
+        );
+        let clips = self
+            .asset_files(stream, ProcessKind::MotionClip, "mp4")
+            .await;
+        assert!(!clips.is_empty(), "{who}: no motion clip");
+        for c in &clips {
+            let d = probe_duration(c);
+            assert!((d - 3.0).abs() <= 0.5, "{who}: clip lasts {d} s");
+        }
+        let recordings = self
+            .asset_files(stream, ProcessKind::Recording, "mp4")
+            .await;
+        let total: f64 = recordings.iter().map(|r| probe_duration(r)).sum();
+        assert!(
+            (total - seconds).abs() < 2.0,
+            "{who}: recorded {total} s of {seconds}"
+        );
+        let frames: u64 = recordings.iter().map(|r| count_frames(r)).sum();
+        assert!(
+            frames as f64 >= total * 30.0 * 0.97,
+            "{who}: {frames} frames in {total} s"
+        );
+        let replay = self.asset_files(stream, ProcessKind::Replay, "m3u8").await;
+        let text = std::fs::read_to_string(&replay[0]).expect("playlist");
+        assert!(text.contains("#EXT-X-ENDLIST"), "{who}: replay closed");
+    }
+}
+
 /// A real ffmpeg publishing a lavfi test pattern with a tone over RTMP.
 pub struct TestPublisher {
     pub child: tokio::process::Child,
@@ -249,15 +336,20 @@ pub struct TestPublisher {
 impl TestPublisher {
     /// Publishes `seconds` of `size` (e.g. `640x360`) at 30 fps with 1 s GOPs.
     pub fn start(url: &str, seconds: u32, size: &str) -> Self {
-        Self::start_as(url, seconds, size, "flv")
+        Self::start_as(url, seconds, size, "flv", X264)
     }
 
     /// The same over SRT: MPEG-TS to an `srt://` URL (libsrt in ffmpeg).
     pub fn start_srt(url: &str, seconds: u32, size: &str) -> Self {
-        Self::start_as(url, seconds, size, "mpegts")
+        Self::start_as(url, seconds, size, "mpegts", X264)
     }
 
-    fn start_as(url: &str, seconds: u32, size: &str, format: &str) -> Self {
+    /// HEVC (libx265, B-frames on, 1 s GOPs) with AAC over SRT.
+    pub fn start_hevc_srt(url: &str, seconds: u32, size: &str) -> Self {
+        Self::start_as(url, seconds, size, "mpegts", X265)
+    }
+
+    fn start_as(url: &str, seconds: u32, size: &str, format: &str, video: &[&str]) -> Self {
         let child = tokio::process::Command::new("ffmpeg")
             .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
             .args([
@@ -268,18 +360,7 @@ impl TestPublisher {
             ])
             .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
             .args(["-t", &seconds.to_string()])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-tune",
-                "zerolatency",
-                "-g",
-                "30",
-                "-pix_fmt",
-                "yuv420p",
-            ])
+            .args(video)
             .args(["-c:a", "aac", "-b:a", "64k", "-f", format, url])
             .kill_on_drop(true)
             .spawn()
@@ -453,6 +534,136 @@ pub fn sample_flv(dir: &Path, seconds: u32) -> Vec<(u8, u32, Vec<u8>)> {
         .success();
     assert!(ok, "sample made");
     rtmp_ingest::client::flv_tags(&std::fs::read(&file).expect("sample"))
+}
+
+/// The tags OBS 30 sends for HEVC over Enhanced RTMP (a `hvc1` SequenceStart with the
+/// `HEVCDecoderConfigurationRecord`, then CodedFrames with composition offsets), made from a
+/// real libx265 stream: `seconds` of 640x360 HEVC + AAC written by ffmpeg as MPEG-TS, turned
+/// into tags by the SRT ingest's demuxer.
+pub fn sample_hevc_tags(dir: &Path, seconds: u32) -> Vec<(u8, u32, Vec<u8>)> {
+    use rtmp_ingest::mpegts::{Demuxed, Demuxer};
+    let file = dir.join(format!("sample-hevc-{seconds}.ts"));
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", &seconds.to_string()])
+        .args(X265)
+        .args(["-c:a", "aac", "-b:a", "64k", "-f", "mpegts"])
+        .arg(&file)
+        .status()
+        .expect("ffmpeg runs")
+        .success();
+    assert!(ok, "sample made");
+    let mut demuxer = Demuxer::new();
+    let mut out = Vec::new();
+    demuxer.push(&std::fs::read(&file).expect("sample"), &mut out);
+    demuxer.finish(&mut out);
+    let mut tags: Vec<(u8, u32, Vec<u8>)> = out
+        .into_iter()
+        .map(|d| match d {
+            Demuxed::Media(m) => {
+                let kind = if m.kind == rtmp_ingest::MediaKind::Audio {
+                    8
+                } else {
+                    9
+                };
+                (kind, m.timestamp, m.payload.to_vec())
+            }
+            Demuxed::Unsupported(what) => panic!("{what}"),
+        })
+        .collect();
+    // In decode order per kind; interleaved by time as a muxer sends them.
+    tags.sort_by_key(|t| t.1);
+    assert!(
+        tags.first().is_some_and(|t| t.2.starts_with(b"\x90hvc1")),
+        "starts with the configuration record"
+    );
+    tags
+}
+
+/// The tags OBS 30 sends for AV1 over Enhanced RTMP (an `av01` SequenceStart with the
+/// `AV1CodecConfigurationRecord`, then CodedFrames of OBUs without temporal delimiters), made
+/// from a real SVT-AV1 stream: `seconds` of 640x360 (video only) written by ffmpeg as IVF.
+pub fn sample_av1_tags(dir: &Path, seconds: u32) -> Vec<(u8, u32, Vec<u8>)> {
+    let file = dir.join(format!("sample-av1-{seconds}.ivf"));
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
+        .args(["-t", &seconds.to_string()])
+        .args(["-c:v", "libsvtav1", "-preset", "12", "-g", "30"])
+        .args(["-pix_fmt", "yuv420p", "-f", "ivf"])
+        .arg(&file)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("ffmpeg runs")
+        .success();
+    assert!(ok, "sample made");
+    let ivf = std::fs::read(&file).expect("sample");
+    assert_eq!(&ivf[..4], b"DKIF");
+    let le32 = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let (rate, scale) = (u64::from(le32(&ivf[16..])), u64::from(le32(&ivf[20..])));
+    let mut at = usize::from(u16::from_le_bytes([ivf[6], ivf[7]]));
+    let mut tags = Vec::new();
+    while at + 12 <= ivf.len() {
+        let size = le32(&ivf[at..]) as usize;
+        let pts = u64::from_le_bytes(ivf[at + 4..at + 12].try_into().expect("8 bytes"));
+        let unit = &ivf[at + 12..at + 12 + size];
+        at += 12 + size;
+        let ms = (pts * scale * 1000 / rate) as u32;
+        // OBUs: header (type in bits 3–6, extension flag, size flag), LEB128 size.
+        let (mut i, mut sequence, mut body) = (0, None, Vec::new());
+        while i < unit.len() {
+            let header = unit[i];
+            let kind = (header >> 3) & 0x0F;
+            let mut j = i + 1 + usize::from(header & 0x04 != 0);
+            assert!(header & 0x02 != 0, "OBUs carry their size");
+            let (mut len, mut shift) = (0usize, 0);
+            loop {
+                let b = unit[j];
+                j += 1;
+                len |= usize::from(b & 0x7F) << shift;
+                shift += 7;
+                if b & 0x80 == 0 {
+                    break;
+                }
+            }
+            let obu = &unit[i..j + len];
+            i = j + len;
+            match kind {
+                2 => {}
+                1 => {
+                    sequence = Some(obu.to_vec());
+                    body.extend_from_slice(obu);
+                }
+                _ => body.extend_from_slice(obu),
+            }
+        }
+        let key = sequence.is_some();
+        if let Some(seq) = sequence.filter(|_| tags.is_empty()) {
+            // Marker and version, then profile and level, 4:2:0 8-bit; the sequence header
+            // OBU as the configuration OBUs.
+            let profile = seq[2] >> 5;
+            let mut config = vec![
+                0x90,
+                b'a',
+                b'v',
+                b'0',
+                b'1',
+                0x81,
+                profile << 5 | 8,
+                0x0C,
+                0,
+            ];
+            config.extend_from_slice(&seq);
+            tags.push((9u8, ms, config));
+        }
+        let mut frame = vec![if key { 0x91 } else { 0xA1 }, b'a', b'v', b'0', b'1'];
+        frame.extend_from_slice(&body);
+        tags.push((9u8, ms, frame));
+    }
+    assert!(tags.len() > 2, "frames read");
+    tags
 }
 
 /// Publishes `tags` over RTMP with our own client (paced by their timestamps when
