@@ -29,6 +29,16 @@ async fn node(
     storage: &(String, String),
     cluster: bool,
 ) -> ServerProcess {
+    node_with(dir, database_url, storage, cluster, &[]).await
+}
+
+async fn node_with(
+    dir: &std::path::Path,
+    database_url: &str,
+    storage: &(String, String),
+    cluster: bool,
+    extra: &[&str],
+) -> ServerProcess {
     let (endpoint, location) = storage;
     let mut flags = vec![
         "--database-url",
@@ -53,6 +63,7 @@ async fn node(
     if cluster {
         flags.push("--cluster");
     }
+    flags.extend_from_slice(extra);
     start_server_with(dir, &flags).await
 }
 
@@ -417,13 +428,23 @@ async fn two_nodes_share_the_database_and_a_dead_nodes_stream_is_taken_over() {
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let local = std::fs::read_to_string(dir_a.path().join(&replay.1)).expect("A's playlist");
-    let served = member
-        .get(format!("{}/media/replay/{}/replay.m3u8", b.http, replay.0))
-        .send()
-        .await
-        .expect("playlist from B");
-    assert_eq!(served.status(), 200);
-    let served = served.text().await.expect("text");
+    // s3rver (the test's S3) writes an object in place, so a read racing A's upload of the
+    // playlist can see it empty (real S3 replaces objects atomically): such a read is taken
+    // again, at most three times.
+    let mut served = String::new();
+    for _ in 0..3 {
+        let answer = member
+            .get(format!("{}/media/replay/{}/replay.m3u8", b.http, replay.0))
+            .send()
+            .await
+            .expect("playlist from B");
+        assert_eq!(answer.status(), 200);
+        served = answer.text().await.expect("text");
+        if !served.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let segments = |text: &str| {
         text.lines()
             .filter(|l| !l.starts_with('#') && !l.is_empty())
@@ -723,5 +744,108 @@ async fn a_key_rotated_on_one_node_cuts_the_publisher_on_the_other() {
         open_session(&db, group).await.is_none().then_some(())
     })
     .await;
+    drop((a, b));
+}
+
+/// A publisher whose connection drops on one node and whose encoder reconnects through the
+/// other node within the reconnect grace (as a round-robin load balancer sends it) continues
+/// the same session there, one epoch on: the first node finishes the dropped epoch's files,
+/// marks the session waiting, and the second takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_dropped_on_one_node_continues_its_session_through_the_other() {
+    let dirs = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    let url = testing::fresh_postgres().await;
+    let storage = (
+        common::s3_endpoint().await,
+        format!("s3://media/c{:016x}", rand::random::<u64>()),
+    );
+    let grace = ["--reconnect-grace-s", "20"];
+    let a = node_with(dirs.0.path(), &url, &storage, false, &grace).await;
+    let b = node_with(dirs.1.path(), &url, &storage, true, &grace).await;
+    let http = reqwest::Client::new();
+    let b_node = node_id(&http, &b.http).await;
+    let db = app::ssr::db::connect(&url).await.expect("db");
+    let state = testing::state_on(db.clone());
+    let owner = testing::organisation(&state, "Reconnects", &app::domain::packages::Package::ALL)
+        .await
+        .remove(3);
+    let group = services::streams::create_group(
+        &state,
+        &owner,
+        &app::domain::streams::NewStreamGroup {
+            name: "Reconnects".into(),
+            profiles: vec![],
+            processing: vec![Processes {
+                recording: Some(SpanInput::Seconds(3600)),
+                replay: Some(SpanInput::Seconds(600)),
+                ..Processes::none()
+            }
+            .inputs()],
+        },
+    )
+    .await
+    .expect("group");
+    let key = services::streams::group_detail(&state, &owner, group, None)
+        .await
+        .expect("detail")
+        .publish
+        .stream_key
+        .expect("key");
+
+    let mut first = TestPublisher::start(&format!("{}/{key}", a.rtmp), 120, "320x180");
+    let (session, _, _) = wait_for("A's session", Duration::from_secs(15), || async {
+        open_session(&db, group).await
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The connection drops: no unpublish.
+    first.child.start_kill().expect("kill");
+    let dropped = Instant::now();
+    // The encoder tries again, now through B (refused while A finishes; tried again as OBS
+    // does, every second).
+    let mut second = TestPublisher::start(&format!("{}/{key}", b.rtmp), 8, "320x180");
+    let (id, node, epoch) = loop {
+        let (running, open) = tokio::time::timeout(Duration::from_secs(1), async {
+            (second.running(), open_session(&db, group).await)
+        })
+        .await
+        .expect("quick");
+        match open {
+            Some((id, node, epoch)) if node == b_node => break (id, node, epoch),
+            _ if dropped.elapsed() > Duration::from_secs(18) => {
+                panic!("B never continued the session")
+            }
+            _ => {}
+        }
+        if !running {
+            second = TestPublisher::start(&format!("{}/{key}", b.rtmp), 8, "320x180");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    println!(
+        "cluster: publisher dropped on A, session continued on B {:.2} s later",
+        dropped.elapsed().as_secs_f64()
+    );
+    assert_eq!((id, node.as_str(), epoch), (session, b_node.as_str(), 2));
+    assert!(second.finish().await, "B's publish ran to its end");
+    wait_for("the session ends", Duration::from_secs(20), || async {
+        open_session(&db, group).await.is_none().then_some(())
+    })
+    .await;
+    let sessions = repo::live_sessions::page(
+        &db,
+        owner.organisation_id,
+        Some(group),
+        None,
+        None,
+        None,
+        10,
+    )
+    .await
+    .expect("sessions");
+    assert_eq!(sessions.len(), 1, "one session across both nodes");
     drop((a, b));
 }

@@ -55,11 +55,17 @@ struct Waiting {
 /// How a session's lease was had.
 enum Start {
     New,
-    /// From a node whose lease ran out (its id, when known).
-    TookOver(Option<String>),
+    /// From a node whose lease ran out (its id, when known); `true` when that node's
+    /// publisher had dropped and reconnected here instead.
+    TookOver(Option<String>, bool),
     /// The publisher came back within the reconnect grace.
     Reconnected,
 }
+
+/// How long a publish reaching a node while another node holds the group's session keeps
+/// asking, in case that node's publisher just dropped and it is finishing the epoch (a
+/// second publisher of a live group is refused after this).
+const DROP_SETTLE: Duration = Duration::from_secs(4);
 
 /// How long a dropped epoch may take to finish its files before the next one starts anyway
 /// (a rendition waits up to 60 s for its jobs, then writes its last files).
@@ -152,7 +158,7 @@ impl Supervisor {
                 let (lease, started_at, took_over) = self.lease(group_id, remote).await?;
                 let start = match took_over {
                     None => Start::New,
-                    Some(from) => Start::TookOver(from),
+                    Some((from, reconnected)) => Start::TookOver(from, reconnected),
                 };
                 (lease, started_at, start)
             }
@@ -236,21 +242,32 @@ impl Supervisor {
                     at: started_at,
                 });
             }
-            Start::TookOver(from) => {
-                tracing::warn!(
-                    group.id = group_id,
-                    session.id = session_id,
-                    epoch = lease.epoch,
-                    from.node = from.as_deref().unwrap_or("?"),
-                    remote,
-                    "live session taken over from a node whose lease expired"
-                );
+            Start::TookOver(from, reconnected) => {
+                if *reconnected {
+                    tracing::info!(
+                        group.id = group_id,
+                        session.id = session_id,
+                        epoch = lease.epoch,
+                        from.node = from.as_deref().unwrap_or("?"),
+                        remote,
+                        "publisher reconnected to this node within the grace: the live session continues here"
+                    );
+                } else {
+                    tracing::warn!(
+                        group.id = group_id,
+                        session.id = session_id,
+                        epoch = lease.epoch,
+                        from.node = from.as_deref().unwrap_or("?"),
+                        remote,
+                        "live session taken over from a node whose lease expired"
+                    );
+                }
                 self.ctx.emit(PipelineEvent::SessionTakenOver {
                     organisation_id: group.organisation_id,
                     group_id,
                     session_id,
                     epoch: lease.epoch,
-                    reconnect: false,
+                    reconnect: *reconnected,
                     at: self.ctx.state.clock.now(),
                 });
             }
@@ -272,22 +289,26 @@ impl Supervisor {
         })
     }
 
-    /// Takes the group's lease: a new session, or the open session of a node whose lease ran
-    /// out. When another node holds it, this waits (up to one lease) to see whether the holder
-    /// renews it: a renewal means it is alive (the publisher is refused), silence means it
-    /// died, and the publisher reconnecting here takes the session over at once instead of
-    /// being refused until the lease expires. Answers the lease, when the session started,
-    /// and the node taken over from, if any.
+    /// Takes the group's lease: a new session, the open session of a node whose lease ran
+    /// out, or one that waits for its dropped publisher. When another node holds it, this
+    /// waits (up to one lease) to see whether the holder renews it: silence means it died,
+    /// and the publisher reconnecting here takes the session over at once instead of being
+    /// refused until the lease expires. A renewal means it is alive: the publisher is refused,
+    /// unless the holder's publisher dropped moments ago and that node is still finishing the
+    /// dropped epoch's files (it then marks the session waiting, and this takes it). Answers
+    /// the lease, when the session started, and the node taken over from (and whether its
+    /// publisher had dropped), if any.
     async fn lease(
         &self,
         group_id: i64,
         remote: &str,
-    ) -> Result<(Lease, DateTime<Utc>, Option<Option<String>>), BeginError> {
+    ) -> Result<(Lease, DateTime<Utc>, Option<(Option<String>, bool)>), BeginError> {
         let ttl = self.ctx.config.lease_ttl;
         let ttl_chrono = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(6));
         let give_up = tokio::time::Instant::now() + ttl + Duration::from_secs(1);
         let node = &self.ctx.config.node_id;
         let mut first_seen: Option<Option<DateTime<Utc>>> = None;
+        let asked = tokio::time::Instant::now();
         loop {
             let now = self.ctx.state.clock.now();
             let begun = repo::live_sessions::begin(
@@ -310,17 +331,25 @@ impl Supervisor {
                     lease,
                     from_node,
                     started_at,
-                } => return Ok((lease, started_at, Some(from_node))),
+                    reconnected,
+                } => return Ok((lease, started_at, Some((from_node, reconnected)))),
                 Begun::Held {
                     node_id,
                     heartbeat_at,
                 } => {
+                    // Held by a live node: refused, but not before the holder had the time
+                    // to finish a dropped epoch and mark the session waiting (a publisher's
+                    // reconnect may come back here first).
                     let elsewhere = node_id.as_deref() != Some(node.as_str());
                     let seen = *first_seen.get_or_insert(heartbeat_at);
                     let renewed = seen != heartbeat_at;
+                    let limit = if renewed {
+                        give_up.min(asked + DROP_SETTLE)
+                    } else {
+                        give_up
+                    };
                     if elsewhere
-                        && !renewed
-                        && tokio::time::Instant::now() < give_up
+                        && tokio::time::Instant::now() < limit
                         && !self.shutdown.is_cancelled()
                     {
                         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -469,9 +498,26 @@ impl Supervisor {
         // This wait's own lease: after a reconnect and another drop the same session waits
         // again one epoch on, and this timer must not end that wait.
         let lease = l.lease;
+        let mut finished = l.finished.clone();
+        let deadline = tokio::time::Instant::now() + grace;
         tokio::spawn(async move {
+            // Once the dropped epoch has written its last file, the session is marked waiting
+            // so that a reconnect reaching another node may continue it there.
+            let marked = async {
+                if finished.wait_for(|f| *f).await.is_ok() && me.is_waiting(group_id, lease) {
+                    let node = &me.ctx.config.node_id;
+                    let now = me.ctx.state.clock.now();
+                    if let Err(e) =
+                        repo::live_sessions::mark_waiting(&me.ctx.state.db, lease, node, now).await
+                    {
+                        tracing::warn!(session.id = lease.session_id, error = %e, "cannot mark the session waiting; only this node can continue it");
+                    }
+                }
+                std::future::pending::<()>().await
+            };
             tokio::select! {
-                _ = tokio::time::sleep(grace) => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+                _ = marked => {}
                 // The stop ends waiting sessions itself.
                 _ = me.shutdown.cancelled() => return,
             }
@@ -487,6 +533,15 @@ impl Supervisor {
                 me.close_waiting(group_id, w).await;
             }
         });
+    }
+
+    /// Whether the group's session still waits here with `lease`.
+    fn is_waiting(&self, group_id: i64, lease: Lease) -> bool {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&group_id)
+            .is_some_and(|w| w.lease == lease)
     }
 
     /// Ends a session whose publisher did not come back: once its media has finished, the

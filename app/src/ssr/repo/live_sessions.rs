@@ -50,11 +50,13 @@ pub struct Lease {
 pub enum Begun {
     /// A new session.
     Started(Lease),
-    /// The open session of a node whose lease expired continues here, one epoch on.
+    /// The open session of a node whose lease expired, or whose publisher dropped and is
+    /// waited for (`reconnected`), continues here, one epoch on.
     TookOver {
         lease: Lease,
         from_node: Option<String>,
         started_at: DateTime<Utc>,
+        reconnected: bool,
     },
     /// A node holds the group's open session with a fresh lease.
     Held {
@@ -64,8 +66,9 @@ pub enum Begun {
 }
 
 /// Opens a session for a group, or takes over its open session when that session's lease
-/// (heartbeat) is older than `stale_before`; in one write transaction, so of two nodes
-/// racing for a group exactly one gets it. The unique index on open sessions backs this.
+/// (heartbeat) is older than `stale_before` or the session waits for its dropped publisher;
+/// in one write transaction, so of two nodes racing for a group exactly one gets it. The
+/// unique index on open sessions backs this.
 pub async fn begin(
     db: &Db,
     group_id: i64,
@@ -76,7 +79,7 @@ pub async fn begin(
 ) -> Result<Begun, sqlx::Error> {
     let mut tx = begin_write(db).await?;
     let open = with_tx!(&mut tx, |conn| sqlx::query(
-        "SELECT id, node_id, epoch, heartbeat_at, started_at FROM live_sessions
+        "SELECT id, node_id, epoch, heartbeat_at, started_at, waiting_since FROM live_sessions
          WHERE group_id = $1 AND ended_at IS NULL",
     )
     .bind(group_id)
@@ -89,6 +92,7 @@ pub async fn begin(
             r.col::<i64>("epoch")?,
             r.col::<Option<DateTime<Utc>>>("heartbeat_at")?,
             r.col::<DateTime<Utc>>("started_at")?,
+            r.col::<Option<DateTime<Utc>>>("waiting_since")?.is_some(),
         ))
     })
     .transpose()?);
@@ -112,16 +116,19 @@ pub async fn begin(
                 epoch: 1,
             })
         }
-        Some((_, holder, _, heartbeat_at, _)) if heartbeat_at.is_some_and(|h| h > stale_before) => {
+        Some((_, holder, _, heartbeat_at, _, false))
+            if heartbeat_at.is_some_and(|h| h > stale_before) =>
+        {
             Begun::Held {
                 node_id: holder,
                 heartbeat_at,
             }
         }
-        Some((session_id, holder, epoch, _, started_at)) => {
+        Some((session_id, holder, epoch, _, started_at, waiting)) => {
             with_tx!(&mut tx, |conn| {
                 sqlx::query(
-                "UPDATE live_sessions SET node_id = $1, epoch = $2, heartbeat_at = $3, remote_addr = $4
+                "UPDATE live_sessions SET node_id = $1, epoch = $2, heartbeat_at = $3, remote_addr = $4,
+                   waiting_since = NULL
                  WHERE id = $5",
             )
             .bind(node_id)
@@ -140,6 +147,7 @@ pub async fn begin(
                 },
                 from_node: holder,
                 started_at,
+                reconnected: waiting,
             }
         }
     };
@@ -158,7 +166,8 @@ pub async fn resume(
     now: DateTime<Utc>,
 ) -> Result<Option<Lease>, sqlx::Error> {
     let changed = with_db!(db, |conn| sqlx::query(
-        "UPDATE live_sessions SET epoch = $1, heartbeat_at = $2, remote_addr = $3
+        "UPDATE live_sessions SET epoch = $1, heartbeat_at = $2, remote_addr = $3,
+           waiting_since = NULL
          WHERE id = $4 AND epoch = $5 AND node_id = $6 AND ended_at IS NULL",
     )
     .bind(lease.epoch + 1)
@@ -174,6 +183,30 @@ pub async fn resume(
         session_id: lease.session_id,
         epoch: lease.epoch + 1,
     }))
+}
+
+/// Marks a session this node holds (with this epoch) as waiting for its dropped publisher,
+/// once the dropped epoch has finished its files: from then on any node the publisher
+/// reaches may continue it. `false` if the lease was lost or the session ended.
+pub async fn mark_waiting(
+    db: &Db,
+    lease: Lease,
+    node_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    Ok(with_db!(db, |conn| {
+        sqlx::query(
+            "UPDATE live_sessions SET waiting_since = $1
+             WHERE id = $2 AND epoch = $3 AND node_id = $4 AND ended_at IS NULL",
+        )
+        .bind(now)
+        .bind(lease.session_id)
+        .bind(lease.epoch)
+        .bind(node_id)
+        .execute(conn)
+        .await?
+        .rows_affected()
+    }) == 1)
 }
 
 /// Renews the leases of a node's open sessions; answers the leases it still holds (a
