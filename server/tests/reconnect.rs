@@ -246,3 +246,80 @@ async fn a_publisher_back_after_the_grace_starts_a_new_session() {
     assert!(all.iter().all(|s| s.ended_at.is_some()));
     app.running.stop().await.expect("stops");
 }
+
+/// A publisher that drops, comes back, and drops again before the first drop's grace would
+/// have run out: each drop waits its own grace (the first drop's timer does not end the
+/// second wait), and a third publish continues the same session once more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_drop_waits_its_own_grace() {
+    let app = TestApp::start().await;
+    let state = &app.running.state;
+    let g = app
+        .group(
+            &[],
+            &Processes {
+                replay: Some(SpanInput::Seconds(600)),
+                ..Processes::none()
+            },
+        )
+        .await;
+    let stream = g.streams[0];
+    streams::set_reconnect_grace(state, &g.owner, g.id, Some(8))
+        .await
+        .expect("grace set");
+    let live = || async {
+        matches!(
+            repo::live_sessions::status(&state.db, g.id).await,
+            Ok(LiveStatus::Live { .. })
+        )
+    };
+    let (db, dir) = (state.db.clone(), app.dir.path().to_path_buf());
+    // The replay has at least two segments after its `breaks`-th discontinuity.
+    let segments_after = move |breaks: usize| {
+        let (db, dir) = (db.clone(), dir.clone());
+        async move {
+            let rows = repo::assets::list(&db, stream, ProcessKind::Replay, 10)
+                .await
+                .ok()?;
+            let text = std::fs::read_to_string(dir.join(&rows.first()?.path)).ok()?;
+            let tail = text.split("#EXT-X-DISCONTINUITY\n").nth(breaks)?;
+            (tail.matches(".m4s").count() >= 2).then_some(())
+        }
+    };
+
+    let first = TestPublisher::start(&app.publish_url(&g.key), 60, "320x180");
+    wait_for(
+        "the first publish's segments",
+        Duration::from_secs(20),
+        || segments_after(0),
+    )
+    .await;
+    drop_connection(first).await;
+    let first_drop = tokio::time::Instant::now();
+    let second = TestPublisher::start(&app.publish_url(&g.key), 60, "320x180");
+    wait_for("the reconnect's segments", Duration::from_secs(5), || {
+        segments_after(1)
+    })
+    .await;
+    drop_connection(second).await;
+    // Past the first drop's grace (8 s), within the second's: still waiting, still live.
+    tokio::time::sleep_until(first_drop + Duration::from_millis(9500)).await;
+    assert!(live().await, "the first drop's timer ended the second wait");
+    let third = TestPublisher::start(&app.publish_url(&g.key), 4, "320x180");
+    assert!(third.finish().await, "the third publish ran to its end");
+    wait_for("the session to end", Duration::from_secs(20), || async {
+        (!live().await).then_some(())
+    })
+    .await;
+    assert_eq!(
+        app.sessions(g.owner.organisation_id, g.id).await.len(),
+        1,
+        "one session across two drops"
+    );
+    tokio::time::timeout(Duration::from_secs(30), app.running.supervisor.wait_idle())
+        .await
+        .expect("work finishes");
+    let text = replay_text(&app, stream).await;
+    assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 2, "{text}");
+    app.running.stop().await.expect("stops");
+}
