@@ -209,6 +209,16 @@ pub struct Config {
         global = true
     )]
     pub reconnect_grace_s: u64,
+    /// The address space (MiB) each ffmpeg child may use: a stream crafted to make a decoder
+    /// allocate without bound fails its job instead (0: no limit; a 1080p source with two
+    /// transcoding profiles peaks near 700 MiB).
+    #[arg(
+        long,
+        env = "LP_FFMPEG_MEMORY_LIMIT_MB",
+        default_value_t = 4096,
+        global = true
+    )]
+    pub ffmpeg_memory_limit_mb: u64,
     /// This node's dashboard URL as other nodes and operators reach it (listed on the status
     /// page); by default its listen address.
     #[arg(long, env = "LP_NODE_URL", global = true)]
@@ -320,6 +330,7 @@ impl Config {
             lease_ttl_ms: 6000,
             // Tests that are not about reconnects see a dropped publisher's session end at once.
             reconnect_grace_s: 0,
+            ffmpeg_memory_limit_mb: 4096,
             checkpoint_ms: 5000,
             node_url: None,
             storage: Storage::Local,

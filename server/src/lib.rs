@@ -180,6 +180,7 @@ impl Running {
 /// Binds the listeners, opens the state, reconciles the data folder and starts serving.
 pub async fn start(config: Config) -> Result<Running, BoxError> {
     http::serve::raise_fd_limit();
+    limit_ffmpeg_memory(config.ffmpeg_memory_limit_mb);
     let listener = TcpListener::bind(config.listen).await?;
     let http_addr = listener.local_addr()?;
     let rtmp_listener = TcpListener::bind(config.rtmp_listen).await?;
@@ -462,6 +463,27 @@ async fn housekeeping(state: AppState, store: MediaStore, shutdown: Cancellation
 }
 
 /// An address as a browser or encoder would dial it: `0.0.0.0` becomes `127.0.0.1`.
+/// Applies `--ffmpeg-memory-limit-mb` when `prlimit` (util-linux) is there to apply it.
+fn limit_ffmpeg_memory(mib: u64) {
+    if mib == 0 {
+        tracing::warn!("ffmpeg runs without a memory limit (--ffmpeg-memory-limit-mb 0)");
+        ffmpeg::process::limit_memory(0);
+        return;
+    }
+    let usable = std::process::Command::new("prlimit")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if usable {
+        ffmpeg::process::limit_memory(mib.saturating_mul(1 << 20));
+    } else {
+        tracing::warn!("prlimit (util-linux) not found: ffmpeg runs without a memory limit");
+        ffmpeg::process::limit_memory(0);
+    }
+}
+
 pub fn display_addr(addr: SocketAddr) -> String {
     if addr.ip().is_unspecified() {
         format!("127.0.0.1:{}", addr.port())

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,8 +39,20 @@ impl Drop for Child {
     }
 }
 
+/// The address space (bytes) every ffmpeg child may use; 0 for no limit. Set once at
+/// start-up ([`limit_memory`]).
+static MEMORY_LIMIT: AtomicU64 = AtomicU64::new(0);
+
+/// Limits the address space of every ffmpeg started from now on (0: no limit): ffmpeg decodes
+/// what publishers send (H.264, HEVC, AV1), and a stream crafted to make a decoder allocate
+/// without bound must fail that one job, not take the machine's memory. Applied with
+/// util-linux's `prlimit` (this crate has no `unsafe` for a `pre_exec` setrlimit).
+pub fn limit_memory(bytes: u64) {
+    MEMORY_LIMIT.store(bytes, Ordering::Relaxed);
+}
+
 impl Child {
-    /// Starts `binary` with `args` in a new process group. With `with_stdin`, stdin is a pipe
+    /// Starts `binary` with `args` in a new process group, within the memory limit. With `with_stdin`, stdin is a pipe
     /// (take it with [`Child::take_stdin`]); otherwise it is closed. A `nice` above 0 runs it
     /// at lower CPU priority (background work must not delay live segmenting).
     pub(crate) fn spawn(
@@ -49,14 +62,24 @@ impl Child {
         with_stdin: bool,
         nice: u8,
     ) -> Result<Self, FfmpegError> {
-        let mut cmd = if nice > 0 {
-            let mut c = Command::new("nice");
-            c.arg("-n").arg(nice.to_string()).arg(binary);
-            c
-        } else {
-            Command::new(binary)
-        };
-        cmd.args(args)
+        // prlimit and nice each exec the next program, so ffmpeg keeps their pid, limit and
+        // niceness.
+        let mut argv: Vec<OsString> = Vec::new();
+        let limit = MEMORY_LIMIT.load(Ordering::Relaxed);
+        if limit > 0 {
+            argv.extend([
+                "prlimit".into(),
+                format!("--as={limit}").into(),
+                "--".into(),
+            ]);
+        }
+        if nice > 0 {
+            argv.extend(["nice".into(), "-n".into(), nice.to_string().into()]);
+        }
+        argv.push(binary.into());
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..])
+            .args(args)
             .stdin(if with_stdin {
                 Stdio::piped()
             } else {
@@ -214,6 +237,82 @@ mod tests {
             text.contains("exit code") && text.contains("No such file"),
             "{text}"
         );
+    }
+
+    /// The limit reaches ffmpeg itself (its `/proc` limits), and a decode that needs more
+    /// memory than it allows fails as a job error instead of growing.
+    #[tokio::test]
+    async fn children_run_within_the_memory_limit() {
+        limit_memory(96 << 20);
+        let args: Vec<OsString> = [
+            "-hide_banner",
+            "-f",
+            "flv",
+            "-i",
+            "pipe:0",
+            "-f",
+            "null",
+            "-",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let mut child =
+            Child::spawn("ffmpeg", Path::new("ffmpeg"), &args, true, 5).expect("spawns");
+        let pid = child.child.id().expect("pid");
+        // The pid is prlimit's until it has set the limit and exec'd nice, then ffmpeg.
+        let mut line = String::new();
+        for _ in 0..50 {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap_or_default();
+            line = limits
+                .lines()
+                .find(|l| l.starts_with("Max address space"))
+                .unwrap_or_default()
+                .to_string();
+            if comm.trim() == "ffmpeg" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(line.contains(&(96u64 << 20).to_string()), "{line}");
+        let _ = child.stop(Duration::from_secs(5)).await;
+        // An 8K frame needs more than 96 MiB: the job fails, with ffmpeg's reason.
+        let big: Vec<OsString> = [
+            "-hide_banner",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=7680x4320:rate=1",
+            "-frames:v",
+            "2",
+            "-f",
+            "null",
+            "-",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let err = run(
+            "ffmpeg",
+            Path::new("ffmpeg"),
+            &big,
+            Duration::from_secs(30),
+            0,
+        )
+        .await
+        .expect_err("over the limit");
+        assert!(matches!(err, FfmpegError::Failed { .. }), "{err}");
+        limit_memory(0);
+        run(
+            "ffmpeg",
+            Path::new("ffmpeg"),
+            &big,
+            Duration::from_secs(60),
+            0,
+        )
+        .await
+        .expect("the same job without the limit");
     }
 
     #[tokio::test]
