@@ -22,8 +22,13 @@ fn everything() -> Processes {
 
 /// The codec of a file's first video stream, by ffprobe.
 fn video_codec(path: &std::path::Path) -> String {
+    codec(path, "v:0")
+}
+
+/// The codec of a file's stream `which` (`v:0`, `a:0`), by ffprobe; empty if none.
+fn codec(path: &std::path::Path, which: &str) -> String {
     let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(["-v", "error", "-select_streams", which])
         .args(["-show_entries", "stream=codec_name", "-of", "csv=p=0"])
         .arg(path)
         .output()
@@ -86,6 +91,16 @@ async fn hevc_over_srt_and_hevc_and_av1_over_enhanced_rtmp_are_processed() {
             .asset_files(g.streams[0], ProcessKind::Recording, "mp4")
             .await[0];
         assert_eq!(video_codec(recording), codec);
+        // The publisher's AAC is kept (Matroska cannot add a track later: its config, which
+        // comes after the first keyframe, is waited for).
+        if codec == "hevc" {
+            assert_eq!(
+                self::codec(recording, "a:0"),
+                "aac",
+                "{}",
+                recording.display()
+            );
+        }
         let clip = &app
             .asset_files(g.streams[0], ProcessKind::MotionClip, "mp4")
             .await[0];

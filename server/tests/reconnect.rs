@@ -297,13 +297,18 @@ async fn a_second_drop_waits_its_own_grace() {
     drop_connection(first).await;
     let first_drop = tokio::time::Instant::now();
     let second = TestPublisher::start(&app.publish_url(&g.key), 60, "320x180");
-    wait_for("the reconnect's segments", Duration::from_secs(5), || {
-        segments_after(1)
-    })
+    wait_for(
+        "the reconnect's segments",
+        Duration::from_millis(5500),
+        || segments_after(1),
+    )
     .await;
+    // The second drop 6 s after the first: the first drop's grace (8 s) ends during the
+    // second wait, which lasts until 14 s.
+    tokio::time::sleep_until(first_drop + Duration::from_secs(6)).await;
     drop_connection(second).await;
-    // Past the first drop's grace (8 s), within the second's: still waiting, still live.
-    tokio::time::sleep_until(first_drop + Duration::from_millis(9500)).await;
+    // Past the first drop's grace, well within the second's: still waiting, still live.
+    tokio::time::sleep_until(first_drop + Duration::from_millis(9000)).await;
     assert!(live().await, "the first drop's timer ended the second wait");
     let third = TestPublisher::start(&app.publish_url(&g.key), 4, "320x180");
     assert!(third.finish().await, "the third publish ran to its end");

@@ -39,11 +39,20 @@ pub struct GopCache {
     audio_header: Option<MediaTag>,
     gop: Vec<MediaTag>,
     bytes: usize,
+    /// The timestamp of the first keyframe seen, and of the latest tag since.
+    first_key_ms: Option<u32>,
+    latest_ms: u32,
 }
+
+/// How long (media ms) a Matroska-fed stream waits after its first keyframe for the audio's
+/// configuration: Matroska cannot add a track once written, and MPEG-TS muxers hold a few
+/// hundred ms of audio before its first packet, so the video's keyframe arrives first.
+const AUDIO_WAIT_MS: u32 = 1500;
 
 impl GopCache {
     /// Takes in a tag.
     pub fn push(&mut self, tag: &MediaTag) {
+        self.latest_ms = self.latest_ms.max(tag.timestamp_ms);
         match tag.kind {
             TagKind::Video if flv::is_video_sequence_header(&tag.body) => {
                 self.video_header = Some(tag.clone())
@@ -53,6 +62,7 @@ impl GopCache {
             }
             TagKind::Script => {}
             _ if tag.is_keyframe() => {
+                self.first_key_ms.get_or_insert(tag.timestamp_ms);
                 self.gop.clear();
                 self.bytes = 0;
                 self.add(tag);
@@ -72,9 +82,18 @@ impl GopCache {
         }
     }
 
-    /// Whether an ffmpeg can start: a video sequence header and a keyframe were seen.
+    /// Whether an ffmpeg can start: a video sequence header and a keyframe were seen (and,
+    /// for a Matroska feed, the audio's configuration, or [`AUDIO_WAIT_MS`] without one: a
+    /// stream without audio).
     pub fn ready(&self) -> bool {
-        self.video_header.is_some() && !self.gop.is_empty()
+        if self.video_header.is_none() || self.gop.is_empty() {
+            return false;
+        }
+        if self.audio_header.is_some() || matches!(self.feed(), Feed::Flv) {
+            return true;
+        }
+        self.first_key_ms
+            .is_some_and(|first| self.latest_ms.saturating_sub(first) >= AUDIO_WAIT_MS)
     }
 
     /// Whether the stream has audio.
@@ -227,6 +246,27 @@ mod tests {
         let bytes = c.start_bytes(&mut feed);
         assert_eq!(&bytes[0][..3], b"FLV");
         assert_eq!(bytes[0][4], 5, "audio and video flags");
+    }
+
+    #[test]
+    fn a_matroska_feed_waits_for_the_audio_config_or_its_absence() {
+        let mut c = GopCache::default();
+        c.push(&tag(TagKind::Video, 0, b"\x90hvc1\x01")); // SequenceStart
+        c.push(&tag(TagKind::Video, 0, b"\x91hvc1\0\0\0k")); // keyframe
+        c.push(&tag(TagKind::Video, 33, b"\xA1hvc1\0\0\0p"));
+        assert!(!c.ready(), "the audio's config may come after the keyframe");
+        let mut with_audio = c.clone();
+        with_audio.push(&tag(TagKind::Audio, 300, &[0xAF, 0, 0x12, 0x10]));
+        assert!(with_audio.ready());
+        c.push(&tag(TagKind::Video, 1466, b"\xA1hvc1\0\0\0p"));
+        assert!(!c.ready());
+        c.push(&tag(TagKind::Video, 1500, b"\xA1hvc1\0\0\0p"));
+        assert!(c.ready(), "no audio after 1.5 s: a stream without audio");
+        // FLV (H.264) starts at once, audio or not.
+        let mut flv = GopCache::default();
+        flv.push(&tag(TagKind::Video, 0, &[0x17, 0, 0, 0, 0]));
+        flv.push(&tag(TagKind::Video, 0, &[0x17, 1]));
+        assert!(flv.ready());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::ssr::db::DbRow;
 use crate::{with_db, with_tx};
 use chrono::{DateTime, Utc};
 
-use crate::domain::streams::LiveStatus;
+use crate::domain::streams::{LiveStatus, MAX_RECONNECT_GRACE_S};
 use crate::ssr::db::Db;
 
 /// Whether a group is live now, and since when.
@@ -92,7 +92,10 @@ pub async fn begin(
             r.col::<i64>("epoch")?,
             r.col::<Option<DateTime<Utc>>>("heartbeat_at")?,
             r.col::<DateTime<Utc>>("started_at")?,
-            r.col::<Option<DateTime<Utc>>>("waiting_since")?.is_some(),
+            // A mark older than the longest grace is stale (its node could not end the
+            // session): not a reconnect.
+            r.col::<Option<DateTime<Utc>>>("waiting_since")?
+                .is_some_and(|w| w > now - chrono::Duration::seconds(MAX_RECONNECT_GRACE_S)),
         ))
     })
     .transpose()?);
@@ -124,22 +127,33 @@ pub async fn begin(
                 heartbeat_at,
             }
         }
-        Some((session_id, holder, epoch, _, started_at, waiting)) => {
-            with_tx!(&mut tx, |conn| {
+        Some((session_id, holder, epoch, heartbeat_at, started_at, waiting)) => {
+            // Only the row as read: a resume, an end or another takeover that committed since
+            // (PostgreSQL's writers of those do not take this transaction's lock) wins.
+            let changed = with_tx!(&mut tx, |conn| {
                 sqlx::query(
                 "UPDATE live_sessions SET node_id = $1, epoch = $2, heartbeat_at = $3, remote_addr = $4,
                    waiting_since = NULL
-                 WHERE id = $5",
+                 WHERE id = $5 AND epoch = $6 AND ended_at IS NULL",
             )
             .bind(node_id)
             .bind(epoch + 1)
             .bind(now)
             .bind(remote_addr)
             .bind(session_id)
+            .bind(epoch)
             .execute(conn)
             .await
             .map(|r| r.rows_affected())?
             });
+            if changed != 1 {
+                tx.commit().await?;
+                // The caller asks again and sees what won.
+                return Ok(Begun::Held {
+                    node_id: holder,
+                    heartbeat_at,
+                });
+            }
             Begun::TookOver {
                 lease: Lease {
                     session_id,
