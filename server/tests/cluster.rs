@@ -674,11 +674,21 @@ async fn two_nodes_share_the_database_and_a_dead_nodes_stream_is_taken_over() {
     drop(b);
 }
 
-/// A stream key rotated through one node cuts the publisher on the node that holds the
-/// stream (the rotating node tells the others through NOTIFY): a leaked key stops working
-/// everywhere at once, not only where the dashboard was answered.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_key_rotated_on_one_node_cuts_the_publisher_on_the_other() {
+/// Two nodes (A alone, B joining with `--cluster`) on a fresh PostgreSQL database and a
+/// fresh S3 prefix, with an organisation and one group (no profiles) set up as `processes`.
+struct Pair {
+    a: ServerProcess,
+    b: ServerProcess,
+    db: app::ssr::db::Db,
+    state: app::ssr::AppState,
+    owner: app::ssr::auth::Caller,
+    group: i64,
+    key: String,
+    /// Last, so the folders outlive the servers.
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+async fn pair(name: &str, processes: Processes, extra: &[&str]) -> Pair {
     let dirs = (
         tempfile::tempdir().expect("tmp"),
         tempfile::tempdir().expect("tmp"),
@@ -688,20 +698,20 @@ async fn a_key_rotated_on_one_node_cuts_the_publisher_on_the_other() {
         common::s3_endpoint().await,
         format!("s3://media/c{:016x}", rand::random::<u64>()),
     );
-    let a = node(dirs.0.path(), &url, &storage, false).await;
-    let b = node(dirs.1.path(), &url, &storage, true).await;
+    let a = node_with(dirs.0.path(), &url, &storage, false, extra).await;
+    let b = node_with(dirs.1.path(), &url, &storage, true, extra).await;
     let db = app::ssr::db::connect(&url).await.expect("db");
     let state = testing::state_on(db.clone());
-    let owner = testing::organisation(&state, "Keys", &app::domain::packages::Package::ALL)
+    let owner = testing::organisation(&state, name, &app::domain::packages::Package::ALL)
         .await
         .remove(3);
     let group = services::streams::create_group(
         &state,
         &owner,
         &app::domain::streams::NewStreamGroup {
-            name: "Keys".into(),
+            name: name.into(),
             profiles: vec![],
-            processing: vec![Processes::none().inputs()],
+            processing: vec![processes.inputs()],
         },
     )
     .await
@@ -712,6 +722,33 @@ async fn a_key_rotated_on_one_node_cuts_the_publisher_on_the_other() {
         .publish
         .stream_key
         .expect("key");
+    Pair {
+        a,
+        b,
+        db,
+        state,
+        owner,
+        group,
+        key,
+        _dirs: dirs,
+    }
+}
+
+/// A stream key rotated through one node cuts the publisher on the node that holds the
+/// stream (the rotating node tells the others through NOTIFY): a leaked key stops working
+/// everywhere at once, not only where the dashboard was answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotated_on_one_node_cuts_the_publisher_on_the_other() {
+    let Pair {
+        a,
+        b,
+        db,
+        state,
+        owner,
+        group,
+        key,
+        _dirs,
+    } = pair("Keys", Processes::none(), &[]).await;
     let api_key = services::integrations::create_key(&state, &owner, "keys", Role::Admin)
         .await
         .expect("api key")
@@ -753,47 +790,26 @@ async fn a_key_rotated_on_one_node_cuts_the_publisher_on_the_other() {
 /// marks the session waiting, and the second takes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publisher_dropped_on_one_node_continues_its_session_through_the_other() {
-    let dirs = (
-        tempfile::tempdir().expect("tmp"),
-        tempfile::tempdir().expect("tmp"),
-    );
-    let url = testing::fresh_postgres().await;
-    let storage = (
-        common::s3_endpoint().await,
-        format!("s3://media/c{:016x}", rand::random::<u64>()),
-    );
-    let grace = ["--reconnect-grace-s", "20"];
-    let a = node_with(dirs.0.path(), &url, &storage, false, &grace).await;
-    let b = node_with(dirs.1.path(), &url, &storage, true, &grace).await;
-    let http = reqwest::Client::new();
-    let b_node = node_id(&http, &b.http).await;
-    let db = app::ssr::db::connect(&url).await.expect("db");
-    let state = testing::state_on(db.clone());
-    let owner = testing::organisation(&state, "Reconnects", &app::domain::packages::Package::ALL)
-        .await
-        .remove(3);
-    let group = services::streams::create_group(
-        &state,
-        &owner,
-        &app::domain::streams::NewStreamGroup {
-            name: "Reconnects".into(),
-            profiles: vec![],
-            processing: vec![Processes {
-                recording: Some(SpanInput::Seconds(3600)),
-                replay: Some(SpanInput::Seconds(600)),
-                ..Processes::none()
-            }
-            .inputs()],
+    let Pair {
+        a,
+        b,
+        db,
+        owner,
+        group,
+        key,
+        state: _,
+        _dirs,
+    } = pair(
+        "Reconnects",
+        Processes {
+            recording: Some(SpanInput::Seconds(3600)),
+            replay: Some(SpanInput::Seconds(600)),
+            ..Processes::none()
         },
+        &["--reconnect-grace-s", "20"],
     )
-    .await
-    .expect("group");
-    let key = services::streams::group_detail(&state, &owner, group, None)
-        .await
-        .expect("detail")
-        .publish
-        .stream_key
-        .expect("key");
+    .await;
+    let b_node = node_id(&reqwest::Client::new(), &b.http).await;
 
     let mut first = TestPublisher::start(&format!("{}/{key}", a.rtmp), 120, "320x180");
     let (session, _, _) = wait_for("A's session", Duration::from_secs(15), || async {

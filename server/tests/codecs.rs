@@ -11,15 +11,6 @@ mod common;
 use app::domain::settings::{ProcessKind, SpanInput};
 use common::{publish_flv, sample_av1_tags, sample_hevc_tags, Processes, TestApp, TestPublisher};
 
-fn everything() -> Processes {
-    Processes {
-        thumbnail: Some(10),
-        clip: Some((10, 3)),
-        recording: Some(SpanInput::Seconds(3600)),
-        replay: Some(SpanInput::Seconds(60)),
-    }
-}
-
 /// The codec of a file's first video stream, by ffprobe.
 fn video_codec(path: &std::path::Path) -> String {
     codec(path, "v:0")
@@ -39,9 +30,9 @@ fn codec(path: &std::path::Path, which: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hevc_over_srt_and_hevc_and_av1_over_enhanced_rtmp_are_processed() {
     let app = TestApp::start_with(|c| c.srt_listen = Some(([127, 0, 0, 1], 0).into())).await;
-    let over_srt = app.group(&[], &everything()).await;
-    let over_rtmp = app.group(&[], &everything()).await;
-    let av1 = app.group(&[], &everything()).await;
+    let over_srt = app.group(&[], &Processes::everything()).await;
+    let over_rtmp = app.group(&[], &Processes::everything()).await;
+    let av1 = app.group(&[], &Processes::everything()).await;
     let transcoded = app
         .group(
             &["360p"],

@@ -72,21 +72,12 @@ fn gstreamer(
         .expect("gst-launch-1.0 runs (make setup-test installs GStreamer)")
 }
 
-fn everything() -> Processes {
-    Processes {
-        thumbnail: Some(10),
-        clip: Some((10, 3)),
-        recording: Some(SpanInput::Seconds(3600)),
-        replay: Some(SpanInput::Seconds(60)),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_and_gstreamer_publish_over_srt_and_every_process_runs() {
     let app = start().await;
     let addr = srt_addr(&app);
-    let a = app.group(&[], &everything()).await;
-    let b = app.group(&[], &everything()).await;
+    let a = app.group(&[], &Processes::everything()).await;
+    let b = app.group(&[], &Processes::everything()).await;
     // Group B encrypts: AES-256 with its passphrase.
     let passphrase = "correct-horse-battery";
     streams::set_srt_passphrase(&app.running.state, &b.owner, b.id, Some(passphrase.into()))

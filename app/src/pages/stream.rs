@@ -159,8 +159,8 @@ fn OverviewBody(g: StreamGroupDetail, ctx: GroupContext) -> impl IntoView {
             {(g.publish.srt_url.is_some() && role.can(Permission::RegenerateStreamKey)).then(|| view! {
                 <ActionForm action=set_passphrase attr:class="inline-form">
                     <input type="hidden" name="id" value=group_id/>
-                    <label>"New SRT passphrase "
-                        <input type="password" name="passphrase" id="srt-passphrase-input" node_ref=passphrase_input minlength="10" maxlength="79" autocomplete="new-password" placeholder="10–79 characters; empty to remove"/>
+                    <label>"New SRT passphrase (empty removes it) "
+                        <input type="password" name="passphrase" id="srt-passphrase-input" node_ref=passphrase_input minlength="10" maxlength="79" autocomplete="new-password" placeholder="10–79 characters"/>
                     </label>
                     <button type="submit" class="secondary">"Save passphrase"</button>
                 </ActionForm>

@@ -215,19 +215,20 @@ pub(crate) async fn run(
 mod tests {
     use super::*;
 
+    fn argv(parts: &[&str]) -> Vec<OsString> {
+        parts.iter().map(OsString::from).collect()
+    }
+
     #[tokio::test]
     async fn failures_carry_the_stderr_tail() {
-        let args: Vec<OsString> = [
+        let args = argv(&[
             "-hide_banner",
             "-i",
             "/nonexistent/input.mp4",
             "-f",
             "null",
             "-",
-        ]
-        .iter()
-        .map(OsString::from)
-        .collect();
+        ]);
         let err = run(
             "ffmpeg",
             Path::new("ffmpeg"),
@@ -253,7 +254,7 @@ mod tests {
     async fn children_run_within_the_memory_limit() {
         const LIMIT: u64 = 640 << 20;
         limit_memory(LIMIT);
-        let args: Vec<OsString> = [
+        let args = argv(&[
             "-hide_banner",
             "-f",
             "flv",
@@ -262,10 +263,7 @@ mod tests {
             "-f",
             "null",
             "-",
-        ]
-        .iter()
-        .map(OsString::from)
-        .collect();
+        ]);
         let mut child =
             Child::spawn("ffmpeg", Path::new("ffmpeg"), &args, true, 5).expect("spawns");
         let pid = child.child.id().expect("pid");
@@ -288,7 +286,7 @@ mod tests {
         assert!(line.contains(&LIMIT.to_string()), "{line}");
         let _ = child.stop(Duration::from_secs(5)).await;
         // Two huge frames need more: the job fails, with the allocation's failure as its reason.
-        let big: Vec<OsString> = [
+        let big = argv(&[
             "-hide_banner",
             "-f",
             "lavfi",
@@ -299,10 +297,7 @@ mod tests {
             "-f",
             "null",
             "-",
-        ]
-        .iter()
-        .map(OsString::from)
-        .collect();
+        ]);
         // (ffmpeg 5.1 reports a failed frame allocation in a lavfi source and ends as if
         // the input had ended, so the stderr says it, not the exit status.)
         let stderr_of = |limit: u64| {
@@ -326,7 +321,7 @@ mod tests {
 
     #[tokio::test]
     async fn stop_closes_stdin_and_the_child_exits() {
-        let args: Vec<OsString> = [
+        let args = argv(&[
             "-hide_banner",
             "-f",
             "flv",
@@ -335,10 +330,7 @@ mod tests {
             "-f",
             "null",
             "-",
-        ]
-        .iter()
-        .map(OsString::from)
-        .collect();
+        ]);
         let mut child =
             Child::spawn("ffmpeg", Path::new("ffmpeg"), &args, true, 0).expect("spawns");
         let status = child.stop(Duration::from_secs(5)).await.expect("exits");
@@ -350,7 +342,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_timeout_kills_the_job() {
-        let args: Vec<OsString> = [
+        let args = argv(&[
             "-hide_banner",
             "-re",
             "-f",
@@ -360,10 +352,7 @@ mod tests {
             "-f",
             "null",
             "-",
-        ]
-        .iter()
-        .map(OsString::from)
-        .collect();
+        ]);
         let err = run(
             "ffmpeg",
             Path::new("ffmpeg"),

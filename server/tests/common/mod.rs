@@ -131,6 +131,17 @@ impl Processes {
         }
     }
 
+    /// Every process on, as [`TestApp::every_asset`] checks them: thumbnails every 10 s, 3 s
+    /// motion clips every 10 s, a recording, a 60 s replay.
+    pub fn everything() -> Self {
+        Self {
+            thumbnail: Some(10),
+            clip: Some((10, 3)),
+            recording: Some(SpanInput::Seconds(3600)),
+            replay: Some(SpanInput::Seconds(60)),
+        }
+    }
+
     /// As inputs for a new group.
     pub fn inputs(&self) -> [ProcessInput; 4] {
         let off = |k| ProcessConfig::default_for(k).to_input();
