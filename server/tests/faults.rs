@@ -235,11 +235,15 @@ async fn retention_killed_mid_run_leaves_rows_and_files_in_step() {
     // Finally an uninterrupted run leaves exactly the newest.
     let mut last = start_server_with(dir.path(), &["--retention-every-ms", "100"]).await;
     wait_for("the run to finish", Duration::from_secs(120), || async {
+        // Rows first, the journal after: the rows and their journal entries change in one
+        // transaction and the journal empties only once the files are gone, so reading the
+        // journal first could see it empty before that transaction and the rows after it.
+        let rows = count().await;
         let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pending_deletions")
             .fetch_one(state.db.as_sqlite().expect("sqlite"))
             .await
             .ok()?;
-        (count().await == i64::from(keep) && pending == 0).then_some(())
+        (rows == i64::from(keep) && pending == 0).then_some(())
     })
     .await;
     last.child.start_kill().expect("stop");
