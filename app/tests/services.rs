@@ -741,3 +741,88 @@ async fn concurrent_writers_wait_instead_of_failing() {
         .iter()
         .all(|s| s.get(ProcessKind::Thumbnail).expect("t").config.interval() == Some(42)));
 }
+
+/// Public media keeps a token's stream for a moment (`ssr::lookups`): switched off on the
+/// node that answers, a token stops at once; on another node sharing the database (a second
+/// state with its own kept lookups), within the time to live and not later.
+#[tokio::test]
+async fn a_public_token_switched_off_stops_at_once_here_and_within_its_time_to_live_elsewhere() {
+    use app::ssr::lookups::{Lookups, DEFAULT_TTL};
+    use app::ssr::services::delivery;
+    use std::time::{Duration, Instant};
+
+    let (_dir, here, callers) = setup(&Package::ALL).await;
+    let editor = &callers[1];
+    let elsewhere = AppState {
+        lookups: Arc::new(Lookups::default()),
+        ..here.clone()
+    };
+    let group_id = streams::create_group(&here, &callers[3], &group(&[]))
+        .await
+        .expect("group");
+    let stream = repo::streams::streams_of(&here.db, group_id)
+        .await
+        .expect("streams")[0]
+        .id;
+    let on = delivery::set_public(&here, editor, stream, true)
+        .await
+        .expect("on");
+    let token = on
+        .urls()
+        .expect("urls")
+        .thumbnail_url
+        .split('/')
+        .nth_back(1)
+        .expect("token")
+        .to_string();
+    for state in [&here, &elsewhere] {
+        assert_eq!(
+            delivery::find_public(state, &token, "10.0.0.9")
+                .await
+                .expect("finds"),
+            Some(stream)
+        );
+    }
+    let off = Instant::now();
+    delivery::set_public(&here, editor, stream, false)
+        .await
+        .expect("off");
+    assert_eq!(
+        delivery::find_public(&here, &token, "10.0.0.9")
+            .await
+            .expect("asks"),
+        None,
+        "the node that switched it off forgets the token at once"
+    );
+    // The other node still believes its kept answer, but not past the time to live.
+    loop {
+        let found = delivery::find_public(&elsewhere, &token, "10.0.0.10")
+            .await
+            .expect("asks");
+        if found.is_none() {
+            break;
+        }
+        assert!(
+            off.elapsed() < DEFAULT_TTL,
+            "still open {:?} after it was switched off",
+            off.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(off.elapsed() < DEFAULT_TTL + Duration::from_millis(500));
+    // With no time to live, nothing is kept.
+    let asking = AppState {
+        lookups: Arc::new(Lookups::new(Duration::ZERO)),
+        ..here.clone()
+    };
+    delivery::set_public(&here, editor, stream, true)
+        .await
+        .expect("on again");
+    assert_eq!(
+        delivery::find_public(&asking, &token, "10.0.0.11")
+            .await
+            .expect("finds"),
+        Some(stream)
+    );
+    assert!(asking.lookups.tokens.is_empty());
+}

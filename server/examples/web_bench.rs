@@ -11,6 +11,9 @@
 //!   a replay segment and the replay playlist of a real published stream, by their public
 //!   delivery URLs (no cookie), and the stream's public latest thumbnail. The group stays
 //!   live meanwhile (its profiles transcoded, every process on), as a real server would be.
+//!   Measured twice in the same run: with public lookups kept for a second (the default),
+//!   then on the same folder restarted with `--public-lookup-ttl-ms 0` (the database asked
+//!   on every request, as before lookups were kept).
 //!
 //! The server runs as a child process on a fresh data folder; the last line is
 //! machine-readable.
@@ -48,8 +51,9 @@ struct Server {
     rtmp: String,
 }
 
-/// Starts the release server on `dir`; returns its HTTP and RTMP addresses.
-async fn start(dir: &Path) -> Result<Server, Error> {
+/// Starts the release server on `dir` (with `extra` arguments); returns its HTTP and RTMP
+/// addresses.
+async fn start(dir: &Path, extra: &[&str]) -> Result<Server, Error> {
     let mut child = Command::new(root().join("target/release/server"))
         .args([
             "run",
@@ -60,6 +64,7 @@ async fn start(dir: &Path) -> Result<Server, Error> {
             "--data-dir",
         ])
         .arg(dir)
+        .args(extra)
         .env("RUST_LOG", "warn")
         .env("LP_SITE_ROOT", root().join("target/site"))
         .stdout(Stdio::piped())
@@ -289,7 +294,7 @@ async fn main() -> Result<(), Error> {
     let work = root().join("bench-out/web");
     let _ = tokio::fs::remove_dir_all(&work).await;
     tokio::fs::create_dir_all(&work).await?;
-    let server = start(&work).await?;
+    let server = start(&work, &[]).await?;
     let (group, _ingest, cookie, key_and_replay) = seed(&work).await?;
     let (key, replay) = key_and_replay.split_once(' ').ok_or("seed")?;
 
@@ -315,7 +320,35 @@ async fn main() -> Result<(), Error> {
         gz / 1024
     );
 
-    // A real stream for the media figures: 20 s of 640x360 test picture.
+    println!(
+        "media under load: wrk, {WRK_CONNECTIONS} connections, {WRK_SECONDS} s each, on loopback"
+    );
+    println!("  public lookups kept for a second (the default):");
+    let [segment, playlist, thumbnail] = media_round(&server, key, replay).await?;
+    stop(server).await;
+    // The same on a server that asks the database on every request, as before the lookups
+    // were kept (a fresh session on the same folder and token).
+    let server = start(&work, &["--public-lookup-ttl-ms", "0"]).await?;
+    println!("  every lookup asked of the database (--public-lookup-ttl-ms 0):");
+    let [segment0, playlist0, thumbnail0] = media_round(&server, key, replay).await?;
+    stop(server).await;
+    println!(
+        "  kept lookups serve {:.2}x (segment), {:.2}x (playlist), {:.2}x (thumbnail) the requests",
+        segment / segment0,
+        playlist / playlist0,
+        thumbnail / thumbnail0
+    );
+    println!(
+        "bench-web: ssr_p50_ms={p50:.2} ssr_p99_ms={p99:.2} tab_data_p50_ms={d50:.2} tab_page_and_data_p50_ms={b50:.2} wasm_gzip_kb={} wasm_kb={} segment_rps={segment:.0} playlist_rps={playlist:.0} thumbnail_rps={thumbnail:.0} uncached_segment_rps={segment0:.0} uncached_playlist_rps={playlist0:.0} uncached_thumbnail_rps={thumbnail0:.0}",
+        gz / 1024,
+        raw / 1024
+    );
+    Ok(())
+}
+
+/// Publishes 40 s of 640x360 test picture to `server` with `key`, waits for the public replay to have
+/// segments, then measures a segment, the playlist and the latest thumbnail with wrk.
+async fn media_round(server: &Server, key: &str, replay: &str) -> Result<[f64; 3], Error> {
     let mut publisher = Command::new("ffmpeg")
         .args([
             "-hide_banner",
@@ -349,7 +382,9 @@ async fn main() -> Result<(), Error> {
         .kill_on_drop(true)
         .spawn()?;
     let client = reqwest::Client::new();
-    let replay_url = format!("{}{}", server.http, replay.trim_start_matches(&server.http));
+    // The seed's URL names the server it was made on: keep its path only.
+    let path = &replay[replay.find("/p/").ok_or("no /p/ in the replay URL")?..];
+    let replay_url = format!("{}{path}", server.http);
     let t0 = Instant::now();
     let (playlist_url, segment_url) = loop {
         if t0.elapsed() > Duration::from_secs(40) {
@@ -371,13 +406,15 @@ async fn main() -> Result<(), Error> {
         }
     };
     let thumb_url = replay_url.replace("replay.m3u8", "thumbnail.jpg");
-    println!(
-        "media under load: wrk, {WRK_CONNECTIONS} connections, {WRK_SECONDS} s each, on loopback"
-    );
     let segment = wrk(&segment_url).await?;
     let playlist = wrk(&playlist_url).await?;
     let thumbnail = wrk(&thumb_url).await?;
     let _ = publisher.kill().await;
+    Ok([segment, playlist, thumbnail])
+}
+
+/// Stops the server as an operator would (SIGTERM), waiting up to 30 s.
+async fn stop(server: Server) {
     let mut child = server.child;
     if let Some(pid) = child.id() {
         let _ = nix::sys::signal::kill(
@@ -386,10 +423,4 @@ async fn main() -> Result<(), Error> {
         );
     }
     let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
-    println!(
-        "bench-web: ssr_p50_ms={p50:.2} ssr_p99_ms={p99:.2} tab_data_p50_ms={d50:.2} tab_page_and_data_p50_ms={b50:.2} wasm_gzip_kb={} wasm_kb={} segment_rps={segment:.0} playlist_rps={playlist:.0} thumbnail_rps={thumbnail:.0}",
-        gz / 1024,
-        raw / 1024
-    );
-    Ok(())
 }

@@ -219,6 +219,16 @@ pub struct Config {
         global = true
     )]
     pub ffmpeg_memory_limit_mb: u64,
+    /// How long (ms) public media keeps a token's stream and an asset's row without asking
+    /// the database again. A delivery switched off or a token rotated on this node stops at
+    /// once; on another node of a cluster, within this time (0: ask every time).
+    #[arg(
+        long,
+        env = "LP_PUBLIC_LOOKUP_TTL_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub public_lookup_ttl_ms: u64,
     /// This node's dashboard URL as other nodes and operators reach it (listed on the status
     /// page); by default its listen address.
     #[arg(long, env = "LP_NODE_URL", global = true)]
@@ -331,6 +341,7 @@ impl Config {
             // Tests that are not about reconnects see a dropped publisher's session end at once.
             reconnect_grace_s: 0,
             ffmpeg_memory_limit_mb: 4096,
+            public_lookup_ttl_ms: 1000,
             checkpoint_ms: 5000,
             node_url: None,
             storage: Storage::Local,

@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::ssr::clock::SystemClock;
+use app::ssr::lookups::Lookups;
 use app::ssr::outbound::OutboundPolicy;
 use app::ssr::pipeline::NoPipeline;
 use app::ssr::state::{AppConfig, Limits};
@@ -91,6 +92,9 @@ async fn open_state_with(
         pipeline: Arc::new(NoPipeline),
         clock: Arc::new(SystemClock),
         limits: Arc::new(Limits::default()),
+        lookups: Arc::new(Lookups::new(Duration::from_millis(
+            config.public_lookup_ttl_ms,
+        ))),
     })
 }
 

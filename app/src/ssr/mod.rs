@@ -7,6 +7,7 @@ pub mod clock;
 pub mod db;
 pub mod headers;
 pub mod limiter;
+pub mod lookups;
 pub mod net;
 pub mod outbound;
 pub mod passwords;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::clock::Clock;
 use super::db::Db;
 use super::limiter::{FailureLimiter, OrgJobs};
+use super::lookups::Lookups;
 use super::net::IpNet;
 use super::outbound::OutboundPolicy;
 use super::pipeline::Pipeline;
@@ -22,6 +23,8 @@ pub struct AppState {
     pub pipeline: Arc<dyn Pipeline>,
     pub clock: Arc<dyn Clock>,
     pub limits: Arc<Limits>,
+    /// The public media's lookups, kept for a moment.
+    pub lookups: Arc<Lookups>,
 }
 
 /// Settings the app half needs (the server has more).

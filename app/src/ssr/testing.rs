@@ -39,6 +39,7 @@ pub async fn state_with(dir: &Path, pipeline: Arc<dyn Pipeline>) -> (AppState, A
         pipeline,
         clock: clock.clone(),
         limits: Arc::new(Limits::default()),
+        lookups: Default::default(),
     };
     (state, clock)
 }
@@ -97,6 +98,7 @@ pub fn state_on(db: super::db::Db) -> AppState {
         pipeline: Arc::new(NoPipeline),
         clock: Arc::new(super::clock::SystemClock),
         limits: Arc::new(Limits::default()),
+        lookups: Default::default(),
     }
 }
 

@@ -147,7 +147,7 @@ async fn latest(
         Ok(id) => id,
         Err(r) => return r,
     };
-    let Ok(Some(row)) = repo::assets::latest(&s.app.db, stream, kind, format).await else {
+    let Ok(Some(row)) = delivery::public_latest(&s.app, stream, kind, format).await else {
         return with_cors(not_found());
     };
     if kind == AssetKind::Replay {
@@ -204,7 +204,7 @@ async fn public_replay(
         Ok(id) => id,
         Err(r) => return r,
     };
-    let row = match repo::assets::get(&s.app.db, asset_id).await {
+    let row = match delivery::public_asset(&s.app, asset_id).await {
         Ok(Some(r)) if r.asset.stream_id == stream && r.asset.kind == AssetKind::Replay => r,
         _ => return with_cors(not_found()),
     };

@@ -18,6 +18,7 @@ use super::super::repo::{self, delivery::SigningKey};
 use super::super::state::{AppState, OrInternal};
 use super::super::tokens;
 use super::{require_package, within_limit};
+use crate::domain::assets::AssetKind;
 use crate::domain::delivery::{
     signed_message, signed_prefix, NewSigningKey, PublicUrls, SignedTarget, SignedUrl,
     SigningKeyInfo, StreamDelivery, MAX_SIGNED_SECONDS,
@@ -89,6 +90,7 @@ pub async fn set_public(
     )
     .await
     .or_internal()?;
+    state.lookups.forget();
     tracing::info!(
         stream.id = stream_id,
         user.id = caller.user_id,
@@ -129,6 +131,7 @@ pub async fn set_group_public(
                 .or_internal()?;
         out.push(view(id, Some(row)));
     }
+    state.lookups.forget();
     tracing::info!(
         group.id = group_id,
         user.id = caller.user_id,
@@ -177,6 +180,7 @@ pub async fn rotate(
             .await
             .or_internal()?,
     };
+    state.lookups.forget();
     tracing::info!(
         stream.id = stream_id,
         user.id = caller.user_id,
@@ -196,11 +200,58 @@ pub async fn find_public(
         if !tokens::looks_like_share_token(token) {
             return Ok(None);
         }
-        repo::delivery::find_public(&state.db, token)
+        let now = Instant::now();
+        if let Some(stream) = state.lookups.tokens.get(&token.to_string(), now) {
+            return Ok(Some(stream));
+        }
+        let found = repo::delivery::find_public(&state.db, token)
             .await
-            .or_internal()
+            .or_internal()?;
+        if let Some(stream) = found {
+            state.lookups.tokens.put(token.to_string(), stream, now);
+        }
+        Ok(found)
     })
     .await
+}
+
+/// An asset by id for public media (a replay's playlist and segments), kept for a moment:
+/// a player asks for the same replay every second.
+pub async fn public_asset(
+    state: &AppState,
+    asset_id: i64,
+) -> Result<Option<repo::assets::AssetRow>, AppError> {
+    let now = Instant::now();
+    if let Some(row) = state.lookups.assets.get(&asset_id, now) {
+        return Ok(Some(row));
+    }
+    let found = repo::assets::get(&state.db, asset_id).await.or_internal()?;
+    if let Some(row) = &found {
+        state.lookups.assets.put(asset_id, row.clone(), now);
+    }
+    Ok(found)
+}
+
+/// A stream's newest asset of a kind and format for public media, kept for a moment (an
+/// embed's `Cache-Control` already lets a viewer keep it for seconds).
+pub async fn public_latest(
+    state: &AppState,
+    stream_id: i64,
+    kind: AssetKind,
+    format: &str,
+) -> Result<Option<repo::assets::AssetRow>, AppError> {
+    let now = Instant::now();
+    let key = (stream_id, kind, format.to_string());
+    if let Some(row) = state.lookups.latest.get(&key, now) {
+        return Ok(Some(row));
+    }
+    let found = repo::assets::latest(&state.db, stream_id, kind, format)
+        .await
+        .or_internal()?;
+    if let Some(row) = &found {
+        state.lookups.latest.put(key, row.clone(), now);
+    }
+    Ok(found)
 }
 
 /// A lookup by a secret from a viewer without an account: an address that misses too often

@@ -310,6 +310,7 @@ pub async fn delete_group(
     repo::streams::delete_group(&state.db, caller.organisation_id, group.id)
         .await
         .or_internal()?;
+    state.lookups.forget();
     Ok(())
 }
 
