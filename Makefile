@@ -18,12 +18,14 @@ demo: build
 	LP_METRICS_LISTEN=$${LP_METRICS_LISTEN:-127.0.0.1:9464} LP_SRT_LISTEN=$${LP_SRT_LISTEN:-0.0.0.0:9000} \
 	  target/debug/server demo $(ARGS)
 
+# `--split`: the routes of `app::pages::lazy` become wasm chunks the browser loads when a route
+# is first shown (the main module is what every page downloads).
 build: setup-run
-	cargo leptos build
+	cargo leptos build --split
 
 # Two nodes on a real PostgreSQL and a real S3-compatible server, behind nginx.
 demo-cluster: setup-cluster
-	cargo leptos build
+	cargo leptos build --split
 	scripts/demo-cluster.sh
 
 setup-cluster:
@@ -43,7 +45,7 @@ LINTED = RUSTC_WORKSPACE_WRAPPER="$$(rustup which clippy-driver)" \
 
 test: setup-test
 	cargo fmt --all --check
-	$(LINTED) cargo leptos build
+	$(LINTED) cargo leptos build --split
 	$(MAKE) --no-print-directory unit e2e fuzz
 
 # Every Rust test; nextest runs the test binaries' tests side by side (most of them wait on
@@ -118,7 +120,7 @@ bench-db: setup-test
 # after the build.
 bench-web: setup-test
 	@scripts/setup.sh bench
-	cargo leptos build --release
+	cargo leptos build --release --split
 	cargo build --release -p server --example web_bench --features testing
 	target/release/examples/web_bench
 

@@ -13,7 +13,7 @@ pub mod ssr;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
-use leptos_router::{path, SsrMode};
+use leptos_router::{path, Lazy, SsrMode};
 
 use api::auth::{current_session, Login, Logout, SignUp, SwitchOrganisation};
 use api::org::AcceptInvitation;
@@ -80,16 +80,6 @@ pub fn App() -> impl IntoView {
     );
     provide_context(actions);
     provide_context(session);
-    // Marks the page as interactive once the wasm has taken over (end-to-end tests wait for it).
-    Effect::new(|_| {
-        #[cfg(feature = "hydrate")]
-        if let Some(body) = web_sys::window()
-            .and_then(|w| w.document())
-            .and_then(|d| d.body())
-        {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
 
     view! {
         <Stylesheet id="leptos" href="/pkg/livepro.css"/>
@@ -101,17 +91,17 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=pages::home::HomePage/>
                     <Route path=path!("/login") view=pages::login::LoginPage/>
                     <Route path=path!("/signup") view=pages::signup::SignupPage/>
-                    <Route path=path!("/organisation") view=pages::organisation::OrganisationPage/>
-                    <Route path=path!("/account") view=pages::account::AccountPage/>
-                    <Route path=path!("/status") view=pages::status::StatusPage/>
-                    <Route path=path!("/invite/:token") view=pages::invitation::InvitationPage/>
-                    <Route path=path!("/streams") view=pages::streams::StreamsPage/>
-                    <Route path=path!("/streams/new") view=pages::new_stream::NewStreamPage/>
-                    <Route path=path!("/s/:token") view=pages::share::SharePage ssr=SsrMode::Async/>
+                    <Route path=path!("/organisation") view={Lazy::<pages::lazy::OrganisationRoute>::new()}/>
+                    <Route path=path!("/account") view={Lazy::<pages::lazy::AccountRoute>::new()}/>
+                    <Route path=path!("/status") view={Lazy::<pages::lazy::StatusRoute>::new()}/>
+                    <Route path=path!("/invite/:token") view={Lazy::<pages::lazy::InvitationRoute>::new()}/>
+                    <Route path=path!("/streams") view={Lazy::<pages::lazy::StreamsRoute>::new()}/>
+                    <Route path=path!("/streams/new") view={Lazy::<pages::lazy::NewStreamRoute>::new()}/>
+                    <Route path=path!("/s/:token") view={Lazy::<pages::lazy::ShareRoute>::new()} ssr=SsrMode::Async/>
                     <ParentRoute path=path!("/streams/:id") view=pages::stream::StreamPage>
-                        <Route path=path!("") view=pages::stream::OverviewTab/>
-                        <Route path=path!("processing") view=pages::stream::ProcessingTab/>
-                        <Route path=path!("replay/:replay") view=pages::replay::ReplayPage/>
+                        <Route path=path!("") view={Lazy::<pages::lazy::OverviewRoute>::new()}/>
+                        <Route path=path!("processing") view={Lazy::<pages::lazy::ProcessingRoute>::new()}/>
+                        <Route path=path!("replay/:replay") view={Lazy::<pages::lazy::ReplayRoute>::new()}/>
                     </ParentRoute>
                 </Routes>
             </main>

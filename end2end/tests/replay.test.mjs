@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, launchBrowser, visit, shot, signUp, publish, eventually, createGroup, playing } from './harness.mjs';
+import { startServer, launchBrowser, visit, shot, signUp, publish, eventually, createGroup, playing, hydrated } from './harness.mjs';
 
 let server;
 let browser;
@@ -32,8 +32,24 @@ const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch:
 async function openShared(path, options = {}) {
   const context = await browser.newContext(options);
   const page = await context.newPage();
+  const code = [];
+  page.on('response', (r) => { if (new URL(r.url()).pathname.startsWith('/pkg/')) code.push(r); });
   const response = await page.goto(server.url + path);
-  return { context, page, status: response.status() };
+  return { context, page, status: response.status(), code };
+}
+
+/**
+ * What a viewer's browser downloaded of the app's code (`/pkg/`): files, bytes over the wire,
+ * and whether every wasm file came gzipped.
+ */
+async function codeDownloaded(responses) {
+  let bytes = 0;
+  let allGzipped = true;
+  for (const r of responses) {
+    bytes += (await r.request().sizes()).responseBodySize;
+    if (r.url().endsWith('.wasm') && r.headers()['content-encoding'] !== 'gzip') allGzipped = false;
+  }
+  return { files: responses.length, bytes, allGzipped };
 }
 
 
@@ -179,6 +195,13 @@ test('Rewatch plays, Clip & Share makes links viewers open without an account', 
   assert.equal(await viewer.page.locator('meta[property="og:title"]').getAttribute('content'), 'Winning goal');
   await playing(viewer.page, 'video.player', 0.5);
   await shot(viewer.page, 'share-desktop');
+  // The viewer downloads the shell and the share page's chunks, gzipped, not the dashboard.
+  await hydrated(viewer.page);
+  const code = await codeDownloaded(viewer.code);
+  console.log(`share page code: ${code.files} files, ${code.bytes} bytes over the wire`);
+  assert.ok(code.allGzipped, 'every wasm file is sent gzipped');
+  assert.ok(code.files > 2, 'the share page came as its own chunks');
+  assert.ok(code.bytes < 800 * 1024, `${code.bytes} bytes of code for a share page`);
   await viewer.context.close();
   viewer = await openShared(link, PHONE);
   await playing(viewer.page, 'video.player', 0.5);

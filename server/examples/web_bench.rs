@@ -5,8 +5,9 @@
 //!   /streams/<id>/processing`, the whole HTML), and the tab's data the page then fetches
 //!   (`POST /api/get_processing_overview`, the server function behind every refresh); 20
 //!   warm-up requests, then 300 timed one after another; p50/p99 of each and of both.
-//! - **The hydrate wasm** the browser downloads (`target/site/pkg/livepro.wasm` of
-//!   `cargo leptos build --release`): raw and gzip -9 sizes.
+//! - **The hydrate wasm** the browser downloads (`target/site/pkg/` of
+//!   `cargo leptos build --release --split`): the main module every page loads, raw and
+//!   gzip -9, and each lazy route's chunks on top of it (the share page's, the largest).
 //! - **Media and HLS serving** under load, with wrk (64 connections, 10 s each) on loopback:
 //!   a replay segment and the replay playlist of a real published stream, by their public
 //!   delivery URLs (no cookie), and the stream's public latest thumbnail. The group stays
@@ -289,6 +290,30 @@ fn gzip_size(path: &Path) -> Result<(u64, u64), Error> {
     Ok((raw, out.stdout.len() as u64))
 }
 
+/// Each lazy route's own download (its split module and the chunks the split manifest names
+/// for it), gzip -9, largest first: `("share", bytes)`.
+fn page_chunks(pkg: &Path) -> Result<Vec<(String, u64)>, Error> {
+    let manifest: std::collections::BTreeMap<String, Vec<String>> =
+        serde_json::from_slice(&std::fs::read(pkg.join("__wasm_split_manifest.json"))?)?;
+    let mut pages = Vec::new();
+    for (split, chunks) in &manifest {
+        let mut bytes = gzip_size(&pkg.join(format!("split_{split}.wasm")))?.1;
+        for chunk in chunks {
+            bytes += gzip_size(&pkg.join(format!("{chunk}.wasm")))?.1;
+        }
+        // `__share_route_view_<hash>` → `share`.
+        let route = split
+            .trim_start_matches('_')
+            .split("_route_view")
+            .next()
+            .unwrap_or(split)
+            .to_string();
+        pages.push((route, bytes));
+    }
+    pages.sort_by_key(|(_, b)| std::cmp::Reverse(*b));
+    Ok(pages)
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let work = root().join("bench-out/web");
@@ -311,14 +336,28 @@ async fn main() -> Result<(), Error> {
     );
     println!("  both, one after the other: p50 {b50:.2} ms, p99 {b99:.2} ms");
 
-    let wasm = root().join("target/site/pkg/livepro.wasm");
-    let (raw, gz) = gzip_size(&wasm)?;
+    let pkg = root().join("target/site/pkg");
+    let (raw, gz) = gzip_size(&pkg.join("livepro.wasm"))?;
     println!(
-        "hydrate wasm ({}): {} KB, {} KB gzip -9",
-        wasm.display(),
+        "hydrate wasm ({}): main module {} KB, {} KB gzip -9 (every page loads it)",
+        pkg.display(),
         raw / 1024,
         gz / 1024
     );
+    let pages = page_chunks(&pkg)?;
+    for (route, page_gz) in &pages {
+        println!(
+            "  {route}: its chunks {} KB gzip, {} KB with the main module",
+            page_gz / 1024,
+            (gz + page_gz) / 1024
+        );
+    }
+    let share_gz = pages
+        .iter()
+        .find(|(r, _)| r.starts_with("share"))
+        .map(|(_, g)| gz + g)
+        .ok_or("no share page chunk: built without --split?")?;
+    let largest_gz = gz + pages.iter().map(|(_, g)| *g).max().unwrap_or(0);
 
     println!(
         "media under load: wrk, {WRK_CONNECTIONS} connections, {WRK_SECONDS} s each, on loopback"
@@ -339,9 +378,11 @@ async fn main() -> Result<(), Error> {
         thumbnail / thumbnail0
     );
     println!(
-        "bench-web: ssr_p50_ms={p50:.2} ssr_p99_ms={p99:.2} tab_data_p50_ms={d50:.2} tab_page_and_data_p50_ms={b50:.2} wasm_gzip_kb={} wasm_kb={} segment_rps={segment:.0} playlist_rps={playlist:.0} thumbnail_rps={thumbnail:.0} uncached_segment_rps={segment0:.0} uncached_playlist_rps={playlist0:.0} uncached_thumbnail_rps={thumbnail0:.0}",
+        "bench-web: ssr_p50_ms={p50:.2} ssr_p99_ms={p99:.2} tab_data_p50_ms={d50:.2} tab_page_and_data_p50_ms={b50:.2} wasm_gzip_kb={} wasm_kb={} share_page_wasm_gzip_kb={} largest_page_wasm_gzip_kb={} segment_rps={segment:.0} playlist_rps={playlist:.0} thumbnail_rps={thumbnail:.0} uncached_segment_rps={segment0:.0} uncached_playlist_rps={playlist0:.0} uncached_thumbnail_rps={thumbnail0:.0}",
         gz / 1024,
-        raw / 1024
+        raw / 1024,
+        share_gz / 1024,
+        largest_gz / 1024
     );
     Ok(())
 }

@@ -321,6 +321,7 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
                 config.ffmpeg.clone(),
                 store.scratch_root(),
             )),
+            site: Default::default(),
         },
         handle.is_some(),
     );

@@ -828,3 +828,101 @@ async fn clips_and_saved_recordings_meet_their_limits() {
     );
     app.running.stop().await.expect("stops");
 }
+
+/// The site's code under `/pkg/`: gzipped for browsers that accept it (the same bytes once
+/// inflated), as it is for those that do not, 304 for the same build, never an old compressed
+/// copy after a rebuild, and nothing the build did not make (hidden names, other extensions,
+/// anything outside the folder).
+#[tokio::test]
+async fn the_sites_code_is_sent_gzipped_and_nothing_else_from_its_folder() {
+    use std::io::Read;
+
+    let site = tempfile::tempdir().expect("site");
+    let pkg = site.path().join("pkg");
+    std::fs::create_dir_all(&pkg).expect("pkg");
+    // Compressible like code: a repeated text with some noise.
+    let wasm: Vec<u8> = (0..400_000u32)
+        .map(|i| b"(func $f (param i32) (result i32))"[(i % 34) as usize] ^ (i % 7 == 0) as u8)
+        .collect();
+    std::fs::write(pkg.join("livepro.wasm"), &wasm).expect("wasm");
+    std::fs::write(pkg.join(".env.json"), b"{\"secret\": 1}").expect("hidden");
+    std::fs::write(pkg.join("notes.txt"), b"not the build's").expect("txt");
+    // Beside the folder (the site root's own files, a favicon, are public by design).
+    std::fs::write(site.path().join("outside.js"), b"outside").expect("outside");
+    let root = site.path().to_path_buf();
+    let app = TestApp::start_with(move |c| c.site_root = root).await;
+    let http = reqwest::Client::new();
+    let get = |path: &str, headers: &[(&str, &str)]| {
+        let mut r = http.get(format!("{}{path}", app.base));
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.send()
+    };
+
+    let r = get("/pkg/livepro.wasm", &[("accept-encoding", "gzip, br")])
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+    assert_eq!(r.headers()["content-type"], "application/wasm");
+    assert_eq!(r.headers()["vary"], "accept-encoding");
+    let tag = r.headers()["etag"].to_str().expect("etag").to_string();
+    let body = r.bytes().await.expect("body");
+    assert!(
+        body.len() * 4 < wasm.len(),
+        "{} of {} bytes",
+        body.len(),
+        wasm.len()
+    );
+    let mut inflated = Vec::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_end(&mut inflated)
+        .expect("gzip");
+    assert!(inflated == wasm, "the same bytes once inflated");
+
+    let again = get(
+        "/pkg/livepro.wasm",
+        &[("accept-encoding", "gzip"), ("if-none-match", &tag)],
+    )
+    .await
+    .expect("get");
+    assert_eq!(again.status(), 304);
+
+    let plain = get("/pkg/livepro.wasm", &[("accept-encoding", "identity")])
+        .await
+        .expect("get");
+    assert_eq!(plain.status(), 200);
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert!(plain.bytes().await.expect("body") == wasm);
+
+    // A rebuild (other bytes, a later time): the new file, never the kept copy.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let rebuilt: Vec<u8> = wasm.iter().rev().copied().collect();
+    std::fs::write(pkg.join("livepro.wasm"), &rebuilt).expect("rebuild");
+    let r = get(
+        "/pkg/livepro.wasm",
+        &[("accept-encoding", "gzip"), ("if-none-match", &tag)],
+    )
+    .await
+    .expect("get");
+    assert_eq!(r.status(), 200, "the old ETag no longer matches");
+    let mut inflated = Vec::new();
+    flate2::read::GzDecoder::new(&r.bytes().await.expect("body")[..])
+        .read_to_end(&mut inflated)
+        .expect("gzip");
+    assert!(inflated == rebuilt);
+
+    for path in [
+        "/pkg/.env.json",
+        "/pkg/notes.txt",
+        "/pkg/..%2foutside.js",
+        "/pkg/missing.wasm",
+    ] {
+        let r = get(path, &[("accept-encoding", "gzip")])
+            .await
+            .expect("get");
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    app.running.stop().await.expect("stops");
+}

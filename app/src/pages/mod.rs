@@ -3,6 +3,7 @@
 pub mod account;
 pub mod home;
 pub mod invitation;
+pub mod lazy;
 pub mod login;
 pub mod new_stream;
 pub mod not_found;

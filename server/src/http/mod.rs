@@ -9,5 +9,6 @@ pub(crate) mod public;
 pub(crate) mod router;
 pub(crate) mod serve;
 pub(crate) mod share;
+pub(crate) mod site;
 
 pub(crate) use router::router;

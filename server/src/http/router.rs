@@ -33,6 +33,8 @@ pub(crate) struct ServerState {
     pub(crate) node: std::sync::Arc<crate::node::Node>,
     /// Storyboard sprite sheets, made on demand.
     pub(crate) sheets: std::sync::Arc<crate::storyboard::Sheets>,
+    /// The site's `/pkg/` files, gzipped once per build.
+    pub(crate) site: std::sync::Arc<super::site::SiteFiles>,
 }
 
 impl FromRef<ServerState> for LeptosOptions {
@@ -62,6 +64,7 @@ pub(crate) fn router(state: ServerState, metrics: bool) -> Router {
         .merge(media::routes())
         .merge(share::routes())
         .merge(public::routes())
+        .merge(super::site::routes())
         .merge(api::routes())
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             shell(options.clone())
