@@ -322,6 +322,7 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
                 store.scratch_root(),
             )),
             site: Default::default(),
+            hot: Default::default(),
         },
         handle.is_some(),
     );

@@ -215,6 +215,25 @@ async fn public_and_signed_urls_of_a_real_stream() {
             "public, max-age=31536000, immutable"
         );
     }
+    // A segment comes from memory once settled (`http::hot`): the same bytes, type and
+    // caching as from disk, and a range request still gets its range.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let first = fetch(&files[1], &[]).await;
+    let ctype = header(&first, "content-type").to_string();
+    let whole = first.bytes().await.expect("segment");
+    for _ in 0..3 {
+        let again = fetch(&files[1], &[]).await;
+        assert_eq!(header(&again, "content-type"), ctype);
+        assert_eq!(
+            header(&again, "cache-control"),
+            "public, max-age=31536000, immutable"
+        );
+        assert!(again.bytes().await.expect("segment") == whole);
+    }
+    // A range request is answered from the file on disk: the same bytes.
+    let part = fetch(&files[1], &[("range", "bytes=0-")]).await;
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert!(part.bytes().await.expect("range") == whole);
     // A preflight from a player elsewhere.
     let pre = reqwest::Client::new()
         .request(reqwest::Method::OPTIONS, &files[0])

@@ -255,7 +255,10 @@ async fn replay_file(
     let Some(rel) = replay_file_path(&row.path, &rest) else {
         return not_found();
     };
-    serve_stored(&s.store, &rel, ctype, cache, request).await
+    if cache == NO_CACHE {
+        return serve_stored(&s.store, &rel, ctype, cache, request).await;
+    }
+    super::hot::serve_immutable(&s.store, &s.hot, &rel, ctype, cache, request).await
 }
 
 /// The path (relative to the data folder) of a replay's file: its playlist, or `rest` (a

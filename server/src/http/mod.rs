@@ -4,6 +4,7 @@
 pub(crate) mod api;
 pub(crate) mod csrf;
 pub(crate) mod error_status;
+pub(crate) mod hot;
 pub(crate) mod media;
 pub(crate) mod public;
 pub(crate) mod router;

@@ -28,6 +28,7 @@ use app::ssr::net::ClientIp;
 use app::ssr::repo;
 use app::ssr::services::delivery;
 
+use super::hot;
 use super::media::{self, content_type, not_found, replay_file_path, replay_member};
 use super::router::ServerState;
 use super::share::clip_member;
@@ -222,7 +223,11 @@ async fn public_replay(
     } else {
         IMMUTABLE
     };
-    let mut r = media::serve_stored(&s.store, &rel, ctype, public_cache, request).await;
+    let mut r = if public_cache == IMMUTABLE {
+        hot::serve_immutable(&s.store, &s.hot, &rel, ctype, public_cache, request).await
+    } else {
+        media::serve_stored(&s.store, &rel, ctype, public_cache, request).await
+    };
     r.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static(public_cache),
@@ -265,7 +270,8 @@ async fn signed(
             storyboard::answer(&s.app.db, &s.store, &s.sheets, span, &rest, true).await,
         );
     }
-    let (rel, ctype, playlist) = match target {
+    // A replay's segments are kept in memory (`hot`); files made later (a clip's MP4) are not.
+    let (rel, ctype, playlist, segment) = match target {
         SignedTarget::Asset(id) => {
             let row = match repo::assets::get(&s.app.db, id).await {
                 Ok(Some(r)) if r.organisation_id == org => r,
@@ -278,9 +284,10 @@ async fn signed(
                 let Some(rel) = replay_file_path(&row.path, &rest) else {
                     return with_cors(not_found());
                 };
-                (rel, ctype, cache == media::NO_CACHE)
+                let playlist = cache == media::NO_CACHE;
+                (rel, ctype, playlist, !playlist)
             } else if rest == format!("{id}.{}", row.asset.format) {
-                (row.path, content_type(&row.asset.format), false)
+                (row.path, content_type(&row.asset.format), false, false)
             } else {
                 return with_cors(not_found());
             }
@@ -297,11 +304,16 @@ async fn signed(
                 format!("{}/{rest}", clip.dir),
                 ctype,
                 cache == media::NO_CACHE,
+                false,
             )
         }
     };
     let cache = if playlist { SIGNED_PLAYLIST } else { SIGNED };
-    let mut r = media::serve_stored(&s.store, &rel, ctype, cache, request).await;
+    let mut r = if segment {
+        hot::serve_immutable(&s.store, &s.hot, &rel, ctype, cache, request).await
+    } else {
+        media::serve_stored(&s.store, &rel, ctype, cache, request).await
+    };
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     with_cors(r)

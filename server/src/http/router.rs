@@ -35,6 +35,8 @@ pub(crate) struct ServerState {
     pub(crate) sheets: std::sync::Arc<crate::storyboard::Sheets>,
     /// The site's `/pkg/` files, gzipped once per build.
     pub(crate) site: std::sync::Arc<super::site::SiteFiles>,
+    /// Replay segments kept in memory for a moment.
+    pub(crate) hot: std::sync::Arc<super::hot::HotFiles>,
 }
 
 impl FromRef<ServerState> for LeptosOptions {
