@@ -10,7 +10,9 @@
 //! ([`Lookups::forget`]); on another node of a cluster it takes effect within
 //! the time to live.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -42,7 +44,11 @@ impl<K: Eq + Hash, V: Clone> Memo<K, V> {
     }
 
     /// The value kept for `key` if it is younger than the time to live at `now`.
-    pub fn get(&self, key: &K, now: Instant) -> Option<V> {
+    pub fn get<Q>(&self, key: &Q, now: Instant) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
             .get(key)
@@ -63,6 +69,28 @@ impl<K: Eq + Hash, V: Clone> Memo<K, V> {
             }
         }
         entries.insert(key, (now, value));
+    }
+
+    /// The value kept for `key`, else what `fetch` finds (kept when it found something;
+    /// a miss is never kept).
+    pub async fn get_or_fetch<Q, E>(
+        &self,
+        key: &Q,
+        fetch: impl Future<Output = Result<Option<V>, E>>,
+    ) -> Result<Option<V>, E>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        let now = Instant::now();
+        if let Some(v) = self.get(key, now) {
+            return Ok(Some(v));
+        }
+        let found = fetch.await?;
+        if let Some(v) = &found {
+            self.put(key.to_owned(), v.clone(), now);
+        }
+        Ok(found)
     }
 
     /// Forgets everything.

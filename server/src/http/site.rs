@@ -39,6 +39,9 @@ struct Packed {
 #[derive(Default)]
 pub(crate) struct SiteFiles {
     packed: Mutex<HashMap<String, Arc<Packed>>>,
+    /// One compression at a time: many first requests at once (a crowd, or a client before
+    /// any authentication) compress a file once, not once each.
+    packing: tokio::sync::Mutex<()>,
 }
 
 pub(crate) fn routes() -> Router<ServerState> {
@@ -148,10 +151,20 @@ impl SiteFiles {
         len: u64,
         modified: SystemTime,
     ) -> Option<Bytes> {
-        if let Some(p) = self.lock().get(name) {
-            if p.len == len && p.modified == modified {
-                return Some(p.gz.clone());
-            }
+        let kept = |files: &Self| {
+            files
+                .lock()
+                .get(name)
+                .filter(|p| p.len == len && p.modified == modified)
+                .map(|p| p.gz.clone())
+        };
+        if let Some(gz) = kept(self) {
+            return Some(gz);
+        }
+        let _packing = self.packing.lock().await;
+        // Made by the request this one waited for.
+        if let Some(gz) = kept(self) {
+            return Some(gz);
         }
         let path = path.to_path_buf();
         let gz = tokio::task::spawn_blocking(move || -> Option<Bytes> {

@@ -200,17 +200,15 @@ pub async fn find_public(
         if !tokens::looks_like_share_token(token) {
             return Ok(None);
         }
-        let now = Instant::now();
-        if let Some(stream) = state.lookups.tokens.get(&token.to_string(), now) {
-            return Ok(Some(stream));
-        }
-        let found = repo::delivery::find_public(&state.db, token)
+        state
+            .lookups
+            .tokens
+            .get_or_fetch(token, async {
+                repo::delivery::find_public(&state.db, token)
+                    .await
+                    .or_internal()
+            })
             .await
-            .or_internal()?;
-        if let Some(stream) = found {
-            state.lookups.tokens.put(token.to_string(), stream, now);
-        }
-        Ok(found)
     })
     .await
 }
@@ -221,15 +219,13 @@ pub async fn public_asset(
     state: &AppState,
     asset_id: i64,
 ) -> Result<Option<repo::assets::AssetRow>, AppError> {
-    let now = Instant::now();
-    if let Some(row) = state.lookups.assets.get(&asset_id, now) {
-        return Ok(Some(row));
-    }
-    let found = repo::assets::get(&state.db, asset_id).await.or_internal()?;
-    if let Some(row) = &found {
-        state.lookups.assets.put(asset_id, row.clone(), now);
-    }
-    Ok(found)
+    state
+        .lookups
+        .assets
+        .get_or_fetch(&asset_id, async {
+            repo::assets::get(&state.db, asset_id).await.or_internal()
+        })
+        .await
 }
 
 /// A stream's newest asset of a kind and format for public media, kept for a moment (an
@@ -240,18 +236,15 @@ pub async fn public_latest(
     kind: AssetKind,
     format: &str,
 ) -> Result<Option<repo::assets::AssetRow>, AppError> {
-    let now = Instant::now();
-    let key = (stream_id, kind, format.to_string());
-    if let Some(row) = state.lookups.latest.get(&key, now) {
-        return Ok(Some(row));
-    }
-    let found = repo::assets::latest(&state.db, stream_id, kind, format)
+    state
+        .lookups
+        .latest
+        .get_or_fetch(&(stream_id, kind, format.to_string()), async {
+            repo::assets::latest(&state.db, stream_id, kind, format)
+                .await
+                .or_internal()
+        })
         .await
-        .or_internal()?;
-    if let Some(row) = &found {
-        state.lookups.latest.put(key, row.clone(), now);
-    }
-    Ok(found)
 }
 
 /// A lookup by a secret from a viewer without an account: an address that misses too often
