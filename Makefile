@@ -8,7 +8,7 @@ ARGS ?=
 export LEPTOS_OUTPUT_NAME := livepro
 export LP_SITE_ROOT ?= $(CURDIR)/target/site
 
-.PHONY: run demo demo-cluster setup-cluster bench-cluster test build setup-run setup-test lint unit e2e fuzz fuzz-ingest faults fmt bench bench-metrics bench-db bench-replay bench-retention bench-web bench-clip
+.PHONY: run demo demo-cluster setup-cluster bench-cluster test build setup-run setup-test lint unit e2e fuzz fuzz-ingest faults fmt bench bench-metrics bench-group bench-db bench-replay bench-retention bench-web bench-clip
 
 run: build
 	target/debug/server run $(ARGS)
@@ -101,6 +101,12 @@ bench: setup-test
 bench-metrics: setup-test
 	cargo build --release -p server --bin server --example bench --features testing
 	BENCH_MODE=metrics target/release/examples/bench
+
+# Benchmark: a 3-profile group (1080p + 720p + 360p), the transcode alone against every process on
+# every profile, three rounds each (~6 minutes); prints how many clips the group shared.
+bench-group: setup-test
+	cargo build --release -p server --bin server --example bench --features testing
+	BENCH_MODE=group target/release/examples/bench
 
 # Benchmark: instant clip creation, MP4 export by stream copy against re-encoding, and the
 # share page under 100 concurrent viewers, on a real published stream. Takes ~2 minutes.

@@ -50,6 +50,9 @@ pub(crate) const JOB_RESTARTS: &str = "livepro_job_restarts_total";
 pub(crate) const BYTES_WRITTEN: &str = "livepro_bytes_written_total";
 /// ffmpeg (and ffprobe) children started, by program.
 pub(crate) const FFMPEG_SPAWNS: &str = "livepro_ffmpeg_spawns_total";
+/// Motion clips made, by where their pictures came from (`own` segments, `linked` to the
+/// group leader's clip of the same window, cut from the `leader`'s segments).
+pub(crate) const MOTION_CLIPS: &str = "livepro_motion_clips_total";
 /// Webhook delivery attempts by result (`delivered`, `retry`, `failed`).
 pub(crate) const WEBHOOK_ATTEMPTS: &str = "livepro_webhook_attempts_total";
 /// With object storage: from a finished file to its row (`kind="file"`), or from a closed
@@ -120,6 +123,10 @@ fn describe() {
     );
     describe_counter!(FFMPEG_SPAWNS, "ffmpeg and ffprobe children started.");
     describe_counter!(WEBHOOK_ATTEMPTS, "Webhook delivery attempts by result.");
+    describe_counter!(
+        MOTION_CLIPS,
+        "Motion clips made, by source of their pictures: own, linked (the group leader's clip), leader (its segments)."
+    );
     describe_histogram!(
         UPLOAD_LAG,
         Unit::Seconds,
@@ -145,6 +152,11 @@ pub(crate) fn produced(
     metrics::counter!(BYTES_WRITTEN, "stream_id" => stream_id.to_string(), "process" => kind.key())
         .increment(bytes);
     ctx.jobs.succeeded(stream_id, kind, Instant::now(), lag);
+}
+
+/// Counts a motion clip made from `source` (`own`, `linked`, `leader`).
+pub(crate) fn clip_made(source: &'static str) {
+    metrics::counter!(MOTION_CLIPS, "source" => source).increment(1);
 }
 
 /// Counts a restart of a stream's process.

@@ -493,24 +493,33 @@ async fn malformed_and_stalled_handshakes_do_not_hold_the_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transcoding_profiles_get_their_own_renditions_and_assets() {
+    use std::os::unix::fs::MetadataExt;
     let app = TestApp::start().await;
     let processes = Processes {
         thumbnail: Some(10),
+        clip: Some((10, 3)),
         recording: Some(SpanInput::EntireStream),
         ..Processes::none()
     };
     let g = app.group(&["480p", "360p"], &processes).await;
-    let publisher = TestPublisher::start(&app.publish_url(&g.key), 8, "1280x720");
+    let publisher = TestPublisher::start(&app.publish_url(&g.key), 14, "1280x720");
     assert!(publisher.finish().await);
     session_over(&app, g.id).await;
     let mut sizes = Vec::new();
+    let mut clips = Vec::new();
     for stream in &g.streams {
         let thumbs = assets(&app, *stream, ProcessKind::Thumbnail).await;
         assert!(!thumbs.is_empty(), "stream {stream} has thumbnails");
         let rec = assets(&app, *stream, ProcessKind::Recording).await;
         assert_eq!(rec.len(), 1);
-        assert!(probe_duration(&file(&app, &rec[0])) > 5.0);
+        assert!(probe_duration(&file(&app, &rec[0])) > 11.0);
         sizes.push((rec[0].asset.width, rec[0].asset.height));
+        let made = assets(&app, *stream, ProcessKind::MotionClip).await;
+        assert!(
+            made.len() >= 2,
+            "stream {stream} has motion clips: {made:?}"
+        );
+        clips.push(made);
     }
     assert_eq!(
         sizes,
@@ -520,6 +529,22 @@ async fn transcoding_profiles_get_their_own_renditions_and_assets() {
             (Some(640), Some(360))
         ]
     );
+    // Every clip is 480 px wide, whichever rendition it belongs to. The 360p rendition (the
+    // narrowest at least a clip wide) cut them; the other streams' clips of the same windows
+    // (the ingest's end 3 ms apart from the transcoder's) are the very same files, hard
+    // links, not cut again.
+    for made in &clips {
+        for c in made {
+            assert_eq!((c.asset.width, c.asset.height), (Some(480), Some(270)));
+        }
+    }
+    let inode =
+        |row: &repo::assets::AssetRow| std::fs::metadata(file(&app, row)).expect("clip").ino();
+    let leader: std::collections::HashSet<u64> = clips[2].iter().map(inode).collect();
+    assert_eq!(leader.len(), clips[2].len());
+    for c in clips[0].iter().chain(&clips[1]) {
+        assert!(leader.contains(&inode(c)), "{} is the leader's", c.path);
+    }
     app.running.stop().await.expect("stops");
 }
 

@@ -106,6 +106,33 @@ pub fn timescales(init: &[u8]) -> Result<HashMap<u32, u32>, Malformed> {
     Ok(out)
 }
 
+/// The width and height of the first video track of an init segment (its `tkhd`'s display
+/// size, rounded to whole pixels), or `None` when it has none.
+pub fn video_size(init: &[u8]) -> Option<(u32, u32)> {
+    let moov = boxes(init, 0..init.len())
+        .into_iter()
+        .find(|b| &b.kind == b"moov")?;
+    boxes(init, moov.body())
+        .into_iter()
+        .filter(|b| &b.kind == b"trak")
+        .find_map(|trak| {
+            let mdia = child(init, &trak, b"mdia")?;
+            let hdlr = child(init, &mdia, b"hdlr")?;
+            if init.get(hdlr.body().start + 8..hdlr.body().start + 12)? != b"vide" {
+                return None;
+            }
+            // Width and height end the box, each 16.16 fixed point.
+            let tkhd = child(init, &trak, b"tkhd")?;
+            let body = tkhd.body();
+            if body.len() < 84 {
+                return None;
+            }
+            let fixed = |at: usize| read_u32(init, at).map(|v| v.saturating_add(0x8000) >> 16);
+            let (w, h) = (fixed(body.end - 8)?, fixed(body.end - 4)?);
+            (w > 0 && h > 0).then_some((w, h))
+        })
+}
+
 /// Every (track id, tfdt box) in a media segment.
 fn fragments(segment: &[u8]) -> Vec<(u32, BoxRef)> {
     let mut out = Vec::new();
@@ -249,6 +276,32 @@ mod tests {
             mp4_box(b"mdat", &[1, 2, 3, 4]),
         ]
         .concat()
+    }
+
+    fn video_trak(width: u32, height: u32) -> Vec<u8> {
+        let mut tkhd = vec![0u8; 72];
+        tkhd.extend_from_slice(&(width << 16).to_be_bytes());
+        tkhd.extend_from_slice(&(height << 16).to_be_bytes());
+        let mut hdlr = vec![0u8; 4];
+        hdlr.extend_from_slice(b"vide");
+        hdlr.extend_from_slice(&[0u8; 13]);
+        let mdia = mp4_box(b"mdia", &full_box(b"hdlr", 0, &hdlr));
+        mp4_box(b"trak", &[full_box(b"tkhd", 0, &tkhd), mdia].concat())
+    }
+
+    #[test]
+    fn reads_the_video_tracks_size_and_nothing_from_junk() {
+        let with_video = [
+            mp4_box(b"ftyp", b"iso6"),
+            mp4_box(b"moov", &[trak(2, 48_000), video_trak(640, 360)].concat()),
+        ]
+        .concat();
+        assert_eq!(video_size(&with_video), Some((640, 360)));
+        assert_eq!(video_size(&init()), None, "no video handler");
+        assert_eq!(video_size(b"junk"), None);
+        for cut in 0..with_video.len() {
+            let _ = video_size(&with_video[..cut]);
+        }
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //!
 //! Where things are: [`ctx`] (what the parts share), [`supervisor`] (sessions start and
 //! end; the dashboard's port), [`session`], [`source`] and [`rendition`] (one live session's
-//! parts), one file per process kind ([`thumbnails`], [`motion_clips`], [`recording`],
+//! parts), what a session's streams share ([`share`]: a group cuts a motion clip once), one
+//! file per process kind ([`thumbnails`], [`motion_clips`], [`recording`],
 //! [`replay`]), and start-up repair ([`reconcile`]).
 
 pub(crate) mod backoff;
@@ -30,6 +31,7 @@ pub(crate) mod replay;
 pub(crate) mod schedule;
 pub(crate) mod segment;
 pub(crate) mod session;
+pub(crate) mod share;
 pub(crate) mod source;
 mod supervisor;
 pub(crate) mod thumbnails;

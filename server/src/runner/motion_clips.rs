@@ -1,7 +1,10 @@
 //! Motion clips: the last `duration` seconds cut from segments already on disk (only those
 //! seconds are decoded), scaled to at most 480 px wide, muted, written as MP4 and animated
-//! WebP from one decode, at low CPU priority so live segmenting always wins.
+//! WebP from one decode, at low CPU priority so live segmenting always wins. In a transcoding
+//! group, a stream follows the group's narrowest rendition that is wide enough
+//! ([`super::share`]): the same window is linked, not cut again.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +13,7 @@ use app::ssr::repo::assets::NewAsset;
 
 use super::error::JobError;
 use super::segment::Segment;
+use super::share::{Announce, Board, Made, Source};
 use super::thumbnails::prune;
 use super::RunnerCtx;
 use crate::ffmpeg::{args, process};
@@ -19,20 +23,34 @@ use crate::media_store::{MediaStore, RenditionKey};
 /// Niceness of clip encoding.
 const CLIP_NICE: u8 = 10;
 
-/// Makes one clip of the window `[from, to]` (media seconds) out of `segments`, which cover
-/// it and come from one ffmpeg run.
+/// One clip to make: the window `[from, to]` (media seconds) and this stream's segments
+/// covering it (from one ffmpeg run).
+pub(crate) struct ClipWork {
+    pub(crate) parts: Vec<Segment>,
+    pub(crate) from: f64,
+    pub(crate) to: f64,
+    /// Where followers hear that it is made; dropped unmade when the clip fails or is shed.
+    pub(crate) announce: Announce,
+}
+
+/// Makes one clip, from the group leader's work when this stream follows one, else (or when
+/// that fails) from its own segments.
 pub(crate) async fn make(
     ctx: Arc<RunnerCtx>,
     key: RenditionKey,
-    segments: Vec<Segment>,
-    from: f64,
-    to: f64,
+    work: ClipWork,
+    board: Arc<Board>,
 ) -> Result<(), JobError> {
-    let first = segments
+    let ClipWork {
+        parts,
+        from,
+        to,
+        announce,
+    } = work;
+    let first = parts
         .first()
         .ok_or(JobError::Invalid("a clip without segments"))?;
     let duration = (to - from).round().max(1.0) as u32;
-    let offset = (from - first.start).max(0.0);
     let ms = (to * 1000.0).round().max(0.0) as u64;
     let mp4 = ctx.store.motion_clip(key, ms, "mp4");
     let wbp = ctx.store.motion_clip(key, ms, "webp");
@@ -41,30 +59,16 @@ pub(crate) async fn make(
             .await
             .map_err(JobError::io(dir))?;
     }
-    let (mp4_part, webp_part) = (MediaStore::part(&mp4), MediaStore::part(&wbp));
-    {
-        let _permit = ctx
-            .clip_permits
-            .acquire()
-            .await
-            .map_err(|_| JobError::refused("the server is stopping"))?;
-        let paths: Vec<_> = segments.iter().map(|s| s.path.clone()).collect();
-        let argv = args::motion_clip(&first.init, &paths, offset, duration, &mp4_part, &webp_part);
-        process::run(
-            "ffmpeg",
-            &ctx.config.ffmpeg,
-            &argv,
-            Duration::from_secs(60),
-            CLIP_NICE,
-        )
-        .await?;
-    }
-    let mp4_size = MediaStore::publish(&mp4_part, &mp4)
-        .await
-        .map_err(JobError::io(&mp4))?;
-    let webp_size = MediaStore::publish(&webp_part, &wbp)
-        .await
-        .map_err(JobError::io(&wbp))?;
+    let shared = match board.leader(key.stream_id) {
+        Some(leader) => board.follow(leader, from, to).await,
+        None => None,
+    };
+    let target = Made {
+        mp4: mp4.clone(),
+        webp: wbp.clone(),
+    };
+    let (mp4_size, webp_size) = pictures(&ctx, shared, &parts, from, duration, &target).await?;
+    announce.send_replace(Some(target));
     let info = tokio::fs::read(&wbp)
         .await
         .ok()
@@ -111,4 +115,108 @@ pub(crate) async fn make(
     )
     .await;
     Ok(())
+}
+
+/// Writes the clip's two files: linked from the leader's, cut from the leader's segments, or
+/// cut from `own` segments (when there is no leader, or the rest failed). Returns their sizes.
+async fn pictures(
+    ctx: &RunnerCtx,
+    shared: Option<Source>,
+    own: &[Segment],
+    from: f64,
+    duration: u32,
+    target: &Made,
+) -> Result<(u64, u64), JobError> {
+    match shared {
+        Some(Source::Made(made)) => match link(&made, target).await {
+            Ok(sizes) => {
+                crate::metrics::clip_made("linked");
+                return Ok(sizes);
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot link the leader's clip; cutting"),
+        },
+        Some(Source::Segments(segments)) => {
+            match cut(ctx, &segments, from, duration, target).await {
+                Ok(sizes) => {
+                    crate::metrics::clip_made("leader");
+                    return Ok(sizes);
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "cannot cut from the leader's segments; cutting from this stream's")
+                }
+            }
+        }
+        None => {}
+    }
+    let sizes = cut(ctx, own, from, duration, target).await?;
+    crate::metrics::clip_made("own");
+    Ok(sizes)
+}
+
+/// Cuts `[from, from + duration]` out of `segments` (one run) into the target files.
+async fn cut(
+    ctx: &RunnerCtx,
+    segments: &[Segment],
+    from: f64,
+    duration: u32,
+    target: &Made,
+) -> Result<(u64, u64), JobError> {
+    let first = segments
+        .first()
+        .ok_or(JobError::Invalid("a clip without segments"))?;
+    let offset = (from - first.start).max(0.0);
+    let (mp4_part, webp_part) = (
+        MediaStore::part(&target.mp4),
+        MediaStore::part(&target.webp),
+    );
+    {
+        let _permit = ctx
+            .clip_permits
+            .acquire()
+            .await
+            .map_err(|_| JobError::refused("the server is stopping"))?;
+        let paths: Vec<_> = segments.iter().map(|s| s.path.clone()).collect();
+        let argv = args::motion_clip(&first.init, &paths, offset, duration, &mp4_part, &webp_part);
+        process::run(
+            "ffmpeg",
+            &ctx.config.ffmpeg,
+            &argv,
+            Duration::from_secs(60),
+            CLIP_NICE,
+        )
+        .await?;
+    }
+    publish_both(&mp4_part, &webp_part, target).await
+}
+
+/// Gives the target files the leader's clip: hard links (a copy where links cannot be made),
+/// so each stream's files live and are deleted on their own.
+async fn link(made: &Made, target: &Made) -> Result<(u64, u64), JobError> {
+    let (mp4_part, webp_part) = (
+        MediaStore::part(&target.mp4),
+        MediaStore::part(&target.webp),
+    );
+    for (from, part) in [(&made.mp4, &mp4_part), (&made.webp, &webp_part)] {
+        let _ = tokio::fs::remove_file(part).await;
+        if tokio::fs::hard_link(from, part).await.is_err() {
+            tokio::fs::copy(from, part)
+                .await
+                .map_err(JobError::io(from))?;
+        }
+    }
+    publish_both(&mp4_part, &webp_part, target).await
+}
+
+async fn publish_both(
+    mp4_part: &Path,
+    webp_part: &Path,
+    target: &Made,
+) -> Result<(u64, u64), JobError> {
+    let mp4 = MediaStore::publish(mp4_part, &target.mp4)
+        .await
+        .map_err(JobError::io(&target.mp4))?;
+    let webp = MediaStore::publish(webp_part, &target.webp)
+        .await
+        .map_err(JobError::io(&target.webp))?;
+    Ok((mp4, webp))
 }

@@ -15,12 +15,14 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::error::JobError;
+use super::motion_clips::{self, ClipWork};
 use super::recording::Recorder;
 use super::replay::Replay;
 use super::schedule::Schedule;
 use super::segment::{InitInfo, Segment};
+use super::share::Board;
 use super::source::SegmentEvent;
-use super::{motion_clips, thumbnails, RunnerCtx, StreamSettings};
+use super::{thumbnails, RunnerCtx, StreamSettings};
 use crate::media::fmp4;
 use crate::media_store::RenditionKey;
 
@@ -59,13 +61,8 @@ pub(crate) struct Rendition {
     arrivals: VecDeque<(std::time::Instant, f64)>,
     /// The publisher dropped and may reconnect: at the end, the replay stays open.
     keep_open: Arc<std::sync::atomic::AtomicBool>,
-}
-
-/// A motion clip to make: the window `[from, to]` (media seconds) and the segments covering it.
-struct ClipWork {
-    parts: Vec<Segment>,
-    from: f64,
-    to: f64,
+    /// What this session's streams share (sizes, recent segments, clips due).
+    board: Arc<Board>,
 }
 
 /// Segments over which the encoder's speed is measured.
@@ -79,6 +76,7 @@ impl Rendition {
         started_at: DateTime<Utc>,
         settings: watch::Receiver<StreamSettings>,
         keep_open: Arc<std::sync::atomic::AtomicBool>,
+        board: Arc<Board>,
     ) -> Self {
         let applied = *settings.borrow();
         let replay = Replay::new(&ctx.store, key);
@@ -102,6 +100,7 @@ impl Rendition {
             failures: HashMap::new(),
             arrivals: VecDeque::with_capacity(SPEED_WINDOW),
             keep_open,
+            board,
         }
     }
 
@@ -190,6 +189,9 @@ impl Rendition {
             Some(i) => i.clone(),
             None => match InitInfo::read(&ev.init).await {
                 Ok(i) => {
+                    if let Some(size) = fmp4::video_size(&i.bytes) {
+                        self.board.set_size(self.key.stream_id, size);
+                    }
                     self.inits.insert(ev.run, i.clone());
                     i
                 }
@@ -315,7 +317,12 @@ impl Rendition {
                     .filter(|s| s.run == seg.run && s.end() > from + 0.01 && s.start < to - 0.01)
                     .cloned()
                     .collect();
-                let work = ClipWork { parts, from, to };
+                let work = ClipWork {
+                    parts,
+                    from,
+                    to,
+                    announce: self.board.clip_due(self.key.stream_id, from, to),
+                };
                 if self.in_flight.contains(&ProcessKind::MotionClip) {
                     if let Some(shed) = self.clip_waiting.replace(work) {
                         tracing::warn!(
@@ -330,6 +337,8 @@ impl Rendition {
             }
         }
         self.prune(false).await;
+        // Last: a follower that sees this segment here also sees the clip it made due.
+        self.board.set_segments(self.key.stream_id, &self.segments);
     }
 
     /// Whether a storyboard tile is due at `seg` (thumbnails off): something plays this
@@ -418,10 +427,10 @@ impl Rendition {
     /// Marks a job of `kind` as started, unless one is still running (then it is skipped) or
     /// the disk is almost full (then it is paused, and says so).
     fn spawn_clip(&mut self, work: ClipWork) {
-        let (ctx, key) = (self.ctx.clone(), self.key);
+        let (ctx, key, board) = (self.ctx.clone(), self.key, self.board.clone());
         self.clip_running_from = Some(work.from);
         self.jobs.spawn(async move {
-            let made = motion_clips::make(ctx, key, work.parts, work.from, work.to).await;
+            let made = motion_clips::make(ctx, key, work, board).await;
             (ProcessKind::MotionClip, made)
         });
     }

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::gop::{GopCache, MediaTag};
 use super::rendition::Rendition;
+use super::share::Board;
 use super::source::{self, SegmentEvent, SourceOutput};
 use super::{RunnerCtx, StreamSettings};
 use crate::ffmpeg::args::Encode;
@@ -164,6 +165,7 @@ pub(crate) async fn run(
     let mut renditions = JoinSet::new();
     let mut segment_tx: HashMap<i64, mpsc::Sender<SegmentEvent>> = HashMap::new();
     let mut settings_tx: HashMap<i64, watch::Sender<StreamSettings>> = HashMap::new();
+    let board = Arc::new(Board::new(plan.streams.iter().map(|s| s.id)));
     for s in &plan.streams {
         let (tx, rx) = mpsc::channel(256);
         let (stx, srx) = watch::channel(
@@ -178,6 +180,7 @@ pub(crate) async fn run(
             plan.started_at,
             srx,
             control.keep_open.clone(),
+            board.clone(),
         );
         renditions.spawn(
             worker

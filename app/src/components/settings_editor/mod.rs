@@ -253,7 +253,6 @@ fn SecondsField(
                     title=hint
                     on:input=move |ev| on_input.run(event_target_value(&ev))
                 />
-                <span class="unit">"s"</span>
                 <span class="range">{rule.allowed()}</span>
             </div>
             <crate::components::errors::FieldMessage error id=error_id/>

@@ -1,0 +1,299 @@
+//! What the streams of one live session share: each rendition's video size, its recent
+//! segments and the motion clips it has due, so that a transcoding group makes a motion clip
+//! once, from its cheapest rendition that is wide enough, instead of decoding the source once
+//! per profile.
+//!
+//! A motion clip is at most [`CLIP_MAX_WIDTH`] wide, so every rendition at least that wide
+//! (with the same shape) yields the same pictures. The narrowest of them leads: its worker
+//! cuts its clips as any stream does and says here when each one is made. The others follow:
+//! a follower's clip of the same window is a hard link to the leader's files; a window the
+//! leader has no clip for is cut from the leader's segments (a 360p decode instead of a
+//! 1080p one). Whatever goes wrong on the way (the leader is late, its clip failed or was
+//! shed, a file went away), the follower cuts the clip from its own segments, as before:
+//! sharing saves work and never loses a clip.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::segment::Segment;
+use crate::ffmpeg::args::CLIP_MAX_WIDTH;
+
+/// Media seconds two windows' ends may differ by and still be the same clip (under a frame
+/// at 30 fps).
+const SAME_TIME_S: f64 = 0.03;
+/// How long a follower waits for the leader's segments to reach its window's end (the
+/// transcoder runs a little behind the ingest's copy).
+const FOLLOW_WAIT: Duration = Duration::from_secs(8);
+/// A leader whose newest segment ends this many media seconds before the window's end is not
+/// waited for (its transcoder stopped, or is far behind).
+const STALE_S: f64 = 8.0;
+/// How long a follower waits for the leader's clip of its window, once due.
+const MADE_WAIT: Duration = Duration::from_secs(60);
+/// Due clips remembered per stream.
+const KEEP_DUE: usize = 8;
+
+/// A made clip's final files.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Made {
+    pub(crate) mp4: PathBuf,
+    pub(crate) webp: PathBuf,
+}
+
+/// What a leader says about one of its clips: `None` until made; the sender dropped without a
+/// value means it will not be made (failed or shed).
+pub(crate) type Announce = watch::Sender<Option<Made>>;
+
+/// A clip a stream has due.
+#[derive(Debug, Clone)]
+struct Due {
+    from: f64,
+    to: f64,
+    made: watch::Receiver<Option<Made>>,
+}
+
+/// One stream's part of the board.
+#[derive(Debug, Default)]
+struct Recent {
+    size: Option<(u32, u32)>,
+    segments: Vec<Segment>,
+    due: VecDeque<Due>,
+}
+
+impl Recent {
+    fn end(&self) -> f64 {
+        self.segments.last().map(Segment::end).unwrap_or(f64::MIN)
+    }
+}
+
+/// Where a follower's clip comes from.
+#[derive(Debug)]
+pub(crate) enum Source {
+    /// The leader made this window: link its files.
+    Made(Made),
+    /// Cut the window from these segments of the leader (one run, covering it).
+    Segments(Vec<Segment>),
+}
+
+/// The board of one session: one entry per stream, written by that stream's worker only.
+#[derive(Debug)]
+pub(crate) struct Board {
+    streams: HashMap<i64, watch::Sender<Recent>>,
+}
+
+impl Board {
+    pub(crate) fn new(stream_ids: impl IntoIterator<Item = i64>) -> Self {
+        Self {
+            streams: stream_ids
+                .into_iter()
+                .map(|id| (id, watch::Sender::new(Recent::default())))
+                .collect(),
+        }
+    }
+
+    /// A stream's video size, read from its init segment.
+    pub(crate) fn set_size(&self, stream_id: i64, size: (u32, u32)) {
+        if let Some(tx) = self.streams.get(&stream_id) {
+            tx.send_if_modified(|r| {
+                let changed = r.size != Some(size);
+                r.size = Some(size);
+                changed
+            });
+        }
+    }
+
+    /// A stream's segments kept now (called after each segment, once its clips due are told).
+    pub(crate) fn set_segments<'a>(
+        &self,
+        stream_id: i64,
+        segments: impl IntoIterator<Item = &'a Segment>,
+    ) {
+        if let Some(tx) = self.streams.get(&stream_id) {
+            tx.send_modify(|r| {
+                r.segments.clear();
+                r.segments.extend(segments.into_iter().cloned());
+            });
+        }
+    }
+
+    /// A stream has the clip `[from, to]` due: returns where to say when it is made.
+    pub(crate) fn clip_due(&self, stream_id: i64, from: f64, to: f64) -> Announce {
+        let (tx, rx) = watch::channel(None);
+        if let Some(board) = self.streams.get(&stream_id) {
+            board.send_modify(|r| {
+                if r.due.len() == KEEP_DUE {
+                    r.due.pop_front();
+                }
+                r.due.push_back(Due { from, to, made: rx });
+            });
+        }
+        tx
+    }
+
+    /// The stream whose clips `stream_id` follows: of the streams as wide as a clip or wider
+    /// and of the same shape, the narrowest (the lowest id among equals), unless that is
+    /// `stream_id` itself. Streams narrower than a clip make their own (a smaller picture).
+    pub(crate) fn leader(&self, stream_id: i64) -> Option<i64> {
+        let own = self.streams.get(&stream_id)?.borrow().size?;
+        if own.0 < CLIP_MAX_WIDTH {
+            return None;
+        }
+        let same_shape = |(w, h): (u32, u32)| {
+            let (a, b) = (
+                u64::from(w) * u64::from(own.1),
+                u64::from(own.0) * u64::from(h),
+            );
+            a.abs_diff(b) * 100 <= a.max(b)
+        };
+        self.streams
+            .iter()
+            .filter_map(|(&id, tx)| Some((id, tx.borrow().size?)))
+            .filter(|&(_, size)| size.0 >= CLIP_MAX_WIDTH && same_shape(size))
+            .min_by_key(|&(id, (w, _))| (w, id))
+            .map(|(id, _)| id)
+            .filter(|&id| id != stream_id)
+    }
+
+    /// Where the clip `[from, to]` can come from in `leader`'s work: its clip of that window
+    /// once made, else its segments covering the window. `None` when the leader has neither
+    /// in time (the caller cuts its own).
+    pub(crate) async fn follow(&self, leader: i64, from: f64, to: f64) -> Option<Source> {
+        let mut rx = self.streams.get(&leader)?.subscribe();
+        if rx.borrow().end() < to - STALE_S {
+            return None;
+        }
+        let ready = tokio::time::timeout(FOLLOW_WAIT, rx.wait_for(|r| r.end() >= to - SAME_TIME_S));
+        let (due, segments) = {
+            let r = ready.await.ok()?.ok()?;
+            let due = r
+                .due
+                .iter()
+                .find(|d| (d.to - to).abs() < SAME_TIME_S && (d.from - from).abs() < SAME_TIME_S)
+                .map(|d| d.made.clone());
+            (due, covering(&r.segments, from, to))
+        };
+        if let Some(mut made) = due {
+            let waited = tokio::time::timeout(MADE_WAIT, made.wait_for(Option::is_some)).await;
+            if let Ok(Ok(m)) = waited {
+                if let Some(m) = m.clone() {
+                    return Some(Source::Made(m));
+                }
+            }
+        }
+        segments.map(Source::Segments)
+    }
+}
+
+/// The segments of one run that cover `[from, to]` without a gap, or `None`.
+fn covering(segments: &[Segment], from: f64, to: f64) -> Option<Vec<Segment>> {
+    let parts: Vec<Segment> = segments
+        .iter()
+        .filter(|s| s.end() > from + 0.01 && s.start < to - 0.01)
+        .cloned()
+        .collect();
+    let (first, last) = (parts.first()?, parts.last()?);
+    let one_run = parts.iter().all(|s| s.run == first.run);
+    let no_gap = parts
+        .windows(2)
+        .all(|w| (w[1].start - w[0].end()).abs() < SAME_TIME_S);
+    (one_run && no_gap && first.start <= from + SAME_TIME_S && last.end() >= to - SAME_TIME_S)
+        .then_some(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(run: u32, start: f64) -> Segment {
+        Segment {
+            run,
+            path: PathBuf::from(format!("seg_{start}.m4s")),
+            init: PathBuf::from("init.mp4"),
+            start,
+            duration: 1.0,
+            wall: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn the_narrowest_rendition_wide_enough_and_of_the_same_shape_leads() {
+        let b = Board::new([1, 2, 3, 4, 5]);
+        assert_eq!(b.leader(1), None, "sizes unknown yet");
+        b.set_size(1, (1920, 1080));
+        b.set_size(2, (1280, 720));
+        b.set_size(3, (640, 360));
+        b.set_size(4, (426, 240));
+        b.set_size(5, (720, 720));
+        assert_eq!(b.leader(1), Some(3));
+        assert_eq!(b.leader(2), Some(3));
+        assert_eq!(b.leader(3), None, "the leader makes its own");
+        assert_eq!(b.leader(4), None, "narrower than a clip: its own picture");
+        assert_eq!(b.leader(5), None, "another shape");
+        let equal = Board::new([7, 8]);
+        equal.set_size(7, (1280, 720));
+        equal.set_size(8, (1280, 720));
+        assert_eq!((equal.leader(7), equal.leader(8)), (None, Some(7)));
+    }
+
+    #[test]
+    fn only_whole_windows_of_one_run_are_cut_from_the_leader() {
+        let segs: Vec<_> = (0..6).map(|i| seg(0, f64::from(i))).collect();
+        let got = covering(&segs, 2.0, 5.0).expect("covered");
+        assert_eq!(
+            got.iter().map(|s| s.start).collect::<Vec<_>>(),
+            [2.0, 3.0, 4.0]
+        );
+        assert!(covering(&segs, 4.0, 7.0).is_none(), "runs past the end");
+        let mut gap = segs.clone();
+        gap.remove(3);
+        assert!(covering(&gap, 2.0, 5.0).is_none(), "a missing segment");
+        let mut two_runs = segs;
+        two_runs[3].run = 1;
+        assert!(covering(&two_runs, 2.0, 5.0).is_none(), "two ffmpeg runs");
+    }
+
+    #[tokio::test]
+    async fn a_follower_gets_the_made_clip_the_segments_or_nothing() {
+        let b = Board::new([1, 2]);
+        let segs: Vec<_> = (0..6).map(|i| seg(0, f64::from(i))).collect();
+        // The leader has the window due: the follower waits for it to be made.
+        let announce = b.clip_due(1, 3.0, 6.0);
+        b.set_segments(1, &segs);
+        let made = Made {
+            mp4: "c.mp4".into(),
+            webp: "c.webp".into(),
+        };
+        let (got, ()) = tokio::join!(b.follow(1, 3.0, 6.0), async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            announce.send_replace(Some(made.clone()));
+        });
+        assert!(matches!(got, Some(Source::Made(m)) if m == made));
+        // Due but never made (failed or shed): the leader's segments instead.
+        drop(b.clip_due(1, 2.0, 5.0));
+        assert!(matches!(b.follow(1, 2.0, 5.0).await, Some(Source::Segments(s)) if s.len() == 3));
+        // Nothing due there: the segments at once.
+        assert!(matches!(
+            b.follow(1, 1.0, 4.0).await,
+            Some(Source::Segments(_))
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_follower_stops_waiting_for_a_leader_that_is_behind() {
+        let b = Board::new([1, 2]);
+        b.set_segments(1, &[seg(0, 0.0)]);
+        let waited = tokio::time::Instant::now();
+        assert!(b.follow(1, 5.0, 8.0).await.is_none());
+        assert_eq!(
+            waited.elapsed(),
+            FOLLOW_WAIT,
+            "behind: waited, then gave up"
+        );
+        let waited = tokio::time::Instant::now();
+        assert!(b.follow(1, 20.0, 23.0).await.is_none());
+        assert_eq!(waited.elapsed(), Duration::ZERO, "stale: not waited for");
+        assert!(b.follow(9, 5.0, 8.0).await.is_none(), "no such stream");
+    }
+}
