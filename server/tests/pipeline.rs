@@ -501,15 +501,17 @@ async fn transcoding_profiles_get_their_own_renditions_and_assets() {
         recording: Some(SpanInput::EntireStream),
         ..Processes::none()
     };
-    let g = app.group(&["480p", "360p"], &processes).await;
+    let g = app.group(&["720p", "360p"], &processes).await;
     let publisher = TestPublisher::start(&app.publish_url(&g.key), 14, "1280x720");
     assert!(publisher.finish().await);
     session_over(&app, g.id).await;
     let mut sizes = Vec::new();
     let mut clips = Vec::new();
+    let mut all_thumbs = Vec::new();
     for stream in &g.streams {
         let thumbs = assets(&app, *stream, ProcessKind::Thumbnail).await;
         assert!(!thumbs.is_empty(), "stream {stream} has thumbnails");
+        all_thumbs.push(thumbs);
         let rec = assets(&app, *stream, ProcessKind::Recording).await;
         assert_eq!(rec.len(), 1);
         assert!(probe_duration(&file(&app, &rec[0])) > 11.0);
@@ -525,14 +527,15 @@ async fn transcoding_profiles_get_their_own_renditions_and_assets() {
         sizes,
         vec![
             (Some(1280), Some(720)),
-            (Some(854), Some(480)),
+            (Some(1280), Some(720)),
             (Some(640), Some(360))
         ]
     );
     // Every clip is 480 px wide, whichever rendition it belongs to. The 360p rendition (the
     // narrowest at least a clip wide) cut them; the other streams' clips of the same windows
     // (the ingest's end 3 ms apart from the transcoder's) are the very same files, hard
-    // links, not cut again.
+    // links, not cut again. Likewise the 720p profile's thumbnails are the ingest's (both
+    // 1280x720; the lower id leads), and the 360p's its own.
     for made in &clips {
         for c in made {
             assert_eq!((c.asset.width, c.asset.height), (Some(480), Some(270)));
@@ -544,6 +547,22 @@ async fn transcoding_profiles_get_their_own_renditions_and_assets() {
     assert_eq!(leader.len(), clips[2].len());
     for c in clips[0].iter().chain(&clips[1]) {
         assert!(leader.contains(&inode(c)), "{} is the leader's", c.path);
+    }
+    let ingest: std::collections::HashSet<u64> = all_thumbs[0].iter().map(inode).collect();
+    // The first may come before the ingest's first segment said its size (under load): it is
+    // then made on its own, as it should be.
+    for t in all_thumbs[1]
+        .iter()
+        .filter(|t| !t.path.contains("/t0000000000."))
+    {
+        assert!(ingest.contains(&inode(t)), "{} is the ingest's", t.path);
+    }
+    for t in &all_thumbs[1] {
+        assert_eq!((t.asset.width, t.asset.height), (Some(1280), Some(720)));
+    }
+    for t in &all_thumbs[2] {
+        assert!(!ingest.contains(&inode(t)));
+        assert_eq!((t.asset.width, t.asset.height), (Some(640), Some(360)));
     }
     app.running.stop().await.expect("stops");
 }

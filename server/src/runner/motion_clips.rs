@@ -4,7 +4,6 @@
 //! group, a stream follows the group's narrowest rendition that is wide enough
 //! ([`super::share`]): the same window is linked, not cut again.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +12,7 @@ use app::ssr::repo::assets::NewAsset;
 
 use super::error::JobError;
 use super::segment::Segment;
-use super::share::{Announce, Board, Made, Source};
+use super::share::{self, Announce, Board, Made, Source};
 use super::thumbnails::prune;
 use super::RunnerCtx;
 use crate::ffmpeg::{args, process};
@@ -64,7 +63,7 @@ pub(crate) async fn make(
         None => None,
     };
     let target = Made {
-        mp4: mp4.clone(),
+        main: mp4.clone(),
         webp: wbp.clone(),
     };
     let (mp4_size, webp_size) = pictures(&ctx, shared, &parts, from, duration, &target).await?;
@@ -128,7 +127,7 @@ async fn pictures(
     target: &Made,
 ) -> Result<(u64, u64), JobError> {
     match shared {
-        Some(Source::Made(made)) => match link(&made, target).await {
+        Some(Source::Made(made)) => match share::link(&made, target).await {
             Ok(sizes) => {
                 crate::metrics::clip_made("linked");
                 return Ok(sizes);
@@ -166,7 +165,7 @@ async fn cut(
         .ok_or(JobError::Invalid("a clip without segments"))?;
     let offset = (from - first.start).max(0.0);
     let (mp4_part, webp_part) = (
-        MediaStore::part(&target.mp4),
+        MediaStore::part(&target.main),
         MediaStore::part(&target.webp),
     );
     {
@@ -186,37 +185,5 @@ async fn cut(
         )
         .await?;
     }
-    publish_both(&mp4_part, &webp_part, target).await
-}
-
-/// Gives the target files the leader's clip: hard links (a copy where links cannot be made),
-/// so each stream's files live and are deleted on their own.
-async fn link(made: &Made, target: &Made) -> Result<(u64, u64), JobError> {
-    let (mp4_part, webp_part) = (
-        MediaStore::part(&target.mp4),
-        MediaStore::part(&target.webp),
-    );
-    for (from, part) in [(&made.mp4, &mp4_part), (&made.webp, &webp_part)] {
-        let _ = tokio::fs::remove_file(part).await;
-        if tokio::fs::hard_link(from, part).await.is_err() {
-            tokio::fs::copy(from, part)
-                .await
-                .map_err(JobError::io(from))?;
-        }
-    }
-    publish_both(&mp4_part, &webp_part, target).await
-}
-
-async fn publish_both(
-    mp4_part: &Path,
-    webp_part: &Path,
-    target: &Made,
-) -> Result<(u64, u64), JobError> {
-    let mp4 = MediaStore::publish(mp4_part, &target.mp4)
-        .await
-        .map_err(JobError::io(&target.mp4))?;
-    let webp = MediaStore::publish(webp_part, &target.webp)
-        .await
-        .map_err(JobError::io(&target.webp))?;
-    Ok((mp4, webp))
+    share::publish_both(&mp4_part, &webp_part, target).await
 }

@@ -278,8 +278,13 @@ impl Rendition {
             && self.start_job(ProcessKind::Thumbnail)
         {
             let (ctx, key, s) = (self.ctx.clone(), self.key, seg.clone());
+            let (board, announce) = (
+                self.board.clone(),
+                self.board.thumbnail_due(self.key.stream_id, seg.start),
+            );
             self.jobs.spawn(async move {
-                (ProcessKind::Thumbnail, thumbnails::make(ctx, key, s).await)
+                let made = thumbnails::make(ctx, key, s, board, announce).await;
+                (ProcessKind::Thumbnail, made)
             });
         } else if !thumb.enabled() && self.wants_tiles(&seg) {
             // Thumbnails off: storyboard tiles for the replay, the recording and clips. Their

@@ -13,13 +13,15 @@
 //! sharing saves work and never loses a clip.
 
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::error::JobError;
 use super::segment::Segment;
-use crate::ffmpeg::args::CLIP_MAX_WIDTH;
+use crate::ffmpeg::args::{CLIP_MAX_WIDTH, THUMBNAIL_MAX};
+use crate::media_store::MediaStore;
 
 /// Media seconds two windows' ends may differ by and still be the same clip (under a frame
 /// at 30 fps).
@@ -30,15 +32,18 @@ const FOLLOW_WAIT: Duration = Duration::from_secs(8);
 /// A leader whose newest segment ends this many media seconds before the window's end is not
 /// waited for (its transcoder stopped, or is far behind).
 const STALE_S: f64 = 8.0;
+/// Media seconds two segments' starts may differ by and still begin with the same keyframe
+/// (an ingest with B-frames starts its segments a few frames earlier than the transcoder).
+const SAME_KEYFRAME_S: f64 = 0.25;
 /// How long a follower waits for the leader's clip of its window, once due.
 const MADE_WAIT: Duration = Duration::from_secs(60);
 /// Due clips remembered per stream.
 const KEEP_DUE: usize = 8;
 
-/// A made clip's final files.
+/// A made clip's or thumbnail's final files: the MP4 or JPEG, and the WebP.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Made {
-    pub(crate) mp4: PathBuf,
+    pub(crate) main: PathBuf,
     pub(crate) webp: PathBuf,
 }
 
@@ -60,6 +65,8 @@ struct Recent {
     size: Option<(u32, u32)>,
     segments: Vec<Segment>,
     due: VecDeque<Due>,
+    /// Thumbnails due: the start of the segment whose first keyframe they show.
+    thumbs: VecDeque<(f64, watch::Receiver<Option<Made>>)>,
 }
 
 impl Recent {
@@ -132,12 +139,64 @@ impl Board {
         tx
     }
 
+    /// A stream has a thumbnail of the segment starting at `start` due: returns where to say
+    /// when it is made.
+    pub(crate) fn thumbnail_due(&self, stream_id: i64, start: f64) -> Announce {
+        let (tx, rx) = watch::channel(None);
+        if let Some(board) = self.streams.get(&stream_id) {
+            board.send_modify(|r| {
+                if r.thumbs.len() == KEEP_DUE {
+                    r.thumbs.pop_front();
+                }
+                r.thumbs.push_back((start, rx));
+            });
+        }
+        tx
+    }
+
+    /// The leader's thumbnail of the segment starting at `start` (the same keyframe), once
+    /// made; `None` when it has none in time (the caller makes its own).
+    pub(crate) async fn follow_thumbnail(&self, leader: i64, start: f64) -> Option<Made> {
+        let mut rx = self.streams.get(&leader)?.subscribe();
+        let newest_start = |r: &Recent| r.segments.last().map(|s| s.start).unwrap_or(f64::MIN);
+        if newest_start(&rx.borrow()) < start - STALE_S {
+            return None;
+        }
+        let ready = tokio::time::timeout(
+            FOLLOW_WAIT,
+            rx.wait_for(|r| newest_start(r) >= start - SAME_KEYFRAME_S),
+        );
+        let mut made = {
+            let r = ready.await.ok()?.ok()?;
+            r.thumbs
+                .iter()
+                .find(|(s, _)| (s - start).abs() < SAME_KEYFRAME_S)
+                .map(|(_, made)| made.clone())?
+        };
+        let made = tokio::time::timeout(MADE_WAIT, made.wait_for(Option::is_some))
+            .await
+            .ok()?
+            .ok()?
+            .clone();
+        made
+    }
+
     /// The stream whose clips `stream_id` follows: of the streams as wide as a clip or wider
     /// and of the same shape, the narrowest (the lowest id among equals), unless that is
     /// `stream_id` itself. Streams narrower than a clip make their own (a smaller picture).
     pub(crate) fn leader(&self, stream_id: i64) -> Option<i64> {
+        self.leader_at(stream_id, CLIP_MAX_WIDTH)
+    }
+
+    /// The stream whose thumbnails `stream_id` follows: the same rule for the thumbnail's
+    /// largest width (an ingest of 1080p follows a 720p profile: both give 1280x720).
+    pub(crate) fn thumbnail_leader(&self, stream_id: i64) -> Option<i64> {
+        self.leader_at(stream_id, THUMBNAIL_MAX.0)
+    }
+
+    fn leader_at(&self, stream_id: i64, min_width: u32) -> Option<i64> {
         let own = self.streams.get(&stream_id)?.borrow().size?;
-        if own.0 < CLIP_MAX_WIDTH {
+        if own.0 < min_width {
             return None;
         }
         let same_shape = |(w, h): (u32, u32)| {
@@ -150,7 +209,7 @@ impl Board {
         self.streams
             .iter()
             .filter_map(|(&id, tx)| Some((id, tx.borrow().size?)))
-            .filter(|&(_, size)| size.0 >= CLIP_MAX_WIDTH && same_shape(size))
+            .filter(|&(_, size)| size.0 >= min_width && same_shape(size))
             .min_by_key(|&(id, (w, _))| (w, id))
             .map(|(id, _)| id)
             .filter(|&id| id != stream_id)
@@ -184,6 +243,39 @@ impl Board {
         }
         segments.map(Source::Segments)
     }
+}
+
+/// Gives `target` the files of `made`: hard links (a copy where links cannot be made), so each
+/// stream's files live and are deleted on their own. Returns their sizes.
+pub(crate) async fn link(made: &Made, target: &Made) -> Result<(u64, u64), JobError> {
+    let (main_part, webp_part) = (
+        MediaStore::part(&target.main),
+        MediaStore::part(&target.webp),
+    );
+    for (from, part) in [(&made.main, &main_part), (&made.webp, &webp_part)] {
+        let _ = tokio::fs::remove_file(part).await;
+        if tokio::fs::hard_link(from, part).await.is_err() {
+            tokio::fs::copy(from, part)
+                .await
+                .map_err(JobError::io(from))?;
+        }
+    }
+    publish_both(&main_part, &webp_part, target).await
+}
+
+/// Makes the two written `.part` files final; returns their sizes.
+pub(crate) async fn publish_both(
+    main_part: &Path,
+    webp_part: &Path,
+    target: &Made,
+) -> Result<(u64, u64), JobError> {
+    let main = MediaStore::publish(main_part, &target.main)
+        .await
+        .map_err(JobError::io(&target.main))?;
+    let webp = MediaStore::publish(webp_part, &target.webp)
+        .await
+        .map_err(JobError::io(&target.webp))?;
+    Ok((main, webp))
 }
 
 /// The segments of one run that cover `[from, to]` without a gap, or `None`.
@@ -262,7 +354,7 @@ mod tests {
         let announce = b.clip_due(1, 3.0, 6.0);
         b.set_segments(1, &segs);
         let made = Made {
-            mp4: "c.mp4".into(),
+            main: "c.mp4".into(),
             webp: "c.webp".into(),
         };
         let (got, ()) = tokio::join!(b.follow(1, 3.0, 6.0), async {
@@ -278,6 +370,34 @@ mod tests {
             b.follow(1, 1.0, 4.0).await,
             Some(Source::Segments(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_thumbnail_follows_the_same_keyframe_or_is_made_anew() {
+        let b = Board::new([1, 2, 3]);
+        b.set_size(1, (1920, 1080));
+        b.set_size(2, (1280, 720));
+        b.set_size(3, (640, 360));
+        assert_eq!(b.thumbnail_leader(1), Some(2), "both give 1280x720");
+        assert_eq!(b.thumbnail_leader(2), None);
+        assert_eq!(
+            b.thumbnail_leader(3),
+            None,
+            "a smaller thumbnail of its own"
+        );
+        let made = Made {
+            main: "t.jpg".into(),
+            webp: "t.webp".into(),
+        };
+        let announce = b.thumbnail_due(2, 10.0);
+        b.set_segments(2, &[seg(0, 10.0)]);
+        announce.send_replace(Some(made.clone()));
+        // The ingest's segment starts 66 ms earlier (B-frames): the same keyframe.
+        assert_eq!(b.follow_thumbnail(2, 9.934).await, Some(made));
+        drop(b.thumbnail_due(2, 20.0));
+        b.set_segments(2, &[seg(0, 20.0)]);
+        assert_eq!(b.follow_thumbnail(2, 20.0).await, None, "never made");
+        assert_eq!(b.follow_thumbnail(2, 19.0).await, None, "another keyframe");
     }
 
     #[tokio::test(start_paused = true)]

@@ -14,25 +14,46 @@ use app::ssr::repo::assets::{self, NewAsset};
 
 use super::error::JobError;
 use super::segment::Segment;
+use super::share::{self, Announce, Board, Made};
 use super::RunnerCtx;
 use crate::ffmpeg::{args, process};
 use crate::media::{jpeg, webp};
 use crate::media_store::{MediaStore, RenditionKey};
 
-/// Makes one thumbnail from `seg`.
+/// Makes one thumbnail from `seg`; in a group, a link to the thumbnail leader's of the same
+/// keyframe when it has one ([`super::share`]). `announce` tells followers when it is made.
 pub(crate) async fn make(
     ctx: Arc<RunnerCtx>,
     key: RenditionKey,
     seg: Segment,
+    board: Arc<Board>,
+    announce: Announce,
 ) -> Result<(), JobError> {
     let ms = (seg.start * 1000.0).round().max(0.0) as u64;
     let jpg = ctx.store.thumbnail(key, ms, "jpg");
     let wbp = ctx.store.thumbnail(key, ms, "webp");
-    let sizes = render(&ctx, &[&jpg, &wbp], |parts| {
-        args::thumbnail(&seg.init, &seg.path, &parts[0], &parts[1])
-    })
-    .await?;
-    let (jpg_size, webp_size) = (sizes[0], sizes[1]);
+    let target = Made {
+        main: jpg.clone(),
+        webp: wbp.clone(),
+    };
+    let linked = match board.thumbnail_leader(key.stream_id) {
+        Some(leader) => match board.follow_thumbnail(leader, seg.start).await {
+            Some(made) => link_into(&made, &target).await,
+            None => None,
+        },
+        None => None,
+    };
+    let (jpg_size, webp_size) = match linked {
+        Some(sizes) => sizes,
+        None => {
+            let sizes = render(&ctx, &[&jpg, &wbp], |parts| {
+                args::thumbnail(&seg.init, &seg.path, &parts[0], &parts[1])
+            })
+            .await?;
+            (sizes[0], sizes[1])
+        }
+    };
+    announce.send_replace(Some(target));
     let (w, h) = jpeg_size(&jpg, "the thumbnail is not a JPEG").await?;
     let webp_ok = tokio::fs::read(&wbp)
         .await
@@ -81,6 +102,20 @@ pub(crate) async fn make(
     )
     .await;
     Ok(())
+}
+
+/// Links the leader's thumbnail into `target`; `None` (and a log line) when that fails.
+async fn link_into(made: &Made, target: &Made) -> Option<(u64, u64)> {
+    if let Some(dir) = target.main.parent() {
+        tokio::fs::create_dir_all(dir).await.ok()?;
+    }
+    match share::link(made, target).await {
+        Ok(sizes) => Some(sizes),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot link the leader's thumbnail; making one");
+            None
+        }
+    }
 }
 
 /// Runs the ffmpeg `argv_for` gives for the `.part` files of `files` (one of the node's
