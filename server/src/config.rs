@@ -229,6 +229,16 @@ pub struct Config {
         global = true
     )]
     pub public_lookup_ttl_ms: u64,
+    /// How often (ms) a live session reads its organisation's packages again: a package
+    /// switched off (`server org disable-package`, from another process) stops the processes
+    /// it pays for within this time, and one switched on starts them.
+    #[arg(
+        long,
+        env = "LP_PACKAGE_CHECK_MS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub package_check_ms: u64,
     /// This node's dashboard URL as other nodes and operators reach it (listed on the status
     /// page); by default its listen address.
     #[arg(long, env = "LP_NODE_URL", global = true)]
@@ -342,6 +352,7 @@ impl Config {
             reconnect_grace_s: 0,
             ffmpeg_memory_limit_mb: 4096,
             public_lookup_ttl_ms: 1000,
+            package_check_ms: 10_000,
             checkpoint_ms: 5000,
             node_url: None,
             storage: Storage::Local,

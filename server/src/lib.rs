@@ -224,6 +224,7 @@ pub async fn start(config: Config) -> Result<Running, BoxError> {
         lease_ttl,
         checkpoint_every: Duration::from_millis(config.checkpoint_ms.max(200)),
         reconnect_grace: Duration::from_secs(config.reconnect_grace_s),
+        package_check: Duration::from_millis(config.package_check_ms.max(100)),
         ..RunnerConfig::default()
     };
     let remote = match &config.storage {

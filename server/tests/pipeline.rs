@@ -310,6 +310,101 @@ async fn settings_changed_while_live_apply_without_a_reconnect() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packages_switched_off_while_live_stop_what_they_pay_for() {
+    use app::domain::packages::Package;
+    let app = TestApp::start_with(|c| c.package_check_ms = 200).await;
+    let processes = Processes {
+        thumbnail: Some(10),
+        recording: Some(SpanInput::EntireStream),
+        ..Processes::none()
+    };
+    let g = app.group(&["360p"], &processes).await;
+    let (ingest, profile) = (g.streams[0], g.streams[1]);
+    let mut publisher = TestPublisher::start(&app.publish_url(&g.key), 26, "640x360");
+    let state = &app.running.state;
+    let jobs = &app.running.supervisor.ctx().jobs;
+    let recording = |stream| jobs.get(stream, ProcessKind::Recording);
+    let transcoders = || {
+        ffmpeg_pids(app.dir.path())
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains("libx264"))
+            })
+            .count()
+    };
+    // The operator's CLI writes the packages from another process: the session finds out by
+    // itself (no reload signal here).
+    let org = g.owner.organisation_id;
+    let set = |package, enabled| async move {
+        repo::orgs::set_package(&state.db, org, package, enabled, chrono::Utc::now())
+            .await
+            .expect("package set");
+    };
+    wait_for(
+        "both recordings to run",
+        Duration::from_secs(15),
+        || async {
+            (recording(ingest) == JobState::Running && recording(profile) == JobState::Running)
+                .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(transcoders(), 1);
+
+    set(Package::Transcoding, false).await;
+    wait_for(
+        "the profile to stop, transcoder and all",
+        Duration::from_secs(10),
+        || async { (recording(profile) == JobState::Idle && transcoders() == 0).then_some(()) },
+    )
+    .await;
+    assert_eq!(recording(ingest), JobState::Running, "the ingest goes on");
+
+    set(Package::LiveProcessing, false).await;
+    wait_for(
+        "the ingest's processes to stop",
+        Duration::from_secs(10),
+        || async { (recording(ingest) == JobState::Idle).then_some(()) },
+    )
+    .await;
+    let thumbs = assets(&app, ingest, ProcessKind::Thumbnail).await.len();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        assets(&app, ingest, ProcessKind::Thumbnail).await.len(),
+        thumbs,
+        "no thumbnail without the package"
+    );
+
+    set(Package::LiveProcessing, true).await;
+    set(Package::Transcoding, true).await;
+    wait_for(
+        "everything to run again",
+        Duration::from_secs(15),
+        || async {
+            let thumbs_now = assets(&app, ingest, ProcessKind::Thumbnail).await.len();
+            (recording(ingest) == JobState::Running
+                && recording(profile) == JobState::Running
+                && thumbs_now > thumbs)
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(publisher.running(), "the publisher never had to reconnect");
+    assert!(publisher.finish().await);
+    session_over(&app, g.id).await;
+    // Each stream's recording: one piece before the packages went, one after they came back.
+    for stream in [ingest, profile] {
+        let pieces = assets(&app, stream, ProcessKind::Recording).await;
+        assert_eq!(pieces.len(), 2, "stream {stream}: {pieces:?}");
+        for piece in &pieces {
+            assert!(probe_duration(&file(&app, piece)) > 0.5);
+        }
+    }
+    app.running.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_ffmpeg_restarts_and_the_recording_survives() {
     let app = TestApp::start().await;
     let processes = Processes {

@@ -46,6 +46,8 @@ pub struct RunnerConfig {
     /// How long a dropped publisher's session waits for it to come back, for groups that set
     /// none.
     pub reconnect_grace: std::time::Duration,
+    /// How often a live session reads its organisation's packages again.
+    pub package_check: std::time::Duration,
 }
 
 impl Default for RunnerConfig {
@@ -66,6 +68,7 @@ impl Default for RunnerConfig {
             lease_ttl: std::time::Duration::from_secs(6),
             checkpoint_every: std::time::Duration::from_secs(5),
             reconnect_grace: std::time::Duration::from_secs(10),
+            package_check: std::time::Duration::from_secs(10),
         }
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tracing::Instrument;
 
+use app::domain::packages::Package;
 use app::domain::streams::{preset, StreamInfo, StreamRole};
 use app::ssr::repo;
 use chrono::{DateTime, Utc};
@@ -98,39 +99,78 @@ fn key(plan: &SessionPlan, stream_id: i64) -> RenditionKey {
     }
 }
 
-/// The group's settings, or the database's error (the caller keeps what it has).
+/// What the organisation's packages let a session run: processes at all (`live_processing`),
+/// and on transcoding profiles (`transcoding`). The services check them when settings are
+/// saved; the session checks them again while it runs, so a package switched off stops what
+/// it paid for even though the stored settings stay as they were.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entitled {
+    processing: bool,
+    transcoding: bool,
+}
+
+impl Entitled {
+    async fn read(ctx: &RunnerCtx, plan: &SessionPlan) -> Result<Self, sqlx::Error> {
+        let enabled = repo::orgs::enabled_packages(&ctx.state.db, plan.organisation_id).await?;
+        Ok(Self {
+            processing: enabled.contains(&Package::LiveProcessing),
+            transcoding: enabled.contains(&Package::Transcoding),
+        })
+    }
+
+    /// Whether `stream`'s stored settings may run.
+    fn allows(self, stream: &StreamInfo) -> bool {
+        self.processing && (stream.role == StreamRole::Ingest || self.transcoding)
+    }
+}
+
+/// The group's settings as the packages let them run (a stream they do not cover has every
+/// process off), with the packages read; or the database's error (the caller keeps what it
+/// has).
 async fn load_settings(
     ctx: &RunnerCtx,
     plan: &SessionPlan,
-) -> Result<HashMap<i64, StreamSettings>, sqlx::Error> {
+) -> Result<(HashMap<i64, StreamSettings>, Entitled), sqlx::Error> {
+    let entitled = Entitled::read(ctx, plan).await?;
     let mut out: HashMap<i64, StreamSettings> = plan
         .streams
         .iter()
         .map(|s| (s.id, StreamSettings::off()))
         .collect();
     for p in repo::settings::for_group(&ctx.state.db, plan.group_id).await? {
-        out.insert(p.stream_id, StreamSettings::from_processing(&p));
+        let allowed = plan
+            .streams
+            .iter()
+            .any(|s| s.id == p.stream_id && entitled.allows(s));
+        if allowed {
+            out.insert(p.stream_id, StreamSettings::from_processing(&p));
+        }
     }
-    Ok(out)
+    Ok((out, entitled))
 }
 
 /// The settings a session starts with: read them, retrying a few times; a session that
 /// cannot read them at all runs with every process off rather than not at all (its media
 /// still reaches the replay of a later reload).
-async fn initial_settings(ctx: &RunnerCtx, plan: &SessionPlan) -> HashMap<i64, StreamSettings> {
+async fn initial_settings(
+    ctx: &RunnerCtx,
+    plan: &SessionPlan,
+) -> (HashMap<i64, StreamSettings>, Option<Entitled>) {
     for attempt in 1..=5u32 {
         match load_settings(ctx, plan).await {
-            Ok(s) => return s,
+            Ok((s, entitled)) => return (s, Some(entitled)),
             Err(e) => {
                 tracing::error!(group.id = plan.group_id, session.id = plan.session_id, attempt, error = %e, "cannot read the settings; trying again");
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
             }
         }
     }
-    plan.streams
+    let off = plan
+        .streams
         .iter()
         .map(|s| (s.id, StreamSettings::off()))
-        .collect()
+        .collect();
+    (off, None)
 }
 
 /// A child task of the session ended: a panic is logged with the session's identity.
@@ -160,7 +200,7 @@ pub(crate) async fn run(
     mut tags: mpsc::Receiver<MediaTag>,
     control: SessionControl,
 ) {
-    let mut settings = initial_settings(&ctx, &plan).await;
+    let (mut settings, mut entitled) = initial_settings(&ctx, &plan).await;
     ctx.publish_settings(&settings);
     let mut renditions = JoinSet::new();
     let mut segment_tx: HashMap<i64, mpsc::Sender<SegmentEvent>> = HashMap::new();
@@ -247,7 +287,39 @@ pub(crate) async fn run(
         None
     };
 
+    // Packages are switched by the operator's CLI, another process: read them again now and
+    // then, and reload when they changed.
+    let mut package_check = tokio::time::interval(ctx.config.package_check);
+    package_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    package_check.reset();
+    let mut reload = false;
     loop {
+        if std::mem::take(&mut reload) {
+            // A failed read keeps the session running as it is: never "everything off".
+            match load_settings(&ctx, &plan).await {
+                Ok((s, e)) => {
+                    settings = s;
+                    entitled = Some(e);
+                }
+                Err(e) => {
+                    tracing::error!(group.id = plan.group_id, session.id = plan.session_id, error = %e, "cannot reload the settings; keeping the previous ones");
+                    continue;
+                }
+            };
+            ctx.publish_settings(&settings);
+            for (id, tx) in &settings_tx {
+                if let Some(s) = settings.get(id) {
+                    tx.send_replace(*s);
+                }
+            }
+            match (profiles_needed(&plan, &settings), transcoder.is_some()) {
+                (true, false) => {
+                    transcoder = Some(start_source(transcode_outputs(&plan), &gop, &mut sources))
+                }
+                (false, true) => drop(transcoder.take()),
+                _ => {}
+            }
+        }
         tokio::select! {
             t = tags.recv() => match t {
                 Some(t) => {
@@ -259,27 +331,16 @@ pub(crate) async fn run(
                 }
                 None => break,
             },
-            _ = control.reload.notified() => {
-                // A failed read keeps the session running as it is: never "everything off".
-                settings = match load_settings(&ctx, &plan).await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::error!(group.id = plan.group_id, session.id = plan.session_id, error = %e, "cannot reload the settings; keeping the previous ones");
-                        continue;
-                    }
-                };
-                ctx.publish_settings(&settings);
-                for (id, tx) in &settings_tx {
-                    if let Some(s) = settings.get(id) {
-                        tx.send_replace(*s);
-                    }
+            _ = control.reload.notified() => reload = true,
+            _ = package_check.tick() => match Entitled::read(&ctx, &plan).await {
+                Ok(now) if Some(now) != entitled => {
+                    tracing::info!(group.id = plan.group_id, session.id = plan.session_id, live_processing = now.processing, transcoding = now.transcoding, "the organisation's packages changed; applying them");
+                    reload = true;
                 }
-                match (profiles_needed(&plan, &settings), transcoder.is_some()) {
-                    (true, false) => transcoder = Some(start_source(transcode_outputs(&plan), &gop, &mut sources)),
-                    (false, true) => drop(transcoder.take()),
-                    _ => {}
-                }
-            }
+                Ok(_) => {}
+                // Kept as they are: the next tick asks again.
+                Err(e) => tracing::warn!(group.id = plan.group_id, error = %e, "cannot read the organisation's packages"),
+            },
             _ = control.cancel.cancelled() => break,
             Some(done) = sources.join_next() => log_end(&plan, "source", done),
         }

@@ -37,6 +37,10 @@ const STALE_S: f64 = 8.0;
 const SAME_KEYFRAME_S: f64 = 0.25;
 /// How long a follower waits for the leader's clip of its window, once due.
 const MADE_WAIT: Duration = Duration::from_secs(60);
+/// How long a follower waits for the leader's thumbnail, once due: the leader's own job may
+/// take 20 s (its ffmpeg's limit) after a short wait for a slot; a follower waiting longer
+/// would only delay its next thumbnail.
+const THUMBNAIL_MADE_WAIT: Duration = Duration::from_secs(25);
 /// Due clips remembered per stream.
 const KEEP_DUE: usize = 8;
 
@@ -173,7 +177,7 @@ impl Board {
                 .find(|(s, _)| (s - start).abs() < SAME_KEYFRAME_S)
                 .map(|(_, made)| made.clone())?
         };
-        let made = tokio::time::timeout(MADE_WAIT, made.wait_for(Option::is_some))
+        let made = tokio::time::timeout(THUMBNAIL_MADE_WAIT, made.wait_for(Option::is_some))
             .await
             .ok()?
             .ok()?
