@@ -112,6 +112,23 @@ fn own_cpu(pid: i32, ticks: f64) -> f64 {
     (n(11) + n(12)) as f64 / ticks
 }
 
+/// CPU seconds used so far by the transcoders under `root` (long-lived ffmpeg children
+/// encoding with x264 and nothing else: a motion clip also writes WebP). Their work is the
+/// same in every trial of a group, so their CPU measures the machine's speed at the time.
+fn transcoder_cpu(root: i32, ticks: f64) -> f64 {
+    all_processes()
+        .into_iter()
+        .filter(|&(_, ppid, _)| ppid == root)
+        .filter(|&(pid, _, _)| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let c = String::from_utf8_lossy(&c);
+                c.contains("libx264") && !c.contains("libwebp")
+            })
+        })
+        .map(|(pid, _, _)| own_cpu(pid, ticks))
+        .sum()
+}
+
 /// CPU seconds used so far by `root` and everything under it.
 fn tree_cpu(root: i32, ticks: f64) -> f64 {
     let procs = all_processes();
@@ -377,6 +394,8 @@ struct Trial {
     cpu_s_per_stream_min: f64,
     /// Of which the server process itself (RTMP, files, database), not ffmpeg.
     server_s_per_stream_min: f64,
+    /// Of which the transcoders (the same work in every trial of a group).
+    transcoder_s_per_stream_min: f64,
     segment_late_s: f64,
     thumb_late_s: f64,
     work: Work,
@@ -607,6 +626,7 @@ async fn trial_with(
     let media = server.dir.join("media");
     let cpu0 = tree_cpu(server.pid(), ticks);
     let own0 = own_cpu(server.pid(), ticks);
+    let transcoders0 = transcoder_cpu(server.pid(), ticks);
     let window_start = Utc::now();
     let t0 = Instant::now();
     let mut segment_late: f64 = 0.0;
@@ -629,6 +649,7 @@ async fn trial_with(
     }
     let cpu1 = tree_cpu(server.pid(), ticks);
     let own1 = own_cpu(server.pid(), ticks);
+    let transcoders1 = transcoder_cpu(server.pid(), ticks);
     let elapsed = t0.elapsed().as_secs_f64();
     // Thumbnails made in the window: how long after their segment could first be used.
     let mut thumb_late: f64 = 0.0;
@@ -679,6 +700,7 @@ async fn trial_with(
     server.stop().await;
     let cpu_s_per_stream_min = (cpu1 - cpu0) / (n as f64 * elapsed / 60.0);
     let server_share = (own1 - own0) / (n as f64 * elapsed / 60.0);
+    let transcoder_share = (transcoders1 - transcoders0) / (n as f64 * elapsed / 60.0);
     let held = seen == renditions
         && segment_late <= LATE_LIMIT_S
         && thumb_late <= LATE_LIMIT_S
@@ -687,6 +709,7 @@ async fn trial_with(
         streams: n,
         cpu_s_per_stream_min,
         server_s_per_stream_min: server_share,
+        transcoder_s_per_stream_min: transcoder_share,
         segment_late_s: segment_late,
         thumb_late_s: thumb_late,
         work,
@@ -1000,9 +1023,13 @@ fn row(label: String, t: &Trial) {
 }
 
 /// A 3-profile group (1080p ingest + 720p + 360p), one trial with the transcode and the
-/// replay alone and one with every process on every profile, alternated `rounds` times so
-/// drift in the machine's speed falls on both; returns the overhead of the processes in
-/// percent of the transcode (the mean over the rounds). `make bench-group` runs it alone.
+/// replay alone and one with every process on every profile, alternated `rounds` times.
+/// Returns the overhead of the processes in percent of the transcode, the mean over the
+/// rounds of each round's overhead measured against its own transcoder: the transcoders do
+/// the same work in both trials, so a trial's CPU divided by its transcoders' is free of the
+/// machine's drift in speed between the trials (on this VM it moves ±20 % from minute to
+/// minute, more than the effect measured). The plain difference of the two trials' CPU is
+/// printed beside it. `make bench-group` runs it alone.
 async fn group3(input: &Path, work: &Path, ticks: f64, rounds: usize) -> Result<f64, Error> {
     let (mut alone, mut all) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
@@ -1017,12 +1044,26 @@ async fn group3(input: &Path, work: &Path, ticks: f64, rounds: usize) -> Result<
         );
         all.push(t);
     }
+    let per_transcode = |t: &Trial| t.cpu_s_per_stream_min / t.transcoder_s_per_stream_min;
+    let mut rounds_pct = Vec::new();
+    for (a, b) in alone.iter().zip(&all) {
+        let pct = (per_transcode(b) / per_transcode(a) - 1.0) * 100.0;
+        println!(
+            "         round: transcoders {:.2} and {:.2} CPU-s per group-minute; all CPU per transcoder CPU {:.3} alone, {:.3} with every process: +{pct:.1}%",
+            a.transcoder_s_per_stream_min,
+            b.transcoder_s_per_stream_min,
+            per_transcode(a),
+            per_transcode(b)
+        );
+        rounds_pct.push(pct);
+    }
     let mean = |v: &[Trial]| v.iter().map(|t| t.cpu_s_per_stream_min).sum::<f64>() / v.len() as f64;
     let (alone_cpu, all_cpu) = (mean(&alone), mean(&all));
     let held = alone.iter().chain(&all).all(|t| t.held);
-    let pct = (all_cpu - alone_cpu) / alone_cpu * 100.0;
+    let plain = (all_cpu - alone_cpu) / alone_cpu * 100.0;
+    let pct = rounds_pct.iter().sum::<f64>() / rounds_pct.len() as f64;
     println!(
-        "3-profile group (1080p + 720p + 360p), mean of {rounds} rounds: transcode with the replay alone {alone_cpu:.2}, every process on every profile {all_cpu:.2} CPU-s per group-minute: +{pct:.1}%{}",
+        "3-profile group (1080p + 720p + 360p), {rounds} rounds: every process on every profile costs +{pct:.1}% of the transcode (each round against its own transcoder, mean); plain difference of the means: transcode with the replay alone {alone_cpu:.2}, every process {all_cpu:.2} CPU-s per group-minute, +{plain:.1}%{}",
         if held { "" } else { " — a trial did NOT hold" }
     );
     Ok(pct)

@@ -234,6 +234,19 @@ async fn public_and_signed_urls_of_a_real_stream() {
     let part = fetch(&files[1], &[("range", "bytes=0-")]).await;
     assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
     assert!(part.bytes().await.expect("range") == whole);
+    // A segment gone from disk (the replay window moved on, retention) is not answered from
+    // memory either: moved away, it is not found; back, it is served again.
+    let name = files[1].rsplit('/').next().expect("segment name");
+    let on_disk = common::files_ending(app.dir.path(), &format!("/{name}"));
+    let [segment] = &on_disk[..] else {
+        panic!("{name} once on disk: {on_disk:?}")
+    };
+    let away = segment.with_extension("away");
+    std::fs::rename(segment, &away).expect("moved away");
+    let gone = fetch(&files[1], &[]).await.status();
+    std::fs::rename(&away, segment).expect("moved back");
+    assert_eq!(gone, StatusCode::NOT_FOUND);
+    assert!(fetch(&files[1], &[]).await.bytes().await.expect("segment") == whole);
     // A preflight from a player elsewhere.
     let pre = reqwest::Client::new()
         .request(reqwest::Method::OPTIONS, &files[0])

@@ -4,8 +4,9 @@
 //! and answered from memory after, without opening, reading or stat'ing the file again.
 //!
 //! Bounded: files up to [`MAX_FILE`], [`MAX_BYTES`] in all (the oldest go first), each for
-//! [`TTL`] (a segment retention removed is not answered for longer than that), and only once
-//! unchanged for a second. Only plain
+//! [`TTL`], and only once unchanged for a second. A kept file is answered only while it is
+//! still on disk (one `stat`): a segment the replay window or retention removed is gone at
+//! once, as from disk. Only plain
 //! GETs of local files: a range or conditional request, and media only in object storage, go
 //! the usual way.
 
@@ -64,11 +65,8 @@ impl HotFiles {
         if bytes.len() as u64 > MAX_FILE {
             return;
         }
+        self.forget(rel);
         let mut held = self.lock();
-        if let Some((_, old)) = held.files.remove(rel) {
-            held.bytes -= old.len();
-            held.order.retain(|n| n != rel);
-        }
         while held.bytes + bytes.len() > MAX_BYTES {
             let Some(oldest) = held.order.pop_front() else {
                 break;
@@ -80,6 +78,15 @@ impl HotFiles {
         held.bytes += bytes.len();
         held.order.push_back(rel.to_string());
         held.files.insert(rel.to_string(), (now, bytes));
+    }
+
+    /// Drops what is kept for `rel` (its file is gone).
+    pub(crate) fn forget(&self, rel: &str) {
+        let mut held = self.lock();
+        if let Some((_, old)) = held.files.remove(rel) {
+            held.bytes -= old.len();
+            held.order.retain(|n| n != rel);
+        }
     }
 
     #[cfg(test)]
@@ -112,7 +119,13 @@ pub(crate) async fn serve_immutable(
     }
     let now = Instant::now();
     if let Some(bytes) = hot.get(rel, now) {
-        return answer(bytes, content_type, cache);
+        if store
+            .resolve(rel)
+            .is_some_and(|p| std::fs::symlink_metadata(p).is_ok())
+        {
+            return answer(bytes, content_type, cache);
+        }
+        hot.forget(rel);
     }
     let Some(path) = store.local_copy(rel).await else {
         return serve_stored(store, rel, content_type, cache, request).await;
