@@ -53,6 +53,9 @@ pub(crate) const FFMPEG_SPAWNS: &str = "livepro_ffmpeg_spawns_total";
 /// Motion clips made, by where their pictures came from (`own` segments, `linked` to the
 /// group leader's clip of the same window, cut from the `leader`'s segments).
 pub(crate) const MOTION_CLIPS: &str = "livepro_motion_clips_total";
+/// Thumbnails made, by who rendered them (`own`; `linked` to the group's thumbnail leader's
+/// of the same keyframe; rendered by the `leader` at this stream's smaller size).
+pub(crate) const THUMBNAILS: &str = "livepro_thumbnails_total";
 /// Webhook delivery attempts by result (`delivered`, `retry`, `failed`).
 pub(crate) const WEBHOOK_ATTEMPTS: &str = "livepro_webhook_attempts_total";
 /// With object storage: from a finished file to its row (`kind="file"`), or from a closed
@@ -127,6 +130,10 @@ fn describe() {
         MOTION_CLIPS,
         "Motion clips made, by source of their pictures: own, linked (the group leader's clip), leader (its segments)."
     );
+    describe_counter!(
+        THUMBNAILS,
+        "Thumbnails made, by who rendered them: own, linked (the group leader's), leader (rendered at this stream's size by the group leader)."
+    );
     describe_histogram!(
         UPLOAD_LAG,
         Unit::Seconds,
@@ -157,6 +164,11 @@ pub(crate) fn produced(
 /// Counts a motion clip made from `source` (`own`, `linked`, `leader`).
 pub(crate) fn clip_made(source: &'static str) {
     metrics::counter!(MOTION_CLIPS, "source" => source).increment(1);
+}
+
+/// Counts a thumbnail made by `source` (`own`, `linked`, `leader`).
+pub(crate) fn thumbnail_made(source: &'static str) {
+    metrics::counter!(THUMBNAILS, "source" => source).increment(1);
 }
 
 /// Counts a restart of a stream's process.

@@ -589,6 +589,8 @@ async fn malformed_and_stalled_handshakes_do_not_hold_the_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transcoding_profiles_get_their_own_renditions_and_assets() {
     use std::os::unix::fs::MetadataExt;
+    // This test's process counts what the group shared (each test runs in its own process).
+    let metrics = server::metrics::install().expect("the first recorder");
     let app = TestApp::start().await;
     let processes = Processes {
         thumbnail: Some(10),
@@ -659,6 +661,25 @@ async fn transcoding_profiles_get_their_own_renditions_and_assets() {
         assert!(!ingest.contains(&inode(t)));
         assert_eq!((t.asset.width, t.asset.height), (Some(640), Some(360)));
     }
+    // The 360p's thumbnails (files of its own) were rendered in the 720p ingest's runs, from
+    // its decode of the same keyframe: the first may come before the sizes are known.
+    let text = metrics.render();
+    let count = |source: &str| -> usize {
+        let series = format!("livepro_thumbnails_total{{source=\"{source}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .map_or(0, |n| n.trim().parse().expect("a count"))
+    };
+    let total: usize = all_thumbs.iter().map(Vec::len).sum::<usize>() / 2;
+    assert_eq!(
+        count("own") + count("linked") + count("leader"),
+        total,
+        "{text}"
+    );
+    assert!(
+        count("leader") + 1 >= all_thumbs[2].len() / 2,
+        "the 360p's thumbnails came from the leader's runs: {text}"
+    );
     app.running.stop().await.expect("stops");
 }
 

@@ -358,6 +358,7 @@ async fn poster(ffmpeg: &Path, dir: &Path) -> Result<(), JobError> {
             &dir.join(segment_name(0)),
             &jpg_part,
             &webp_part,
+            &[],
         ),
         Duration::from_secs(20),
         0,

@@ -171,41 +171,55 @@ fn segments_input(init: &Path, segments: &[PathBuf], skip: &str) -> Vec<OsString
 pub(crate) const THUMBNAIL_MAX: (u32, u32) = (1280, 720);
 
 /// A thumbnail from the first keyframe of a segment: decodes that keyframe only, writes a
-/// JPEG and a WebP. `-threads 1` so each image is written at once.
-pub(crate) fn thumbnail(init: &Path, segment: &Path, jpeg: &Path, webp: &Path) -> Vec<OsString> {
+/// JPEG and a WebP. `-threads 1` so each image is written at once. `smaller`: more thumbnails
+/// of the same keyframe at exactly these sizes (the narrower streams of a group), each a
+/// JPEG and a WebP, from the same decode.
+pub(crate) fn thumbnail(
+    init: &Path,
+    segment: &Path,
+    jpeg: &Path,
+    webp: &Path,
+    smaller: &[((u32, u32), PathBuf, PathBuf)],
+) -> Vec<OsString> {
     let mut v = segments_input(init, std::slice::from_ref(&segment.to_path_buf()), "nokey");
     let (w, h) = THUMBNAIL_MAX;
-    let scale = format!("scale=w='min({w},iw)':h='min({h},ih)':force_original_aspect_ratio=decrease:force_divisible_by=2");
-    v.extend(os(&[
-        "-map",
-        "0:v:0",
-        "-frames:v",
-        "1",
-        "-vf",
-        &scale,
-        "-q:v",
-        "4",
-        "-f",
-        "image2",
-    ]));
-    v.push(jpeg.into());
-    v.extend(os(&[
-        "-map",
-        "0:v:0",
-        "-frames:v",
-        "1",
-        "-vf",
-        &scale,
-        "-c:v",
-        "libwebp",
-        "-quality",
-        "75",
-        "-compression_level",
-        "2",
-        "-f",
-        "webp",
-    ]));
-    v.push(webp.into());
+    let fit = format!("scale=w='min({w},iw)':h='min({h},ih)':force_original_aspect_ratio=decrease:force_divisible_by=2");
+    let mut outputs = vec![(fit, jpeg, webp)];
+    for ((w, h), jpeg, webp) in smaller {
+        outputs.push((format!("scale={}:{}", w & !1, h & !1), jpeg, webp));
+    }
+    for (scale, jpeg, webp) in outputs {
+        v.extend(os(&[
+            "-map",
+            "0:v:0",
+            "-frames:v",
+            "1",
+            "-vf",
+            &scale,
+            "-q:v",
+            "4",
+            "-f",
+            "image2",
+        ]));
+        v.push(jpeg.into());
+        v.extend(os(&[
+            "-map",
+            "0:v:0",
+            "-frames:v",
+            "1",
+            "-vf",
+            &scale,
+            "-c:v",
+            "libwebp",
+            "-quality",
+            "75",
+            "-compression_level",
+            "2",
+            "-f",
+            "webp",
+        ]));
+        v.push(webp.into());
+    }
     v
 }
 
@@ -453,12 +467,38 @@ mod tests {
             Path::new("/r/seg_000004.m4s"),
             Path::new("/t/1.jpg.part"),
             Path::new("/t/1.webp.part"),
+            &[],
         ));
         assert_eq!(after(&v, "-skip_frame"), ["nokey"]);
         assert_eq!(after(&v, "-threads"), ["1"]);
         assert_eq!(after(&v, "-i"), ["concat:/r/init.mp4|/r/seg_000004.m4s"]);
         assert_eq!(after(&v, "-frames:v"), ["1", "1"]);
         assert!(v.contains(&"-nostdin".to_string()));
+        // A group's narrower stream: its size too, from the same decode (one input).
+        let v = s(&thumbnail(
+            Path::new("/r/init.mp4"),
+            Path::new("/r/seg_000004.m4s"),
+            Path::new("/t/1.jpg.part"),
+            Path::new("/t/1.webp.part"),
+            &[(
+                (427, 240),
+                PathBuf::from("/u/1.jpg.lead.part"),
+                PathBuf::from("/u/1.webp.lead.part"),
+            )],
+        ));
+        assert_eq!(after(&v, "-i").len(), 1);
+        assert_eq!(after(&v, "-vf")[2..], ["scale=426:240", "scale=426:240"]);
+        assert_eq!(
+            v.iter()
+                .filter(|a| a.ends_with(".part"))
+                .collect::<Vec<_>>(),
+            [
+                "/t/1.jpg.part",
+                "/t/1.webp.part",
+                "/u/1.jpg.lead.part",
+                "/u/1.webp.lead.part"
+            ]
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -41,6 +42,11 @@ const MADE_WAIT: Duration = Duration::from_secs(60);
 /// take 20 s (its ffmpeg's limit) after a short wait for a slot; a follower waiting longer
 /// would only delay its next thumbnail.
 const THUMBNAIL_MADE_WAIT: Duration = Duration::from_secs(25);
+/// How long a leader waits for a narrower stream's segment of the same keyframe (both come
+/// from the one transcoder, within milliseconds of each other).
+const NARROW_WAIT: Duration = Duration::from_secs(1);
+/// How long a narrower stream waits for the leader to say whether it renders its thumbnail.
+const DECIDE_WAIT: Duration = Duration::from_secs(3);
 /// Due clips remembered per stream.
 const KEEP_DUE: usize = 8;
 
@@ -63,14 +69,85 @@ struct Due {
     made: watch::Receiver<Option<Made>>,
 }
 
+/// Who makes a narrower stream's thumbnail: a thumbnail leader renders it beside its own,
+/// from its one decode of the keyframe, when it claims it in time; else the stream itself.
+/// The two sides move it on with `send_if_modified`, so exactly one of them renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Given {
+    /// Nobody decided yet.
+    Open,
+    /// The leader renders it.
+    Claimed,
+    /// The leader is moving the rendered files into place.
+    Placing,
+    /// The stream's files are in place.
+    Placed,
+    /// The leader could not make it.
+    Failed,
+    /// The stream makes its own (nothing of the leader's may land there).
+    Own,
+}
+
+/// A thumbnail a stream has due.
+#[derive(Debug, Clone)]
+struct ThumbDue {
+    /// The start of the segment whose first keyframe it shows.
+    start: f64,
+    made: watch::Receiver<Option<Made>>,
+    given: Arc<watch::Sender<Given>>,
+}
+
+/// A narrower stream's thumbnail a leader claimed: render it at `size` into `target`'s
+/// place, then [`Claim::place`] it.
+#[derive(Debug)]
+pub(crate) struct Claim {
+    pub(crate) stream_id: i64,
+    /// The start of that stream's segment (its thumbnail's name).
+    pub(crate) start: f64,
+    pub(crate) size: (u32, u32),
+    given: Arc<watch::Sender<Given>>,
+}
+
+impl Claim {
+    /// Takes the claim to placing: `false` when the stream gave up waiting and makes its own
+    /// (the rendered files are then the leader's to remove).
+    pub(crate) fn placing(&self) -> bool {
+        self.given.send_if_modified(|g| {
+            let claimed = *g == Given::Claimed;
+            if claimed {
+                *g = Given::Placing;
+            }
+            claimed
+        })
+    }
+
+    /// Tells the stream how it ended: its files are in place, or it makes its own.
+    pub(crate) fn done(&self, placed: bool) {
+        self.given.send_if_modified(|g| {
+            let next = if placed { Given::Placed } else { Given::Failed };
+            let ok = matches!(*g, Given::Claimed | Given::Placing);
+            if ok {
+                *g = next;
+            }
+            ok
+        });
+    }
+}
+
+impl Drop for Claim {
+    /// A claim dropped unfinished (an error, the session stopping) lets the stream make its own.
+    fn drop(&mut self) {
+        self.done(false);
+    }
+}
+
 /// One stream's part of the board.
 #[derive(Debug, Default)]
 struct Recent {
     size: Option<(u32, u32)>,
     segments: Vec<Segment>,
     due: VecDeque<Due>,
-    /// Thumbnails due: the start of the segment whose first keyframe they show.
-    thumbs: VecDeque<(f64, watch::Receiver<Option<Made>>)>,
+    thumbs: VecDeque<ThumbDue>,
 }
 
 impl Recent {
@@ -152,7 +229,11 @@ impl Board {
                 if r.thumbs.len() == KEEP_DUE {
                     r.thumbs.pop_front();
                 }
-                r.thumbs.push_back((start, rx));
+                r.thumbs.push_back(ThumbDue {
+                    start,
+                    made: rx,
+                    given: Arc::new(watch::Sender::new(Given::Open)),
+                });
             });
         }
         tx
@@ -161,22 +242,7 @@ impl Board {
     /// The leader's thumbnail of the segment starting at `start` (the same keyframe), once
     /// made; `None` when it has none in time (the caller makes its own).
     pub(crate) async fn follow_thumbnail(&self, leader: i64, start: f64) -> Option<Made> {
-        let mut rx = self.streams.get(&leader)?.subscribe();
-        let newest_start = |r: &Recent| r.segments.last().map(|s| s.start).unwrap_or(f64::MIN);
-        if newest_start(&rx.borrow()) < start - STALE_S {
-            return None;
-        }
-        let ready = tokio::time::timeout(
-            FOLLOW_WAIT,
-            rx.wait_for(|r| newest_start(r) >= start - SAME_KEYFRAME_S),
-        );
-        let mut made = {
-            let r = ready.await.ok()?.ok()?;
-            r.thumbs
-                .iter()
-                .find(|(s, _)| (s - start).abs() < SAME_KEYFRAME_S)
-                .map(|(_, made)| made.clone())?
-        };
+        let mut made = self.leader_thumbnail(leader, start).await?.made;
         let made = tokio::time::timeout(THUMBNAIL_MADE_WAIT, made.wait_for(Option::is_some))
             .await
             .ok()?
@@ -198,11 +264,154 @@ impl Board {
         self.leader_at(stream_id, THUMBNAIL_MAX.0)
     }
 
+    /// The thumbnail leader that renders `stream_id`'s thumbnails beside its own, for a
+    /// stream narrower than a thumbnail's largest width: the leader its wider streams of the
+    /// same shape follow. Its thumbnail is then its own size, scaled from the leader's
+    /// keyframe instead of decoded from its own (fewer bits: a sharper picture).
+    pub(crate) fn thumbnail_renderer(&self, stream_id: i64) -> Option<i64> {
+        let own = self.streams.get(&stream_id)?.borrow().size?;
+        if own.0 >= THUMBNAIL_MAX.0 {
+            return None;
+        }
+        self.narrowest_at_least(own, THUMBNAIL_MAX.0)
+    }
+
+    /// The streams narrower than a thumbnail whose thumbnail `leader` renders.
+    fn rendered_by(&self, leader: i64) -> Vec<(i64, (u32, u32))> {
+        self.streams
+            .iter()
+            .filter(|&(&id, _)| self.thumbnail_renderer(id) == Some(leader))
+            .filter_map(|(&id, tx)| Some((id, tx.borrow().size?)))
+            .collect()
+    }
+
+    /// Claims, for `leader`'s thumbnail of the keyframe at `start`, the narrower streams'
+    /// thumbnails due at the same keyframe (waiting [`NARROW_WAIT`] at most for each to
+    /// reach it), so that the leader renders them from its one decode.
+    pub(crate) async fn claim_narrow(&self, leader: i64, start: f64) -> Vec<Claim> {
+        let newest_start = |r: &Recent| r.segments.last().map(|s| s.start).unwrap_or(f64::MIN);
+        let mut claims = Vec::new();
+        for (id, size) in self.rendered_by(leader) {
+            let Some(tx) = self.streams.get(&id) else {
+                continue;
+            };
+            let mut rx = tx.subscribe();
+            if newest_start(&rx.borrow()) < start - STALE_S {
+                continue;
+            }
+            let reached = tokio::time::timeout(
+                NARROW_WAIT,
+                rx.wait_for(|r| newest_start(r) >= start - SAME_KEYFRAME_S),
+            )
+            .await;
+            let due = match reached {
+                Ok(Ok(r)) => r
+                    .thumbs
+                    .iter()
+                    .find(|t| (t.start - start).abs() < SAME_KEYFRAME_S)
+                    .cloned(),
+                _ => None,
+            };
+            let Some(due) = due else {
+                continue;
+            };
+            let claimed = due.given.send_if_modified(|g| {
+                let open = *g == Given::Open;
+                if open {
+                    *g = Given::Claimed;
+                }
+                open
+            });
+            if claimed {
+                claims.push(Claim {
+                    stream_id: id,
+                    start: due.start,
+                    size,
+                    given: due.given,
+                });
+            }
+        }
+        claims
+    }
+
+    /// For a narrower stream: whether `leader` put its thumbnail of the keyframe at `start`
+    /// in place. `false` (and from then on the leader leaves it alone) when the leader did
+    /// not claim it in time, failed, or took too long: the stream renders its own.
+    pub(crate) async fn rendered_for(&self, stream_id: i64, leader: i64, start: f64) -> bool {
+        let Some(given) = self.streams.get(&stream_id).and_then(|tx| {
+            tx.borrow()
+                .thumbs
+                .iter()
+                .find(|t| t.start == start)
+                .map(|t| t.given.clone())
+        }) else {
+            return false;
+        };
+        // Nobody renders it but this stream from now on, unless the leader was quicker.
+        let own = || {
+            given.send_if_modified(|g| {
+                let undecided = matches!(*g, Given::Open | Given::Claimed);
+                if undecided {
+                    *g = Given::Own;
+                }
+                undecided
+            })
+        };
+        let ended = |g: &Given| matches!(*g, Given::Placed | Given::Failed | Given::Own);
+        let mut rx = given.subscribe();
+        // The leader claims it as its own thumbnail job starts, once its segment of the same
+        // keyframe is here (with the job due then): wait for that segment, then the claim.
+        let leader_due = self.leader_thumbnail(leader, start).await.is_some();
+        let decided = leader_due
+            && tokio::time::timeout(DECIDE_WAIT, rx.wait_for(|g| *g != Given::Open))
+                .await
+                .is_ok();
+        if !decided && own() {
+            return false;
+        }
+        let over = tokio::time::timeout(THUMBNAIL_MADE_WAIT, rx.wait_for(ended))
+            .await
+            .is_ok();
+        if !over && own() {
+            return false;
+        }
+        // Placing is a rename or two: let it end.
+        let last = tokio::time::timeout(Duration::from_secs(5), rx.wait_for(ended)).await;
+        matches!(last, Ok(Ok(g)) if *g == Given::Placed)
+    }
+
+    /// `leader`'s thumbnail due at the keyframe at `start`, once its segment of that
+    /// keyframe is here (its dues are told before its segments); `None` when the leader is
+    /// stale, does not get there within [`FOLLOW_WAIT`], or has none due there.
+    async fn leader_thumbnail(&self, leader: i64, start: f64) -> Option<ThumbDue> {
+        let mut rx = self.streams.get(&leader)?.subscribe();
+        let newest_start = |r: &Recent| r.segments.last().map(|s| s.start).unwrap_or(f64::MIN);
+        if newest_start(&rx.borrow()) < start - STALE_S {
+            return None;
+        }
+        let ready = tokio::time::timeout(
+            FOLLOW_WAIT,
+            rx.wait_for(|r| newest_start(r) >= start - SAME_KEYFRAME_S),
+        );
+        let r = ready.await.ok()?.ok()?;
+        r.thumbs
+            .iter()
+            .find(|t| (t.start - start).abs() < SAME_KEYFRAME_S)
+            .cloned()
+    }
+
     fn leader_at(&self, stream_id: i64, min_width: u32) -> Option<i64> {
         let own = self.streams.get(&stream_id)?.borrow().size?;
         if own.0 < min_width {
             return None;
         }
+        self.narrowest_at_least(own, min_width)
+            .filter(|&id| id != stream_id)
+    }
+
+    /// Of the streams at least `min_width` wide and of `own`'s shape, the narrowest (the
+    /// lowest id among equals).
+    fn narrowest_at_least(&self, own: (u32, u32), min_width: u32) -> Option<i64> {
         let same_shape = |(w, h): (u32, u32)| {
             let (a, b) = (
                 u64::from(w) * u64::from(own.1),
@@ -216,7 +425,6 @@ impl Board {
             .filter(|&(_, size)| size.0 >= min_width && same_shape(size))
             .min_by_key(|&(id, (w, _))| (w, id))
             .map(|(id, _)| id)
-            .filter(|&id| id != stream_id)
     }
 
     /// Where the clip `[from, to]` can come from in `leader`'s work: its clip of that window
@@ -387,7 +595,12 @@ mod tests {
         assert_eq!(
             b.thumbnail_leader(3),
             None,
-            "a smaller thumbnail of its own"
+            "a smaller thumbnail: not a link"
+        );
+        assert_eq!(b.thumbnail_renderer(3), Some(2), "rendered by the leader");
+        assert_eq!(
+            (b.thumbnail_renderer(1), b.thumbnail_renderer(2)),
+            (None, None)
         );
         let made = Made {
             main: "t.jpg".into(),
@@ -402,6 +615,72 @@ mod tests {
         b.set_segments(2, &[seg(0, 20.0)]);
         assert_eq!(b.follow_thumbnail(2, 20.0).await, None, "never made");
         assert_eq!(b.follow_thumbnail(2, 19.0).await, None, "another keyframe");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_narrower_streams_thumbnail_is_rendered_by_exactly_one_side() {
+        let b = Board::new([2, 3]);
+        b.set_size(2, (1280, 720));
+        b.set_size(3, (640, 360));
+        // Both due at the keyframe at 10 s: the leader claims the narrower one's, renders
+        // it, places it; the narrower stream takes it.
+        let _leader = b.thumbnail_due(2, 10.0);
+        b.set_segments(2, &[seg(0, 10.0)]);
+        let _narrow = b.thumbnail_due(3, 10.02);
+        b.set_segments(3, &[seg(0, 10.02)]);
+        let (claims, taken) = tokio::join!(
+            async {
+                let claims = b.claim_narrow(2, 10.0).await;
+                for c in &claims {
+                    assert!(c.placing());
+                    c.done(true);
+                }
+                claims
+            },
+            b.rendered_for(3, 2, 10.02)
+        );
+        assert_eq!(
+            claims
+                .iter()
+                .map(|c| (c.stream_id, c.start, c.size))
+                .collect::<Vec<_>>(),
+            [(3, 10.02, (640, 360))]
+        );
+        assert!(taken);
+        drop(claims);
+
+        // The leader has no thumbnail due there: the stream makes its own at once, and a
+        // leader coming later finds nothing to claim.
+        let _narrow = b.thumbnail_due(3, 20.0);
+        b.set_segments(3, &[seg(0, 20.0)]);
+        b.set_segments(2, &[seg(0, 20.0)]);
+        let waited = tokio::time::Instant::now();
+        assert!(!b.rendered_for(3, 2, 20.0).await);
+        assert_eq!(waited.elapsed(), Duration::ZERO);
+        assert!(b.claim_narrow(2, 20.0).await.is_empty());
+
+        // A claim given up (the leader's run failed, or it stopped): the stream makes its own.
+        let _leader = b.thumbnail_due(2, 30.0);
+        b.set_segments(2, &[seg(0, 30.0)]);
+        let _narrow = b.thumbnail_due(3, 30.0);
+        b.set_segments(3, &[seg(0, 30.0)]);
+        let claims = b.claim_narrow(2, 30.0).await;
+        assert_eq!(claims.len(), 1);
+        let (taken, ()) = tokio::join!(b.rendered_for(3, 2, 30.0), async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            drop(claims);
+        });
+        assert!(!taken);
+
+        // A leader too slow: the stream stops waiting and makes its own; the leader's late
+        // files may not land.
+        let _leader = b.thumbnail_due(2, 40.0);
+        b.set_segments(2, &[seg(0, 40.0)]);
+        let _narrow = b.thumbnail_due(3, 40.0);
+        b.set_segments(3, &[seg(0, 40.0)]);
+        let claims = b.claim_narrow(2, 40.0).await;
+        assert!(!b.rendered_for(3, 2, 40.0).await, "gave up");
+        assert!(!claims[0].placing(), "too late to place");
     }
 
     #[tokio::test(start_paused = true)]

@@ -36,23 +36,27 @@ pub(crate) async fn make(
         main: jpg.clone(),
         webp: wbp.clone(),
     };
-    let linked = match board.thumbnail_leader(key.stream_id) {
+    let shared = match board.thumbnail_leader(key.stream_id) {
         Some(leader) => match board.follow_thumbnail(leader, seg.start).await {
-            Some(made) => link_into(&made, &target).await,
+            Some(made) => link_into(&made, &target).await.map(|s| (s, "linked")),
             None => None,
         },
-        None => None,
+        None => match board.thumbnail_renderer(key.stream_id) {
+            Some(leader) if board.rendered_for(key.stream_id, leader, seg.start).await => {
+                sizes_of(&target).await.map(|s| (s, "leader"))
+            }
+            _ => None,
+        },
     };
-    let (jpg_size, webp_size) = match linked {
-        Some(sizes) => sizes,
+    let ((jpg_size, webp_size), source) = match shared {
+        Some(made) => made,
         None => {
-            let sizes = render(&ctx, &[&jpg, &wbp], |parts| {
-                args::thumbnail(&seg.init, &seg.path, &parts[0], &parts[1])
-            })
-            .await?;
-            (sizes[0], sizes[1])
+            let smaller = board.claim_narrow(key.stream_id, seg.start).await;
+            let sizes = render_with_smaller(&ctx, key, &seg, &target, smaller).await?;
+            (sizes, "own")
         }
     };
+    crate::metrics::thumbnail_made(source);
     announce.send_replace(Some(target));
     let (w, h) = jpeg_size(&jpg, "the thumbnail is not a JPEG").await?;
     let webp_ok = tokio::fs::read(&wbp)
@@ -102,6 +106,86 @@ pub(crate) async fn make(
     )
     .await;
     Ok(())
+}
+
+/// The sizes of a thumbnail's two files, put in place by its leader.
+async fn sizes_of(target: &Made) -> Option<(u64, u64)> {
+    let main = tokio::fs::metadata(&target.main).await.ok()?.len();
+    let webp = tokio::fs::metadata(&target.webp).await.ok()?.len();
+    Some((main, webp))
+}
+
+/// Renders this stream's thumbnail into `target` and, from the same decode, the narrower
+/// streams' ones it claimed, each put in its stream's place (written beside as
+/// `.lead.part`, so never over a file the stream writes itself). Returns this stream's
+/// sizes. Should the run fail with the others in it, this stream's is made again alone.
+async fn render_with_smaller(
+    ctx: &RunnerCtx,
+    key: RenditionKey,
+    seg: &Segment,
+    target: &Made,
+    claims: Vec<share::Claim>,
+) -> Result<(u64, u64), JobError> {
+    let mut smaller = Vec::new();
+    for claim in claims {
+        let theirs = RenditionKey {
+            stream_id: claim.stream_id,
+            ..key
+        };
+        let ms = (claim.start * 1000.0).round().max(0.0) as u64;
+        let made = Made {
+            main: ctx.store.thumbnail(theirs, ms, "jpg"),
+            webp: ctx.store.thumbnail(theirs, ms, "webp"),
+        };
+        let lead = |p: &Path| {
+            let mut s = p.as_os_str().to_owned();
+            s.push(".lead");
+            MediaStore::part(Path::new(&s))
+        };
+        let parts = (lead(&made.main), lead(&made.webp));
+        let dir_made = match made.main.parent() {
+            Some(dir) => tokio::fs::create_dir_all(dir).await.is_ok(),
+            None => false,
+        };
+        // A claim dropped here tells its stream to make its own.
+        if dir_made {
+            smaller.push((claim, made, parts));
+        }
+    }
+    let files = [target.main.as_path(), target.webp.as_path()];
+    let outputs: Vec<_> = smaller
+        .iter()
+        .map(|(c, _, (jpg, webp))| (c.size, jpg.clone(), webp.clone()))
+        .collect();
+    let together = render(ctx, &files, |parts| {
+        args::thumbnail(&seg.init, &seg.path, &parts[0], &parts[1], &outputs)
+    })
+    .await;
+    let sizes = match together {
+        Ok(sizes) => sizes,
+        Err(e) if !smaller.is_empty() => {
+            tracing::info!(error = %e, "cannot make a group's thumbnails together; making this stream's alone");
+            for (_, _, (jpg, webp)) in &smaller {
+                let _ = tokio::fs::remove_file(jpg).await;
+                let _ = tokio::fs::remove_file(webp).await;
+            }
+            smaller.clear();
+            render(ctx, &files, |parts| {
+                args::thumbnail(&seg.init, &seg.path, &parts[0], &parts[1], &[])
+            })
+            .await?
+        }
+        Err(e) => return Err(e),
+    };
+    for (claim, made, (jpg, webp)) in smaller {
+        let placed = claim.placing() && share::publish_both(&jpg, &webp, &made).await.is_ok();
+        if !placed {
+            let _ = tokio::fs::remove_file(&jpg).await;
+            let _ = tokio::fs::remove_file(&webp).await;
+        }
+        claim.done(placed);
+    }
+    Ok((sizes[0], sizes[1]))
 }
 
 /// Links the leader's thumbnail into `target`; `None` (and a log line) when that fails.
