@@ -301,9 +301,13 @@ fn run(program: &str, args: &[&str]) -> String {
 
 /// 1 % loss on the path, as the issue asks of netem: this kernel has no `sch_netem`, so the
 /// kernel's packet filter drops the datagrams instead. The test runs itself again in a
-/// network namespace of its own (`unshare --net`), where nftables drops 1 % of all UDP
-/// leaving on loopback, in both directions, at random; nothing outside the namespace is
-/// touched.
+/// network namespace of its own (`unshare --net`), where nftables drops 1 % of the UDP
+/// datagrams to and from the server's SRT port, in both directions, at random: the network
+/// between publisher and server (the relay's hop to the SRT listener inside the server is
+/// left whole, as loopback is). Handshakes are lost too, and the listener's first answer to
+/// the publisher's conclusion always is: the publisher asks again, and must be answered (the
+/// relay does, from the answer it passed on).
+/// Nothing outside the namespace is touched.
 #[tokio::test]
 async fn one_percent_packet_loss_still_gives_a_continuous_recording() {
     let exe = std::env::current_exe().expect("test binary");
@@ -327,6 +331,18 @@ async fn one_percent_loss_inside_a_network_namespace() {
         "runs only in the namespace its outer test makes"
     );
     run("ip", &["link", "set", "lo", "up"]);
+    let app = start().await;
+    let g = app
+        .group(
+            &[],
+            &Processes {
+                recording: Some(SpanInput::Seconds(3600)),
+                ..Processes::none()
+            },
+        )
+        .await;
+    let addr = srt_addr(&app);
+    let port = addr.rsplit(':').next().expect("a port").to_string();
     run("nft", &["add", "table", "inet", "loss"]);
     run(
         "nft",
@@ -339,31 +355,52 @@ async fn one_percent_loss_inside_a_network_namespace() {
             "{ type filter hook output priority 0; }",
         ],
     );
-    // Counts every datagram, then drops one in a hundred of them (both counted).
+    // The listener's first answer to the publisher's conclusion handshake (an SRT control
+    // packet, 0x8000, of handshake type -1) is lost for certain: the publisher asks again.
     run(
         "nft",
         &[
-            "add", "rule", "inet", "loss", "out", "meta", "l4proto", "udp", "counter",
+            "add",
+            "rule",
+            "inet",
+            "loss",
+            "out",
+            "udp",
+            "sport",
+            &port,
+            "@th,64,16",
+            "0x8000",
+            "@th,352,32",
+            "0xffffffff",
+            "numgen",
+            "inc",
+            "mod",
+            "1000000",
+            "0",
+            "counter",
+            "drop",
         ],
     );
-    run(
-        "nft",
-        &[
-            "add", "rule", "inet", "loss", "out", "meta", "l4proto", "udp", "numgen", "random",
-            "mod", "100", "<", "1", "counter", "drop",
-        ],
-    );
+    // Counts every datagram to and from the SRT port, then drops one in a hundred of them
+    // (all four counted).
+    for way in ["dport", "sport"] {
+        run(
+            "nft",
+            &[
+                "add", "rule", "inet", "loss", "out", "udp", way, &port, "counter",
+            ],
+        );
+    }
+    for way in ["dport", "sport"] {
+        run(
+            "nft",
+            &[
+                "add", "rule", "inet", "loss", "out", "udp", way, &port, "numgen", "random", "mod",
+                "100", "<", "1", "counter", "drop",
+            ],
+        );
+    }
 
-    let app = start().await;
-    let g = app
-        .group(
-            &[],
-            &Processes {
-                recording: Some(SpanInput::Seconds(3600)),
-                ..Processes::none()
-            },
-        )
-        .await;
     let publisher = TestPublisher::start_srt(
         &format!("srt://{}?streamid={}&latency=300000", srt_addr(&app), g.key),
         20,
@@ -376,9 +413,15 @@ async fn one_percent_loss_inside_a_network_namespace() {
         .skip(1)
         .filter_map(|s| s.split_whitespace().next()?.parse().ok())
         .collect();
-    let [all, dropped] = counters[..] else {
+    let [answer_lost, to, from, dropped_to, dropped_from] = counters[..] else {
         panic!("counters: {counters:?}")
     };
+    assert_eq!(answer_lost, 1, "the conclusion's answer was lost once");
+    let (all, dropped) = (to + from, dropped_to + dropped_from);
+    assert!(
+        dropped_to > 0 && dropped_from > 0,
+        "lost both ways: {counters:?}"
+    );
     let loss = dropped as f64 / all as f64;
     assert!(
         (0.005..0.02).contains(&loss),

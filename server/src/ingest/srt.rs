@@ -332,6 +332,12 @@ struct Flow {
     keys: std::sync::atomic::AtomicBool,
     /// Media (data packets) went through: a publish, not just a handshake.
     media: std::sync::atomic::AtomicBool,
+    /// The listener's answer to the caller's conclusion handshake. Should it be lost, the
+    /// caller sends its conclusion again (libsrt does, once it hears keep-alives of a
+    /// connection it does not know is open yet); the relay answers that from here, as an
+    /// SRT listener does, since srt-tokio's open connection does not, and the caller would
+    /// give up after its connect timeout.
+    concluded: Mutex<Option<Vec<u8>>>,
     close: CancellationToken,
 }
 
@@ -401,6 +407,13 @@ impl Relay {
             if verdict == Verdict::Pass && datagram[0] & 0x80 == 0 {
                 flow.media.store(true, std::sync::atomic::Ordering::Relaxed);
             }
+            if verdict != Verdict::Opens && is_conclusion(datagram) {
+                let answer = flow.concluded.lock().ok().and_then(|c| c.clone());
+                if let Some(answer) = answer {
+                    let _ = self.front.send_to(&answer, peer).await;
+                    continue;
+                }
+            }
             let _ = flow.socket.send(datagram).await;
         }
         if let Ok(mut flows) = self.flows.lock() {
@@ -433,6 +446,7 @@ impl Relay {
             seen: Mutex::new(Instant::now()),
             keys: Default::default(),
             media: Default::default(),
+            concluded: Mutex::new(None),
             close: stop.child_token(),
         });
         self.flows.lock().ok()?.insert(peer, flow.clone());
@@ -447,7 +461,13 @@ impl Relay {
                         Err(_) => continue,
                     },
                 };
-                let _ = front.send_to(&buf[..n], peer).await;
+                let datagram = &buf[..n];
+                if is_conclusion(datagram) {
+                    if let Ok(mut c) = back.concluded.lock() {
+                        *c = Some(datagram.to_vec());
+                    }
+                }
+                let _ = front.send_to(datagram, peer).await;
             }
         });
         Some(flow)
@@ -511,6 +531,18 @@ fn parse(datagram: &[u8]) -> Option<Packet> {
     let parsed = std::panic::catch_unwind(|| Packet::parse(&mut Cursor::new(datagram), false).ok());
     QUIET.with(|q| q.set(false));
     parsed.ok().flatten()
+}
+
+/// Whether a datagram is a conclusion handshake (a caller's request, or the listener's
+/// acceptance); data packets (the top bit clear) are not parsed.
+fn is_conclusion(datagram: &[u8]) -> bool {
+    if datagram.first().is_none_or(|b| b & 0x80 == 0) {
+        return false;
+    }
+    matches!(
+        parse(datagram),
+        Some(Packet::Control(c)) if matches!(&c.control_type, ControlTypes::Handshake(h) if h.shake_type == ShakeType::Conclusion)
+    )
 }
 
 /// Whether a datagram may reach the listener: it parses, and it is not one of the kinds
@@ -602,6 +634,21 @@ mod tests {
         );
         assert_eq!(inspect(&p), Verdict::Drop);
         assert_eq!(parse(&p), None);
+    }
+
+    #[test]
+    fn conclusion_handshakes_are_told_apart() {
+        let mut shake = handshake_with_extension_6();
+        shake.truncate(64);
+        assert!(is_conclusion(&shake), "a conclusion (-1)");
+        shake[16 + 20..16 + 24].copy_from_slice(&1u32.to_be_bytes());
+        assert!(!is_conclusion(&shake), "an induction (1)");
+        let keepalive = [0x80, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 7];
+        assert!(!is_conclusion(&keepalive));
+        assert!(!is_conclusion(&[
+            0x00, 0, 0, 1, 0xC0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 7
+        ]));
+        assert!(!is_conclusion(&[]));
     }
 
     #[test]
