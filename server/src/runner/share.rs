@@ -94,6 +94,8 @@ struct ThumbDue {
     /// The start of the segment whose first keyframe it shows.
     start: f64,
     made: watch::Receiver<Option<Made>>,
+    /// A narrower stream's: who renders it. A leader's own: `Own` once it has made its
+    /// claims for this keyframe (none will follow).
     given: Arc<watch::Sender<Given>>,
 }
 
@@ -331,6 +333,17 @@ impl Board {
                 });
             }
         }
+        // Closed: a narrower stream that came too late stops waiting for a claim now.
+        let own_due = self.streams.get(&leader).and_then(|tx| {
+            tx.borrow()
+                .thumbs
+                .iter()
+                .find(|t| t.start == start)
+                .map(|t| t.given.clone())
+        });
+        if let Some(given) = own_due {
+            given.send_replace(Given::Own);
+        }
         claims
     }
 
@@ -361,11 +374,18 @@ impl Board {
         let mut rx = given.subscribe();
         // The leader claims it as its own thumbnail job starts, once its segment of the same
         // keyframe is here (with the job due then): wait for that segment, then the claim.
-        let leader_due = self.leader_thumbnail(leader, start).await.is_some();
-        let decided = leader_due
-            && tokio::time::timeout(DECIDE_WAIT, rx.wait_for(|g| *g != Given::Open))
-                .await
-                .is_ok();
+        if let Some(leader_due) = self.leader_thumbnail(leader, start).await {
+            // Its claims are made before it closes them: once closed, a claim is visible.
+            let mut closed = leader_due.given.subscribe();
+            let _ = tokio::time::timeout(DECIDE_WAIT, async {
+                tokio::select! {
+                    _ = rx.wait_for(|g| *g != Given::Open) => {}
+                    _ = closed.wait_for(|g| *g != Given::Open) => {}
+                }
+            })
+            .await;
+        }
+        let decided = *rx.borrow() != Given::Open;
         if !decided && own() {
             return false;
         }
@@ -671,6 +691,21 @@ mod tests {
             drop(claims);
         });
         assert!(!taken);
+
+        // The stream's segment comes after the leader stopped waiting for it: the leader's
+        // claims are closed, so it makes its own at once instead of waiting.
+        let _leader = b.thumbnail_due(2, 35.0);
+        b.set_segments(2, &[seg(0, 35.0)]);
+        assert!(b.claim_narrow(2, 35.0).await.is_empty());
+        let _narrow = b.thumbnail_due(3, 35.0);
+        b.set_segments(3, &[seg(0, 35.0)]);
+        let waited = tokio::time::Instant::now();
+        assert!(!b.rendered_for(3, 2, 35.0).await);
+        assert_eq!(
+            waited.elapsed(),
+            Duration::ZERO,
+            "not waited: claims closed"
+        );
 
         // A leader too slow: the stream stops waiting and makes its own; the leader's late
         // files may not land.
