@@ -332,12 +332,7 @@ struct Flow {
     keys: std::sync::atomic::AtomicBool,
     /// Media (data packets) went through: a publish, not just a handshake.
     media: std::sync::atomic::AtomicBool,
-    /// The listener's answer to the caller's conclusion handshake. Should it be lost, the
-    /// caller sends its conclusion again (libsrt does, once it hears keep-alives of a
-    /// connection it does not know is open yet); the relay answers that from here, as an
-    /// SRT listener does, since srt-tokio's open connection does not, and the caller would
-    /// give up after its connect timeout.
-    concluded: Mutex<Option<Vec<u8>>>,
+    concluded: Conclusion,
     close: CancellationToken,
 }
 
@@ -407,12 +402,9 @@ impl Relay {
             if verdict == Verdict::Pass && datagram[0] & 0x80 == 0 {
                 flow.media.store(true, std::sync::atomic::Ordering::Relaxed);
             }
-            if verdict != Verdict::Opens && is_conclusion(datagram) {
-                let answer = flow.concluded.lock().ok().and_then(|c| c.clone());
-                if let Some(answer) = answer {
-                    let _ = self.front.send_to(&answer, peer).await;
-                    continue;
-                }
+            if let Some(answer) = flow.concluded.answer(&verdict, datagram) {
+                let _ = self.front.send_to(&answer, peer).await;
+                continue;
             }
             let _ = flow.socket.send(datagram).await;
         }
@@ -446,7 +438,7 @@ impl Relay {
             seen: Mutex::new(Instant::now()),
             keys: Default::default(),
             media: Default::default(),
-            concluded: Mutex::new(None),
+            concluded: Conclusion::default(),
             close: stop.child_token(),
         });
         self.flows.lock().ok()?.insert(peer, flow.clone());
@@ -461,13 +453,8 @@ impl Relay {
                         Err(_) => continue,
                     },
                 };
-                let datagram = &buf[..n];
-                if is_conclusion(datagram) {
-                    if let Ok(mut c) = back.concluded.lock() {
-                        *c = Some(datagram.to_vec());
-                    }
-                }
-                let _ = front.send_to(datagram, peer).await;
+                back.concluded.passed_back(&buf[..n]);
+                let _ = front.send_to(&buf[..n], peer).await;
             }
         });
         Some(flow)
@@ -533,10 +520,45 @@ fn parse(datagram: &[u8]) -> Option<Packet> {
     parsed.ok().flatten()
 }
 
+/// The listener's answer to a caller's conclusion handshake, kept per flow. Should it be
+/// lost, the caller sends its conclusion again (libsrt does, also once it hears keep-alives
+/// of a connection it does not know is open yet); the relay answers that from here, as an
+/// SRT listener does: srt-tokio's open connection drops the repeat (its socket id is not the
+/// connection's), and the caller would give up after its connect timeout. At most one
+/// datagram per flow.
+#[derive(Debug, Default)]
+struct Conclusion(Mutex<Option<Vec<u8>>>);
+
+impl Conclusion {
+    /// A datagram from the listener to the caller: kept when it answers a conclusion.
+    fn passed_back(&self, datagram: &[u8]) {
+        if is_conclusion(datagram) {
+            if let Ok(mut kept) = self.0.lock() {
+                *kept = Some(datagram.to_vec());
+            }
+        }
+    }
+
+    /// A datagram from the caller: what to answer it from here instead of passing it on,
+    /// when it repeats a conclusion the listener answered already. An induction starts a new
+    /// connection from the same address: the old answer is forgotten.
+    fn answer(&self, verdict: &Verdict, datagram: &[u8]) -> Option<Vec<u8>> {
+        if *verdict == Verdict::Opens {
+            *self.0.lock().ok()? = None;
+            return None;
+        }
+        if !is_conclusion(datagram) {
+            return None;
+        }
+        self.0.lock().ok()?.clone()
+    }
+}
+
 /// Whether a datagram is a conclusion handshake (a caller's request, or the listener's
-/// acceptance); data packets (the top bit clear) are not parsed.
+/// acceptance). Only handshakes (a control packet of type 0: `0x80 0x00`) are parsed, so the
+/// media and the other control packets cost a comparison.
 fn is_conclusion(datagram: &[u8]) -> bool {
-    if datagram.first().is_none_or(|b| b & 0x80 == 0) {
+    if !datagram.starts_with(&[0x80, 0x00]) {
         return false;
     }
     matches!(
@@ -649,6 +671,31 @@ mod tests {
             0x00, 0, 0, 1, 0xC0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 7
         ]));
         assert!(!is_conclusion(&[]));
+    }
+
+    #[test]
+    fn a_repeated_conclusion_is_answered_from_the_kept_answer_of_its_connection_only() {
+        let mut request = handshake_with_extension_6();
+        request.truncate(64);
+        let mut answer = request.clone();
+        answer[16 + 24..16 + 28].copy_from_slice(&99u32.to_be_bytes());
+        let mut induction = request.clone();
+        induction[16 + 20..16 + 24].copy_from_slice(&1u32.to_be_bytes());
+        let keepalive = [0x80, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 7];
+        let kept = Conclusion::default();
+        assert_eq!(
+            kept.answer(&Verdict::Pass, &request),
+            None,
+            "not answered yet"
+        );
+        kept.passed_back(&keepalive);
+        kept.passed_back(&answer);
+        assert_eq!(kept.answer(&Verdict::Pass, &request), Some(answer.clone()));
+        assert_eq!(kept.answer(&Verdict::Keys, &request), Some(answer));
+        assert_eq!(kept.answer(&Verdict::Pass, &keepalive), None);
+        // A new connection from the same address: the old answer is not given to it.
+        assert_eq!(kept.answer(&Verdict::Opens, &induction), None);
+        assert_eq!(kept.answer(&Verdict::Pass, &request), None);
     }
 
     #[test]
