@@ -12,8 +12,8 @@ use app::domain::streams::LiveStatus;
 use app::ssr::repo;
 use app::ssr::services::processing;
 use common::{
-    count_frames, ffmpeg_pids, files_ending, probe_duration, wait_for, Processes, TestApp,
-    TestPublisher,
+    count_frames, ffmpeg_pids, ffmpeg_pids_with, files_ending, probe_duration, wait_for, Processes,
+    TestApp, TestPublisher,
 };
 
 async fn assets(app: &TestApp, stream: i64, kind: ProcessKind) -> Vec<repo::assets::AssetRow> {
@@ -324,15 +324,7 @@ async fn packages_switched_off_while_live_stop_what_they_pay_for() {
     let state = &app.running.state;
     let jobs = &app.running.supervisor.ctx().jobs;
     let recording = |stream| jobs.get(stream, ProcessKind::Recording);
-    let transcoders = || {
-        ffmpeg_pids(app.dir.path())
-            .into_iter()
-            .filter(|pid| {
-                std::fs::read(format!("/proc/{pid}/cmdline"))
-                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains("libx264"))
-            })
-            .count()
-    };
+    let transcoders = || ffmpeg_pids_with(app.dir.path(), "libx264").len();
     // The operator's CLI writes the packages from another process: the session finds out by
     // itself (no reload signal here).
     let org = g.owner.organisation_id;

@@ -189,26 +189,8 @@ pub(crate) fn thumbnail(
         outputs.push((format!("scale={}:{}", w & !1, h & !1), jpeg, webp));
     }
     for (scale, jpeg, webp) in outputs {
-        v.extend(os(&[
-            "-map",
-            "0:v:0",
-            "-frames:v",
-            "1",
-            "-vf",
-            &scale,
-            "-q:v",
-            "4",
-            "-f",
-            "image2",
-        ]));
-        v.push(jpeg.into());
-        v.extend(os(&[
-            "-map",
-            "0:v:0",
-            "-frames:v",
-            "1",
-            "-vf",
-            &scale,
+        one_picture(&mut v, &scale, &["-q:v", "4", "-f", "image2"], jpeg);
+        let webp_codec = [
             "-c:v",
             "libwebp",
             "-quality",
@@ -217,10 +199,18 @@ pub(crate) fn thumbnail(
             "2",
             "-f",
             "webp",
-        ]));
-        v.push(webp.into());
+        ];
+        one_picture(&mut v, &scale, &webp_codec, webp);
     }
     v
+}
+
+/// One output of the input's first decoded video frame through `filter`, encoded as `codec`
+/// says, into `path`.
+fn one_picture(v: &mut Vec<OsString>, filter: &str, codec: &[&str], path: &Path) {
+    v.extend(os(&["-map", "0:v:0", "-frames:v", "1", "-vf", filter]));
+    v.extend(os(codec));
+    v.push(path.into());
 }
 
 /// A storyboard tile (a JPEG of the storyboard's tile size, letterboxed) of a segment's first keyframe, for streams
@@ -228,19 +218,7 @@ pub(crate) fn thumbnail(
 pub(crate) fn storyboard_tile(init: &Path, segment: &Path, jpeg: &Path) -> Vec<OsString> {
     let mut v = segments_input(init, std::slice::from_ref(&segment.to_path_buf()), "nokey");
     let fit = crate::storyboard::fit_tile();
-    v.extend(os(&[
-        "-map",
-        "0:v:0",
-        "-frames:v",
-        "1",
-        "-vf",
-        &fit,
-        "-q:v",
-        "5",
-        "-f",
-        "image2",
-    ]));
-    v.push(jpeg.into());
+    one_picture(&mut v, &fit, &["-q:v", "5", "-f", "image2"], jpeg);
     v
 }
 

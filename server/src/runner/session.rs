@@ -4,7 +4,7 @@
 //! settings when the dashboard saves them (hot apply); and at the end lets everything finish
 //! its files.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -132,21 +132,27 @@ async fn load_settings(
     plan: &SessionPlan,
 ) -> Result<(HashMap<i64, StreamSettings>, Entitled), sqlx::Error> {
     let entitled = Entitled::read(ctx, plan).await?;
-    let mut out: HashMap<i64, StreamSettings> = plan
+    let allowed: HashSet<i64> = plan
         .streams
         .iter()
-        .map(|s| (s.id, StreamSettings::off()))
+        .filter(|s| entitled.allows(s))
+        .map(|s| s.id)
         .collect();
+    let mut out = all_off(plan);
     for p in repo::settings::for_group(&ctx.state.db, plan.group_id).await? {
-        let allowed = plan
-            .streams
-            .iter()
-            .any(|s| s.id == p.stream_id && entitled.allows(s));
-        if allowed {
+        if allowed.contains(&p.stream_id) {
             out.insert(p.stream_id, StreamSettings::from_processing(&p));
         }
     }
     Ok((out, entitled))
+}
+
+/// Every stream of the session with every process off.
+fn all_off(plan: &SessionPlan) -> HashMap<i64, StreamSettings> {
+    plan.streams
+        .iter()
+        .map(|s| (s.id, StreamSettings::off()))
+        .collect()
 }
 
 /// The settings a session starts with: read them, retrying a few times; a session that
@@ -165,12 +171,7 @@ async fn initial_settings(
             }
         }
     }
-    let off = plan
-        .streams
-        .iter()
-        .map(|s| (s.id, StreamSettings::off()))
-        .collect();
-    (off, None)
+    (all_off(plan), None)
 }
 
 /// A child task of the session ended: a panic is logged with the session's identity.

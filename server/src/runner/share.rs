@@ -47,6 +47,9 @@ const THUMBNAIL_MADE_WAIT: Duration = Duration::from_secs(25);
 const NARROW_WAIT: Duration = Duration::from_secs(1);
 /// How long a narrower stream waits for the leader to say whether it renders its thumbnail.
 const DECIDE_WAIT: Duration = Duration::from_secs(3);
+/// How long a narrower stream waits for the leader to finish placing its files (a rename or
+/// two) once it has begun.
+const PLACE_WAIT: Duration = Duration::from_secs(5);
 /// Due clips remembered per stream.
 const KEEP_DUE: usize = 8;
 
@@ -99,8 +102,20 @@ struct ThumbDue {
     given: Arc<watch::Sender<Given>>,
 }
 
-/// A narrower stream's thumbnail a leader claimed: render it at `size` into `target`'s
-/// place, then [`Claim::place`] it.
+/// Moves `given` to `to` if it is in one of `from`: whether it did. Each side of a claim
+/// moves it on only through here, so exactly one of them wins each step.
+fn advance(given: &watch::Sender<Given>, from: &[Given], to: Given) -> bool {
+    given.send_if_modified(|g| {
+        let moved = from.contains(g);
+        if moved {
+            *g = to;
+        }
+        moved
+    })
+}
+
+/// A narrower stream's thumbnail a leader claimed: render it at `size` for that stream, then
+/// [`Claim::placing`] and [`Claim::done`].
 #[derive(Debug)]
 pub(crate) struct Claim {
     pub(crate) stream_id: i64,
@@ -114,25 +129,13 @@ impl Claim {
     /// Takes the claim to placing: `false` when the stream gave up waiting and makes its own
     /// (the rendered files are then the leader's to remove).
     pub(crate) fn placing(&self) -> bool {
-        self.given.send_if_modified(|g| {
-            let claimed = *g == Given::Claimed;
-            if claimed {
-                *g = Given::Placing;
-            }
-            claimed
-        })
+        advance(&self.given, &[Given::Claimed], Given::Placing)
     }
 
     /// Tells the stream how it ended: its files are in place, or it makes its own.
     pub(crate) fn done(&self, placed: bool) {
-        self.given.send_if_modified(|g| {
-            let next = if placed { Given::Placed } else { Given::Failed };
-            let ok = matches!(*g, Given::Claimed | Given::Placing);
-            if ok {
-                *g = next;
-            }
-            ok
-        });
+        let next = if placed { Given::Placed } else { Given::Failed };
+        advance(&self.given, &[Given::Claimed, Given::Placing], next);
     }
 }
 
@@ -155,6 +158,18 @@ struct Recent {
 impl Recent {
     fn end(&self) -> f64 {
         self.segments.last().map(Segment::end).unwrap_or(f64::MIN)
+    }
+
+    fn newest_start(&self) -> f64 {
+        self.segments.last().map(|s| s.start).unwrap_or(f64::MIN)
+    }
+
+    /// The thumbnail due at the keyframe at `start` (segment starts within
+    /// [`SAME_KEYFRAME_S`]).
+    fn thumbnail_near(&self, start: f64) -> Option<&ThumbDue> {
+        self.thumbs
+            .iter()
+            .find(|t| (t.start - start).abs() < SAME_KEYFRAME_S)
     }
 }
 
@@ -291,40 +306,12 @@ impl Board {
     /// thumbnails due at the same keyframe (waiting [`NARROW_WAIT`] at most for each to
     /// reach it), so that the leader renders them from its one decode.
     pub(crate) async fn claim_narrow(&self, leader: i64, start: f64) -> Vec<Claim> {
-        let newest_start = |r: &Recent| r.segments.last().map(|s| s.start).unwrap_or(f64::MIN);
         let mut claims = Vec::new();
         for (id, size) in self.rendered_by(leader) {
-            let Some(tx) = self.streams.get(&id) else {
+            let Some(due) = self.thumbnail_when_there(id, start, NARROW_WAIT).await else {
                 continue;
             };
-            let mut rx = tx.subscribe();
-            if newest_start(&rx.borrow()) < start - STALE_S {
-                continue;
-            }
-            let reached = tokio::time::timeout(
-                NARROW_WAIT,
-                rx.wait_for(|r| newest_start(r) >= start - SAME_KEYFRAME_S),
-            )
-            .await;
-            let due = match reached {
-                Ok(Ok(r)) => r
-                    .thumbs
-                    .iter()
-                    .find(|t| (t.start - start).abs() < SAME_KEYFRAME_S)
-                    .cloned(),
-                _ => None,
-            };
-            let Some(due) = due else {
-                continue;
-            };
-            let claimed = due.given.send_if_modified(|g| {
-                let open = *g == Given::Open;
-                if open {
-                    *g = Given::Claimed;
-                }
-                open
-            });
-            if claimed {
+            if advance(&due.given, &[Given::Open], Given::Claimed) {
                 claims.push(Claim {
                     stream_id: id,
                     start: due.start,
@@ -334,14 +321,7 @@ impl Board {
             }
         }
         // Closed: a narrower stream that came too late stops waiting for a claim now.
-        let own_due = self.streams.get(&leader).and_then(|tx| {
-            tx.borrow()
-                .thumbs
-                .iter()
-                .find(|t| t.start == start)
-                .map(|t| t.given.clone())
-        });
-        if let Some(given) = own_due {
+        if let Some(given) = self.given_at(leader, start) {
             given.send_replace(Given::Own);
         }
         claims
@@ -351,25 +331,11 @@ impl Board {
     /// in place. `false` (and from then on the leader leaves it alone) when the leader did
     /// not claim it in time, failed, or took too long: the stream renders its own.
     pub(crate) async fn rendered_for(&self, stream_id: i64, leader: i64, start: f64) -> bool {
-        let Some(given) = self.streams.get(&stream_id).and_then(|tx| {
-            tx.borrow()
-                .thumbs
-                .iter()
-                .find(|t| t.start == start)
-                .map(|t| t.given.clone())
-        }) else {
+        let Some(given) = self.given_at(stream_id, start) else {
             return false;
         };
         // Nobody renders it but this stream from now on, unless the leader was quicker.
-        let own = || {
-            given.send_if_modified(|g| {
-                let undecided = matches!(*g, Given::Open | Given::Claimed);
-                if undecided {
-                    *g = Given::Own;
-                }
-                undecided
-            })
-        };
+        let own = || advance(&given, &[Given::Open, Given::Claimed], Given::Own);
         let ended = |g: &Given| matches!(*g, Given::Placed | Given::Failed | Given::Own);
         let mut rx = given.subscribe();
         // The leader claims it as its own thumbnail job starts, once its segment of the same
@@ -396,28 +362,40 @@ impl Board {
             return false;
         }
         // Placing is a rename or two: let it end.
-        let last = tokio::time::timeout(Duration::from_secs(5), rx.wait_for(ended)).await;
+        let last = tokio::time::timeout(PLACE_WAIT, rx.wait_for(ended)).await;
         matches!(last, Ok(Ok(g)) if *g == Given::Placed)
     }
 
     /// `leader`'s thumbnail due at the keyframe at `start`, once its segment of that
-    /// keyframe is here (its dues are told before its segments); `None` when the leader is
-    /// stale, does not get there within [`FOLLOW_WAIT`], or has none due there.
+    /// keyframe is here; `None` when the leader is stale, does not get there within
+    /// [`FOLLOW_WAIT`], or has none due there.
     async fn leader_thumbnail(&self, leader: i64, start: f64) -> Option<ThumbDue> {
-        let mut rx = self.streams.get(&leader)?.subscribe();
-        let newest_start = |r: &Recent| r.segments.last().map(|s| s.start).unwrap_or(f64::MIN);
-        if newest_start(&rx.borrow()) < start - STALE_S {
+        self.thumbnail_when_there(leader, start, FOLLOW_WAIT).await
+    }
+
+    /// `stream_id`'s thumbnail due at the keyframe at `start`, once its segment of that
+    /// keyframe is here (its dues are told before its segments), waiting `wait` at most;
+    /// `None` at once when the stream is stale (its newest segment [`STALE_S`] before).
+    async fn thumbnail_when_there(
+        &self,
+        stream_id: i64,
+        start: f64,
+        wait: Duration,
+    ) -> Option<ThumbDue> {
+        let mut rx = self.streams.get(&stream_id)?.subscribe();
+        if rx.borrow().newest_start() < start - STALE_S {
             return None;
         }
-        let ready = tokio::time::timeout(
-            FOLLOW_WAIT,
-            rx.wait_for(|r| newest_start(r) >= start - SAME_KEYFRAME_S),
-        );
-        let r = ready.await.ok()?.ok()?;
-        r.thumbs
-            .iter()
-            .find(|t| (t.start - start).abs() < SAME_KEYFRAME_S)
-            .cloned()
+        let there = rx.wait_for(|r| r.newest_start() >= start - SAME_KEYFRAME_S);
+        let r = tokio::time::timeout(wait, there).await.ok()?.ok()?;
+        r.thumbnail_near(start).cloned()
+    }
+
+    /// Who renders `stream_id`'s thumbnail due at exactly `start` (its own segment's start).
+    fn given_at(&self, stream_id: i64, start: f64) -> Option<Arc<watch::Sender<Given>>> {
+        let r = self.streams.get(&stream_id)?.borrow();
+        let due = r.thumbs.iter().find(|t| t.start == start)?;
+        Some(due.given.clone())
     }
 
     fn leader_at(&self, stream_id: i64, min_width: u32) -> Option<i64> {

@@ -29,13 +29,8 @@ pub(crate) async fn make(
     board: Arc<Board>,
     announce: Announce,
 ) -> Result<(), JobError> {
-    let ms = (seg.start * 1000.0).round().max(0.0) as u64;
-    let jpg = ctx.store.thumbnail(key, ms, "jpg");
-    let wbp = ctx.store.thumbnail(key, ms, "webp");
-    let target = Made {
-        main: jpg.clone(),
-        webp: wbp.clone(),
-    };
+    let target = files_of(&ctx, key, seg.start);
+    let (jpg, wbp) = (target.main.clone(), target.webp.clone());
     let shared = match board.thumbnail_leader(key.stream_id) {
         Some(leader) => match board.follow_thumbnail(leader, seg.start).await {
             Some(made) => link_into(&made, &target).await.map(|s| (s, "linked")),
@@ -108,6 +103,15 @@ pub(crate) async fn make(
     Ok(())
 }
 
+/// A thumbnail's two files, named by the start (media seconds) of the segment it shows.
+fn files_of(ctx: &RunnerCtx, key: RenditionKey, start: f64) -> Made {
+    let ms = (start * 1000.0).round().max(0.0) as u64;
+    Made {
+        main: ctx.store.thumbnail(key, ms, "jpg"),
+        webp: ctx.store.thumbnail(key, ms, "webp"),
+    }
+}
+
 /// The sizes of a thumbnail's two files, put in place by its leader.
 async fn sizes_of(target: &Made) -> Option<(u64, u64)> {
     let main = tokio::fs::metadata(&target.main).await.ok()?.len();
@@ -132,11 +136,7 @@ async fn render_with_smaller(
             stream_id: claim.stream_id,
             ..key
         };
-        let ms = (claim.start * 1000.0).round().max(0.0) as u64;
-        let made = Made {
-            main: ctx.store.thumbnail(theirs, ms, "jpg"),
-            webp: ctx.store.thumbnail(theirs, ms, "webp"),
-        };
+        let made = files_of(ctx, theirs, claim.start);
         let lead = |p: &Path| {
             let mut s = p.as_os_str().to_owned();
             s.push(".lead");
@@ -153,39 +153,42 @@ async fn render_with_smaller(
         }
     }
     let files = [target.main.as_path(), target.webp.as_path()];
-    let outputs: Vec<_> = smaller
-        .iter()
-        .map(|(c, _, (jpg, webp))| (c.size, jpg.clone(), webp.clone()))
-        .collect();
-    let together = render(ctx, &files, |parts| {
-        args::thumbnail(&seg.init, &seg.path, &parts[0], &parts[1], &outputs)
-    })
-    .await;
-    let sizes = match together {
+    let run = |smaller: &[(share::Claim, Made, (PathBuf, PathBuf))]| {
+        let outputs: Vec<_> = smaller
+            .iter()
+            .map(|(c, _, (jpg, webp))| (c.size, jpg.clone(), webp.clone()))
+            .collect();
+        render(ctx, &files, move |parts| {
+            args::thumbnail(&seg.init, &seg.path, &parts[0], &parts[1], &outputs)
+        })
+    };
+    let sizes = match run(&smaller).await {
         Ok(sizes) => sizes,
         Err(e) if !smaller.is_empty() => {
             tracing::info!(error = %e, "cannot make a group's thumbnails together; making this stream's alone");
-            for (_, _, (jpg, webp)) in &smaller {
-                let _ = tokio::fs::remove_file(jpg).await;
-                let _ = tokio::fs::remove_file(webp).await;
+            for (_, _, parts) in smaller.drain(..) {
+                remove_parts(&parts).await;
             }
-            smaller.clear();
-            render(ctx, &files, |parts| {
-                args::thumbnail(&seg.init, &seg.path, &parts[0], &parts[1], &[])
-            })
-            .await?
+            run(&[]).await?
         }
         Err(e) => return Err(e),
     };
-    for (claim, made, (jpg, webp)) in smaller {
-        let placed = claim.placing() && share::publish_both(&jpg, &webp, &made).await.is_ok();
+    for (claim, made, parts) in smaller {
+        let placed =
+            claim.placing() && share::publish_both(&parts.0, &parts.1, &made).await.is_ok();
         if !placed {
-            let _ = tokio::fs::remove_file(&jpg).await;
-            let _ = tokio::fs::remove_file(&webp).await;
+            remove_parts(&parts).await;
         }
         claim.done(placed);
     }
     Ok((sizes[0], sizes[1]))
+}
+
+/// Removes the leader's `.lead.part` files written for a narrower stream (its own writes,
+/// never the stream's files).
+async fn remove_parts((jpg, webp): &(PathBuf, PathBuf)) {
+    let _ = tokio::fs::remove_file(jpg).await;
+    let _ = tokio::fs::remove_file(webp).await;
 }
 
 /// Links the leader's thumbnail into `target`; `None` (and a log line) when that fails.

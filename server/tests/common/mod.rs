@@ -432,14 +432,21 @@ pub fn ffmpeg_pids(dir: &Path) -> Vec<i32> {
     out
 }
 
+/// Those of [`ffmpeg_pids`] whose command line also mentions `arg`.
+pub fn ffmpeg_pids_with(dir: &Path, arg: &str) -> Vec<i32> {
+    ffmpeg_pids(dir)
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(arg))
+        })
+        .collect()
+}
+
 /// The source ffmpeg of a test's data folder (the one reading FLV from stdin and writing the
 /// HLS segments).
 pub fn source_pid(dir: &Path) -> Option<i32> {
-    ffmpeg_pids(dir).into_iter().find(|pid| {
-        std::fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|c| String::from_utf8_lossy(&c).contains("pipe:0"))
-            .unwrap_or(false)
-    })
+    ffmpeg_pids_with(dir, "pipe:0").first().copied()
 }
 
 /// SIGKILLs a process.
