@@ -1,18 +1,22 @@
-//! Replay segments in memory for a moment. Every viewer of a live stream asks for the same
-//! newest segments within seconds of each other; a segment never changes once it has its name
-//! (ffmpeg writes it beside, then renames it), so its bytes are read from the data folder once
-//! and answered from memory after, without opening, reading or stat'ing the file again.
+//! Media files in memory for a moment: replay segments, and the newest thumbnail and motion
+//! clip behind a public link. Every viewer of a live stream (or of a homepage showing its
+//! thumbnail) asks for the same newest files within seconds of each other; such a file never
+//! changes once it has its name (it is written beside, then renamed), so its bytes are read
+//! from the data folder once and answered from memory after, without opening or reading the
+//! file again.
 //!
 //! Bounded: files up to [`MAX_FILE`], [`MAX_BYTES`] in all (the oldest go first), each for
-//! [`TTL`], and only once unchanged for a second. A kept file is answered only while it is
-//! still on disk (one `stat`): a segment the replay window or retention removed is gone at
-//! once, as from disk. Only plain
-//! GETs of local files: a range or conditional request, and media only in object storage, go
-//! the usual way.
+//! [`TTL`], and only once unchanged for a second. A kept file is answered only while the
+//! same file is still on disk under its name (one `stat`: its inode, size and modification
+//! time): a segment the replay window or retention removed is gone at once, as from disk, and
+//! a file put in its place is read anew. Only plain GETs of local files: a range or
+//! conditional request, and media only in object storage, go the usual way.
 
 use std::collections::{HashMap, VecDeque};
+use std::fs::Metadata;
+use std::os::unix::fs::MetadataExt;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -32,9 +36,28 @@ pub(crate) const MAX_BYTES: usize = 64 * 1024 * 1024;
 /// A file is kept only once it has not been written to for this long.
 const SETTLED: Duration = Duration::from_secs(1);
 
+/// Which file a name stood for when it was read: the same inode, size and modification time
+/// mean the same bytes (files are renamed into place, never written where they are served).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    inode: u64,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl Stamp {
+    pub(crate) fn of(meta: &Metadata) -> Self {
+        Self {
+            inode: meta.ino(),
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Held {
-    files: HashMap<String, (Instant, Bytes)>,
+    files: HashMap<String, (Instant, Stamp, Bytes)>,
     /// Names in the order they came in (the oldest is dropped first).
     order: VecDeque<String>,
     bytes: usize,
@@ -51,17 +74,18 @@ impl HotFiles {
         self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The bytes kept for `rel`, if younger than [`TTL`].
-    pub(crate) fn get(&self, rel: &str, now: Instant) -> Option<Bytes> {
+    /// The bytes kept for `rel` and the file they were read from, if younger than [`TTL`].
+    pub(crate) fn get(&self, rel: &str, now: Instant) -> Option<(Stamp, Bytes)> {
         self.lock()
             .files
             .get(rel)
-            .filter(|(at, _)| now.saturating_duration_since(*at) < TTL)
-            .map(|(_, b)| b.clone())
+            .filter(|(at, _, _)| now.saturating_duration_since(*at) < TTL)
+            .map(|(_, stamp, b)| (*stamp, b.clone()))
     }
 
-    /// Keeps `bytes` for `rel`, dropping the oldest files while over [`MAX_BYTES`].
-    pub(crate) fn put(&self, rel: &str, bytes: Bytes, now: Instant) {
+    /// Keeps `bytes`, read from the file `stamp` names, for `rel`, dropping the oldest files
+    /// while over [`MAX_BYTES`].
+    pub(crate) fn put(&self, rel: &str, stamp: Stamp, bytes: Bytes, now: Instant) {
         if bytes.len() as u64 > MAX_FILE {
             return;
         }
@@ -71,19 +95,19 @@ impl HotFiles {
             let Some(oldest) = held.order.pop_front() else {
                 break;
             };
-            if let Some((_, b)) = held.files.remove(&oldest) {
+            if let Some((_, _, b)) = held.files.remove(&oldest) {
                 held.bytes -= b.len();
             }
         }
         held.bytes += bytes.len();
         held.order.push_back(rel.to_string());
-        held.files.insert(rel.to_string(), (now, bytes));
+        held.files.insert(rel.to_string(), (now, stamp, bytes));
     }
 
     /// Drops what is kept for `rel` (its file is gone).
     pub(crate) fn forget(&self, rel: &str) {
         let mut held = self.lock();
-        if let Some((_, old)) = held.files.remove(rel) {
+        if let Some((_, _, old)) = held.files.remove(rel) {
             held.bytes -= old.len();
             held.order.retain(|n| n != rel);
         }
@@ -95,9 +119,9 @@ impl HotFiles {
     }
 }
 
-/// Serves an immutable media file (a replay segment) by its path relative to the data
-/// folder: from memory when it is kept, else read once and kept; anything else as
-/// [`serve_stored`] does.
+/// Serves an immutable media file (a replay segment, a thumbnail, a clip) by its path
+/// relative to the data folder: from memory when it is kept, else read once and kept;
+/// anything else as [`serve_stored`] does.
 pub(crate) async fn serve_immutable(
     store: &MediaStore,
     hot: &HotFiles,
@@ -118,10 +142,11 @@ pub(crate) async fn serve_immutable(
         return serve_stored(store, rel, content_type, cache, request).await;
     }
     let now = Instant::now();
-    if let Some(bytes) = hot.get(rel, now) {
+    if let Some((stamp, bytes)) = hot.get(rel, now) {
         if store
             .resolve(rel)
-            .is_some_and(|p| std::fs::symlink_metadata(p).is_ok())
+            .and_then(|p| std::fs::symlink_metadata(p).ok())
+            .is_some_and(|meta| Stamp::of(&meta) == stamp)
         {
             return answer(bytes, content_type, cache);
         }
@@ -130,8 +155,8 @@ pub(crate) async fn serve_immutable(
     let Some(path) = store.local_copy(rel).await else {
         return serve_stored(store, rel, content_type, cache, request).await;
     };
-    let read = tokio::task::spawn_blocking(move || -> Option<Bytes> {
-        let meta = std::fs::metadata(&path).ok()?;
+    let read = tokio::task::spawn_blocking(move || -> Option<(Stamp, Bytes)> {
+        let meta = std::fs::symlink_metadata(&path).ok()?;
         // Settled: a file written to within the last second (an init segment being made) is
         // streamed as it is, never kept.
         let settled = meta
@@ -143,14 +168,14 @@ pub(crate) async fn serve_immutable(
             return None;
         }
         let bytes = std::fs::read(&path).ok()?;
-        (bytes.len() as u64 == meta.len()).then(|| Bytes::from(bytes))
+        (bytes.len() as u64 == meta.len()).then(|| (Stamp::of(&meta), Bytes::from(bytes)))
     })
     .await
     .ok()
     .flatten();
     match read {
-        Some(bytes) => {
-            hot.put(rel, bytes.clone(), now);
+        Some((stamp, bytes)) => {
+            hot.put(rel, stamp, bytes.clone(), now);
             answer(bytes, content_type, cache)
         }
         None => serve_stored(store, rel, content_type, cache, request).await,
@@ -170,27 +195,74 @@ fn answer(bytes: Bytes, content_type: &'static str, cache: &'static str) -> Resp
 mod tests {
     use super::*;
 
+    const STAMP: Stamp = Stamp {
+        inode: 1,
+        len: 0,
+        modified: None,
+    };
+
     #[test]
     fn files_are_kept_for_their_time_and_within_the_bytes_bound() {
         let hot = HotFiles::default();
         let t0 = Instant::now();
         let mb = |n: usize| Bytes::from(vec![7u8; n * 1024 * 1024]);
-        hot.put("a", mb(1), t0);
-        assert_eq!(hot.get("a", t0).map(|b| b.len()), Some(1024 * 1024));
+        hot.put("a", STAMP, mb(1), t0);
+        assert_eq!(hot.get("a", t0).map(|(_, b)| b.len()), Some(1024 * 1024));
         assert_eq!(hot.get("a", t0 + TTL), None, "not past its time");
         // Too large for memory: not kept.
-        hot.put("big", mb(5), t0);
+        hot.put("big", STAMP, mb(5), t0);
         assert_eq!(hot.get("big", t0), None);
         // Replaced, not counted twice.
-        hot.put("a", mb(2), t0);
+        hot.put("a", STAMP, mb(2), t0);
         assert_eq!(hot.bytes(), 2 * 1024 * 1024);
         // 40 files of 4 MiB: never more than the bound, the oldest gone first.
         for i in 0..40 {
-            hot.put(&format!("s{i}"), mb(4), t0);
+            hot.put(&format!("s{i}"), STAMP, mb(4), t0);
             assert!(hot.bytes() <= MAX_BYTES);
         }
         assert_eq!(hot.get("a", t0), None);
         assert_eq!(hot.get("s0", t0), None);
         assert!(hot.get("s39", t0).is_some());
+    }
+
+    /// A kept file is answered from memory only while the same file is on disk under its
+    /// name: another file renamed into its place (a thumbnail made again) is read anew.
+    #[tokio::test]
+    async fn a_file_put_in_the_place_of_a_kept_one_is_read_anew() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = MediaStore::new(dir.path());
+        let hot = HotFiles::default();
+        let file = dir.path().join("t.jpg");
+        let settle = |path: &std::path::Path| {
+            let old = SystemTime::now() - Duration::from_secs(5);
+            std::fs::File::options()
+                .write(true)
+                .open(path)
+                .and_then(|f| f.set_modified(old))
+                .expect("dated");
+        };
+        let body = |r: Response| async move {
+            axum::body::to_bytes(r.into_body(), usize::MAX)
+                .await
+                .expect("body")
+        };
+        let get = || Request::new(Body::empty());
+        std::fs::write(&file, b"first").expect("write");
+        settle(&file);
+        let served = serve_immutable(&store, &hot, "t.jpg", "image/jpeg", "max-age=5", get()).await;
+        assert_eq!(body(served).await, "first");
+        assert!(
+            hot.get("t.jpg", Instant::now()).is_some(),
+            "kept once settled"
+        );
+        // Another file renamed over it: the kept bytes are not answered for it.
+        let next = dir.path().join("t.jpg.part");
+        std::fs::write(&next, b"second, longer").expect("write");
+        settle(&next);
+        std::fs::rename(&next, &file).expect("renamed into place");
+        let served = serve_immutable(&store, &hot, "t.jpg", "image/jpeg", "max-age=5", get()).await;
+        assert_eq!(body(served).await, "second, longer");
+        let served = serve_immutable(&store, &hot, "t.jpg", "image/jpeg", "max-age=5", get()).await;
+        assert_eq!(body(served).await, "second, longer", "and kept in its turn");
     }
 }

@@ -170,9 +170,19 @@ async fn latest(
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         let mut request = request;
-        // Our ETag decides, not the file's dates.
+        // Our ETag decides, not the file's dates; not fresh, the whole file is due. Every
+        // viewer of a page showing the stream asks for the same file: from memory once read.
         request.headers_mut().remove(header::IF_MODIFIED_SINCE);
-        media::serve_stored(&s.store, &row.path, content_type(format), LATEST, request).await
+        request.headers_mut().remove(header::IF_NONE_MATCH);
+        hot::serve_immutable(
+            &s.store,
+            &s.hot,
+            &row.path,
+            content_type(format),
+            LATEST,
+            request,
+        )
+        .await
     };
     let h = r.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&etag) {
