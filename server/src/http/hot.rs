@@ -241,16 +241,17 @@ mod tests {
                 .and_then(|f| f.set_modified(old))
                 .expect("dated");
         };
-        let body = |r: Response| async move {
+        let (store, hot) = (&store, &hot);
+        let fetch = move || async move {
+            let plain = Request::new(Body::empty());
+            let r = serve_immutable(store, hot, "t.jpg", "image/jpeg", "max-age=5", plain).await;
             axum::body::to_bytes(r.into_body(), usize::MAX)
                 .await
                 .expect("body")
         };
-        let get = || Request::new(Body::empty());
         std::fs::write(&file, b"first").expect("write");
         settle(&file);
-        let served = serve_immutable(&store, &hot, "t.jpg", "image/jpeg", "max-age=5", get()).await;
-        assert_eq!(body(served).await, "first");
+        assert_eq!(fetch().await, "first");
         assert!(
             hot.get("t.jpg", Instant::now()).is_some(),
             "kept once settled"
@@ -260,9 +261,7 @@ mod tests {
         std::fs::write(&next, b"second, longer").expect("write");
         settle(&next);
         std::fs::rename(&next, &file).expect("renamed into place");
-        let served = serve_immutable(&store, &hot, "t.jpg", "image/jpeg", "max-age=5", get()).await;
-        assert_eq!(body(served).await, "second, longer");
-        let served = serve_immutable(&store, &hot, "t.jpg", "image/jpeg", "max-age=5", get()).await;
-        assert_eq!(body(served).await, "second, longer", "and kept in its turn");
+        assert_eq!(fetch().await, "second, longer");
+        assert_eq!(fetch().await, "second, longer", "and kept in its turn");
     }
 }
